@@ -1,0 +1,264 @@
+// Package config reads strongSwan's swanctl.conf(5) format into a
+// validated, typed Config. It has no side effects: it never resolves names,
+// opens sockets or touches the system, and knows nothing of the IKE engine.
+//
+// Only the supported subset is accepted. Every key or section that is not a
+// swanctl.conf key is an error ("unknown key"), and so is every strongSwan
+// key this build does not implement ("not supported yet"); both name the
+// file, line and full dotted key. Nothing is ever silently ignored.
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/goipsec/goipsec/internal/ts"
+	"github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// Config is a validated swanctl.conf: connections and secrets in file order.
+type Config struct {
+	Connections []*Connection
+	Secrets     []*Secret
+}
+
+// Connection is one connections.<conn> section: an IKE SA configuration.
+type Connection struct {
+	Name        string
+	Pos         Pos
+	Version     int      // always 2 (0 in the file means any and is treated as 2; IKEv1 is an error)
+	LocalAddrs  []string // IPs, CIDR subnets, IP ranges, %any/%any4/%any6 or DNS names; default ["%any"]
+	RemoteAddrs []string // same; default ["%any"]
+	LocalPort   int      // default 500
+	RemotePort  int      // default 500
+	// Proposals from suite.ParseIKEProposal, numbered from 1 in file order;
+	// default suite.DefaultIKEProposals().
+	Proposals []ike.Proposal
+	Local     AuthRound
+	Remote    AuthRound
+	Children  []*Child
+}
+
+// AuthRound is a local or remote authentication round
+// (connections.<conn>.local[-suffix] / remote[-suffix]).
+type AuthRound struct {
+	Auth string // "psk", the only method supported yet
+	ID   string // strongSwan identity syntax (see ParseIdentity); "" = default (local: the IKE address, remote: %any)
+}
+
+// Child is one connections.<conn>.children.<child> section: a Child SA
+// configuration.
+type Child struct {
+	Name string
+	Pos  Pos
+	// LocalTS and RemoteTS are as written: "dynamic" or ts syntax
+	// (validated); default ["dynamic"]. LocalSelectors and RemoteSelectors
+	// hold the same, parsed; "dynamic" entries are dynamic selectors
+	// (ts.Selector.IsDynamic) to be resolved with the IKE address.
+	LocalTS, RemoteTS               []string
+	LocalSelectors, RemoteSelectors []ts.Selector
+	// ESPProposals from suite.ParseESPProposal, numbered from 1;
+	// default suite.DefaultESPProposals().
+	ESPProposals []ike.Proposal
+	StartAction  string // "none" (default) or "start"
+	Mode         string // "tunnel", the only mode supported yet
+}
+
+// Secret is one secrets.<type>[-suffix] section. Only IKE pre-shared keys
+// (secrets.ike[-suffix]) are supported yet.
+type Secret struct {
+	Name string // the section name, e.g. "ike-site"
+	Pos  Pos
+	Type string // "ike"
+	Data []byte // decoded: plain or quoted text, 0x hex, 0s base64
+	IDs  []string
+}
+
+// Load reads and parses a swanctl.conf file (with its includes).
+func Load(path string) (*Config, error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse parses swanctl.conf data; filename names it in errors and anchors
+// relative includes.
+func Parse(filename string, data []byte) (*Config, error) {
+	root, err := ParseTree(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	return FromTree(root)
+}
+
+// FromTree validates a parsed tree and builds the typed Config. It returns
+// the first problem found as an *Error.
+func FromTree(root *Section) (*Config, error) {
+	if root == nil {
+		return &Config{}, nil
+	}
+	c := &Config{}
+	if err := checkDuplicates(root, ""); err != nil {
+		return nil, err
+	}
+	if len(root.Values) > 0 {
+		v := root.Values[0]
+		return nil, unknownKey(v.Pos, v.Key)
+	}
+	for _, s := range root.Sections {
+		var err error
+		switch s.Name {
+		case "connections":
+			err = c.addConnections(s)
+		case "secrets":
+			err = c.addSecrets(s)
+		case "authorities", "pools":
+			err = unsupported(s.Pos, s.Name, "section")
+		default:
+			err = unknownSection(s.Pos, s.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Connection returns the connection with the given name, or nil.
+func (c *Config) Connection(name string) *Connection {
+	for _, conn := range c.Connections {
+		if conn.Name == name {
+			return conn
+		}
+	}
+	return nil
+}
+
+// SharedKey finds the IKE pre-shared key for a pair of identities the way
+// strongSwan ranks shared keys: a secret with ids that match both identities
+// wins, then one with an id matching either, then one with no ids at all.
+// Within a rank, better matches win (an equal id beats a '*' pattern, which
+// beats %any), then the first in file order. An id matches an identity if
+// it is equal (IP addresses compared as addresses, names case-insensitively),
+// if it is %any, or if it starts with '*' and the identity ends with the
+// rest ("*@example.org", "*.example.org").
+func (c *Config) SharedKey(localID, remoteID string) ([]byte, bool) {
+	var best *Secret
+	bestScore := 0
+	for _, s := range c.Secrets {
+		if s.Type != "ike" {
+			continue
+		}
+		score := 50 // no ids: matches anyone, below any secret whose ids match
+		if len(s.IDs) > 0 {
+			l, r := s.match(localID), s.match(remoteID)
+			score = l + r
+			if l > 0 {
+				score += 100
+			}
+			if r > 0 {
+				score += 100
+			}
+			if l == 0 && r == 0 {
+				score = 0
+			}
+		}
+		if score > bestScore {
+			best, bestScore = s, score
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.Data, true
+}
+
+// Describe renders a connection for humans, one line for the IKE SA and one
+// per child, e.g.
+//
+//	site: IKEv2 192.0.2.1:500 -> 192.0.2.2:500, local psk "moon", remote psk "sun"
+//	  net: 10.1.0.0/24 === 10.2.0.0/24, tunnel, start_action none
+func (c *Connection) Describe() string {
+	var b strings.Builder
+	id := func(s string) string {
+		if s == "" {
+			return "(default)"
+		}
+		return fmt.Sprintf("%q", s)
+	}
+	fmt.Fprintf(&b, "%s: IKEv%d %s:%d -> %s:%d, local %s %s, remote %s %s",
+		c.Name, c.Version, strings.Join(c.LocalAddrs, ","), c.LocalPort,
+		strings.Join(c.RemoteAddrs, ","), c.RemotePort,
+		c.Local.Auth, id(c.Local.ID), c.Remote.Auth, id(c.Remote.ID))
+	for _, ch := range c.Children {
+		fmt.Fprintf(&b, "\n  %s: %s === %s, %s, start_action %s", ch.Name,
+			strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ","), ch.Mode, ch.StartAction)
+	}
+	return b.String()
+}
+
+// Helpers for errors.
+
+func unknownKey(pos Pos, key string) *Error {
+	return &Error{Pos: pos, Key: key, Msg: "unknown key", Err: ErrUnknown}
+}
+
+func unknownSection(pos Pos, key string) *Error {
+	return &Error{Pos: pos, Key: key, Msg: "unknown section", Err: ErrUnknown}
+}
+
+// unsupported reports a strongSwan key or section this build does not
+// implement; what is "key" or "section".
+func unsupported(pos Pos, key, what string) *Error {
+	return &Error{Pos: pos, Key: key, Msg: what + " not supported yet", Err: ErrUnsupported}
+}
+
+func invalid(pos Pos, key, format string, args ...any) *Error {
+	return &Error{Pos: pos, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// checkDuplicates rejects a key given twice in one section, and a named
+// section (a connection, child, auth round or secret) defined twice.
+// strongSwan would merge or override; a typo-prone config is better stopped.
+// The container sections connections, secrets and children may repeat (each
+// included file usually opens its own); their entries are merged in order.
+func checkDuplicates(s *Section, path string) error {
+	vals := map[string]*Value{}
+	for _, v := range s.Values {
+		if first, ok := vals[v.Key]; ok {
+			return invalid(v.Pos, join2(path, v.Key), "duplicate key (first set at %s)", first.Pos)
+		}
+		vals[v.Key] = v
+	}
+	secs := map[string]*Section{}
+	for _, c := range s.Sections {
+		if first, ok := secs[c.Name]; ok && !isContainer(path, c.Name) {
+			return invalid(c.Pos, join2(path, c.Name), "duplicate section (first defined at %s)", first.Pos)
+		}
+		if _, ok := vals[c.Name]; ok {
+			return invalid(c.Pos, join2(path, c.Name), "is both a key and a section")
+		}
+		secs[c.Name] = c
+	}
+	return nil
+}
+
+// isContainer reports whether a section name at path may repeat.
+func isContainer(path, name string) bool {
+	switch {
+	case path == "":
+		return name == "connections" || name == "secrets"
+	case strings.HasPrefix(path, "connections.") && strings.Count(path, ".") == 1:
+		return name == "children"
+	}
+	return false
+}
+
+func join2(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

@@ -1,0 +1,308 @@
+// Package dataplane moves packets between a TUN device and ESP in UDP
+// (RFC 4303 tunnel mode, encapsulated per RFC 3948), and carries IKE
+// messages between the UDP sockets and the IKE engine.
+//
+// The pipeline, one goroutine per arrow's source, in the manner of
+// wireguard-go's device/send.go:
+//
+// Outbound (routineReadFromTUN):
+//
+//	TUN read batch (tun.Device.Read into pooled buffers, outHeadroom bytes of
+//	headroom so the ESP header and IV are written in place; the Linux TUN
+//	splits TSO super-packets into MTU-size packets)
+//	-> parse inner IPv4 (IPv6: dropped, counted unsupported)
+//	-> policy lookup sadb.DB.Outbound(src, dst, proto, ports) (RFC 4301 5.1;
+//	   no SA: dropped, counted no_policy, never sent in the clear)
+//	-> ESP seal in place (sequence number and encryption, serial per SA here;
+//	   RFC 4303 3.3)
+//	-> UDP send batch from the NAT-T socket to the SA's Remote (sendmmsg).
+//
+// Inbound (routineReceiveNATT, port 4500):
+//
+//	UDP read batch (recvmmsg)
+//	-> classify (RFC 3948 2.2): a single 0xFF byte is a NAT-keepalive
+//	   (ignored); four zero bytes are the non-ESP marker: the rest is IKE,
+//	   handed to Config.HandleIKE; anything else is ESP
+//	-> SA lookup by SPI (RFC 4303 3.4.2; none: no_sa)
+//	-> replay pre-check, ICV check and decryption, replay window update,
+//	   padding check (esp.Inbound.Open, serialised per SA; RFC 4303 3.4.3,
+//	   3.4.4)
+//	-> next header: 4 IPv4 continues, 59 dummy (TFC, RFC 4303 2.6) dropped
+//	-> inbound policy check: inner source in RemoteTS and destination in
+//	   LocalTS (RFC 4301 5.2; else dropped, counted policy)
+//	-> TUN write batch (one offset for the whole batch; the Linux TUN may
+//	   GRO-coalesce the packets).
+//
+// IKE (routineReceiveIKE, port 500): UDP read batch -> Config.HandleIKE.
+//
+// Every dropped packet is counted by reason (Counters) and no input panics.
+// Buffers are preallocated per goroutine (bounded: one batch each), so the
+// steady state allocates nothing per packet (on Linux ReadBatch is our own
+// recvmmsg, see mmsgConn: golang.org/x/net's allocates every sender
+// address). Encryption is not yet parallel: that and in-order transmission
+// after parallel crypto (DESIGN.md) come later.
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/goipsec/goipsec/internal/sadb"
+)
+
+// Defaults for Config.
+const (
+	DefaultTUNName  = "goipsec0"
+	DefaultMTU      = 1400 // inner MTU that fits ESP in UDP in a 1500-byte path
+	DefaultIKEPort  = 500  // RFC 7296 2
+	DefaultNATTPort = 4500 // RFC 3948 2, RFC 7296 2.23
+)
+
+// Config configures a Dataplane.
+type Config struct {
+	TUNName string // default DefaultTUNName
+	MTU     int    // default DefaultMTU
+
+	// IKEPort and NATTPort are the UDP ports to listen on. 0 picks a free
+	// port (tests); the daemon sets DefaultIKEPort and DefaultNATTPort.
+	// LocalPorts reports the bound ports.
+	IKEPort    int
+	NATTPort   int
+	ListenAddr netip.Addr // IPv4 address to bind; default 0.0.0.0
+	Logger     *slog.Logger
+
+	// HandleIKE is called for every IKE message received (port 500 as is,
+	// port 4500 after the non-ESP marker was stripped), from the socket's
+	// reader goroutine: it must not block for long. local is the address
+	// the message was sent to (from IP_PKTINFO), so replies can come from
+	// it. pkt is owned by the callee (the data plane does not reuse it).
+	HandleIKE func(local, remote netip.AddrPort, pkt []byte)
+
+	DB *sadb.DB // created by the caller; required
+
+	// NoTUN runs the sockets only (tests without root): no TUN is created,
+	// outbound traffic never starts and decrypted packets are dropped
+	// (counted no_tun).
+	NoTUN bool
+
+	// TUN, if set, is used instead of creating TUNName (the in-memory
+	// devices of package tuntest, or a TUN made elsewhere). The data plane
+	// owns it from then on and closes it in Close; it does not configure
+	// the link or install routes for it.
+	TUN tun.Device
+}
+
+// Buffer layout. Outbound packets are read from the TUN at outHeadroom so
+// that the ESP header and IV (esp.Outbound.PayloadOffset: 16 for the AEADs)
+// fit in front of them; inbound ESP is read at offset 0 and the decrypted
+// inner packet handed to the TUN at tunWriteOffset, which is where it lands
+// for an 8-octet IV, so only other IV sizes need a move.
+const (
+	maxPacket      = 65535
+	outHeadroom    = 64
+	outTailroom    = 256 // ESP padding, trailer and ICV (RFC 4303 2.4-2.8)
+	tunWriteOffset = 16  // esp.HeaderLen + 8-octet IV; >= the TUN's 10-byte virtio header
+	inTailroom     = 64  // room to move a packet forward to tunWriteOffset
+	maxUDPPayload  = maxPacket - 20 - 8
+	udpBatchSize   = 128 // packets per recvmmsg/sendmmsg, as wireguard-go's conn.IdealBatchSize
+	ikeBatchSize   = 8
+)
+
+// Dataplane is the userspace data plane: a TUN device, the IKE and NAT-T UDP
+// sockets, and the goroutines between them. Safe for concurrent use.
+type Dataplane struct {
+	// counters is first so its uint64 fields are 64-bit aligned for the
+	// atomic operations on 32-bit platforms.
+	counters Counters
+
+	log       *slog.Logger
+	db        *sadb.DB
+	handleIKE func(local, remote netip.AddrPort, pkt []byte)
+
+	tun     tun.Device // nil with NoTUN
+	tunName string
+	ike     *udpSocket
+	natt    *udpSocket
+	routes  *routeTable // nil unless the data plane created the TUN itself
+
+	installMu sync.Mutex // serialises InstallChild and RemoveChild
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	closing   atomic.Bool
+	wg        sync.WaitGroup
+	closeErr  error
+}
+
+// New opens the TUN device (unless NoTUN) and the UDP sockets. Errors are
+// one line and say what to do, e.g. "listen udp 0.0.0.0:500: address already
+// in use (is another IKE daemon running?)". Start starts the goroutines.
+func New(cfg Config) (*Dataplane, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("dataplane: Config.DB is nil")
+	}
+	if cfg.TUNName == "" {
+		cfg.TUNName = DefaultTUNName
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MTU < 576 || cfg.MTU > maxPacket-outHeadroom {
+		return nil, fmt.Errorf("dataplane: MTU %d out of range 576-%d", cfg.MTU, maxPacket-outHeadroom)
+	}
+	if !cfg.ListenAddr.IsValid() {
+		cfg.ListenAddr = netip.IPv4Unspecified()
+	}
+	cfg.ListenAddr = cfg.ListenAddr.Unmap()
+	if !cfg.ListenAddr.Is4() {
+		return nil, fmt.Errorf("dataplane: listen address %s: only IPv4 is supported", cfg.ListenAddr)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Dataplane{
+		log:       cfg.Logger,
+		db:        cfg.DB,
+		handleIKE: cfg.HandleIKE,
+	}
+	var err error
+	if d.ike, err = listenUDP(cfg.ListenAddr, cfg.IKEPort, ikeSocketBuffer); err != nil {
+		return nil, err
+	}
+	if d.natt, err = listenUDP(cfg.ListenAddr, cfg.NATTPort, nattSocketBuffer); err != nil {
+		d.ike.close()
+		return nil, err
+	}
+	switch {
+	case cfg.NoTUN:
+	case cfg.TUN != nil:
+		d.tun = cfg.TUN
+		d.tunName, _ = cfg.TUN.Name()
+	default:
+		dev, name, sys, err := createTUN(cfg.TUNName, cfg.MTU, d.log)
+		if err != nil {
+			d.ike.close()
+			d.natt.close()
+			return nil, err
+		}
+		d.tun, d.tunName = dev, name
+		d.routes = newRouteTable(sys, d.log)
+	}
+	return d, nil
+}
+
+// Start starts the goroutines. Calls after the first do nothing.
+func (d *Dataplane) Start() {
+	d.startOnce.Do(func() {
+		if d.closing.Load() {
+			return
+		}
+		d.wg.Add(2)
+		go d.routineReceiveIKE()
+		go d.routineReceiveNATT()
+		if d.tun != nil {
+			d.wg.Add(1)
+			go d.routineReadFromTUN()
+			// The device's event channel must be drained or its
+			// listener blocks; it is closed by tun.Device.Close, so
+			// this goroutine ends on its own.
+			go d.routineTUNEvents(d.tun.Events())
+		}
+	})
+}
+
+// Close stops the goroutines, closes the sockets and the TUN (which takes
+// the TUN's routes with it), after removing the routes it installed.
+func (d *Dataplane) Close() error {
+	d.closeOnce.Do(func() {
+		d.closing.Store(true)
+		d.installMu.Lock()
+		if d.routes != nil {
+			d.routes.close()
+		}
+		d.installMu.Unlock()
+		errs := []error{d.ike.close(), d.natt.close()}
+		if d.tun != nil {
+			errs = append(errs, d.tun.Close())
+		}
+		d.wg.Wait()
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
+}
+
+// InstallChild adds c to the DB and routes c.RemoteTS via the TUN (source
+// address: an address of this host inside c.LocalTS, if it has one).
+// Routes are shared between SAs and refcounted per prefix. In this slice c
+// must use UDP encapsulation (Encap) to an IPv4 Remote.
+func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
+	if c == nil {
+		return errors.New("dataplane: InstallChild(nil)")
+	}
+	// Fail the install rather than black-hole the SA's traffic.
+	if !c.Encap {
+		return fmt.Errorf("dataplane: install %s: ESP without UDP encapsulation is not supported yet (set Encap, RFC 3948)", c.Name)
+	}
+	if !c.Remote.Addr().Unmap().Is4() || c.Remote.Port() == 0 {
+		return fmt.Errorf("dataplane: install %s: remote %s: need an IPv4 address and port", c.Name, c.Remote)
+	}
+	d.installMu.Lock()
+	defer d.installMu.Unlock()
+	if d.closing.Load() {
+		return errors.New("dataplane: closed")
+	}
+	if err := d.db.Add(c); err != nil {
+		return err
+	}
+	if d.routes != nil {
+		if err := d.routes.add(c); err != nil {
+			d.db.Remove(c.InSPI())
+			return fmt.Errorf("dataplane: install %s: %w", c.Name, err)
+		}
+	}
+	d.log.Debug("child SA installed", "sa", c.String(), "remote", c.Remote)
+	return nil
+}
+
+// RemoveChild removes the SA with inbound SPI inSPI from the DB, drops the
+// routes no other SA uses, and clears the SA's keys (sadb.ChildSA.Zero) once
+// no packet is being sealed or opened with them. Its Stats stay readable.
+func (d *Dataplane) RemoveChild(inSPI uint32) {
+	d.installMu.Lock()
+	defer d.installMu.Unlock()
+	c := d.db.Remove(inSPI)
+	if c == nil {
+		return
+	}
+	if d.routes != nil {
+		d.routes.remove(inSPI)
+	}
+	c.Zero()
+	d.log.Debug("child SA removed", "sa", c.String())
+}
+
+// TUNName returns the name of the TUN device, "" with NoTUN.
+func (d *Dataplane) TUNName() string { return d.tunName }
+
+// LocalPorts returns the bound IKE and NAT-T ports (useful when Config
+// asked for port 0).
+func (d *Dataplane) LocalPorts() (ike, natt uint16) { return d.ike.port, d.natt.port }
+
+func (d *Dataplane) routineTUNEvents(events <-chan tun.Event) {
+	for e := range events {
+		if e&tun.EventMTUUpdate != 0 && d.tun != nil {
+			if mtu, err := d.tun.MTU(); err == nil {
+				d.log.Debug("TUN MTU", "tun", d.tunName, "mtu", mtu)
+			}
+		}
+		if e&tun.EventDown != 0 {
+			d.log.Info("TUN is down", "tun", d.tunName)
+		}
+	}
+}

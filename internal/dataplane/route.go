@@ -1,0 +1,166 @@
+package dataplane
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/goipsec/goipsec/internal/sadb"
+	"github.com/goipsec/goipsec/internal/ts"
+)
+
+// routeSys installs and removes routes via the TUN (netlink on Linux).
+type routeSys interface {
+	// replace adds or replaces the route to dst via the TUN with source
+	// address src (if valid).
+	replace(dst netip.Prefix, src netip.Addr) error
+	del(dst netip.Prefix) error
+	// localAddrs lists the host's IPv4 addresses, loopback excluded.
+	localAddrs() ([]netip.Addr, error)
+	close()
+}
+
+// routeTable refcounts the routes the Child SAs need: one route per remote
+// traffic selector prefix, shared by every SA that covers it (a rekey
+// installs the new SA before the old one goes). Guarded by
+// Dataplane.installMu.
+type routeTable struct {
+	sys  routeSys
+	log  *slog.Logger
+	refs map[netip.Prefix]int
+	bySA map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
+}
+
+func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
+	return &routeTable{
+		sys:  sys,
+		log:  log,
+		refs: make(map[netip.Prefix]int),
+		bySA: make(map[uint32][]netip.Prefix),
+	}
+}
+
+// add takes a reference on the route of every IPv4 prefix of c.RemoteTS,
+// installing the routes not there yet. It fails, changing nothing, if a
+// route cannot be installed or if the remote selectors cover the peer's own
+// address: that route would send the ESP packets themselves into the TUN
+// (host-to-host policies need policy routing, not done yet).
+func (t *routeTable) add(c *sadb.ChildSA) error {
+	spi := c.InSPI()
+	if _, ok := t.bySA[spi]; ok {
+		return fmt.Errorf("routes for SPI %08x already installed", spi)
+	}
+	prefixes := remotePrefixes(c.RemoteTS)
+	peer := c.Remote.Addr().Unmap()
+	for _, p := range prefixes {
+		if p.Contains(peer) {
+			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
+		}
+	}
+	var src netip.Addr
+	srcDone := false
+	var added []netip.Prefix
+	for _, p := range prefixes {
+		if t.refs[p] == 0 {
+			if !srcDone {
+				src = t.pickSource(c.LocalTS)
+				srcDone = true
+			}
+			if err := t.sys.replace(p, src); err != nil {
+				t.release(added)
+				return fmt.Errorf("add route %s: %w", p, err)
+			}
+			t.log.Debug("route added", "dst", p, "src", src)
+		}
+		t.refs[p]++
+		added = append(added, p)
+	}
+	t.bySA[spi] = added
+	return nil
+}
+
+// remove drops the references of the SA with inbound SPI spi.
+func (t *routeTable) remove(spi uint32) {
+	ps, ok := t.bySA[spi]
+	if !ok {
+		return
+	}
+	delete(t.bySA, spi)
+	t.release(ps)
+}
+
+func (t *routeTable) release(ps []netip.Prefix) {
+	for _, p := range ps {
+		t.refs[p]--
+		if t.refs[p] > 0 {
+			continue
+		}
+		delete(t.refs, p)
+		if err := t.sys.del(p); err != nil {
+			t.log.Warn("remove route", "dst", p, "err", err)
+		} else {
+			t.log.Debug("route removed", "dst", p)
+		}
+	}
+}
+
+// close deletes every route and releases the routeSys (Dataplane.Close).
+func (t *routeTable) close() {
+	t.removeAll()
+	t.sys.close()
+}
+
+// removeAll deletes every route.
+func (t *routeTable) removeAll() {
+	for p := range t.refs {
+		if err := t.sys.del(p); err != nil {
+			t.log.Debug("remove route", "dst", p, "err", err)
+		}
+	}
+	clear(t.refs)
+	clear(t.bySA)
+}
+
+// pickSource returns a local address inside the local selectors, so that
+// traffic the host itself sends into the tunnel has a source the peer's
+// selectors accept; invalid if the host has none.
+func (t *routeTable) pickSource(local []ts.Selector) netip.Addr {
+	addrs, err := t.sys.localAddrs()
+	if err != nil {
+		t.log.Warn("list local addresses", "err", err)
+		return netip.Addr{}
+	}
+	for _, a := range addrs {
+		for _, s := range local {
+			if s.Is4() && s.Start.Compare(a) <= 0 && a.Compare(s.End) <= 0 {
+				return a
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// remotePrefixes returns the distinct IPv4 CIDR prefixes covering sels.
+func remotePrefixes(sels []ts.Selector) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range sels {
+		if !s.Is4() {
+			continue // IPv6 inner traffic: a later slice
+		}
+		for _, p := range s.Prefixes() {
+			if !containsPrefix(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func containsPrefix(list []netip.Prefix, p netip.Prefix) bool {
+	for _, x := range list {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}

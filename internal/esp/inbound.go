@@ -1,0 +1,154 @@
+package esp
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"github.com/goipsec/goipsec/internal/replay"
+	"github.com/goipsec/goipsec/internal/suite"
+	"github.com/goipsec/goipsec/internal/wire/packet"
+)
+
+// Inbound is the receiving half of an ESP SA (RFC 4303 3.4). Open is not
+// safe for concurrent use (the caller serialises per SA); Stats and Zero
+// may be called from any goroutine.
+type Inbound struct {
+	spi    uint32
+	esn    bool
+	ivLen  int
+	icvLen int
+	aead   atomic.Pointer[suite.AEAD] // nil after Zero
+	window replay.Window
+	aad    [12]byte // ESN AAD scratch (Open is serialised)
+	stats  struct {
+		replay, auth, padding, malformed atomic.Uint64
+	}
+}
+
+// Stats counts the packets Open dropped, by reason.
+type Stats struct {
+	Replay    uint64 // sequence number 0, too old or seen (ErrReplay)
+	Auth      uint64 // ICV did not verify (ErrAuth)
+	Padding   uint64 // inconsistent padding (ErrPadding)
+	Malformed uint64 // too short or wrong SPI (ErrMalformed)
+}
+
+// NewInbound returns the inbound SA for our spi with 32-bit sequence
+// numbers and an anti-replay window of replayWindow packets (rounded as
+// replay.Window.Init does; 0 selects its default).
+func NewInbound(spi uint32, aead *suite.AEAD, replayWindow int) *Inbound {
+	return newInbound(spi, aead, replayWindow, false)
+}
+
+// NewInboundESN is NewInbound for an SA with Extended Sequence Numbers
+// (RFC 4303 2.2.1): the high 32 bits are inferred from the window
+// (RFC 4303 Appendix A2.2) and authenticated.
+func NewInboundESN(spi uint32, aead *suite.AEAD, replayWindow int) *Inbound {
+	return newInbound(spi, aead, replayWindow, true)
+}
+
+func newInbound(spi uint32, aead *suite.AEAD, replayWindow int, esn bool) *Inbound {
+	in := &Inbound{
+		spi:    spi,
+		esn:    esn,
+		ivLen:  aead.IVLen(),
+		icvLen: aead.ICVLen(),
+	}
+	in.window.Init(replayWindow)
+	in.aead.Store(aead)
+	return in
+}
+
+// SPI returns the SA's SPI (the one we chose).
+func (in *Inbound) SPI() uint32 { return in.spi }
+
+// ESN reports whether the SA uses Extended Sequence Numbers.
+func (in *Inbound) ESN() bool { return in.esn }
+
+// ReplayWindow returns the anti-replay window size in packets.
+func (in *Inbound) ReplayWindow() int { return in.window.Size() }
+
+// HighestSeq returns the highest sequence number received so far.
+func (in *Inbound) HighestSeq() uint64 { return in.window.Highest() }
+
+// Stats returns the drop counters.
+func (in *Inbound) Stats() Stats {
+	return Stats{
+		Replay:    in.stats.replay.Load(),
+		Auth:      in.stats.auth.Load(),
+		Padding:   in.stats.padding.Load(),
+		Malformed: in.stats.malformed.Load(),
+	}
+}
+
+// Open verifies and decrypts pkt, which starts at the SPI, in place
+// (RFC 4303 3.4): the anti-replay pre-check, then the ICV, then the window
+// update (only authentic packets move the window, RFC 4303 3.4.3), then the
+// padding check (RFC 4303 2.4). It returns the payload, a sub-slice of pkt,
+// and the next header. On error pkt's contents are unspecified.
+func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error) {
+	a := in.aead.Load()
+	if a == nil {
+		return nil, 0, ErrClosed
+	}
+	off := HeaderLen + in.ivLen
+	if len(pkt) < off+trailerLen+in.icvLen {
+		in.stats.malformed.Add(1)
+		return nil, 0, ErrMalformed
+	}
+	e, err := packet.ParseESP(pkt)
+	if err != nil { // unreachable after the length check
+		in.stats.malformed.Add(1)
+		return nil, 0, ErrMalformed
+	}
+	if e.SPI() != in.spi {
+		in.stats.malformed.Add(1)
+		return nil, 0, ErrWrongSPI
+	}
+	seq := uint64(e.Seq())
+	if in.esn {
+		seq = in.window.InferESN(e.Seq())
+	}
+	if !in.window.Check(seq) {
+		in.stats.replay.Add(1)
+		return nil, 0, ErrReplay
+	}
+
+	aad := pkt[:HeaderLen]
+	if in.esn {
+		binary.BigEndian.PutUint32(in.aad[0:], in.spi)
+		binary.BigEndian.PutUint64(in.aad[4:], seq)
+		aad = in.aad[:]
+	}
+	ct := pkt[off:]
+	pt, err := a.Open(ct[:0], pkt[HeaderLen:off], ct, aad)
+	if err != nil {
+		in.stats.auth.Add(1)
+		return nil, 0, ErrAuth
+	}
+	if !in.window.Update(seq) {
+		in.stats.replay.Add(1)
+		return nil, 0, ErrReplay
+	}
+
+	// pt holds at least the trailer: the length check above.
+	nextHeader = pt[len(pt)-1]
+	pad := int(pt[len(pt)-2])
+	n := len(pt) - trailerLen - pad
+	if n < 0 {
+		in.stats.padding.Add(1)
+		return nil, 0, ErrPadding
+	}
+	for i, b := range pt[n : n+pad] {
+		if b != byte(i+1) {
+			in.stats.padding.Add(1)
+			return nil, 0, ErrPadding
+		}
+	}
+	return pt[:n], nextHeader, nil
+}
+
+// Zero drops the reference to the key (best effort: the cipher's key
+// schedule is released to the garbage collector). Later Open calls return
+// ErrClosed.
+func (in *Inbound) Zero() { in.aead.Store(nil) }

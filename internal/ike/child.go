@@ -1,0 +1,282 @@
+package ike
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/goipsec/goipsec/internal/esp"
+	"github.com/goipsec/goipsec/internal/sadb"
+	"github.com/goipsec/goipsec/internal/suite"
+	"github.com/goipsec/goipsec/internal/ts"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// replayWindow is the anti-replay window of our inbound SAs.
+const replayWindow = 1024
+
+// childSA is an installed Child SA as the IKE SA sees it.
+type childSA struct {
+	cfg       *ChildConfig
+	installed *sadb.ChildSA
+	proposal  wire.Proposal
+	inSPI     uint32
+	outSPI    uint32
+	created   time.Time
+}
+
+// childOffer is what the initiator proposes for a new Child SA.
+type childOffer struct {
+	cfg       *ChildConfig
+	inSPI     uint32
+	proposals []wire.Proposal
+	tsi, tsr  []ts.Selector
+}
+
+func (sa *ikeSA) newChildOffer(cfg *ChildConfig) *childOffer {
+	o := &childOffer{cfg: cfg, inSPI: sa.e.allocChildSPI()}
+	var spi [4]byte
+	binary.BigEndian.PutUint32(spi[:], o.inSPI)
+	o.proposals = numbered(cfg.ESPProposals, spi[:])
+	o.tsi = resolveTS(cfg.LocalTS, sa.local.Addr())
+	o.tsr = resolveTS(cfg.RemoteTS, sa.remote.Addr())
+	return o
+}
+
+func (o *childOffer) payloads() []wire.Payload {
+	return []wire.Payload{
+		&wire.SA{Proposals: o.proposals},
+		&wire.TS{Selectors: toWireTS(o.tsi)},
+		&wire.TS{Responder: true, Selectors: toWireTS(o.tsr)},
+	}
+}
+
+func (sa *ikeSA) releaseOffer(o *childOffer) {
+	if o != nil {
+		sa.e.freeChildSPI(o.inSPI)
+	}
+}
+
+// acceptChild checks the responder's answer to our Child SA offer (RFC 7296
+// 2.7, 2.9) and installs the Child SA.
+func (sa *ikeSA) acceptChild(o *childOffer, resp []wire.Payload) error {
+	var saP *wire.SA
+	var tsi, tsr *wire.TS
+	for _, p := range resp {
+		switch p := p.(type) {
+		case *wire.SA:
+			saP = p
+		case *wire.TS:
+			if p.Responder {
+				tsr = p
+			} else {
+				tsi = p
+			}
+		}
+	}
+	if saP == nil {
+		if n := firstErrorNotify(resp); n != nil {
+			return &NotifyError{Type: n.NotifyType}
+		}
+		return errors.New("responder created no Child SA")
+	}
+	chosen, ok := checkChosen(o.proposals, saP)
+	if !ok || len(chosen.SPI) != 4 {
+		return errors.New("responder chose an ESP proposal we did not offer")
+	}
+	local, err := narrowedSubset(tsi, o.tsi)
+	if err != nil {
+		return fmt.Errorf("TSi: %w", err)
+	}
+	remote, err := narrowedSubset(tsr, o.tsr)
+	if err != nil {
+		return fmt.Errorf("TSr: %w", err)
+	}
+	outSPI := binary.BigEndian.Uint32(chosen.SPI)
+	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote)
+}
+
+// narrowedSubset checks that the responder's selectors lie within what we
+// proposed (RFC 7296 2.9: the responder may only narrow).
+func narrowedSubset(got *wire.TS, proposed []ts.Selector) ([]ts.Selector, error) {
+	if got == nil || len(got.Selectors) == 0 {
+		return nil, errors.New("missing traffic selectors")
+	}
+	out := fromWireTS(got.Selectors)
+	for _, s := range out {
+		inside := false
+		for _, p := range proposed {
+			if p.Contains(s) {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			return nil, fmt.Errorf("selector %v was not proposed", s)
+		}
+	}
+	return out, nil
+}
+
+// respondChild answers the Child SA part of an IKE_AUTH request: it picks
+// the child config whose selectors overlap the offered ones, narrows them
+// (RFC 7296 2.9), selects an ESP proposal and installs the SA. Failures
+// are reported with a notify; the IKE SA stays up (RFC 7296 1.2).
+func (sa *ikeSA) respondChild(ps []wire.Payload) []wire.Payload {
+	var offered *wire.SA
+	var tsiP, tsrP *wire.TS
+	for _, p := range ps {
+		switch p := p.(type) {
+		case *wire.SA:
+			offered = p
+		case *wire.TS:
+			if p.Responder {
+				tsrP = p
+			} else {
+				tsiP = p
+			}
+		}
+	}
+	tsi, tsr := fromWireTS(tsiP.Selectors), fromWireTS(tsrP.Selectors)
+	notify := wire.NotifyTSUnacceptable
+	for _, cfg := range sa.peer.Children {
+		// TSi is the initiator's side: our remote selectors.
+		remote := ts.Narrow(tsi, resolveTS(cfg.RemoteTS, sa.remote.Addr()))
+		local := ts.Narrow(tsr, resolveTS(cfg.LocalTS, sa.local.Addr()))
+		if len(remote) == 0 || len(local) == 0 {
+			continue
+		}
+		chosen, ok := selectProposal(cfg.ESPProposals, offered.Proposals, 0)
+		if !ok || len(chosen.SPI) != 4 {
+			notify = wire.NotifyNoProposalChosen
+			continue
+		}
+		if len(chosen.Get(wire.TransformKE)) > 0 {
+			// No KE payload rides in IKE_AUTH; PFS applies to later
+			// CREATE_CHILD_SA exchanges (RFC 7296 1.2), so drop the group.
+			chosen = withoutType(chosen, wire.TransformKE)
+		}
+		outSPI := binary.BigEndian.Uint32(chosen.SPI)
+		inSPI := sa.e.allocChildSPI()
+		if err := sa.install(cfg, chosen, inSPI, outSPI, local, remote); err != nil {
+			sa.e.freeChildSPI(inSPI)
+			sa.log.Error("cannot install Child SA", "child", cfg.Name, "err", err)
+			return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
+		}
+		var spi [4]byte
+		binary.BigEndian.PutUint32(spi[:], inSPI)
+		chosen.SPI = spi[:]
+		return []wire.Payload{
+			&wire.SA{Proposals: []wire.Proposal{chosen}},
+			&wire.TS{Selectors: toWireTS(remote)},
+			&wire.TS{Responder: true, Selectors: toWireTS(local)},
+		}
+	}
+	sa.log.Info("no acceptable Child SA", "reason", notify, "tsi", tsi, "tsr", tsr,
+		"offered", describeAll(offered.Proposals))
+	return []wire.Payload{&wire.Notify{NotifyType: notify}}
+}
+
+// install derives the Child SA keys (RFC 7296 2.17) and hands the SA to the
+// data plane.
+func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI uint32, localTS, remoteTS []ts.Selector) error {
+	enc := chosen.Get(wire.TransformENCR)
+	if len(enc) != 1 {
+		return errors.New("ESP proposal without exactly one encryption transform")
+	}
+	if esn := chosen.Get(wire.TransformESN); len(esn) == 1 && esn[0].ID != wire.ESNNone {
+		return errors.New("extended sequence numbers are not supported yet")
+	}
+	i2r, r2i, err := sa.keys.childKeymat(enc[0].ID, int(enc[0].KeyLength), sa.nonceI, sa.nonceR)
+	if err != nil {
+		return err
+	}
+	defer clear(i2r)
+	defer clear(r2i)
+	inKey, outKey := r2i, i2r
+	if !sa.initiator {
+		inKey, outKey = i2r, r2i
+	}
+	inAEAD, err := suite.NewAEAD(enc[0].ID, int(enc[0].KeyLength), inKey)
+	if err != nil {
+		return err
+	}
+	outAEAD, err := suite.NewAEAD(enc[0].ID, int(enc[0].KeyLength), outKey)
+	if err != nil {
+		return err
+	}
+	c := &sadb.ChildSA{
+		Name:     sa.peer.Name + "/" + cfg.Name,
+		ReqID:    sa.e.nextReqID.Add(1),
+		In:       esp.NewInbound(inSPI, inAEAD, replayWindow),
+		Out:      esp.NewOutbound(outSPI, outAEAD),
+		Local:    sa.local,
+		Remote:   sa.remote,
+		Encap:    true,
+		LocalTS:  localTS,
+		RemoteTS: remoteTS,
+	}
+	if sa.e.cfg.Installer != nil {
+		if err := sa.e.cfg.Installer.InstallChild(c); err != nil {
+			return err
+		}
+	}
+	child := &childSA{cfg: cfg, installed: c, proposal: chosen, inSPI: inSPI, outSPI: outSPI, created: time.Now()}
+	sa.mu.Lock()
+	sa.children = append(sa.children, child)
+	sa.mu.Unlock()
+	sa.log.Info("Child SA installed", "child", cfg.Name, "spi_in", fmt.Sprintf("%08x", inSPI),
+		"spi_out", fmt.Sprintf("%08x", outSPI), "local_ts", localTS, "remote_ts", remoteTS,
+		"proposal", suite.Describe(chosen))
+	return nil
+}
+
+// uninstall removes a Child SA from the data plane and clears its keys.
+func (sa *ikeSA) uninstall(c *childSA) {
+	if sa.e.cfg.Installer != nil {
+		sa.e.cfg.Installer.RemoveChild(c.inSPI)
+	}
+	c.installed.Zero()
+	sa.e.freeChildSPI(c.inSPI)
+	sa.log.Info("Child SA deleted", "child", c.cfg.Name, "spi_in", fmt.Sprintf("%08x", c.inSPI),
+		"spi_out", fmt.Sprintf("%08x", c.outSPI))
+}
+
+func withoutType(p wire.Proposal, t wire.TransformType) wire.Proposal {
+	out := p
+	out.Transforms = nil
+	for _, x := range p.Transforms {
+		if x.Type != t {
+			out.Transforms = append(out.Transforms, x)
+		}
+	}
+	return out
+}
+
+func toWireTS(list []ts.Selector) []wire.TrafficSelector {
+	out := make([]wire.TrafficSelector, 0, len(list))
+	for _, s := range list {
+		t := wire.TrafficSelector{
+			TSType: wire.TSIPv4AddrRange, IPProtocol: s.Proto,
+			StartPort: s.StartPort, EndPort: s.EndPort,
+			StartAddr: s.Start, EndAddr: s.End,
+		}
+		if s.Start.Is6() {
+			t.TSType = wire.TSIPv6AddrRange
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func fromWireTS(list []wire.TrafficSelector) []ts.Selector {
+	out := make([]ts.Selector, 0, len(list))
+	for _, t := range list {
+		out = append(out, ts.Selector{
+			Proto: t.IPProtocol, StartPort: t.StartPort, EndPort: t.EndPort,
+			Start: t.StartAddr.Unmap(), End: t.EndAddr.Unmap(),
+		})
+	}
+	return out
+}

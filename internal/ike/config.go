@@ -1,0 +1,141 @@
+package ike
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/goipsec/goipsec/internal/ts"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// PeerConfig is what the engine needs to know about one configured peer
+// (a swanctl.conf connection). The daemon builds it from the config file;
+// the engine never reads files.
+type PeerConfig struct {
+	Name string
+	// LocalAddrs and RemoteAddrs restrict which addresses the connection
+	// applies to; an empty list means any address. The first remote
+	// address is the one the initiator sends to.
+	LocalAddrs, RemoteAddrs []netip.Prefix
+	// RemoteHost is the concrete address to initiate to (the first
+	// single address of remote_addrs); invalid if the peer is
+	// responder-only.
+	RemoteHost netip.Addr
+	LocalPort  uint16 // IKE port we initiate from (500)
+	RemotePort uint16 // IKE port we initiate to (500)
+	Proposals  []wire.Proposal
+	// LocalID is our identity; the zero Identity means "our IP address".
+	// RemoteID is the identity the peer must prove; zero means any.
+	LocalID, RemoteID Identity
+	Children          []*ChildConfig
+}
+
+// ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).
+type ChildConfig struct {
+	Name string
+	// LocalTS and RemoteTS are the traffic selectors; Dynamic entries stand
+	// for the IKE SA's own outer address (swanctl's "dynamic").
+	LocalTS, RemoteTS []TSConfig
+	ESPProposals      []wire.Proposal
+	// StartAction "start" makes the daemon initiate at start-up.
+	StartAction string
+}
+
+// TSConfig is a configured traffic selector: a fixed selector or "dynamic".
+type TSConfig struct {
+	Dynamic  bool
+	Selector ts.Selector
+}
+
+func (c TSConfig) String() string {
+	if c.Dynamic {
+		return "dynamic"
+	}
+	return c.Selector.String()
+}
+
+// resolve turns configured selectors into concrete ones, replacing
+// "dynamic" with the outer address (RFC 7296 2.9 leaves the choice to
+// configuration; strongSwan uses the IKE address).
+func resolveTS(cfg []TSConfig, addr netip.Addr) []ts.Selector {
+	out := make([]ts.Selector, 0, len(cfg))
+	for _, c := range cfg {
+		if c.Dynamic {
+			out = append(out, ts.FromPrefix(netip.PrefixFrom(addr, addr.BitLen())))
+			continue
+		}
+		out = append(out, c.Selector)
+	}
+	return out
+}
+
+// Child finds a child config by name.
+func (p *PeerConfig) Child(name string) *ChildConfig {
+	for _, c := range p.Children {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func prefixesMatch(list []netip.Prefix, a netip.Addr) bool {
+	if len(list) == 0 {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range list {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Identity is an IKEv2 identification (RFC 7296 3.5): a type and its data.
+// The zero Identity means "not configured".
+type Identity struct {
+	Type wire.IDType
+	Data []byte
+}
+
+// IdentityFromAddr is the ID_IPV4_ADDR or ID_IPV6_ADDR identity of a.
+func IdentityFromAddr(a netip.Addr) Identity {
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return Identity{Type: wire.IDIPv4Addr, Data: b[:]}
+	}
+	b := a.As16()
+	return Identity{Type: wire.IDIPv6Addr, Data: b[:]}
+}
+
+// IsZero reports whether the identity was left unconfigured.
+func (id Identity) IsZero() bool { return id.Type == 0 && len(id.Data) == 0 }
+
+// Equal compares type and data.
+func (id Identity) Equal(o Identity) bool {
+	return id.Type == o.Type && bytes.Equal(id.Data, o.Data)
+}
+
+// String renders the identity the way strongSwan prints it.
+func (id Identity) String() string {
+	switch id.Type {
+	case wire.IDIPv4Addr, wire.IDIPv6Addr:
+		if a, ok := netip.AddrFromSlice(id.Data); ok {
+			return a.String()
+		}
+	case wire.IDFQDN, wire.IDRFC822Addr:
+		return string(id.Data)
+	case wire.IDKeyID:
+		return "@#" + hex.EncodeToString(id.Data)
+	case 0:
+		if len(id.Data) == 0 {
+			return "%any"
+		}
+	}
+	return fmt.Sprintf("%v:%s", id.Type, strings.ToUpper(hex.EncodeToString(id.Data)))
+}

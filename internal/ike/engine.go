@@ -1,0 +1,490 @@
+// Package ike is the IKEv2 engine (RFC 7296): it runs IKE_SA_INIT,
+// IKE_AUTH and INFORMATIONAL exchanges as initiator and responder, derives
+// keys, and hands Child SAs to the data plane through ChildInstaller.
+//
+// Each IKE SA is owned by one goroutine that handles its events (packets,
+// commands, timers) in order; exchange code reads top to bottom, in the
+// style of crypto/tls's handshake. The Engine only dispatches packets to
+// the owning SA by SPI. The engine does no socket I/O itself: the daemon
+// passes received IKE messages to HandlePacket and sends through Config.Send.
+package ike
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/goipsec/goipsec/internal/sadb"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// ChildInstaller receives negotiated Child SAs (the data plane).
+type ChildInstaller interface {
+	InstallChild(c *sadb.ChildSA) error
+	RemoveChild(inSPI uint32)
+}
+
+// Config configures an Engine.
+type Config struct {
+	Peers []*PeerConfig
+	// Send transmits an IKE message; the transport adds the non-ESP
+	// marker when local.Port() is the NAT-T port.
+	Send      func(local, remote netip.AddrPort, pkt []byte) error
+	Installer ChildInstaller
+	// SharedKey looks up the PSK for a pair of identities.
+	SharedKey func(local, remote Identity) ([]byte, bool)
+	// LocalAddr picks our source address towards remote when the config
+	// leaves it open; the default asks the kernel's routing table.
+	LocalAddr func(remote netip.Addr) (netip.Addr, error)
+	Logger    *slog.Logger
+	Rand      io.Reader
+	// RetransmitTimeout is the first retransmission timeout, doubled on
+	// every try (RFC 7296 2.4); RetransmitTries is how many
+	// retransmissions are sent before giving up.
+	RetransmitTimeout time.Duration
+	RetransmitTries   int
+	// NATTPort is the port IKE moves to when a NAT is detected (RFC 7296 2.23).
+	NATTPort uint16
+	// MaxHalfOpen bounds responder IKE SAs that have not finished IKE_AUTH.
+	MaxHalfOpen int
+}
+
+// Engine dispatches IKE messages to IKE SAs and runs commands on them.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	peers    []*PeerConfig
+	sas      map[uint64]*ikeSA // by our SPI
+	halfOpen map[halfOpenKey]*ikeSA
+	// lingering keeps the last response of SAs deleted at the peer's
+	// request, so that a retransmitted DELETE still gets its answer.
+	lingering map[uint64]lingerEntry
+	closed    bool
+	wg       sync.WaitGroup
+
+	nextUnique atomic.Uint32
+	nextReqID  atomic.Uint32
+	spisMu     sync.Mutex
+	childSPIs  map[uint32]bool
+
+	Stats Counters
+}
+
+// Counters count what the engine dropped and why.
+type Counters struct {
+	Malformed        atomic.Uint64 // unparseable messages
+	UnknownSPI       atomic.Uint64 // no IKE SA for the SPI
+	IntegrityFailed  atomic.Uint64 // SK payload ICV mismatch
+	UnexpectedID     atomic.Uint64 // message ID outside the window
+	Retransmits      atomic.Uint64 // requests we sent again
+	CachedResponses  atomic.Uint64 // retransmitted requests answered from cache
+	HalfOpenRejected atomic.Uint64 // IKE_SA_INIT dropped over the half-open limit
+	QueueFull        atomic.Uint64 // events dropped because an SA was busy
+}
+
+// Snapshot returns the counters by name.
+func (c *Counters) Snapshot() map[string]uint64 {
+	return map[string]uint64{
+		"malformed":          c.Malformed.Load(),
+		"unknown_spi":        c.UnknownSPI.Load(),
+		"integrity_failed":   c.IntegrityFailed.Load(),
+		"unexpected_msg_id":  c.UnexpectedID.Load(),
+		"retransmits":        c.Retransmits.Load(),
+		"cached_responses":   c.CachedResponses.Load(),
+		"half_open_rejected": c.HalfOpenRejected.Load(),
+		"queue_full":         c.QueueFull.Load(),
+	}
+}
+
+// lingerTime is how long a deleted SA's last response is kept (about the
+// peer's total retransmission time for the first few tries).
+const lingerTime = 30 * time.Second
+
+type lingerEntry struct {
+	resp          []byte
+	msgID         uint32
+	local, remote netip.AddrPort
+	expires       time.Time
+}
+
+type halfOpenKey struct {
+	remote netip.AddrPort
+	spiI   uint64
+}
+
+// New creates an Engine; it does nothing until packets or commands arrive.
+func New(cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.RetransmitTimeout == 0 {
+		cfg.RetransmitTimeout = time.Second
+	}
+	if cfg.RetransmitTries == 0 {
+		cfg.RetransmitTries = 5
+	}
+	if cfg.NATTPort == 0 {
+		cfg.NATTPort = 4500
+	}
+	if cfg.MaxHalfOpen == 0 {
+		cfg.MaxHalfOpen = 1000
+	}
+	if cfg.LocalAddr == nil {
+		cfg.LocalAddr = routeSource
+	}
+	if cfg.SharedKey == nil {
+		cfg.SharedKey = func(Identity, Identity) ([]byte, bool) { return nil, false }
+	}
+	return &Engine{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		peers:     cfg.Peers,
+		sas:       map[uint64]*ikeSA{},
+		halfOpen:  map[halfOpenKey]*ikeSA{},
+		lingering: map[uint64]lingerEntry{},
+		childSPIs: map[uint32]bool{},
+	}
+}
+
+// routeSource asks the kernel which source address it would use towards
+// remote (connecting a UDP socket sends nothing).
+func routeSource(remote netip.Addr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 500)))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no route to %v: %w", remote, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+// SetPeers replaces the configured peers; established SAs keep their config.
+func (e *Engine) SetPeers(peers []*PeerConfig) {
+	e.mu.Lock()
+	e.peers = peers
+	e.mu.Unlock()
+}
+
+// Peers returns the configured peers.
+func (e *Engine) Peers() []*PeerConfig {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peers
+}
+
+func (e *Engine) peer(name string) *PeerConfig {
+	for _, p := range e.Peers() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+func (e *Engine) random(b []byte) {
+	if _, err := io.ReadFull(e.cfg.Rand, b); err != nil {
+		panic("ike: random source failed: " + err.Error())
+	}
+}
+
+func (e *Engine) randomSPI() uint64 {
+	var b [8]byte
+	for {
+		e.random(b[:])
+		if spi := binary.BigEndian.Uint64(b[:]); spi != 0 {
+			return spi
+		}
+	}
+}
+
+// allocChildSPI returns an unused inbound ESP SPI (RFC 4303 2.1: 1-255 reserved).
+func (e *Engine) allocChildSPI() uint32 {
+	e.spisMu.Lock()
+	defer e.spisMu.Unlock()
+	var b [4]byte
+	for {
+		e.random(b[:])
+		spi := binary.BigEndian.Uint32(b[:])
+		if spi > 255 && !e.childSPIs[spi] {
+			e.childSPIs[spi] = true
+			return spi
+		}
+	}
+}
+
+func (e *Engine) freeChildSPI(spi uint32) {
+	e.spisMu.Lock()
+	delete(e.childSPIs, spi)
+	e.spisMu.Unlock()
+}
+
+// HandlePacket takes one received IKE message (without the non-ESP
+// marker). Malformed messages and messages for unknown SAs are dropped
+// and counted; nothing here blocks on an SA.
+func (e *Engine) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
+	msg, err := wire.Parse(pkt)
+	if err != nil {
+		e.Stats.Malformed.Add(1)
+		e.log.Debug("dropped malformed IKE message", "peer", remote, "err", err)
+		return
+	}
+	ev := packetEvent{msg: msg, raw: pkt, local: local, remote: remote}
+	h := msg.Header
+	if h.Exchange == wire.IKESAInit && !h.IsResponse() {
+		e.handleInitRequest(ev)
+		return
+	}
+	spi := h.SPIr // sent by the original initiator: our SPI is SPIr
+	if !h.IsInitiator() {
+		spi = h.SPIi
+	}
+	e.mu.Lock()
+	sa := e.sas[spi]
+	l, lingering := e.lingering[spi]
+	e.mu.Unlock()
+	if sa == nil && lingering && !h.IsResponse() && h.MessageID == l.msgID && time.Now().Before(l.expires) {
+		e.Stats.CachedResponses.Add(1)
+		_ = e.cfg.Send(l.local, l.remote, l.resp)
+		return
+	}
+	if sa == nil {
+		e.Stats.UnknownSPI.Add(1)
+		e.log.Debug("dropped IKE message for unknown SA", "peer", remote, "exchange", h.Exchange)
+		return
+	}
+	sa.deliver(ev)
+}
+
+func (e *Engine) handleInitRequest(ev packetEvent) {
+	key := halfOpenKey{ev.remote, ev.msg.SPIi}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	if sa := e.halfOpen[key]; sa != nil {
+		e.mu.Unlock()
+		sa.deliver(ev) // a retransmission, or a retry after INVALID_KE/COOKIE
+		return
+	}
+	if len(e.halfOpen) >= e.cfg.MaxHalfOpen {
+		e.mu.Unlock()
+		e.Stats.HalfOpenRejected.Add(1)
+		return
+	}
+	sa := e.newSA(nil, false)
+	sa.spiI = ev.msg.SPIi
+	sa.local, sa.remote = ev.local, ev.remote
+	e.halfOpen[key] = sa
+	e.sas[sa.spiR] = sa
+	e.mu.Unlock()
+	sa.deliver(ev)
+	e.start(sa)
+}
+
+// newSA creates an IKE SA with a fresh SPI of ours; e.mu must be held
+// by the caller when registering it.
+func (e *Engine) newSA(p *PeerConfig, initiator bool) *ikeSA {
+	sa := &ikeSA{
+		e:         e,
+		peer:      p,
+		initiator: initiator,
+		unique:    e.nextUnique.Add(1),
+		packets:   make(chan packetEvent, 32),
+		commands:  make(chan command, 8),
+		created:   time.Now(),
+		state:     StateConnecting,
+	}
+	spi := e.randomSPI()
+	for e.sas[spi] != nil {
+		spi = e.randomSPI()
+	}
+	if initiator {
+		sa.spiI = spi
+	} else {
+		sa.spiR = spi
+	}
+	sa.log = e.log.With("ike_sa", sa.unique)
+	return sa
+}
+
+func (e *Engine) start(sa *ikeSA) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		sa.run()
+	}()
+}
+
+// forget removes an SA from every table (called by the SA goroutine as it ends).
+func (e *Engine) forget(sa *ikeSA) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sas[sa.ourSPI()] == sa {
+		delete(e.sas, sa.ourSPI())
+	}
+	now := time.Now()
+	for spi, l := range e.lingering {
+		if now.After(l.expires) {
+			delete(e.lingering, spi)
+		}
+	}
+	if sa.lastResp != nil && sa.expectReqID > 0 && len(e.lingering) < e.cfg.MaxHalfOpen {
+		e.lingering[sa.ourSPI()] = lingerEntry{resp: sa.lastResp, msgID: sa.expectReqID - 1,
+			local: sa.local, remote: sa.remote, expires: now.Add(lingerTime)}
+	}
+	key := halfOpenKey{sa.initRemote, sa.spiI}
+	if e.halfOpen[key] == sa {
+		delete(e.halfOpen, key)
+	}
+}
+
+func (e *Engine) established(sa *ikeSA) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := halfOpenKey{sa.initRemote, sa.spiI}
+	if e.halfOpen[key] == sa {
+		delete(e.halfOpen, key)
+	}
+}
+
+func (e *Engine) snapshot() []*ikeSA {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*ikeSA, 0, len(e.sas))
+	for _, sa := range e.sas {
+		out = append(out, sa)
+	}
+	return out
+}
+
+// Initiate brings up the named connection's IKE SA and the named child
+// (or its first child when child is empty), returning once both are up or
+// the attempt failed. An already established child is not set up twice.
+func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error {
+	p := e.peer(peerName)
+	if p == nil {
+		return fmt.Errorf("%w: %q", ErrNoSuchPeer, peerName)
+	}
+	var child *ChildConfig
+	if childName != "" {
+		if child = p.Child(childName); child == nil {
+			return fmt.Errorf("ike: connection %q has no child %q", peerName, childName)
+		}
+	} else if len(p.Children) > 0 {
+		child = p.Children[0]
+	}
+	if !p.RemoteHost.IsValid() {
+		return fmt.Errorf("ike: connection %q has no single remote address to initiate to", peerName)
+	}
+	for _, sa := range e.snapshot() {
+		if sa.peer == p && sa.State() == StateEstablished {
+			if child == nil || sa.hasChild(child.Name) {
+				return nil
+			}
+			return fmt.Errorf("ike: connection %q is up; adding child %q needs CREATE_CHILD_SA, which this version does not do yet", peerName, child.Name)
+		}
+	}
+	local, err := e.localFor(p)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	sa := e.newSA(p, true)
+	sa.local = local
+	sa.remote = netip.AddrPortFrom(p.RemoteHost, p.RemotePort)
+	sa.initChild = child
+	done := make(chan error, 1)
+	sa.initDone = done
+	e.sas[sa.spiI] = sa
+	e.mu.Unlock()
+	e.start(sa)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Engine) localFor(p *PeerConfig) (netip.AddrPort, error) {
+	for _, pr := range p.LocalAddrs {
+		if pr.IsSingleIP() {
+			return netip.AddrPortFrom(pr.Addr(), p.LocalPort), nil
+		}
+	}
+	a, err := e.cfg.LocalAddr(p.RemoteHost)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("ike: connection %q: %w", p.Name, err)
+	}
+	return netip.AddrPortFrom(a, p.LocalPort), nil
+}
+
+// Terminate deletes every IKE SA of the named connection (and with them
+// their Child SAs), sending INFORMATIONAL DELETE (RFC 7296 1.4.1). It
+// returns how many IKE SAs were deleted.
+func (e *Engine) Terminate(ctx context.Context, peerName string) (int, error) {
+	n := 0
+	var errs []error
+	for _, sa := range e.snapshot() {
+		if sa.peer == nil || sa.peer.Name != peerName {
+			continue
+		}
+		if err := sa.command(ctx, command{kind: cmdDeleteIKE}); err != nil && !errors.Is(err, ErrClosed) {
+			errs = append(errs, err)
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// TerminateChild deletes the named Child SA of the named connection.
+func (e *Engine) TerminateChild(ctx context.Context, peerName, childName string) (int, error) {
+	n := 0
+	var errs []error
+	for _, sa := range e.snapshot() {
+		if sa.peer == nil || sa.peer.Name != peerName || !sa.hasChild(childName) {
+			continue
+		}
+		if err := sa.command(ctx, command{kind: cmdDeleteChild, child: childName}); err != nil {
+			errs = append(errs, err)
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// Close deletes every IKE SA, telling the peers (a DELETE each, one try
+// within ctx), and waits for the SA goroutines to end.
+func (e *Engine) Close(ctx context.Context) {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, sa := range e.snapshot() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = sa.command(ctx, command{kind: cmdShutdown})
+		}()
+	}
+	wg.Wait()
+	e.wg.Wait()
+}

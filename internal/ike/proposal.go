@@ -1,0 +1,128 @@
+package ike
+
+import (
+	"slices"
+
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// transformTypes lists the transform types a proposal for proto may carry
+// (RFC 7296 3.3.3).
+var transformTypes = []wire.TransformType{
+	wire.TransformENCR, wire.TransformPRF, wire.TransformINTEG, wire.TransformKE, wire.TransformESN,
+}
+
+// selectProposal is the responder's choice (RFC 7296 2.7): our configured
+// proposals in our order of preference, each against every offered
+// proposal; the first pair whose every transform type has a common
+// transform wins. preferGroup, if non-zero, is picked for TransformKE when
+// both sides accept it (the initiator already sent a KE payload for it).
+// The chosen proposal carries the offered proposal's number and SPI.
+func selectProposal(configured, offered []wire.Proposal, preferGroup uint16) (wire.Proposal, bool) {
+	for _, c := range configured {
+		for _, o := range offered {
+			if o.Protocol != c.Protocol {
+				continue
+			}
+			if chosen, ok := intersect(c, o, preferGroup); ok {
+				chosen.Number = o.Number
+				chosen.SPI = o.SPI
+				return chosen, true
+			}
+		}
+	}
+	return wire.Proposal{}, false
+}
+
+func intersect(ours, theirs wire.Proposal, preferGroup uint16) (wire.Proposal, bool) {
+	out := wire.Proposal{Protocol: ours.Protocol}
+	for _, tt := range transformTypes {
+		mine, peer := ours.Get(tt), theirs.Get(tt)
+		mine, peer = withoutNone(tt, mine), withoutNone(tt, peer)
+		if len(mine) == 0 && len(peer) == 0 {
+			continue
+		}
+		pick, ok := firstCommon(mine, peer)
+		if !ok {
+			return out, false
+		}
+		if tt == wire.TransformKE && preferGroup != 0 {
+			want := wire.Transform{Type: tt, ID: preferGroup}
+			if containsTransform(mine, want) && containsTransform(peer, want) {
+				pick = want
+			}
+		}
+		out.Transforms = append(out.Transforms, pick)
+	}
+	return out, true
+}
+
+// withoutNone drops "NONE" integrity and KE transforms, which RFC 7296
+// 3.3.3 treats like an absent transform type. ESN is kept: NoESN (0) is a
+// real choice.
+func withoutNone(tt wire.TransformType, ts []wire.Transform) []wire.Transform {
+	if tt != wire.TransformINTEG && tt != wire.TransformKE {
+		return ts
+	}
+	return slices.DeleteFunc(slices.Clone(ts), func(t wire.Transform) bool { return t.ID == 0 })
+}
+
+func firstCommon(mine, peer []wire.Transform) (wire.Transform, bool) {
+	for _, m := range mine {
+		if containsTransform(peer, m) {
+			return m, true
+		}
+	}
+	return wire.Transform{}, false
+}
+
+func containsTransform(list []wire.Transform, t wire.Transform) bool {
+	for _, x := range list {
+		if !x.Unknown && x.Type == t.Type && x.ID == t.ID && x.KeyLength == t.KeyLength {
+			return true
+		}
+	}
+	return false
+}
+
+// checkChosen is the initiator's check of the responder's choice (RFC 7296
+// 2.7): exactly one proposal, with one transform of each type, each of
+// which we offered in the proposal with that number.
+func checkChosen(offered []wire.Proposal, sa *wire.SA) (wire.Proposal, bool) {
+	if sa == nil || len(sa.Proposals) != 1 {
+		return wire.Proposal{}, false
+	}
+	chosen := sa.Proposals[0]
+	for _, o := range offered {
+		if o.Number != chosen.Number || o.Protocol != chosen.Protocol {
+			continue
+		}
+		seen := map[wire.TransformType]bool{}
+		for _, t := range chosen.Transforms {
+			if seen[t.Type] || !containsTransform(o.Transforms, t) {
+				if !(t.ID == 0 && (t.Type == wire.TransformINTEG || t.Type == wire.TransformKE) && len(o.Get(t.Type)) == 0) {
+					return wire.Proposal{}, false
+				}
+			}
+			seen[t.Type] = true
+		}
+		for _, tt := range transformTypes {
+			if len(withoutNone(tt, o.Get(tt))) > 0 && !seen[tt] {
+				return wire.Proposal{}, false
+			}
+		}
+		return chosen, true
+	}
+	return wire.Proposal{}, false
+}
+
+// numbered returns copies of ps numbered 1..n with spi set (RFC 7296 3.3.1).
+func numbered(ps []wire.Proposal, spi []byte) []wire.Proposal {
+	out := make([]wire.Proposal, len(ps))
+	for i, p := range ps {
+		p.Number = uint8(i + 1)
+		p.SPI = spi
+		out[i] = p
+	}
+	return out
+}

@@ -1,0 +1,236 @@
+package ike
+
+import (
+	"crypto/subtle"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/goipsec/goipsec/internal/suite"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// respondInit answers an IKE_SA_INIT request (RFC 7296 1.2). Error answers
+// (NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD) keep no state: the SA ends and
+// the initiator starts over with a new request. A retransmitted request
+// gets the cached response.
+func (sa *ikeSA) respondInit(ev packetEvent) {
+	if sa.msg1 != nil {
+		if string(ev.raw) == string(sa.msg1) {
+			sa.e.Stats.CachedResponses.Add(1)
+			sa.send(sa.msg2)
+		}
+		return
+	}
+	sa.initRemote = ev.remote
+	sa.log = sa.log.With("peer", ev.remote)
+	ps := ev.msg.Payloads
+	if err := wire.Verify(wire.IKESAInit, false, ps); err != nil {
+		sa.log.Info("rejected IKE_SA_INIT", "err", err)
+		sa.refuseInit(wire.NotifyInvalidSyntax, nil)
+		return
+	}
+	var offered *wire.SA
+	var ke *wire.KE
+	for _, p := range ps {
+		switch p := p.(type) {
+		case *wire.SA:
+			offered = p
+		case *wire.KE:
+			ke = p
+		case *wire.Nonce:
+			sa.nonceI = slices.Clone(p.Data)
+		}
+	}
+	// The connection is not known before IKE_AUTH; candidates are those
+	// whose addresses match, and the first with a common proposal wins.
+	var chosen wire.Proposal
+	found := false
+	for _, p := range sa.e.Peers() {
+		if !prefixesMatch(p.LocalAddrs, ev.local.Addr()) || !prefixesMatch(p.RemoteAddrs, ev.remote.Addr()) {
+			continue
+		}
+		if chosen, found = selectProposal(p.Proposals, offered.Proposals, ke.Group); found {
+			break
+		}
+	}
+	if !found {
+		sa.log.Info("no acceptable IKE proposal", "offered", describeAll(offered.Proposals))
+		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
+		return
+	}
+	s, err := suiteOf(chosen)
+	if err != nil {
+		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
+		return
+	}
+	if ke.Group != s.group {
+		// RFC 7296 1.2: tell the initiator which group we want.
+		var g [2]byte
+		binary.BigEndian.PutUint16(g[:], s.group)
+		sa.log.Info("asking initiator for another key exchange group", "offered", ke.Group, "want", s.group)
+		sa.refuseInit(wire.NotifyInvalidKEPayload, g[:])
+		return
+	}
+	kex, err := suite.NewKeyExchange(s.group, sa.e.cfg.Rand)
+	if err != nil {
+		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
+		return
+	}
+	shared, err := kex.SharedSecret(ke.Data)
+	if err != nil {
+		// An invalid public value is an invalid message (RFC 6989 2).
+		sa.log.Info("invalid KE payload from initiator", "err", err)
+		sa.refuseInit(wire.NotifyInvalidSyntax, nil)
+		return
+	}
+	defer clear(shared)
+	sa.nonceR = make([]byte, nonceLen)
+	sa.e.random(sa.nonceR)
+	sa.suite = s
+	if sa.keys, err = deriveIKEKeys(s, sa.nonceI, sa.nonceR, shared, sa.spiI, sa.spiR); err != nil {
+		sa.log.Error("key derivation failed", "err", err)
+		sa.setState(StateDeleted)
+		return
+	}
+	supported, natLocal, natRemote := natResult(ps, sa.spiI, sa.spiR, ev.local, ev.remote)
+	sa.natLocal, sa.natRemote = natLocal, natRemote
+	chosen.SPI = nil
+	resp := []wire.Payload{
+		&wire.SA{Proposals: []wire.Proposal{chosen}},
+		&wire.KE{Group: s.group, Data: kex.PublicValue()},
+		&wire.Nonce{Data: sa.nonceR},
+	}
+	if supported {
+		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
+	}
+	pkt, err := sa.encode(wire.IKESAInit, true, 0, resp)
+	if err != nil {
+		sa.log.Error("cannot encode IKE_SA_INIT response", "err", err)
+		sa.setState(StateDeleted)
+		return
+	}
+	sa.msg1, sa.msg2 = slices.Clone(ev.raw), pkt
+	sa.expectReqID = 1
+	sa.log = sa.log.With("ike_spi", fmt.Sprintf("%016x_i %016x_r", sa.spiI, sa.spiR))
+	sa.log.Debug("IKE_SA_INIT answered", "proposal", suite.Describe(chosen))
+	sa.send(pkt)
+}
+
+// refuseInit sends a stateless error response (SPIr zero) and ends the SA.
+func (sa *ikeSA) refuseInit(t wire.NotifyType, data []byte) {
+	h := wire.Header{SPIi: sa.spiI, Version: 0x20, Exchange: wire.IKESAInit, Flags: wire.FlagResponse}
+	m := &wire.Message{Header: h, Payloads: []wire.Payload{&wire.Notify{NotifyType: t, Data: data}}}
+	if pkt, err := m.Marshal(); err == nil {
+		sa.send(pkt)
+	}
+	sa.setState(StateDeleted)
+}
+
+// respondAuth authenticates the initiator and answers IKE_AUTH (RFC 7296
+// 1.2, 2.15), setting up the first Child SA if one was requested. On
+// failure it answers AUTHENTICATION_FAILED and the SA is deleted.
+func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
+	if sa.State() != StateConnecting {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	}
+	var idi, idr *wire.ID
+	var auth *wire.Auth
+	for _, p := range ps {
+		switch p := p.(type) {
+		case *wire.ID:
+			if p.Responder {
+				idr = p
+			} else {
+				idi = p
+			}
+		case *wire.Auth:
+			auth = p
+		}
+	}
+	sa.remoteID = Identity{Type: idi.IDType, Data: slices.Clone(idi.Data)}
+	var wantLocal Identity
+	if idr != nil {
+		wantLocal = Identity{Type: idr.IDType, Data: slices.Clone(idr.Data)}
+	}
+	fail := func(reason string, args ...any) []wire.Payload {
+		sa.log.Warn("authentication of peer failed: "+reason, append(args, "remote_id", sa.remoteID)...)
+		sa.setState(StateDeleting) // deleted once the response is out
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyAuthenticationFailed}}
+	}
+	peer := sa.selectPeer(sa.remoteID, wantLocal)
+	if peer == nil {
+		return fail("no connection matches the peer's identity")
+	}
+	sa.peer = peer
+	sa.log = sa.log.With("conn", peer.Name)
+	sa.localID = peer.LocalID
+	if sa.localID.IsZero() {
+		sa.localID = IdentityFromAddr(sa.local.Addr())
+	}
+	psk, ok := sa.e.cfg.SharedKey(sa.localID, sa.remoteID)
+	if !ok {
+		return fail("no pre-shared key for the identities", "local_id", sa.localID)
+	}
+	want := sa.keys.pskAuth(psk, sa.msg1, sa.nonceR, sa.keys.skPi, idi.Body())
+	if auth.Method != wire.AuthPSK || subtle.ConstantTimeCompare(want, auth.Data) != 1 {
+		return fail("AUTH does not verify (wrong pre-shared key?)", "method", auth.Method)
+	}
+	idrOut := &wire.ID{Responder: true, IDType: sa.localID.Type, Data: sa.localID.Data}
+	resp := []wire.Payload{
+		idrOut,
+		&wire.Auth{Method: wire.AuthPSK, Data: sa.keys.pskAuth(psk, sa.msg2, sa.nonceI, sa.keys.skPr, idrOut.Body())},
+	}
+	sa.setState(StateEstablished)
+	sa.e.established(sa)
+	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID, "proposal", sa.describeSuite())
+	if hasPayload(ps, wire.PayloadSA) {
+		resp = append(resp, sa.respondChild(ps)...)
+	}
+	return resp
+}
+
+// selectPeer picks the configured connection for the initiator's
+// identity: addresses must match, the remote ID (if configured) must
+// equal IDi, and our local ID must equal IDr when the initiator sent one.
+func (sa *ikeSA) selectPeer(idi, idr Identity) *PeerConfig {
+	for _, p := range sa.e.Peers() {
+		if !prefixesMatch(p.LocalAddrs, sa.local.Addr()) || !prefixesMatch(p.RemoteAddrs, sa.remote.Addr()) {
+			continue
+		}
+		if !p.RemoteID.IsZero() && !p.RemoteID.Equal(idi) {
+			continue
+		}
+		if !idr.IsZero() {
+			local := p.LocalID
+			if local.IsZero() {
+				local = IdentityFromAddr(sa.local.Addr())
+			}
+			if !local.Equal(idr) {
+				continue
+			}
+		}
+		return p
+	}
+	return nil
+}
+
+func describeAll(ps []wire.Proposal) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		s += suite.Describe(p)
+	}
+	return s
+}
+
+func hasPayload(ps []wire.Payload, t wire.PayloadType) bool {
+	for _, p := range ps {
+		if p.Type() == t {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,441 @@
+package ike
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// State is the life-cycle state of an IKE SA.
+type State int
+
+const (
+	StateConnecting State = iota
+	StateEstablished
+	StateDeleting
+	StateDeleted
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "CONNECTING"
+	case StateEstablished:
+		return "ESTABLISHED"
+	case StateDeleting:
+		return "DELETING"
+	}
+	return "DELETED"
+}
+
+type packetEvent struct {
+	msg           *wire.Message
+	raw           []byte
+	local, remote netip.AddrPort
+}
+
+type cmdKind int
+
+const (
+	cmdDeleteIKE cmdKind = iota
+	cmdDeleteChild
+	cmdShutdown
+)
+
+type command struct {
+	kind  cmdKind
+	child string
+	reply chan error
+}
+
+// ikeSA is one IKE SA. Everything below mu is owned by the SA's goroutine;
+// mu guards only what status queries read from other goroutines.
+type ikeSA struct {
+	e         *Engine
+	log       *slog.Logger
+	peer      *PeerConfig // nil for a responder until IKE_AUTH picked one
+	initiator bool        // we are the original initiator
+	unique    uint32
+	spiI      uint64
+	spiR      uint64
+
+	packets  chan packetEvent
+	commands chan command
+	pending  []command // commands that arrived during an exchange
+
+	// initiator only
+	initChild *ChildConfig
+	initDone  chan error
+
+	local, remote netip.AddrPort
+	initRemote    netip.AddrPort // address the IKE_SA_INIT came from (half-open key)
+	natLocal      bool           // we are behind a NAT (or one was faked)
+	natRemote     bool
+	localID       Identity
+	remoteID      Identity
+
+	suite      ikeSuite
+	keys       *ikeKeys
+	nonceI     []byte
+	nonceR     []byte
+	msg1, msg2 []byte // IKE_SA_INIT request and response, signed in AUTH
+
+	nextReqID   uint32 // message ID of our next request
+	expectReqID uint32 // message ID of the peer's next request
+	lastResp    []byte // cached response to the peer's last request
+	ivCounter   uint64
+
+	mu          sync.Mutex
+	state       State
+	created     time.Time
+	established time.Time
+	children    []*childSA
+}
+
+func (sa *ikeSA) ourSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
+}
+
+// State returns the SA's state; safe from any goroutine.
+func (sa *ikeSA) State() State {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	return sa.state
+}
+
+func (sa *ikeSA) setState(s State) {
+	sa.mu.Lock()
+	sa.state = s
+	if s == StateEstablished {
+		sa.established = time.Now()
+	}
+	sa.mu.Unlock()
+}
+
+func (sa *ikeSA) hasChild(name string) bool {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	for _, c := range sa.children {
+		if c.cfg.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// deliver queues a packet for the SA goroutine without blocking.
+func (sa *ikeSA) deliver(ev packetEvent) {
+	select {
+	case sa.packets <- ev:
+	default:
+		sa.e.Stats.QueueFull.Add(1)
+	}
+}
+
+// command runs c on the SA goroutine and waits for its result.
+func (sa *ikeSA) command(ctx context.Context, c command) error {
+	c.reply = make(chan error, 1)
+	select {
+	case sa.commands <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-c.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run is the SA goroutine: the handshake (as initiator), then serving
+// requests and commands until the SA is deleted.
+func (sa *ikeSA) run() {
+	defer sa.teardown()
+	if sa.initiator {
+		err := sa.initiate()
+		if err != nil {
+			sa.log.Warn("IKE SA setup failed", "conn", sa.peer.Name, "peer", sa.remote, "err", err)
+		}
+		sa.initDone <- err
+		if err != nil {
+			return
+		}
+	}
+	idle := time.NewTimer(30 * time.Second) // a half-open responder SA expires
+	defer idle.Stop()
+	for sa.State() != StateDeleted {
+		if len(sa.pending) > 0 {
+			c := sa.pending[0]
+			sa.pending = sa.pending[1:]
+			sa.runCommand(c)
+			continue
+		}
+		select {
+		case ev := <-sa.packets:
+			if ev.msg.IsResponse() {
+				continue // a late response to a request we no longer wait for
+			}
+			sa.handleRequest(ev)
+		case c := <-sa.commands:
+			sa.runCommand(c)
+		case <-idle.C:
+			if sa.State() == StateConnecting {
+				sa.log.Info("half-open IKE SA expired", "peer", sa.remote)
+				sa.setState(StateDeleted)
+			}
+		}
+	}
+}
+
+func (sa *ikeSA) runCommand(c command) {
+	var err error
+	switch c.kind {
+	case cmdDeleteIKE:
+		err = sa.deleteIKE(sa.e.cfg.RetransmitTries)
+	case cmdShutdown:
+		err = sa.deleteIKE(0)
+	case cmdDeleteChild:
+		err = sa.deleteChild(c.child)
+	}
+	c.reply <- err
+}
+
+// teardown removes the SA's Child SAs from the data plane, clears keys and
+// unregisters the SA.
+func (sa *ikeSA) teardown() {
+	sa.mu.Lock()
+	children := sa.children
+	sa.children = nil
+	sa.state = StateDeleted
+	sa.mu.Unlock()
+	for _, c := range children {
+		sa.uninstall(c)
+	}
+	sa.keys.zero()
+	sa.e.forget(sa)
+	// Anyone still waiting for this SA hears that it is gone.
+	for {
+		select {
+		case c := <-sa.commands:
+			c.reply <- ErrClosed
+		default:
+			for _, c := range sa.pending {
+				c.reply <- ErrClosed
+			}
+			return
+		}
+	}
+}
+
+// exchange sends a request and returns the payloads of its response
+// (decrypted and checked against the rule table), retransmitting with
+// exponential backoff (RFC 7296 2.1, 2.4). Requests from the peer that
+// arrive meanwhile are answered; commands wait until the exchange is done.
+// tries bounds the retransmissions (0: send once, wait one timeout).
+func (sa *ikeSA) exchange(exch wire.ExchangeType, ps []wire.Payload, tries int) (*packetEvent, []wire.Payload, error) {
+	id := sa.nextReqID
+	pkt, err := sa.encode(exch, false, id, ps)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sa.roundTrip(exch, id, pkt, tries)
+}
+
+func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries int) (*packetEvent, []wire.Payload, error) {
+	sa.send(pkt)
+	timeout := sa.e.cfg.RetransmitTimeout
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for sent := 0; ; {
+		select {
+		case ev := <-sa.packets:
+			h := ev.msg.Header
+			if !h.IsResponse() {
+				sa.handleRequest(ev)
+				if sa.State() == StateDeleted {
+					return nil, nil, ErrClosed
+				}
+				continue
+			}
+			if h.MessageID != id || h.Exchange != exch {
+				sa.e.Stats.UnexpectedID.Add(1)
+				continue
+			}
+			ps, err := sa.decode(&ev)
+			if err != nil {
+				sa.log.Debug("dropped invalid response", "exchange", exch, "err", err)
+				continue
+			}
+			if err := wire.Verify(exch, true, ps); err != nil {
+				// Authenticated but broken: the exchange failed (RFC 7296 2.21).
+				return nil, nil, fmt.Errorf("ike: invalid %v response: %w", exch, err)
+			}
+			sa.nextReqID++
+			return &ev, ps, nil
+		case c := <-sa.commands:
+			if c.kind == cmdShutdown {
+				c.reply <- nil
+				return nil, nil, ErrClosed
+			}
+			sa.pending = append(sa.pending, c)
+		case <-timer.C:
+			if sent >= tries {
+				return nil, nil, ErrTimeout
+			}
+			sent++
+			sa.e.Stats.Retransmits.Add(1)
+			sa.log.Debug("retransmitting request", "exchange", exch, "msg_id", id, "try", sent)
+			sa.send(pkt)
+			timeout *= 2
+			timer.Reset(timeout)
+		}
+	}
+}
+
+// handleRequest answers one request from the peer, enforcing the message
+// ID window of one (RFC 7296 2.3): the last request again gets the cached
+// response; anything else out of order is dropped.
+func (sa *ikeSA) handleRequest(ev packetEvent) {
+	h := ev.msg.Header
+	if h.Exchange == wire.IKESAInit {
+		if !sa.initiator && h.MessageID == 0 {
+			sa.respondInit(ev)
+		}
+		return
+	}
+	if sa.keys == nil {
+		return // IKE_SA_INIT not done: nothing else can be authenticated
+	}
+	if sa.lastResp != nil && h.MessageID+1 == sa.expectReqID {
+		sa.e.Stats.CachedResponses.Add(1)
+		sa.send(sa.lastResp)
+		return
+	}
+	if h.MessageID != sa.expectReqID {
+		sa.e.Stats.UnexpectedID.Add(1)
+		return
+	}
+	ps, err := sa.decode(&ev)
+	if err != nil {
+		sa.log.Debug("dropped invalid request", "exchange", h.Exchange, "err", err)
+		return
+	}
+	// Authenticated: follow the peer's address (RFC 7296 2.23, NAT-T port float).
+	sa.setAddrs(ev.local, ev.remote)
+	var resp []wire.Payload
+	if err := wire.Verify(h.Exchange, false, ps); err != nil {
+		sa.log.Info("rejected request", "exchange", h.Exchange, "err", err)
+		resp = []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	} else {
+		switch h.Exchange {
+		case wire.IKEAuth:
+			resp = sa.respondAuth(ps)
+		case wire.Informational:
+			resp = sa.respondInformational(ps)
+		case wire.CreateChildSA:
+			// Rekeying and additional Child SAs come with CREATE_CHILD_SA
+			// support; until then say so (RFC 7296 1.3).
+			resp = []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoAdditionalSAs}}
+		default:
+			return
+		}
+	}
+	pkt, err := sa.encode(h.Exchange, true, h.MessageID, resp)
+	if err != nil {
+		sa.log.Error("cannot encode response", "err", err)
+		return
+	}
+	sa.expectReqID++
+	sa.lastResp = pkt
+	sa.send(pkt)
+	sa.afterResponse()
+}
+
+// afterResponse applies decisions that must wait until the response left,
+// such as deleting the SA after answering a DELETE.
+func (sa *ikeSA) afterResponse() {
+	if sa.State() == StateDeleting {
+		sa.setState(StateDeleted)
+	}
+}
+
+// encode builds a message; all but IKE_SA_INIT go into an SK payload.
+func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []wire.Payload) ([]byte, error) {
+	h := wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Version: 0x20, Exchange: exch, MessageID: id}
+	if sa.initiator {
+		h.Flags |= wire.FlagInitiator
+	}
+	if response {
+		h.Flags |= wire.FlagResponse
+	}
+	if exch == wire.IKESAInit {
+		m := &wire.Message{Header: h, Payloads: ps}
+		return m.Marshal()
+	}
+	aead := sa.keys.encR
+	if sa.initiator {
+		aead = sa.keys.encI
+	}
+	sa.ivCounter++
+	return sealSK(h, ps, aead, sa.ivCounter)
+}
+
+// decode returns the payloads of a received message, decrypting and
+// verifying the SK payload (RFC 7296 3.14) for every exchange after
+// IKE_SA_INIT. Only cleartext payloads before SK are refused.
+func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
+	m := ev.msg
+	if m.Exchange == wire.IKESAInit {
+		if m.Encrypted != nil {
+			return nil, errMalformed("SK payload in IKE_SA_INIT")
+		}
+		return m.Payloads, nil
+	}
+	if m.Encrypted == nil || len(m.Payloads) != 0 {
+		sa.e.Stats.Malformed.Add(1)
+		return nil, errMalformed("message after IKE_SA_INIT must carry only an SK payload")
+	}
+	aead := sa.keys.encI // the peer's direction
+	if sa.initiator {
+		aead = sa.keys.encR
+	}
+	ps, err := openSK(m.Encrypted, aead)
+	if err != nil {
+		if errors.Is(err, errIntegrity) {
+			sa.e.Stats.IntegrityFailed.Add(1)
+		} else {
+			sa.e.Stats.Malformed.Add(1)
+		}
+		return nil, err
+	}
+	return ps, nil
+}
+
+func (sa *ikeSA) send(pkt []byte) {
+	if err := sa.e.cfg.Send(sa.local, sa.remote, pkt); err != nil {
+		sa.log.Warn("send failed", "peer", sa.remote, "err", err)
+	}
+}
+
+// floatToNATT moves IKE to the NAT-T port once NAT was detected (RFC 7296 2.23).
+func (sa *ikeSA) floatToNATT() {
+	p := sa.e.cfg.NATTPort
+	sa.setAddrs(netip.AddrPortFrom(sa.local.Addr(), p), netip.AddrPortFrom(sa.remote.Addr(), p))
+}
+
+// setAddrs changes the IKE SA's addresses; status queries read them under mu.
+func (sa *ikeSA) setAddrs(local, remote netip.AddrPort) {
+	sa.mu.Lock()
+	sa.local, sa.remote = local, remote
+	sa.mu.Unlock()
+}

@@ -1,0 +1,118 @@
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/goipsec/goipsec/internal/suite"
+	"github.com/goipsec/goipsec/internal/ts"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// SAInfo describes an IKE SA for status output (the fields of VICI's
+// list-sas).
+type SAInfo struct {
+	Name        string
+	UniqueID    uint32
+	State       State
+	Initiator   bool
+	SPIi, SPIr  uint64
+	Local       netip.AddrPort
+	Remote      netip.AddrPort
+	LocalID     string
+	RemoteID    string
+	NATLocal    bool
+	NATRemote   bool
+	Proposal    string // e.g. AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519
+	EncrAlg     string
+	EncrKeySize int
+	PRFAlg      string
+	DHGroup     string
+	Established time.Duration // time since established (0 while connecting)
+	Children    []ChildInfo
+}
+
+// ChildInfo describes an installed Child SA.
+type ChildInfo struct {
+	Name                 string
+	UniqueID, ReqID      uint32
+	SPIIn, SPIOut        uint32
+	Proposal             string
+	EncrAlg              string
+	EncrKeySize          int
+	LocalTS, RemoteTS    []ts.Selector
+	BytesIn, PacketsIn   uint64
+	BytesOut, PacketsOut uint64
+	Installed            time.Duration
+}
+
+// SAs returns every IKE SA, ordered by unique ID.
+func (e *Engine) SAs() []SAInfo {
+	var out []SAInfo
+	for _, sa := range e.snapshot() {
+		out = append(out, sa.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UniqueID < out[j].UniqueID })
+	return out
+}
+
+func (sa *ikeSA) info() SAInfo {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	in := SAInfo{
+		UniqueID:  sa.unique,
+		State:     sa.state,
+		Initiator: sa.initiator,
+		SPIi:      sa.spiI,
+		SPIr:      sa.spiR,
+		NATLocal:  sa.natLocal,
+		NATRemote: sa.natRemote,
+	}
+	if sa.state == StateConnecting {
+		// Fields below are written by the SA goroutine while connecting.
+		return in
+	}
+	if sa.peer != nil {
+		in.Name = sa.peer.Name
+	}
+	in.Local, in.Remote = sa.local, sa.remote
+	in.LocalID, in.RemoteID = sa.localID.String(), sa.remoteID.String()
+	in.Proposal = sa.describeSuite()
+	in.EncrAlg = wire.TransformName(wire.TransformENCR, sa.suite.encrID)
+	in.EncrKeySize = sa.suite.keyBits
+	in.PRFAlg = wire.TransformName(wire.TransformPRF, sa.suite.prfID)
+	in.DHGroup = wire.TransformName(wire.TransformKE, sa.suite.group)
+	if !sa.established.IsZero() {
+		in.Established = time.Since(sa.established).Truncate(time.Second)
+	}
+	for _, c := range sa.children {
+		ci := ChildInfo{
+			Name:      c.cfg.Name,
+			UniqueID:  c.installed.ReqID,
+			ReqID:     c.installed.ReqID,
+			SPIIn:     c.inSPI,
+			SPIOut:    c.outSPI,
+			Proposal:  suite.Describe(c.proposal),
+			LocalTS:   c.installed.LocalTS,
+			RemoteTS:  c.installed.RemoteTS,
+			BytesIn:   c.installed.Stats.BytesIn.Load(),
+			PacketsIn: c.installed.Stats.PacketsIn.Load(),
+			BytesOut:  c.installed.Stats.BytesOut.Load(),
+			Installed: time.Since(c.created).Truncate(time.Second),
+		}
+		ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
+		if enc := c.proposal.Get(wire.TransformENCR); len(enc) == 1 {
+			ci.EncrAlg = wire.TransformName(wire.TransformENCR, enc[0].ID)
+			ci.EncrKeySize = int(enc[0].KeyLength)
+		}
+		in.Children = append(in.Children, ci)
+	}
+	return in
+}
+
+// String is a one-line summary, for logs.
+func (in SAInfo) String() string {
+	return fmt.Sprintf("%s[%d] %v %v...%v %s", in.Name, in.UniqueID, in.State, in.Local, in.Remote, in.Proposal)
+}

@@ -1,0 +1,254 @@
+// Package sadb is the Security Association Database and the outbound policy
+// lookup of RFC 4301 4.4: installed Child SAs indexed by inbound SPI (the
+// SAD, RFC 4301 4.4.2) and, in insertion order, by the traffic selectors that
+// decide which SA protects an outbound packet (the SPD lookup, RFC 4301
+// 4.4.1 and 5.1).
+//
+// Lookups are lock-free: writers build a new immutable snapshot under a mutex
+// and publish it through an atomic pointer (copy-on-write), so the data
+// plane's per-packet Inbound and Outbound calls never contend with installs
+// and deletes.
+package sadb
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/goipsec/goipsec/internal/esp"
+	"github.com/goipsec/goipsec/internal/ts"
+)
+
+// ErrDuplicateSPI is returned by Add when an SA with the same inbound SPI is
+// already installed (RFC 4301 4.4.2: the SPI identifies the inbound SA).
+var ErrDuplicateSPI = errors.New("sadb: duplicate inbound SPI")
+
+// ErrDeleted is returned by ChildSA.Seal and ChildSA.Open after Zero: the SA
+// was deleted while a packet was on its way through the data plane.
+var ErrDeleted = errors.New("sadb: child SA deleted")
+
+// ChildSA is one installed Child SA pair (RFC 4301 4.4.2): both directions,
+// the outer addresses, and the traffic selectors that the policy lookup and
+// the inbound check use.
+//
+// The exported fields are set before Add and not changed afterwards; Stats is
+// updated by the data plane while the SA is installed.
+type ChildSA struct {
+	Name              string         // "conn/child" for logs
+	ReqID             uint32         // unique per install (assigned by the engine)
+	In                *esp.Inbound   // key: In.SPI() — our SPI
+	Out               *esp.Outbound  // the peer's SPI
+	Local, Remote     netip.AddrPort // outer addresses; Remote port is 4500 when Encap
+	Encap             bool           // ESP in UDP (RFC 3948); the only mode the data plane does in this slice
+	LocalTS, RemoteTS []ts.Selector
+	Stats             Stats // updated by the data plane
+
+	// inMu serialises Open (esp.Inbound is not safe for concurrent use:
+	// the replay window, RFC 4303 3.4.3) and Zero. outMu lets any number of
+	// Seal calls run together (esp.Outbound assigns sequence numbers
+	// atomically) but excludes Zero.
+	inMu    sync.Mutex
+	outMu   sync.RWMutex
+	deleted bool // guarded by inMu and outMu (both held to set)
+}
+
+// Stats are the per-SA counters (the numbers `swanctl --list-sas` shows).
+// Bytes count inner (plaintext) packet bytes, as strongSwan does.
+type Stats struct {
+	BytesIn, PacketsIn   atomic.Uint64
+	BytesOut, PacketsOut atomic.Uint64
+	DropsReplay          atomic.Uint64 // RFC 4303 3.4.3
+	DropsAuth            atomic.Uint64 // ICV check failed, RFC 4303 3.4.4
+	DropsPolicy          atomic.Uint64 // inner addresses outside the selectors, RFC 4301 5.2
+	DropsPadding         atomic.Uint64 // bad padding after a valid ICV, RFC 4303 2.4
+	// LastIn and LastOut are the time of the last packet in each direction
+	// in Unix nanoseconds, 0 if none yet (for idle checks and DPD; the data
+	// plane updates them once per batch, not per packet).
+	LastIn, LastOut atomic.Int64
+}
+
+// Seal encrypts one outbound packet on the SA (see esp.Outbound.Seal). It
+// is safe for concurrent use and returns ErrDeleted after Zero.
+func (c *ChildSA) Seal(buf []byte, n int, nextHeader uint8) ([]byte, error) {
+	c.outMu.RLock()
+	defer c.outMu.RUnlock()
+	if c.deleted || c.Out == nil {
+		return nil, ErrDeleted
+	}
+	return c.Out.Seal(buf, n, nextHeader)
+}
+
+// Open verifies and decrypts one inbound ESP packet on the SA (see
+// esp.Inbound.Open). Calls are serialised per SA because the anti-replay
+// window update must follow the ICV check in order (RFC 4303 3.4.3). It
+// returns ErrDeleted after Zero.
+func (c *ChildSA) Open(pkt []byte) (payload []byte, nextHeader uint8, err error) {
+	c.inMu.Lock()
+	defer c.inMu.Unlock()
+	if c.deleted || c.In == nil {
+		return nil, 0, ErrDeleted
+	}
+	return c.In.Open(pkt)
+}
+
+// Zero drops the SA's keys (best effort, see esp.Inbound.Zero) once no Seal
+// or Open is running; later Seal and Open calls fail with ErrDeleted. The
+// caller removes the SA from the DB first.
+func (c *ChildSA) Zero() {
+	c.inMu.Lock()
+	c.outMu.Lock()
+	defer c.inMu.Unlock()
+	defer c.outMu.Unlock()
+	if c.deleted {
+		return
+	}
+	c.deleted = true
+	if c.In != nil {
+		c.In.Zero()
+	}
+	if c.Out != nil {
+		c.Out.Zero()
+	}
+}
+
+// InSPI returns the inbound SPI (our SPI), 0 if In is nil.
+func (c *ChildSA) InSPI() uint32 {
+	if c.In == nil {
+		return 0
+	}
+	return c.In.SPI()
+}
+
+// OutSPI returns the outbound SPI (the peer's SPI), 0 if Out is nil.
+func (c *ChildSA) OutSPI() uint32 {
+	if c.Out == nil {
+		return 0
+	}
+	return c.Out.SPI()
+}
+
+// MatchOutbound reports whether an outbound packet with these inner header
+// fields is selected by the SA: src in LocalTS and dst in RemoteTS (RFC 4301
+// 5.1). Ports are 0 when not available (non-initial fragments, protocols
+// without ports).
+func (c *ChildSA) MatchOutbound(src, dst netip.Addr, proto uint8, srcPort, dstPort uint16) bool {
+	return ts.MatchAny(c.LocalTS, src, proto, srcPort) && ts.MatchAny(c.RemoteTS, dst, proto, dstPort)
+}
+
+// MatchInbound reports whether a decrypted inbound packet is allowed on the
+// SA: src in RemoteTS and dst in LocalTS (RFC 4301 5.2, step 4).
+func (c *ChildSA) MatchInbound(src, dst netip.Addr, proto uint8, srcPort, dstPort uint16) bool {
+	return ts.MatchAny(c.RemoteTS, src, proto, srcPort) && ts.MatchAny(c.LocalTS, dst, proto, dstPort)
+}
+
+// String names the SA for logs: "conn/child" with its SPIs.
+func (c *ChildSA) String() string {
+	return fmt.Sprintf("%s (in %08x, out %08x)", c.Name, c.InSPI(), c.OutSPI())
+}
+
+// snapshot is one immutable state of the DB.
+type snapshot struct {
+	in  map[uint32]*ChildSA
+	out []*ChildSA // insertion order
+}
+
+var emptySnapshot = &snapshot{}
+
+// DB holds inbound SAs by SPI and outbound policies ordered by insertion.
+// Safe for concurrent use; lookups are lock-free (copy-on-write snapshot via
+// atomic.Pointer). The zero value is an empty database.
+type DB struct {
+	mu   sync.Mutex // serialises writers
+	snap atomic.Pointer[snapshot]
+}
+
+func (db *DB) load() *snapshot {
+	if s := db.snap.Load(); s != nil {
+		return s
+	}
+	return emptySnapshot
+}
+
+// Add installs c. It fails if c has no inbound or outbound half or if an SA
+// with the same inbound SPI is installed.
+func (db *DB) Add(c *ChildSA) error {
+	if c == nil || c.In == nil || c.Out == nil {
+		return errors.New("sadb: child SA without inbound or outbound ESP state")
+	}
+	spi := c.In.SPI()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	old := db.load()
+	if _, ok := old.in[spi]; ok {
+		return fmt.Errorf("%w %08x (%s)", ErrDuplicateSPI, spi, c.Name)
+	}
+	s := &snapshot{
+		in:  make(map[uint32]*ChildSA, len(old.in)+1),
+		out: make([]*ChildSA, 0, len(old.out)+1),
+	}
+	for k, v := range old.in {
+		s.in[k] = v
+	}
+	s.in[spi] = c
+	s.out = append(append(s.out, old.out...), c)
+	db.snap.Store(s)
+	return nil
+}
+
+// Remove uninstalls the SA with inbound SPI inSPI and returns it, or nil if
+// there is none. Packets already in flight may still use it; see
+// ChildSA.Zero.
+func (db *DB) Remove(inSPI uint32) *ChildSA {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	old := db.load()
+	c, ok := old.in[inSPI]
+	if !ok {
+		return nil
+	}
+	s := &snapshot{
+		in:  make(map[uint32]*ChildSA, len(old.in)),
+		out: make([]*ChildSA, 0, len(old.out)),
+	}
+	for k, v := range old.in {
+		if k != inSPI {
+			s.in[k] = v
+		}
+	}
+	for _, v := range old.out {
+		if v != c {
+			s.out = append(s.out, v)
+		}
+	}
+	db.snap.Store(s)
+	return c
+}
+
+// Inbound returns the SA whose inbound SPI is spi, or nil (RFC 4303 3.4.2).
+func (db *DB) Inbound(spi uint32) *ChildSA {
+	return db.load().in[spi]
+}
+
+// Outbound returns the first SA, in insertion order, whose LocalTS matches
+// src and whose RemoteTS matches dst (RFC 4301 5.1), or nil. When selectors
+// of several SAs overlap the oldest wins, so during a rekey (RFC 7296 2.8)
+// the old SA keeps carrying traffic until it is removed.
+func (db *DB) Outbound(src, dst netip.Addr, proto uint8, srcPort, dstPort uint16) *ChildSA {
+	for _, c := range db.load().out {
+		if c.MatchOutbound(src, dst, proto, srcPort, dstPort) {
+			return c
+		}
+	}
+	return nil
+}
+
+// All returns the installed SAs in insertion order (a new slice).
+func (db *DB) All() []*ChildSA {
+	out := db.load().out
+	return append([]*ChildSA(nil), out...)
+}
+
+// Len returns the number of installed SAs.
+func (db *DB) Len() int { return len(db.load().out) }

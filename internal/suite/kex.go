@@ -1,0 +1,219 @@
+package suite
+
+import (
+	"crypto/ecdh"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// ErrInvalidPublicValue is wrapped by SharedSecret when the peer's public
+// value is rejected (RFC 6989, RFC 5903 7, RFC 8031 2): wrong length, out
+// of range, not on the curve, or a result that is all zeros.
+var ErrInvalidPublicValue = errors.New("suite: invalid key exchange public value")
+
+// KeyExchange is one side of an IKEv2 key exchange (RFC 7296 2.10, 3.4):
+// the data of our KE payload and, given the peer's, the shared secret g^ir.
+// Implementations are safe for concurrent use once made.
+type KeyExchange interface {
+	// Group returns the transform type 4 ID (RFC 7296 3.3.2).
+	Group() uint16
+	// PublicValue returns the Key Exchange Data of our KE payload. The
+	// caller must not modify it.
+	PublicValue() []byte
+	// SharedSecret validates the peer's Key Exchange Data and returns
+	// g^ir in the representation RFC 7296 2.14 feeds to the PRF.
+	SharedSecret(peer []byte) ([]byte, error)
+}
+
+// SupportedGroup reports whether NewKeyExchange implements group.
+func SupportedGroup(group uint16) bool {
+	switch group {
+	case ike.GroupMODP2048, ike.GroupECP256, ike.GroupECP384, ike.GroupCurve25519:
+		return true
+	}
+	return false
+}
+
+// NewKeyExchange makes a fresh key pair for group: MODP-2048 (14, RFC 3526
+// 3), the 256- and 384-bit random ECP groups (19, 20; RFC 5903) or
+// Curve25519 (31, RFC 8031). The private key is drawn from r (nil means
+// crypto/rand.Reader); unlike crypto/ecdh.GenerateKey, r is really used, so
+// a deterministic reader gives reproducible keys in tests and simulations.
+func NewKeyExchange(group uint16, r io.Reader) (KeyExchange, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	switch group {
+	case ike.GroupMODP2048:
+		return newMODP(group, modp2048, r)
+	case ike.GroupECP256:
+		return newECDH(group, ecdh.P256(), 32, r)
+	case ike.GroupECP384:
+		return newECDH(group, ecdh.P384(), 48, r)
+	case ike.GroupCurve25519:
+		return newECDH(group, ecdh.X25519(), 32, r)
+	}
+	return nil, fmt.Errorf("%w: key exchange method %d", ErrUnsupported, group)
+}
+
+// modp2048 is the 2048-bit MODP group of RFC 3526 3 (IKE group 14):
+// p = 2^2048 - 2^1984 - 1 + 2^64 * { [2^1918 pi] + 124476 }, g = 2.
+var modp2048 = mustHexInt("" +
+	"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD1" +
+	"29024E088A67CC74020BBEA63B139B22514A08798E3404DD" +
+	"EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245" +
+	"E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED" +
+	"EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3D" +
+	"C2007CB8A163BF0598DA48361C55D39A69163FA8FD24CF5F" +
+	"83655D23DCA3AD961C62F356208552BB9ED529077096966D" +
+	"670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B" +
+	"E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9" +
+	"DE2BCBF6955817183995497CEA956AE515D2261898FA0510" +
+	"15728E5A8AACAA68FFFFFFFFFFFFFFFF")
+
+func mustHexInt(s string) *big.Int {
+	n, ok := new(big.Int).SetString(s, 16)
+	if !ok {
+		panic("suite: bad constant")
+	}
+	return n
+}
+
+// modpExponentBits is the size of our private exponent. RFC 3526 8
+// estimates 110-160 bits of strength for the 2048-bit group and asks for an
+// exponent of at least twice that; 512 bits is well above it and much
+// cheaper than a full-size exponent.
+const modpExponentBits = 512
+
+// maxKeyTries bounds the rejection sampling of private keys: a random
+// 256-bit string is >= the P-256 order with probability about 2^-32, so a
+// reader that fails this many times is broken.
+const maxKeyTries = 64
+
+var errBadRandom = errors.New("suite: key exchange: random source keeps giving invalid private keys")
+
+// modpKE is a MODP group on math/big. big.Int.Exp does not run in constant
+// time; the exponent is ephemeral (one exchange), which limits what a
+// timing observer can learn, but the ECP groups and Curve25519 (constant
+// time in crypto/ecdh) are preferred in DefaultIKEProposals.
+type modpKE struct {
+	group uint16
+	p     *big.Int
+	x     *big.Int
+	pub   []byte
+}
+
+func newMODP(group uint16, p *big.Int, r io.Reader) (*modpKE, error) {
+	buf := make([]byte, modpExponentBits/8)
+	defer clear(buf)
+	x := new(big.Int)
+	for try := 0; x.Cmp(big.NewInt(2)) < 0; try++ { // x in [2, 2^512): never 0 or 1
+		if try == maxKeyTries {
+			return nil, errBadRandom
+		}
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, fmt.Errorf("suite: key exchange: %w", err)
+		}
+		x.SetBytes(buf)
+	}
+	y := new(big.Int).Exp(big.NewInt(2), x, p)
+	size := (p.BitLen() + 7) / 8
+	return &modpKE{group: group, p: p, x: x, pub: y.FillBytes(make([]byte, size))}, nil
+}
+
+func (m *modpKE) Group() uint16       { return m.group }
+func (m *modpKE) PublicValue() []byte { return m.pub }
+
+// SharedSecret checks the peer's value y as RFC 6989 2.1 requires for a
+// MODP group with a safe prime: exactly the length of p (RFC 7296 3.4
+// pads it with zeros), and 1 < y < p-1. The result g^ir is left-padded to
+// the length of p (RFC 7296 2.14).
+func (m *modpKE) SharedSecret(peer []byte) ([]byte, error) {
+	size := len(m.pub)
+	if len(peer) != size {
+		return nil, fmt.Errorf("%w: MODP group %d value is %d bytes, want %d", ErrInvalidPublicValue, m.group, len(peer), size)
+	}
+	y := new(big.Int).SetBytes(peer)
+	pMinus1 := new(big.Int).Sub(m.p, big.NewInt(1))
+	if y.Cmp(big.NewInt(1)) <= 0 || y.Cmp(pMinus1) >= 0 {
+		return nil, fmt.Errorf("%w: MODP group %d value outside 1 < y < p-1 (RFC 6989 2.1)", ErrInvalidPublicValue, m.group)
+	}
+	z := new(big.Int).Exp(y, m.x, m.p)
+	if z.Cmp(big.NewInt(1)) <= 0 || z.Cmp(pMinus1) == 0 { // unreachable for a valid y; belt and braces
+		return nil, fmt.Errorf("%w: MODP group %d degenerate shared secret", ErrInvalidPublicValue, m.group)
+	}
+	return z.FillBytes(make([]byte, size)), nil
+}
+
+// ecdhKE is an ECP group in the RFC 5903 encoding or Curve25519 in the RFC
+// 8031 one, both on crypto/ecdh.
+type ecdhKE struct {
+	group    uint16
+	curve    ecdh.Curve
+	coordLen int // bytes per coordinate (x25519: the u-coordinate)
+	priv     *ecdh.PrivateKey
+	pub      []byte
+}
+
+func (e *ecdhKE) isX25519() bool { return e.group == ike.GroupCurve25519 }
+
+func newECDH(group uint16, curve ecdh.Curve, coordLen int, r io.Reader) (*ecdhKE, error) {
+	e := &ecdhKE{group: group, curve: curve, coordLen: coordLen}
+	buf := make([]byte, coordLen)
+	defer clear(buf)
+	for try := 0; e.priv == nil; try++ {
+		if try == maxKeyTries {
+			return nil, errBadRandom
+		}
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, fmt.Errorf("suite: key exchange: %w", err)
+		}
+		// X25519 takes any 32 bytes (clamped, RFC 7748 5); NIST scalars
+		// must be in [1, n-1] and are otherwise drawn again.
+		e.priv, _ = curve.NewPrivateKey(buf)
+	}
+	pub := e.priv.PublicKey().Bytes()
+	if !e.isX25519() {
+		pub = pub[1:] // RFC 5903 7: x || y, without SEC1's 0x04 prefix
+	}
+	e.pub = pub
+	return e, nil
+}
+
+func (e *ecdhKE) Group() uint16       { return e.group }
+func (e *ecdhKE) PublicValue() []byte { return e.pub }
+
+// SharedSecret validates the peer's value and returns the shared secret:
+// for ECP groups the peer sends x || y (RFC 5903 7), which must be a point
+// on the curve (RFC 6989 2.3; crypto/ecdh checks it), and the secret is the
+// x coordinate of the product (RFC 5903 7). For Curve25519 the peer sends 32
+// octets and an all-zero result is rejected (RFC 8031 2).
+func (e *ecdhKE) SharedSecret(peer []byte) ([]byte, error) {
+	want := 2 * e.coordLen
+	if e.isX25519() {
+		want = e.coordLen
+	}
+	if len(peer) != want {
+		return nil, fmt.Errorf("%w: group %d value is %d bytes, want %d", ErrInvalidPublicValue, e.group, len(peer), want)
+	}
+	enc := peer
+	if !e.isX25519() {
+		enc = make([]byte, 1+len(peer))
+		enc[0] = 4 // SEC1 uncompressed point
+		copy(enc[1:], peer)
+	}
+	pub, err := e.curve.NewPublicKey(enc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: group %d: %v", ErrInvalidPublicValue, e.group, err)
+	}
+	secret, err := e.priv.ECDH(pub)
+	if err != nil { // X25519 low-order point: all-zero output
+		return nil, fmt.Errorf("%w: group %d: %v", ErrInvalidPublicValue, e.group, err)
+	}
+	return secret, nil
+}

@@ -1,0 +1,138 @@
+package suite
+
+import (
+	"bytes"
+	"math/big"
+	"testing"
+
+	"github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// fixedKE makes a key exchange whose private key is exactly priv: the
+// private key is read from the io.Reader given to NewKeyExchange.
+func fixedKE(tb testing.TB, group uint16, priv []byte) KeyExchange {
+	tb.Helper()
+	ke, err := NewKeyExchange(group, bytes.NewReader(priv))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ke
+}
+
+// TestECPRFC5903 checks the ECP groups against RFC 5903 section 8: 8.1 for
+// the 256-bit random ECP group (19) and 8.2 for the 384-bit one (20). The
+// KE payload carries x || y (RFC 5903 7) and the shared secret is the x
+// coordinate of the common point (girx).
+func TestECPRFC5903(t *testing.T) {
+	cases := []struct {
+		name                 string
+		group                uint16
+		i, gix, giy          string
+		r, grx, gry, sharedX string
+	}{
+		{
+			name: "8.1 ECP-256", group: ike.GroupECP256,
+			i:       "C88F01F510D9AC3F70A292DAA2316DE544E9AAB8AFE84049C62A9C57862D1433",
+			gix:     "DAD0B65394221CF9B051E1FECA5787D098DFE637FC90B9EF945D0C3772581180",
+			giy:     "5271A0461CDB8252D61F1C456FA3E59AB1F45B33ACCF5F58389E0577B8990BB3",
+			r:       "C6EF9C5D78AE012A011164ACB397CE2088685D8F06BF9BE0B283AB46476BEE53",
+			grx:     "D12DFB5289C8D4F81208B70270398C342296970A0BCCB74C736FC7554494BF63",
+			gry:     "56FBF3CA366CC23E8157854C13C58D6AAC23F046ADA30F8353E74F33039872AB",
+			sharedX: "D6840F6B42F6EDAFD13116E0E12565202FEF8E9ECE7DCE03812464D04B9442DE",
+		},
+		{
+			name: "8.2 ECP-384", group: ike.GroupECP384,
+			i:       "099F3C7034D4A2C699884D73A375A67F7624EF7C6B3C0F160647B67414DCE655E35B538041E649EE3FAEF896783AB194",
+			gix:     "667842D7D180AC2CDE6F74F37551F55755C7645C20EF73E31634FE72B4C55EE6DE3AC808ACB4BDB4C88732AEE95F41AA",
+			giy:     "9482ED1FC0EEB9CAFC4984625CCFC23F65032149E0E144ADA024181535A0F38EEB9FCFF3C2C947DAE69B4C634573A81C",
+			r:       "41CB0779B4BDB85D47846725FBEC3C9430FAB46CC8DC5060855CC9BDA0AA2942E0308312916B8ED2960E4BD55A7448FC",
+			grx:     "E558DBEF53EECDE3D3FCCFC1AEA08A89A987475D12FD950D83CFA41732BC509D0D1AC43A0336DEF96FDA41D0774A3571",
+			gry:     "DCFBEC7AACF3196472169E838430367F66EEBE3C6E70C416DD5F0C68759DD1FFF83FA40142209DFF5EAAD96DB9E6386C",
+			sharedX: "11187331C279962D93D604243FD592CB9D0A926F422E47187521287E7156C5C4D603135569B9E9D09CF5D4A270F59746",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ini := fixedKE(t, c.group, unhex(t, c.i))
+			res := fixedKE(t, c.group, unhex(t, c.r))
+			gi := append(unhex(t, c.gix), unhex(t, c.giy)...)
+			gr := append(unhex(t, c.grx), unhex(t, c.gry)...)
+			if got := ini.PublicValue(); !bytes.Equal(got, gi) {
+				t.Errorf("initiator's public value\n got %x\nwant %x", got, gi)
+			}
+			if got := res.PublicValue(); !bytes.Equal(got, gr) {
+				t.Errorf("responder's public value\n got %x\nwant %x", got, gr)
+			}
+			want := unhex(t, c.sharedX)
+			for _, side := range []struct {
+				name string
+				ke   KeyExchange
+				peer []byte
+			}{{"initiator", ini, gr}, {"responder", res, gi}} {
+				got, err := side.ke.SharedSecret(side.peer)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("%s's shared secret = %x, %v; want %x", side.name, got, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestX25519RFC7748 checks Curve25519 against RFC 7748: the two scalar
+// multiplications of 5.2 (with arbitrary u-coordinates, the second with its
+// top bit set, which must be masked) and the Diffie-Hellman example of 6.1.
+// RFC 8031 2 uses the function and encoding unchanged.
+func TestX25519RFC7748(t *testing.T) {
+	for _, v := range []struct{ scalar, u, out string }{
+		{"a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+			"e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+			"c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"},
+		{"4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+			"e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
+			"95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957"},
+	} {
+		ke := fixedKE(t, ike.GroupCurve25519, unhex(t, v.scalar))
+		got, err := ke.SharedSecret(unhex(t, v.u))
+		if err != nil || !bytes.Equal(got, unhex(t, v.out)) {
+			t.Errorf("5.2: X25519(%s, %s) = %x, %v; want %s", v.scalar, v.u, got, err, v.out)
+		}
+	}
+
+	alice := fixedKE(t, ike.GroupCurve25519, unhex(t, "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
+	bob := fixedKE(t, ike.GroupCurve25519, unhex(t, "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"))
+	alicePub := unhex(t, "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+	bobPub := unhex(t, "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+	shared := unhex(t, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")
+	if !bytes.Equal(alice.PublicValue(), alicePub) || !bytes.Equal(bob.PublicValue(), bobPub) {
+		t.Errorf("6.1 public keys: got %x and %x", alice.PublicValue(), bob.PublicValue())
+	}
+	for _, s := range []struct {
+		ke   KeyExchange
+		peer []byte
+	}{{alice, bobPub}, {bob, alicePub}} {
+		if got, err := s.ke.SharedSecret(s.peer); err != nil || !bytes.Equal(got, shared) {
+			t.Errorf("6.1 shared secret = %x, %v; want %x", got, err, shared)
+		}
+	}
+}
+
+// TestMODP2048Prime checks the group 14 modulus copied from RFC 3526 3: a
+// typo would almost surely make p or (p-1)/2 composite (it is a safe prime),
+// and its top and bottom 64 bits are all ones by construction.
+func TestMODP2048Prime(t *testing.T) {
+	p := modp2048
+	if p.BitLen() != 2048 {
+		t.Fatalf("p has %d bits", p.BitLen())
+	}
+	if !p.ProbablyPrime(20) {
+		t.Error("p is not prime")
+	}
+	q := new(big.Int).Rsh(p, 1)
+	if !q.ProbablyPrime(20) {
+		t.Error("(p-1)/2 is not prime")
+	}
+	ones := new(big.Int).SetUint64(^uint64(0))
+	if new(big.Int).And(p, ones).Cmp(ones) != 0 || new(big.Int).Rsh(p, 2048-64).Cmp(ones) != 0 {
+		t.Error("p does not start and end with 64 one bits")
+	}
+}
