@@ -36,38 +36,24 @@ type PeerConfig struct {
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).
 type ChildConfig struct {
 	Name string
-	// LocalTS and RemoteTS are the traffic selectors; Dynamic entries stand
-	// for the IKE SA's own outer address (swanctl's "dynamic").
-	LocalTS, RemoteTS []TSConfig
+	// LocalTS and RemoteTS are the traffic selectors; dynamic selectors
+	// (ts.Selector.IsDynamic) stand for the IKE SA's own outer address
+	// (swanctl's "dynamic").
+	LocalTS, RemoteTS []ts.Selector
 	ESPProposals      []wire.Proposal
 	// StartAction "start" makes the daemon initiate at start-up.
 	StartAction string
 }
 
-// TSConfig is a configured traffic selector: a fixed selector or "dynamic".
-type TSConfig struct {
-	Dynamic  bool
-	Selector ts.Selector
-}
-
-func (c TSConfig) String() string {
-	if c.Dynamic {
-		return "dynamic"
-	}
-	return c.Selector.String()
-}
-
-// resolve turns configured selectors into concrete ones, replacing
-// "dynamic" with the outer address (RFC 7296 2.9 leaves the choice to
-// configuration; strongSwan uses the IKE address).
-func resolveTS(cfg []TSConfig, addr netip.Addr) []ts.Selector {
+// resolveTS replaces dynamic selectors with the outer address (RFC 7296
+// 2.9 leaves the choice to configuration; strongSwan uses the IKE address).
+func resolveTS(cfg []ts.Selector, addr netip.Addr) []ts.Selector {
 	out := make([]ts.Selector, 0, len(cfg))
 	for _, c := range cfg {
-		if c.Dynamic {
-			out = append(out, ts.FromPrefix(netip.PrefixFrom(addr, addr.BitLen())))
-			continue
+		if c.IsDynamic() {
+			c = c.Resolve(addr.Unmap())
 		}
-		out = append(out, c.Selector)
+		out = append(out, c)
 	}
 	return out
 }

@@ -171,6 +171,9 @@ func routeSource(remote netip.Addr) (netip.Addr, error) {
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
+// SetInstaller sets the data plane; call it before any packet arrives.
+func (e *Engine) SetInstaller(i ChildInstaller) { e.cfg.Installer = i }
+
 // SetPeers replaces the configured peers; established SAs keep their config.
 func (e *Engine) SetPeers(peers []*PeerConfig) {
 	e.mu.Lock()

@@ -150,8 +150,8 @@ func newPair(t *testing.T, o pairOpts) (*testNet, *testPeer, *testPeer) {
 			RemoteID:    rid,
 			Children: []*ChildConfig{{
 				Name:         "net",
-				LocalTS:      []TSConfig{{Selector: ts.FromPrefix(netip.MustParsePrefix(lnet))}},
-				RemoteTS:     []TSConfig{{Selector: ts.FromPrefix(netip.MustParsePrefix(rnet))}},
+				LocalTS:      []ts.Selector{ts.FromPrefix(netip.MustParsePrefix(lnet))},
+				RemoteTS:     []ts.Selector{ts.FromPrefix(netip.MustParsePrefix(rnet))},
 				ESPProposals: []wire.Proposal{mustProposal(t, espP, true)},
 			}},
 		}

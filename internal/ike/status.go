@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/goipsec/goipsec/internal/suite"
@@ -80,7 +81,7 @@ func (sa *ikeSA) info() SAInfo {
 	in.Local, in.Remote = sa.local, sa.remote
 	in.LocalID, in.RemoteID = sa.localID.String(), sa.remoteID.String()
 	in.Proposal = sa.describeSuite()
-	in.EncrAlg = wire.TransformName(wire.TransformENCR, sa.suite.encrID)
+	in.EncrAlg = strings.TrimPrefix(wire.TransformName(wire.TransformENCR, sa.suite.encrID), "ENCR_")
 	in.EncrKeySize = sa.suite.keyBits
 	in.PRFAlg = wire.TransformName(wire.TransformPRF, sa.suite.prfID)
 	in.DHGroup = wire.TransformName(wire.TransformKE, sa.suite.group)
@@ -104,7 +105,7 @@ func (sa *ikeSA) info() SAInfo {
 		}
 		ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
 		if enc := c.proposal.Get(wire.TransformENCR); len(enc) == 1 {
-			ci.EncrAlg = wire.TransformName(wire.TransformENCR, enc[0].ID)
+			ci.EncrAlg = strings.TrimPrefix(wire.TransformName(wire.TransformENCR, enc[0].ID), "ENCR_")
 			ci.EncrKeySize = int(enc[0].KeyLength)
 		}
 		in.Children = append(in.Children, ci)

@@ -33,6 +33,23 @@ const (
 	sendHardLimit = 4 << 20
 )
 
+// A streaming command's response waits until its events are delivered.
+// govici (v0.8.0, the client of the goipsec CLI and of Prometheus
+// exporters) reads events and responses into two channels and picks
+// between them with a select, so a response that arrives while streamed
+// events are still buffered may be taken first: the stream loses its tail
+// and the leftover events break the session's next request. charon is slow
+// enough between its last event and its response that this rarely shows;
+// a Go server is not. So the response waits until the events left our
+// queue, until the client has read them from the socket (SIOCOUTQ on
+// Linux, at most streamDeliverMax), and then streamSettle more for the
+// client to hand the last one over. Only streaming commands pay this.
+const (
+	streamSettle     = 2 * time.Millisecond
+	streamDeliverMax = 2 * time.Second
+	streamPoll       = 100 * time.Microsecond
+)
+
 // Handler serves one command. emit streams an event (e.g. "list-sa") to the
 // calling client if it registered for it; events are sent in emit order,
 // before the command's response. emit may be called from any goroutine,
@@ -424,19 +441,55 @@ func (c *client) process(p *Packet) {
 			return
 		}
 		c.log.Debug("vici: command", "command", p.Name)
-		c.send(&Packet{Type: PacketCmdResponse, Message: c.run(p.Name, h, p.Message)})
+		resp, streamed := c.run(p.Name, h, p.Message)
+		if streamed {
+			c.awaitDelivery()
+		}
+		c.send(&Packet{Type: PacketCmdResponse, Message: resp})
 	}
 }
 
-// run calls h, turning an error or a panic into a failure response.
-func (c *client) run(command string, h Handler, req *Message) (resp *Message) {
-	var done atomic.Bool
+// awaitDelivery waits until streamed events were read by the client (see
+// streamSettle).
+func (c *client) awaitDelivery() {
+	c.q.waitDrained()
+	deadline := time.Now().Add(streamDeliverMax)
+	for {
+		n, ok := unreadBytes(c.conn)
+		if !ok || n == 0 || time.Now().After(deadline) {
+			break
+		}
+		if !c.sleep(streamPoll) {
+			return
+		}
+	}
+	c.sleep(streamSettle)
+}
+
+// sleep waits d; false if the client closed meanwhile.
+func (c *client) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// run calls h, turning an error or a panic into a failure response. It
+// reports whether h streamed any event to the client.
+func (c *client) run(command string, h Handler, req *Message) (resp *Message, streamed bool) {
+	var done, sent atomic.Bool
 	emit := func(event string, msg *Message) {
 		if done.Load() || !c.registered(event) {
 			return
 		}
+		sent.Store(true)
 		c.send(&Packet{Type: PacketEvent, Name: event, Message: msg})
 	}
+	defer func() { streamed = sent.Load() }()
 	defer done.Store(true)
 	defer func() {
 		if r := recover(); r != nil {
@@ -446,12 +499,12 @@ func (c *client) run(command string, h Handler, req *Message) (resp *Message) {
 	}()
 	resp, err := h(c.ctx, req, emit)
 	if err != nil {
-		return failure(resp, err)
+		return failure(resp, err), false
 	}
 	if resp == nil {
 		resp = NewMessage()
 	}
-	return resp
+	return resp, false
 }
 
 func failure(resp *Message, err error) *Message {
@@ -469,11 +522,12 @@ func failure(resp *Message, err error) *Message {
 
 // sendQueue is a client's outgoing frames, bounded in bytes.
 type sendQueue struct {
-	mu     sync.Mutex
-	cond   sync.Cond // L = &mu; signalled on every change
-	frames [][]byte
-	size   int
-	closed bool
+	mu      sync.Mutex
+	cond    sync.Cond // L = &mu; signalled on every change
+	frames  [][]byte
+	size    int
+	writing bool // the writer holds a popped frame it has not finished writing
+	closed  bool
 }
 
 // push queues frame. With wait it waits while the queue is over the soft
@@ -498,10 +552,13 @@ func (q *sendQueue) push(frame []byte, wait bool) bool {
 	return true
 }
 
-// pop waits for the next frame; nil once the queue is closed.
+// pop waits for the next frame; nil once the queue is closed. It also
+// marks the previous frame as written.
 func (q *sendQueue) pop() []byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.writing = false
+	q.cond.Broadcast()
 	for len(q.frames) == 0 && !q.closed {
 		q.cond.Wait()
 	}
@@ -512,8 +569,19 @@ func (q *sendQueue) pop() []byte {
 	q.frames[0] = nil
 	q.frames = q.frames[1:]
 	q.size -= len(f)
+	q.writing = true
 	q.cond.Broadcast()
 	return f
+}
+
+// waitDrained waits until every queued frame was written (or the queue
+// closed).
+func (q *sendQueue) waitDrained() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for !q.closed && (len(q.frames) > 0 || q.writing) {
+		q.cond.Wait()
+	}
 }
 
 func (q *sendQueue) close() {

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/goipsec/goipsec/internal/daemon"
+)
+
+func runDaemon(args []string) error {
+	fs := newFlagSet("daemon", "--config FILE [flags]")
+	cfg := fs.String("config", "/etc/swanctl/swanctl.conf", "swanctl.conf `file` to load")
+	control := fs.String("control", daemon.DefaultControlPath, "VICI control socket `path`")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	tunName := fs.String("tun", "goipsec0", "TUN interface `name`")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch *logFormat {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, hopts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, hopts)
+	default:
+		return fmt.Errorf("--log-format: want text or json, not %q", *logFormat)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(ctx, daemon.Options{
+		ConfigPath:  *cfg,
+		ControlPath: *control,
+		TUNName:     *tunName,
+		Logger:      slog.New(h),
+	})
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}

@@ -1,0 +1,71 @@
+package ctl
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// PrintSAs renders list-sas trees for humans, in the spirit of
+// `swanctl --list-sas`.
+func PrintSAs(w io.Writer, sas []map[string]any) {
+	for _, ev := range sas {
+		for _, name := range sortedKeys(ev) {
+			sa, _ := ev[name].(map[string]any)
+			role := "responder"
+			if get(sa, "initiator") == "yes" {
+				role = "initiator"
+			}
+			fmt.Fprintf(w, "%s: #%s, %s, IKEv2, %s_i %s_r (%s)\n", name, get(sa, "uniqueid"), get(sa, "state"),
+				get(sa, "initiator-spi"), get(sa, "responder-spi"), role)
+			fmt.Fprintf(w, "  local  '%s' @ %s[%s]\n", get(sa, "local-id"), get(sa, "local-host"), get(sa, "local-port"))
+			fmt.Fprintf(w, "  remote '%s' @ %s[%s]\n", get(sa, "remote-id"), get(sa, "remote-host"), get(sa, "remote-port"))
+			if alg := get(sa, "encr-alg"); alg != "" {
+				fmt.Fprintf(w, "  %s/%s/%s, established %ss ago\n", algKey(alg, get(sa, "encr-keysize")),
+					get(sa, "prf-alg"), get(sa, "dh-group"), get(sa, "established"))
+			}
+			children, _ := sa["child-sas"].(map[string]any)
+			for _, ck := range sortedKeys(children) {
+				ch, _ := children[ck].(map[string]any)
+				fmt.Fprintf(w, "  %s: #%s, reqid %s, %s, %s, ESP in UDP SPIs: %s_i %s_o\n", get(ch, "name"),
+					get(ch, "uniqueid"), get(ch, "reqid"), get(ch, "state"), get(ch, "mode"), get(ch, "spi-in"), get(ch, "spi-out"))
+				fmt.Fprintf(w, "    %s, installed %ss ago\n", algKey(get(ch, "encr-alg"), get(ch, "encr-keysize")), get(ch, "install-time"))
+				fmt.Fprintf(w, "    in  %s bytes, %s packets\n", get(ch, "bytes-in"), get(ch, "packets-in"))
+				fmt.Fprintf(w, "    out %s bytes, %s packets\n", get(ch, "bytes-out"), get(ch, "packets-out"))
+				fmt.Fprintf(w, "    local  %s\n    remote %s\n", list(ch, "local-ts"), list(ch, "remote-ts"))
+			}
+		}
+	}
+}
+
+func algKey(alg, size string) string {
+	if size == "" {
+		return alg
+	}
+	return alg + "-" + size
+}
+
+func get(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func list(m map[string]any, k string) string {
+	switch v := m[k].(type) {
+	case []string:
+		return strings.Join(v, " ")
+	case string:
+		return v
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,140 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/goipsec/goipsec/internal/config"
+	"github.com/goipsec/goipsec/internal/ike"
+	"github.com/goipsec/goipsec/internal/ts"
+)
+
+// peersFromConfig turns the validated configuration into the engine's
+// peer configs, resolving DNS names in local_addrs / remote_addrs.
+func peersFromConfig(ctx context.Context, cfg *config.Config) ([]*ike.PeerConfig, error) {
+	var out []*ike.PeerConfig
+	for _, c := range cfg.Connections {
+		p, err := peerFromConnection(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("%v: connections.%s: %w", c.Pos, c.Name, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerConfig, error) {
+	p := &ike.PeerConfig{
+		Name:       c.Name,
+		LocalPort:  uint16(c.LocalPort),
+		RemotePort: uint16(c.RemotePort),
+		Proposals:  c.Proposals,
+	}
+	var err error
+	if p.LocalAddrs, _, err = addrPrefixes(ctx, c.LocalAddrs); err != nil {
+		return nil, fmt.Errorf("local_addrs: %w", err)
+	}
+	var hosts []netip.Addr
+	if p.RemoteAddrs, hosts, err = addrPrefixes(ctx, c.RemoteAddrs); err != nil {
+		return nil, fmt.Errorf("remote_addrs: %w", err)
+	}
+	if len(hosts) > 0 {
+		p.RemoteHost = hosts[0]
+	}
+	if p.LocalID, err = identity(c.Local.ID); err != nil {
+		return nil, fmt.Errorf("local.id: %w", err)
+	}
+	if p.RemoteID, err = identity(c.Remote.ID); err != nil {
+		return nil, fmt.Errorf("remote.id: %w", err)
+	}
+	for _, ch := range c.Children {
+		p.Children = append(p.Children, &ike.ChildConfig{
+			Name:         ch.Name,
+			LocalTS:      ch.LocalSelectors,
+			RemoteTS:     ch.RemoteSelectors,
+			ESPProposals: ch.ESPProposals,
+			StartAction:  ch.StartAction,
+		})
+	}
+	return p, nil
+}
+
+// addrPrefixes converts swanctl address specs (IPs, CIDR, ranges, %any,
+// DNS names) to prefixes, and reports the single host addresses in order
+// (the ones an initiator can send to).
+func addrPrefixes(ctx context.Context, specs []string) ([]netip.Prefix, []netip.Addr, error) {
+	var prefixes []netip.Prefix
+	var hosts []netip.Addr
+	for _, s := range specs {
+		switch {
+		case strings.HasPrefix(s, "%any"):
+			return nil, hosts, nil // any address matches; nothing to restrict
+		case strings.Contains(s, "/"):
+			pr, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, nil, err
+			}
+			prefixes = append(prefixes, pr.Masked())
+		case strings.Contains(s, "-"):
+			lo, hi, _ := strings.Cut(s, "-")
+			a, err1 := netip.ParseAddr(strings.TrimSpace(lo))
+			b, err2 := netip.ParseAddr(strings.TrimSpace(hi))
+			if err1 != nil || err2 != nil {
+				return nil, nil, fmt.Errorf("invalid address range %q", s)
+			}
+			prefixes = append(prefixes, ts.FromRange(a, b).Prefixes()...)
+		default:
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				a, err = resolve(ctx, s)
+				if err != nil {
+					return nil, nil, err
+				}
+			}
+			a = a.Unmap()
+			hosts = append(hosts, a)
+			prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return prefixes, hosts, nil
+}
+
+func resolve(ctx context.Context, name string) (netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("cannot resolve %q: %v", name, err)
+	}
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			return a.Unmap(), nil // the data plane is IPv4 only so far
+		}
+	}
+	return addrs[0], nil
+}
+
+func identity(s string) (ike.Identity, error) {
+	if s == "" {
+		return ike.Identity{}, nil
+	}
+	id, err := config.ParseIdentity(s)
+	if err != nil {
+		return ike.Identity{}, err
+	}
+	if id.IsAny() {
+		return ike.Identity{}, nil
+	}
+	return ike.Identity{Type: id.Type, Data: id.Data}, nil
+}
+
+// sharedKey adapts the config's PSK lookup to engine identities.
+func sharedKey(cfg func() *config.Config) func(local, remote ike.Identity) ([]byte, bool) {
+	return func(local, remote ike.Identity) ([]byte, bool) {
+		return cfg().SharedKey(local.String(), remote.String())
+	}
+}
