@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -98,7 +97,7 @@ func (d *Daemon) viciInitiate(ctx context.Context, req *vici.Message, emit func(
 	emit("control-log", msg("group", "CFG", "level", "1", "msg", fmt.Sprintf("initiating %s/%s", conn, child)))
 	if err := d.engine.Initiate(ctx, conn, child); err != nil {
 		emit("control-log", msg("group", "IKE", "level", "1", "msg", err.Error()))
-		return failure("establishing CHILD_SA '%s' failed: %v", childOr(conn, child), err), nil
+		return failure("initiating %s failed: %v", childOr(conn, child), err), nil
 	}
 	return msg("success", "yes"), nil
 }
@@ -107,7 +106,7 @@ func childOr(conn, child string) string {
 	if child == "" {
 		return conn
 	}
-	return child
+	return conn + "/" + child
 }
 
 func (d *Daemon) connOfChild(child string) string {
@@ -275,5 +274,3 @@ func idOrAny(id string) string {
 	}
 	return id
 }
-
-var _ = errors.New

@@ -30,14 +30,14 @@ type NotifyError struct {
 }
 
 func (e *NotifyError) Error() string {
-	who := "peer sent"
+	msg := fmt.Sprintf("peer sent %s", e.Type)
 	if e.Sent {
-		who = "sent to peer"
+		msg = fmt.Sprintf("%s (we told the peer)", e.Type)
 	}
 	if e.Detail != "" {
-		return fmt.Sprintf("%s (%s: %s)", e.Type, who, e.Detail)
+		msg += ": " + e.Detail
 	}
-	return fmt.Sprintf("%s (%s)", e.Type, who)
+	return msg
 }
 
 func errMalformed(msg string) error { return fmt.Errorf("%w: %s", wire.ErrMalformed, msg) }

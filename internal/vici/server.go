@@ -45,7 +45,7 @@ const (
 // Linux, at most streamDeliverMax), and then streamSettle more for the
 // client to hand the last one over. Only streaming commands pay this.
 const (
-	streamSettle     = 2 * time.Millisecond
+	streamSettle     = 5 * time.Millisecond
 	streamDeliverMax = 2 * time.Second
 	streamPoll       = 100 * time.Microsecond
 )
