@@ -362,6 +362,9 @@ func (c *client) processLoop() {
 	for {
 		select {
 		case p := <-c.in:
+			if c.ctx.Err() != nil {
+				return
+			}
 			c.process(p)
 		case <-c.ctx.Done():
 			return
