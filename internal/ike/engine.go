@@ -71,7 +71,7 @@ type Engine struct {
 	// request, so that a retransmitted DELETE still gets its answer.
 	lingering map[uint64]lingerEntry
 	closed    bool
-	wg       sync.WaitGroup
+	wg        sync.WaitGroup
 
 	nextUnique atomic.Uint32
 	nextReqID  atomic.Uint32
