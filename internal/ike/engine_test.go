@@ -27,7 +27,7 @@ type testNet struct {
 	sent    atomic.Int64
 }
 
-func (n *testNet) sender(t *testing.T) func(local, remote netip.AddrPort, pkt []byte) error {
+func (n *testNet) sender(t testing.TB) func(local, remote netip.AddrPort, pkt []byte) error {
 	return func(local, remote netip.AddrPort, pkt []byte) error {
 		n.sent.Add(1)
 		n.mu.Lock()
@@ -89,7 +89,7 @@ var (
 	rightAddr = netip.MustParseAddr("192.0.2.2")
 )
 
-func mustProposal(t *testing.T, s string, esp bool) wire.Proposal {
+func mustProposal(t testing.TB, s string, esp bool) wire.Proposal {
 	t.Helper()
 	var p wire.Proposal
 	var err error
@@ -115,6 +115,11 @@ type pairOpts struct {
 }
 
 func newPair(t *testing.T, o pairOpts) (*testNet, *testPeer, *testPeer) {
+	t.Helper()
+	return newPairTB(t, o)
+}
+
+func newPairTB(t testing.TB, o pairOpts) (*testNet, *testPeer, *testPeer) {
 	t.Helper()
 	if o.leftIKE == "" {
 		o.leftIKE = "aes256gcm16-prfsha256-x25519"
@@ -424,13 +429,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// testLogger logs through t until the test's cleanups run; stray
+// goroutines of the in-memory network may log later and must not.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &tWriter{t: t}
+	t.Cleanup(func() { w.done.Store(true) })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
 
-func (w tWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
+func (w *tWriter) Write(b []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(strings.TrimSpace(string(b)))
+	}
 	return len(b), nil
 }
