@@ -38,7 +38,8 @@ func (sa *ikeSA) newChildOffer(cfg *ChildConfig) *childOffer {
 	o := &childOffer{cfg: cfg, inSPI: sa.e.allocChildSPI()}
 	var spi [4]byte
 	binary.BigEndian.PutUint32(spi[:], o.inSPI)
-	o.proposals = numbered(cfg.ESPProposals, spi[:])
+	// KE transforms have no place in IKE_AUTH (RFC 7296 1.2).
+	o.proposals = numbered(withoutKE(cfg.ESPProposals), spi[:])
 	o.tsi = resolveTS(cfg.LocalTS, sa.local.Addr())
 	o.tsr = resolveTS(cfg.RemoteTS, sa.remote.Addr())
 	return o
@@ -94,7 +95,7 @@ func (sa *ikeSA) acceptChild(o *childOffer, resp []wire.Payload) error {
 		return fmt.Errorf("TSr: %w", err)
 	}
 	outSPI := binary.BigEndian.Uint32(chosen.SPI)
-	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote)
+	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote, childSeed{ni: sa.nonceI, nr: sa.nonceR, weInitiated: true})
 }
 
 // narrowedSubset checks that the responder's selectors lie within what we
@@ -119,17 +120,30 @@ func narrowedSubset(got *wire.TS, proposed []ts.Selector) ([]ts.Selector, error)
 	return out, nil
 }
 
-// respondChild answers the Child SA part of an IKE_AUTH request: it picks
-// the child config whose selectors overlap the offered ones, narrows them
-// (RFC 7296 2.9), selects an ESP proposal and installs the SA. Failures
-// are reported with a notify; the IKE SA stays up (RFC 7296 1.2).
-func (sa *ikeSA) respondChild(ps []wire.Payload) []wire.Payload {
+// childRequest says where a Child SA request came from: IKE_AUTH (keys
+// from the IKE SA's nonces, no KE payload) or CREATE_CHILD_SA (its own
+// nonces, optional KE for PFS, RFC 7296 1.3.1), and, for a rekey, which
+// child config the new SA must belong to.
+type childRequest struct {
+	inIKEAuth bool
+	only      *ChildConfig
+	ni, nr    []byte
+}
+
+// respondChild answers a request for a Child SA: it picks the child config
+// whose selectors overlap the offered ones, narrows them (RFC 7296 2.9),
+// selects an ESP proposal and installs the SA. Failures are reported with
+// a notify; the IKE SA stays up (RFC 7296 1.2, 1.3).
+func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payload {
 	var offered *wire.SA
 	var tsiP, tsrP *wire.TS
+	var kei *wire.KE
 	for _, p := range ps {
 		switch p := p.(type) {
 		case *wire.SA:
 			offered = p
+		case *wire.KE:
+			kei = p
 		case *wire.TS:
 			if p.Responder {
 				tsrP = p
@@ -138,28 +152,61 @@ func (sa *ikeSA) respondChild(ps []wire.Payload) []wire.Payload {
 			}
 		}
 	}
+	if tsiP == nil || tsrP == nil {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	}
 	tsi, tsr := fromWireTS(tsiP.Selectors), fromWireTS(tsrP.Selectors)
 	notify := wire.NotifyTSUnacceptable
 	for _, cfg := range sa.peer.Children {
+		if req.only != nil && cfg != req.only {
+			continue
+		}
 		// TSi is the initiator's side: our remote selectors.
 		remote := ts.Narrow(tsi, resolveTS(cfg.RemoteTS, sa.remote.Addr()))
 		local := ts.Narrow(tsr, resolveTS(cfg.LocalTS, sa.local.Addr()))
 		if len(remote) == 0 || len(local) == 0 {
 			continue
 		}
-		chosen, ok := selectProposal(cfg.ESPProposals, offered.Proposals, 0)
+		group := uint16(0)
+		if kei != nil {
+			group = kei.Group
+		}
+		chosen, ok := selectProposal(cfg.ESPProposals, offered.Proposals, group)
+		if req.inIKEAuth && !ok {
+			// PFS groups apply to later CREATE_CHILD_SA exchanges only
+			// (RFC 7296 1.2): match IKE_AUTH proposals without them.
+			chosen, ok = selectProposal(withoutKE(cfg.ESPProposals), withoutKE(offered.Proposals), 0)
+		}
 		if !ok || len(chosen.SPI) != 4 {
 			notify = wire.NotifyNoProposalChosen
 			continue
 		}
-		if len(chosen.Get(wire.TransformKE)) > 0 {
-			// No KE payload rides in IKE_AUTH; PFS applies to later
-			// CREATE_CHILD_SA exchanges (RFC 7296 1.2), so drop the group.
+		seed := childSeed{ni: req.ni, nr: req.nr}
+		var ker *wire.KE
+		if req.inIKEAuth {
 			chosen = withoutType(chosen, wire.TransformKE)
+		} else if g := chosen.Get(wire.TransformKE); len(g) == 1 && g[0].ID != 0 {
+			if kei == nil || kei.Group != g[0].ID {
+				var b [2]byte
+				binary.BigEndian.PutUint16(b[:], g[0].ID)
+				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidKEPayload, Data: b[:]}}
+			}
+			kex, err := suite.NewKeyExchange(g[0].ID, sa.e.cfg.Rand)
+			if err != nil {
+				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
+			}
+			shared, err := kex.SharedSecret(kei.Data)
+			if err != nil {
+				sa.log.Info("invalid KE payload in CREATE_CHILD_SA", "err", err)
+				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+			}
+			defer clear(shared)
+			seed.sharedSecret = shared
+			ker = &wire.KE{Group: g[0].ID, Data: kex.PublicValue()}
 		}
 		outSPI := binary.BigEndian.Uint32(chosen.SPI)
 		inSPI := sa.e.allocChildSPI()
-		if err := sa.install(cfg, chosen, inSPI, outSPI, local, remote); err != nil {
+		if err := sa.install(cfg, chosen, inSPI, outSPI, local, remote, seed); err != nil {
 			sa.e.freeChildSPI(inSPI)
 			sa.log.Error("cannot install Child SA", "child", cfg.Name, "err", err)
 			return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
@@ -167,20 +214,34 @@ func (sa *ikeSA) respondChild(ps []wire.Payload) []wire.Payload {
 		var spi [4]byte
 		binary.BigEndian.PutUint32(spi[:], inSPI)
 		chosen.SPI = spi[:]
-		return []wire.Payload{
-			&wire.SA{Proposals: []wire.Proposal{chosen}},
+		resp := []wire.Payload{&wire.SA{Proposals: []wire.Proposal{chosen}}}
+		if !req.inIKEAuth {
+			resp = append(resp, &wire.Nonce{Data: req.nr})
+		}
+		if ker != nil {
+			resp = append(resp, ker)
+		}
+		return append(resp,
 			&wire.TS{Selectors: toWireTS(remote)},
 			&wire.TS{Responder: true, Selectors: toWireTS(local)},
-		}
+		)
 	}
 	sa.log.Info("no acceptable Child SA", "reason", notify, "tsi", tsi, "tsr", tsr,
 		"offered", describeAll(offered.Proposals))
 	return []wire.Payload{&wire.Notify{NotifyType: notify}}
 }
 
+func withoutKE(ps []wire.Proposal) []wire.Proposal {
+	out := make([]wire.Proposal, len(ps))
+	for i, p := range ps {
+		out[i] = withoutType(p, wire.TransformKE)
+	}
+	return out
+}
+
 // install derives the Child SA keys (RFC 7296 2.17) and hands the SA to the
 // data plane.
-func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI uint32, localTS, remoteTS []ts.Selector) error {
+func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI uint32, localTS, remoteTS []ts.Selector, seed childSeed) error {
 	enc := chosen.Get(wire.TransformENCR)
 	if len(enc) != 1 {
 		return errors.New("ESP proposal without exactly one encryption transform")
@@ -188,14 +249,14 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 	if esn := chosen.Get(wire.TransformESN); len(esn) == 1 && esn[0].ID != wire.ESNNone {
 		return errors.New("extended sequence numbers are not supported yet")
 	}
-	i2r, r2i, err := sa.keys.childKeymat(enc[0].ID, int(enc[0].KeyLength), sa.nonceI, sa.nonceR)
+	i2r, r2i, err := sa.keys.childKeymat(enc[0].ID, int(enc[0].KeyLength), seed)
 	if err != nil {
 		return err
 	}
 	defer clear(i2r)
 	defer clear(r2i)
 	inKey, outKey := r2i, i2r
-	if !sa.initiator {
+	if !seed.weInitiated {
 		inKey, outKey = i2r, r2i
 	}
 	inAEAD, err := suite.NewAEAD(enc[0].ID, int(enc[0].KeyLength), inKey)

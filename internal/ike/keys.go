@@ -58,11 +58,25 @@ func deriveIKEKeys(s ikeSuite, ni, nr, sharedSecret []byte, spiI, spiR uint64) (
 	if err != nil {
 		return nil, err
 	}
+	return expandIKEKeys(s, prf.Compute(concat(ni, nr), sharedSecret), ni, nr, spiI, spiR)
+}
+
+// rekeyIKEKeys derives the keys of an IKE SA created by rekeying (RFC 7296
+// 2.18): SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), computed with the
+// old IKE SA's PRF since the exchange belongs to it; the new PRF expands it.
+func (k *ikeKeys) rekeyIKEKeys(s ikeSuite, ni, nr, sharedSecret []byte, spiI, spiR uint64) (*ikeKeys, error) {
+	return expandIKEKeys(s, k.prf.Compute(k.skD, sharedSecret, ni, nr), ni, nr, spiI, spiR)
+}
+
+func expandIKEKeys(s ikeSuite, skeyseed, ni, nr []byte, spiI, spiR uint64) (*ikeKeys, error) {
+	prf, err := suite.NewPRF(s.prfID)
+	if err != nil {
+		return nil, err
+	}
 	encLen, err := suite.AEADKeymatLen(s.encrID, s.keyBits)
 	if err != nil {
 		return nil, err
 	}
-	skeyseed := prf.Compute(concat(ni, nr), sharedSecret)
 	var spis [16]byte
 	binary.BigEndian.PutUint64(spis[:8], spiI)
 	binary.BigEndian.PutUint64(spis[8:], spiR)
@@ -103,15 +117,25 @@ func (k *ikeKeys) zero() {
 	k.encI, k.encR = nil, nil
 }
 
+// childSeed is what a Child SA's keys are derived from: the nonces of the
+// exchange that created it, the new Diffie-Hellman secret if there was a
+// KE payload (PFS), and who initiated that exchange (whose keys come
+// first).
+type childSeed struct {
+	ni, nr       []byte
+	sharedSecret []byte
+	weInitiated  bool
+}
+
 // childKeymat derives the keying material of a Child SA (RFC 7296 2.17):
 // KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr); the initiator-to-responder
 // key comes first.
-func (k *ikeKeys) childKeymat(encrID uint16, keyBits int, ni, nr []byte) (i2r, r2i []byte, err error) {
+func (k *ikeKeys) childKeymat(encrID uint16, keyBits int, seed childSeed) (i2r, r2i []byte, err error) {
 	l, err := suite.AEADKeymatLen(encrID, keyBits)
 	if err != nil {
 		return nil, nil, err
 	}
-	km, err := k.prf.Plus(k.skD, concat(ni, nr), 2*l)
+	km, err := k.prf.Plus(k.skD, concat(seed.sharedSecret, seed.ni, seed.nr), 2*l)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -55,12 +55,21 @@ func TestKeyDerivationCAVS(t *testing.T) {
 			t.Errorf("%s:\n got %x\nwant %x", c.name, c.got, c.want)
 		}
 	}
-	i2r, r2i, err := k.childKeymat(wire.EncrAESGCM16, 128, ni, nr)
+	i2r, r2i, err := k.childKeymat(wire.EncrAESGCM16, 128, childSeed{ni: ni, nr: nr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(i2r, childDKM[0:20]) || !bytes.Equal(r2i, childDKM[20:40]) {
 		t.Errorf("child keymat:\n got %x %x\nwant %x", i2r, r2i, childDKM[:40])
+	}
+	// RFC 7296 2.18: SKEYSEED of a rekeyed IKE SA from the old SK_d.
+	girNew := unhex(t, "863f3c9d06efd39d2b907b97f8699e5dd5251ef64a2a176f36ee40c87d4f9330")
+	rk, err := k.rekeyIKEKeys(s, ni, nr, girNew, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := unhex(t, "63e81194946ebd05df7df5ebf5d8750056bf1f1d"); !bytes.Equal(rk.rawKeyed[0], want) {
+		t.Errorf("rekey SKEYSEED:\n got %x\nwant %x", rk.rawKeyed[0], want)
 	}
 	k.zero()
 	if !bytes.Equal(k.skD, make([]byte, 20)) || k.encI != nil {

@@ -343,9 +343,7 @@ func (sa *ikeSA) handleRequest(ev packetEvent) {
 		case wire.Informational:
 			resp = sa.respondInformational(ps)
 		case wire.CreateChildSA:
-			// Rekeying and additional Child SAs come with CREATE_CHILD_SA
-			// support; until then say so (RFC 7296 1.3).
-			resp = []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoAdditionalSAs}}
+			resp = sa.respondCreateChild(ps)
 		default:
 			return
 		}

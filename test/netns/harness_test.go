@@ -121,12 +121,22 @@ type siteConf struct {
 	localID, remoteID       string
 	localNet, remoteNet     string
 	ike, esp, psk, startAct string
+	// extraConn and extraChild are added to the connection and child
+	// sections (strongSwan-only settings such as rekey_time).
+	extraConn, extraChild string
 }
 
 func (c siteConf) String() string {
 	start := ""
 	if c.startAct != "" {
 		start = "\n                start_action = " + c.startAct
+	}
+	if c.extraChild != "" {
+		start += "\n                " + c.extraChild
+	}
+	proposals := c.ike
+	if c.extraConn != "" {
+		proposals += "\n        " + c.extraConn
 	}
 	return fmt.Sprintf(`connections {
     site {
@@ -159,7 +169,7 @@ secrets {
         secret = %q
     }
 }
-`, c.local, c.remote, c.ike, c.localID, c.remoteID, c.localNet, c.remoteNet, c.esp, start,
+`, c.local, c.remote, proposals, c.localID, c.remoteID, c.localNet, c.remoteNet, c.esp, start,
 		c.localID, c.remoteID, c.psk)
 }
 

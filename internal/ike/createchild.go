@@ -1,0 +1,148 @@
+package ike
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/goipsec/goipsec/internal/suite"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// respondCreateChild answers a CREATE_CHILD_SA request (RFC 7296 1.3): a
+// new Child SA, the rekey of a Child SA (REKEY_SA notify, 1.3.3), or the
+// rekey of this IKE SA (an IKE proposal, 1.3.2). goipsec does not start
+// these exchanges yet, so there are no collisions to resolve (2.8.1): the
+// peer deletes the old SA once the new one is up.
+func (sa *ikeSA) respondCreateChild(ps []wire.Payload) []wire.Payload {
+	if sa.State() != StateEstablished {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
+	}
+	var offered *wire.SA
+	var ni *wire.Nonce
+	for _, p := range ps {
+		switch p := p.(type) {
+		case *wire.SA:
+			offered = p
+		case *wire.Nonce:
+			ni = p
+		}
+	}
+	if len(offered.Proposals) == 0 {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	}
+	nr := make([]byte, nonceLen)
+	sa.e.random(nr)
+	if offered.Proposals[0].Protocol == wire.ProtoIKE {
+		return sa.respondRekeyIKE(ps, offered, ni.Data, nr)
+	}
+	req := childRequest{ni: ni.Data, nr: nr}
+	if n := wire.FindNotify(ps, wire.NotifyRekeySA); n != nil {
+		if n.Protocol != wire.ProtoESP || len(n.SPI) != 4 {
+			return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+		}
+		// The SPI is the one the peer receives on: our outbound SPI.
+		old := sa.childByOutSPI(binary.BigEndian.Uint32(n.SPI))
+		if old == nil {
+			return []wire.Payload{&wire.Notify{Protocol: wire.ProtoESP, SPI: n.SPI, NotifyType: wire.NotifyChildSANotFound}}
+		}
+		req.only = old.cfg
+		sa.log.Info("peer rekeys Child SA", "child", old.cfg.Name, "spi_in", fmt.Sprintf("%08x", old.inSPI))
+	}
+	return sa.respondChild(ps, req)
+}
+
+func (sa *ikeSA) childByOutSPI(spi uint32) *childSA {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	for _, c := range sa.children {
+		if c.outSPI == spi {
+			return c
+		}
+	}
+	return nil
+}
+
+// respondRekeyIKE creates the IKE SA that replaces this one (RFC 7296
+// 1.3.2, 2.18). The peer initiated the exchange, so it is the original
+// initiator of the new IKE SA; the Child SAs move over to it at once, and
+// the old IKE SA, which the peer deletes next, leaves them alone.
+func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []byte) []wire.Payload {
+	var kei *wire.KE
+	for _, p := range ps {
+		if k, ok := p.(*wire.KE); ok {
+			kei = k
+		}
+	}
+	if kei == nil {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	}
+	chosen, ok := selectProposal(sa.peer.Proposals, offered.Proposals, kei.Group)
+	if !ok || len(chosen.SPI) != 8 {
+		sa.log.Info("no acceptable proposal to rekey the IKE SA", "offered", describeAll(offered.Proposals))
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
+	}
+	s, err := suiteOf(chosen)
+	if err != nil {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
+	}
+	if kei.Group != s.group {
+		var g [2]byte
+		binary.BigEndian.PutUint16(g[:], s.group)
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidKEPayload, Data: g[:]}}
+	}
+	kex, err := suite.NewKeyExchange(s.group, sa.e.cfg.Rand)
+	if err != nil {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
+	}
+	shared, err := kex.SharedSecret(kei.Data)
+	if err != nil {
+		sa.log.Info("invalid KE payload in IKE SA rekey", "err", err)
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	}
+	defer clear(shared)
+
+	e := sa.e
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
+	}
+	n := e.newSA(sa.peer, false)
+	n.spiI = binary.BigEndian.Uint64(chosen.SPI)
+	keys, err := sa.keys.rekeyIKEKeys(s, ni, nr, shared, n.spiI, n.spiR)
+	if err != nil {
+		e.mu.Unlock()
+		sa.log.Error("IKE SA rekey: key derivation failed", "err", err)
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
+	}
+	n.keys, n.suite = keys, s
+	n.nonceI, n.nonceR = ni, nr
+	n.local, n.remote, n.initRemote = sa.local, sa.remote, sa.remote
+	n.natLocal, n.natRemote = sa.natLocal, sa.natRemote
+	n.localID, n.remoteID = sa.localID, sa.remoteID
+	n.state = StateEstablished
+	n.established = n.created
+	n.log = e.log.With("ike_sa", n.unique, "conn", sa.peer.Name, "peer", sa.remote,
+		"ike_spi", fmt.Sprintf("%016x_i %016x_r", n.spiI, n.spiR))
+	e.sas[n.spiR] = n
+	e.mu.Unlock()
+
+	sa.mu.Lock()
+	moved := sa.children
+	sa.children = nil
+	sa.mu.Unlock()
+	n.mu.Lock()
+	n.children = moved
+	n.mu.Unlock()
+	sa.log.Info("peer rekeyed the IKE SA", "new_ike_sa", n.unique, "proposal", suite.Describe(chosen))
+	e.start(n)
+
+	var spi [8]byte
+	binary.BigEndian.PutUint64(spi[:], n.spiR)
+	chosen.SPI = spi[:]
+	return []wire.Payload{
+		&wire.SA{Proposals: []wire.Proposal{chosen}},
+		&wire.Nonce{Data: nr},
+		&wire.KE{Group: s.group, Data: kex.PublicValue()},
+	}
+}
