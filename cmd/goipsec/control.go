@@ -17,9 +17,11 @@ func controlFlags(fs *flag.FlagSet) (*string, *time.Duration) {
 		fs.Duration("timeout", 60*time.Second, "how long to wait for the daemon")
 }
 
-func runUp(args []string) error {
-	fs := newFlagSet("up", "CONN [--child NAME]")
-	child := fs.String("child", "", "child to bring up (default: the connection's first)")
+// controlCommand parses "CONN [flags]" for up and down, connects to the
+// daemon and runs do with a context bounded by --timeout.
+func controlCommand(name, childHelp string, args []string, do func(ctx context.Context, c *ctl.Client, conn, child string, timeout time.Duration) error) error {
+	fs := newFlagSet(name, "CONN [--child NAME]")
+	child := fs.String("child", "", childHelp)
 	control, timeout := controlFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -36,38 +38,30 @@ func runUp(args []string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := c.Initiate(ctx, pos[0], *child, *timeout); err != nil {
-		return err
-	}
-	fmt.Printf("%s is up\n", pos[0])
-	return nil
+	return do(ctx, c, pos[0], *child, *timeout)
+}
+
+func runUp(args []string) error {
+	return controlCommand("up", "child to bring up (default: the connection's first)", args,
+		func(ctx context.Context, c *ctl.Client, conn, child string, timeout time.Duration) error {
+			if err := c.Initiate(ctx, conn, child, timeout); err != nil {
+				return err
+			}
+			fmt.Printf("%s is up\n", conn)
+			return nil
+		})
 }
 
 func runDown(args []string) error {
-	fs := newFlagSet("down", "CONN [--child NAME]")
-	child := fs.String("child", "", "delete only this Child SA")
-	control, timeout := controlFlags(fs)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	c, err := ctl.Dial(*control)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	n, err := c.Terminate(ctx, pos[0], *child, *timeout)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%s: deleted %d SA(s)\n", pos[0], n)
-	return nil
+	return controlCommand("down", "delete only this Child SA", args,
+		func(ctx context.Context, c *ctl.Client, conn, child string, timeout time.Duration) error {
+			n, err := c.Terminate(ctx, conn, child, timeout)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s: deleted %d SA(s)\n", conn, n)
+			return nil
+		})
 }
 
 func runStatus(args []string) error {

@@ -394,7 +394,7 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 		return fmt.Errorf("ike: connection %q has no single remote address to initiate to", peerName)
 	}
 	for _, sa := range e.snapshot() {
-		if sa.peer == p && sa.State() == StateEstablished {
+		if sa.peerConfig() == p && sa.State() == StateEstablished {
 			if child == nil || sa.hasChild(child.Name) {
 				return nil
 			}
@@ -447,7 +447,7 @@ func (e *Engine) Terminate(ctx context.Context, peerName string) (int, error) {
 	n := 0
 	var errs []error
 	for _, sa := range e.snapshot() {
-		if sa.peer == nil || sa.peer.Name != peerName {
+		if p := sa.peerConfig(); p == nil || p.Name != peerName {
 			continue
 		}
 		if err := sa.command(ctx, command{kind: cmdDeleteIKE}); err != nil && !errors.Is(err, ErrClosed) {
@@ -463,7 +463,7 @@ func (e *Engine) TerminateChild(ctx context.Context, peerName, childName string)
 	n := 0
 	var errs []error
 	for _, sa := range e.snapshot() {
-		if sa.peer == nil || sa.peer.Name != peerName || !sa.hasChild(childName) {
+		if p := sa.peerConfig(); p == nil || p.Name != peerName || !sa.hasChild(childName) {
 			continue
 		}
 		if err := sa.command(ctx, command{kind: cmdDeleteChild, child: childName}); err != nil {

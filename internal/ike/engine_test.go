@@ -448,3 +448,22 @@ func (w *tWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+func TestTerminateWhileConnecting(t *testing.T) {
+	n, l, _ := newPair(t, pairOpts{retransmitTimeout: time.Second, retransmitTries: 5})
+	n.drop = func(netip.AddrPort, []byte) bool { return true } // the peer never answers
+	errc := make(chan error, 1)
+	go func() { errc <- l.e.Initiate(ctxT(t), "site", "net") }()
+	waitFor(t, "SA connecting", func() bool { return len(l.e.SAs()) == 1 })
+	start := time.Now()
+	if n, err := l.e.Terminate(ctxT(t), "site"); err != nil || n != 1 {
+		t.Fatalf("terminate: %d %v", n, err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("terminate waited %v for a handshake that never completes", d)
+	}
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Errorf("initiate: %v, want ErrClosed", err)
+	}
+	waitFor(t, "no SA left", func() bool { return len(l.e.SAs()) == 0 })
+}

@@ -162,7 +162,9 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	if peer == nil {
 		return fail("no connection matches the peer's identity")
 	}
-	sa.peer = peer
+	sa.mu.Lock()
+	sa.peer = peer // read by status and commands from other goroutines
+	sa.mu.Unlock()
 	sa.log = sa.log.With("conn", peer.Name)
 	sa.localID = peer.LocalID
 	if sa.localID.IsZero() {

@@ -121,6 +121,14 @@ func (sa *ikeSA) setState(s State) {
 	sa.mu.Unlock()
 }
 
+// peerConfig returns the SA's connection (nil for a responder before
+// IKE_AUTH); safe from any goroutine.
+func (sa *ikeSA) peerConfig() *PeerConfig {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	return sa.peer
+}
+
 func (sa *ikeSA) hasChild(name string) bool {
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
@@ -283,8 +291,11 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 			sa.nextReqID++
 			return &ev, ps, nil
 		case c := <-sa.commands:
-			if c.kind == cmdShutdown {
+			// Shutting down, or deleting an SA still being set up, ends the
+			// exchange at once; anything else waits for it.
+			if c.kind == cmdShutdown || (c.kind == cmdDeleteIKE && sa.State() == StateConnecting) {
 				c.reply <- nil
+				sa.setState(StateDeleted)
 				return nil, nil, ErrClosed
 			}
 			sa.pending = append(sa.pending, c)

@@ -67,14 +67,19 @@ func (sa *ikeSA) info() SAInfo {
 		State:     sa.state,
 		Initiator: sa.initiator,
 		SPIi:      sa.spiI,
-		SPIr:      sa.spiR,
-		NATLocal:  sa.natLocal,
-		NATRemote: sa.natRemote,
 	}
 	if sa.state == StateConnecting {
-		// Fields below are written by the SA goroutine while connecting.
+		// The SA goroutine writes the rest while connecting; only what
+		// was fixed before it started may be read.
+		if sa.initiator {
+			in.Name = sa.peer.Name
+		} else {
+			in.SPIr = sa.spiR
+		}
 		return in
 	}
+	in.SPIr = sa.spiR
+	in.NATLocal, in.NATRemote = sa.natLocal, sa.natRemote
 	if sa.peer != nil {
 		in.Name = sa.peer.Name
 	}

@@ -221,17 +221,8 @@ func (c *Charon) Swanctl(ctx context.Context, args ...string) (string, error) {
 	argv := append(append([]string(nil), args...), "--uri", "unix://"+c.VICI)
 	cmd := exec.CommandContext(ctx, "swanctl", argv...)
 	cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+c.conf, "SWANCTL_DIR="+c.Dir)
-	var buf bytes.Buffer
-	cmd.Stdout = &buf
-	cmd.Stderr = &buf
-	err := StartCmd(cmd)
-	if err == nil {
-		err = cmd.Wait()
-	}
-	if err != nil {
-		return buf.String(), fmt.Errorf("lab: swanctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(buf.String()))
-	}
-	return buf.String(), nil
+	out, err := runOutput(cmd, "swanctl "+strings.Join(args, " "))
+	return string(out), err
 }
 
 // Stop stops charon by PID (SIGTERM, SIGKILL after StopTimeout) and waits

@@ -15,7 +15,6 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -128,18 +127,7 @@ func (ns *Namespace) Run(ctx context.Context, argv ...string) ([]byte, error) {
 	if ns.isClosed() {
 		return nil, ErrClosed
 	}
-	cmd := ns.Command(ctx, argv...)
-	var buf bytes.Buffer
-	cmd.Stdout = &buf
-	cmd.Stderr = &buf
-	err := StartCmd(cmd)
-	if err == nil {
-		err = cmd.Wait()
-	}
-	if err != nil {
-		return buf.Bytes(), fmt.Errorf("lab: %s: %s: %w: %s", ns.Name, strings.Join(argv, " "), err, strings.TrimSpace(buf.String()))
-	}
-	return buf.Bytes(), nil
+	return runOutput(ns.Command(ctx, argv...), ns.Name+": "+strings.Join(argv, " "))
 }
 
 // Start starts argv in the background inside the namespace with stdout and

@@ -54,9 +54,10 @@ func StartCmd(cmd *exec.Cmd) error {
 	return <-errc
 }
 
-// ip runs the ip tool in the caller's namespace; the error carries its output.
-func ip(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, "ip", args...)
+// runOutput runs cmd to completion (started through StartCmd) and returns
+// its combined output; what names the command in the error, which carries
+// the output too.
+func runOutput(cmd *exec.Cmd, what string) ([]byte, error) {
 	var buf bytes.Buffer
 	cmd.Stdout = &buf
 	cmd.Stderr = &buf
@@ -65,7 +66,13 @@ func ip(ctx context.Context, args ...string) error {
 		err = cmd.Wait()
 	}
 	if err != nil {
-		return fmt.Errorf("lab: ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(buf.String()))
+		return buf.Bytes(), fmt.Errorf("lab: %s: %w: %s", what, err, strings.TrimSpace(buf.String()))
 	}
-	return nil
+	return buf.Bytes(), nil
+}
+
+// ip runs the ip tool in the caller's namespace; the error carries its output.
+func ip(ctx context.Context, args ...string) error {
+	_, err := runOutput(exec.CommandContext(ctx, "ip", args...), "ip "+strings.Join(args, " "))
+	return err
 }

@@ -36,7 +36,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	goipsecBin = filepath.Join(dir, "goipsec")
-	build := exec.Command("go", "build", "-o", goipsecBin, "github.com/goipsec/goipsec/cmd/goipsec")
+	args := []string{"build", "-o", goipsecBin}
+	if os.Getenv("GOIPSEC_RACE") != "" {
+		// The daemons under test run with the race detector.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/goipsec/goipsec/cmd/goipsec")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building goipsec:", err)
@@ -76,8 +81,11 @@ func startDaemon(t *testing.T, ns *lab.Namespace, name, conf string) *daemon {
 			d.client.Close()
 		}
 		d.proc.Stop()
+		b, _ := os.ReadFile(d.log)
+		if strings.Contains(string(b), "WARNING: DATA RACE") || strings.Contains(string(b), "panic:") {
+			t.Errorf("goipsec %s reported a data race or panic", name)
+		}
 		if t.Failed() {
-			b, _ := os.ReadFile(d.log)
 			t.Logf("--- goipsec %s log ---\n%s", name, b)
 		}
 	})

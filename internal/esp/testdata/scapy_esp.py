@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""ESP cross-check helper for internal/esp/scapy_test.go.
+
+Encrypts and decrypts tunnel-mode ESP packets with scapy's IPsec module
+(scapy.layers.ipsec.SecurityAssociation), an implementation independent of
+goipsec. Driven with one JSON document on stdin, answers with one on stdout:
+
+  request:  {"ops": [op, ...]}
+  op:       {"op": "decrypt", "algo": "AES-GCM", "key": hex(key||salt),
+             "spi": int, "packet": hex(outer IPv4 header || ESP)}
+            {"op": "encrypt", "algo": ..., "key": ..., "spi": int,
+             "seq": int, "iv": hex or null (null: scapy picks a random IV),
+             "src": "192.0.2.1", "dst": "198.51.100.2",
+             "inner": hex(inner IPv4 packet)}
+  response: {"python": str, "scapy": str, "crypt_algos": [str, ...],
+             "results": [result, ...]}      (one result per op, in order)
+            or {"missing": reason} when scapy cannot be imported.
+  result:   decrypt: {"inner": hex, "nh": int, "padlen": int}
+            encrypt: {"packet": hex(outer IPv4 header || ESP)}
+            failure: {"error": "integrity" | "exception", "detail": str}
+            {"unsupported": reason} when scapy lacks the algorithm.
+"""
+
+import json
+import sys
+import traceback
+
+
+def main():
+    try:
+        import scapy
+        from scapy.compat import raw
+        from scapy.layers.inet import IP
+        from scapy.layers.ipsec import (CRYPT_ALGOS, ESP, IPSecIntegrityError,
+                                        SecurityAssociation)
+    except ImportError as err:
+        json.dump({"missing": "cannot import scapy's IPsec module: %s" % err},
+                  sys.stdout)
+        return
+
+    def new_sa(op):
+        return SecurityAssociation(
+            ESP, spi=op["spi"], crypt_algo=op["algo"],
+            crypt_key=bytes.fromhex(op["key"]),
+            tunnel_header=IP(src=op.get("src", "192.0.2.1"),
+                             dst=op.get("dst", "198.51.100.2")))
+
+    def decrypt(op):
+        sa = new_sa(op)
+        wire = bytes.fromhex(op["packet"])
+        # The next header and pad length, which SecurityAssociation.decrypt
+        # does not return in tunnel mode (it guesses the inner class from
+        # the bytes, so a wrong next header would go unnoticed).
+        outer = IP(wire)
+        plain = sa.crypt_algo.decrypt(sa, outer[ESP], sa.crypt_key,
+                                      sa.crypt_algo.icv_size)
+        inner = sa.decrypt(IP(wire))
+        return {"inner": raw(inner).hex(), "nh": plain.nh,
+                "padlen": plain.padlen}
+
+    def encrypt(op):
+        sa = new_sa(op)
+        iv = bytes.fromhex(op["iv"]) if op.get("iv") else None
+        pkt = sa.encrypt(IP(bytes.fromhex(op["inner"])), seq_num=op["seq"],
+                         iv=iv)
+        return {"packet": raw(pkt).hex()}
+
+    req = json.load(sys.stdin)
+    results = []
+    for op in req["ops"]:
+        if op["algo"] not in CRYPT_ALGOS:
+            results.append({"unsupported": "scapy %s has no %s (it has %s)" % (
+                scapy.VERSION, op["algo"], ", ".join(CRYPT_ALGOS))})
+            continue
+        try:
+            results.append({"decrypt": decrypt, "encrypt": encrypt}[op["op"]](op))
+        except IPSecIntegrityError as err:
+            results.append({"error": "integrity", "detail": repr(err)})
+        except Exception:
+            results.append({"error": "exception",
+                            "detail": traceback.format_exc()})
+    json.dump({"python": sys.version.split()[0], "scapy": scapy.VERSION,
+               "crypt_algos": list(CRYPT_ALGOS), "results": results},
+              sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
