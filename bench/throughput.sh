@@ -116,8 +116,8 @@ start_bg() {
 show_logs() {
 	local f
 	for f in "${LOGS[@]+"${LOGS[@]}"}"; do
-		[ -e "$f" ] || continue
-		echo "--- $(basename "$f") (last 30 lines) ---" >&2
+		[ -s "$f" ] || continue
+		echo "--- ${f#"$TMP"/} (last 30 lines) ---" >&2
 		tail -n 30 "$f" >&2
 	done
 }
@@ -126,7 +126,9 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
-	if [ "$rc" -ne 0 ]; then
+	if [ "$rc" -eq 130 ] || [ "$rc" -eq 143 ]; then
+		echo "bench: interrupted during step: $STEP" >&2
+	elif [ "$rc" -ne 0 ]; then
 		echo "bench: failed at step: $STEP (exit $rc)" >&2
 		show_logs
 	fi
@@ -290,6 +292,24 @@ drops() {
 		s=$(ip netns exec "$ns" sh -c "cd /sys/class/net/$dev/statistics 2>/dev/null && echo rx_dropped=\$(cat rx_dropped) tx_dropped=\$(cat tx_dropped) rx_errors=\$(cat rx_errors) tx_errors=\$(cat tx_errors)") || s="(gone)"
 		echo "      $dev: ${s:-(gone)}"
 	done
+}
+
+# udp_errors NS prints the namespace's UDP error counters (/proc/net/snmp is
+# per network namespace, and every setup has fresh ones): receive-buffer
+# overflows here mean ESP-in-UDP packets dropped before a daemon read them.
+udp_errors() {
+	ip netns exec "$1" awk '/^Udp:/ {
+		if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1; next }
+		for (i = 2; i <= NF; i++) if (n[i] ~ /^(InErrors|RcvbufErrors|SndbufErrors)$/) printf "%s=%s ", n[i], $i
+	}' /proc/net/snmp
+}
+
+# softnet_drops prints the machine-wide count of packets dropped because a
+# CPU's input backlog was full (/proc/net/softnet_stat, second column, hex).
+softnet_drops() {
+	local d=0 a b rest
+	while read -r a b rest; do d=$((d + 16#$b)); done </proc/net/softnet_stat
+	echo "$d"
 }
 
 median() {
@@ -524,6 +544,7 @@ echo
 
 for setup in $SETUPS; do
 	new_topology "${setup%%-*}"
+	SOFTNET0=$(softnet_drops)
 	DAEMON_PIDS=()
 	TUN_IFS=""
 	case $setup in
@@ -547,9 +568,12 @@ for setup in $SETUPS; do
 		measure "$setup" $RIGHT_INNER $LEFT_INNER
 		;;
 	esac
-	echo "    interface counters after the runs (left | right):"
+	echo "    drops and errors after the runs (left | right):"
 	drops "$LNS" outer $TUN_IFS | sed 's/^      /      left  /'
 	drops "$RNS" outer $TUN_IFS | sed 's/^      /      right /'
+	echo "      left  UDP: $(udp_errors "$LNS")"
+	echo "      right UDP: $(udp_errors "$RNS")"
+	echo "      softnet backlog drops (whole machine, during this setup): $(($(softnet_drops) - SOFTNET0))"
 	STEP="$setup: tearing down"
 	delete_topology
 done

@@ -18,6 +18,7 @@ func runDaemon(args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	tunName := fs.String("tun", "goipsec0", "TUN interface `name`")
+	keyLog := fs.String("keylog", "", "write every IKE and ESP key to Wireshark's ikev2_decryption_table and esp_sa files in `dir` (debugging only)")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -43,6 +44,7 @@ func runDaemon(args []string) error {
 		ConfigPath:  *cfg,
 		ControlPath: *control,
 		TUNName:     *tunName,
+		KeyLogDir:   *keyLog,
 		Logger:      slog.New(h),
 	})
 	if err != nil {

@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/vici":        {},
 	"internal/lab":         {},
 	"internal/ctl":         {},
+	"internal/keylog":      {"internal/wire/ike"},
 }
 
 func repoRoot(t *testing.T) string {

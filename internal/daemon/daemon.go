@@ -17,6 +17,7 @@ import (
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/dataplane"
 	"github.com/goipsec/goipsec/internal/ike"
+	"github.com/goipsec/goipsec/internal/keylog"
 	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/vici"
 )
@@ -35,6 +36,10 @@ type Options struct {
 	IKEPort     int    // default 500
 	NATTPort    int    // default 4500
 	Logger      *slog.Logger
+	// KeyLogDir, if set, receives Wireshark's ikev2_decryption_table and
+	// esp_sa files with every key (debugging only: anyone who reads them
+	// can decrypt the traffic).
+	KeyLogDir string
 	// ShutdownTimeout bounds how long shutdown waits for peers to
 	// acknowledge our DELETEs.
 	ShutdownTimeout time.Duration
@@ -49,6 +54,7 @@ type Daemon struct {
 	dp     *dataplane.Dataplane
 	vici   *vici.Server
 	ln     net.Listener
+	keylog *keylog.Writer
 	wg     sync.WaitGroup
 	start  time.Time
 }
@@ -85,8 +91,20 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.cfg.Store(cfg)
 
+	var kl ike.KeyLogger
+	if opts.KeyLogDir != "" {
+		if d.keylog, err = keylog.Open(opts.KeyLogDir); err != nil {
+			return nil, err
+		}
+		kl = d.keylog
+		d.log.Warn("KEY LOGGING IS ON: every IKE and ESP key is written to "+opts.KeyLogDir+
+			"; anyone who can read it can decrypt this host's IPsec traffic. Use for debugging only.",
+			"dir", opts.KeyLogDir)
+	}
+
 	db := &sadb.DB{}
 	d.engine = ike.New(ike.Config{
+		KeyLog:    kl,
 		Peers:     peers,
 		SharedKey: sharedKey(d.cfg.Load),
 		Logger:    d.log.With("subsys", "ike"),
@@ -104,12 +122,14 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		DB:        db,
 	})
 	if err != nil {
+		d.closeKeyLog()
 		return nil, err
 	}
 	d.engine.SetInstaller(d.dp)
 	d.ln, err = vici.Listen(opts.ControlPath)
 	if err != nil {
 		d.dp.Close()
+		d.closeKeyLog()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	d.vici = vici.NewServer(d.log.With("subsys", "vici"))
@@ -163,6 +183,13 @@ func (d *Daemon) shutdown() error {
 	if cerr := d.dp.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	d.closeKeyLog()
 	d.log.Info("goipsec daemon stopped")
 	return err
+}
+
+func (d *Daemon) closeKeyLog() {
+	if d.keylog != nil {
+		d.keylog.Close()
+	}
 }

@@ -83,6 +83,8 @@ type scapyResult struct {
 	Inner       string `json:"inner"`  // decrypt
 	NH          int    `json:"nh"`     // decrypt
 	PadLen      int    `json:"padlen"` // decrypt
+	SPI         uint32 `json:"spi"`    // decrypt: as scapy parsed the header
+	Seq         uint32 `json:"seq"`    // decrypt
 	Packet      string `json:"packet"` // encrypt
 	Error       string `json:"error"`  // "integrity" or "exception"
 	Detail      string `json:"detail"`
@@ -226,21 +228,17 @@ type scapyCase struct {
 	spi    uint32
 	aead   *suite.AEAD
 
-	sealed []scapySealed // goipsec -> scapy, ascending seq
+	sealed []scapyPacket // goipsec -> scapy, ascending seq
 	forged int           // a sealed packet with one bit flipped
 
-	fromScapy []scapyEncrypted // scapy -> goipsec, ascending seq
-	flipped   scapyEncrypted   // for the bit-flip checks
-	sameIV    scapyEncrypted   // IV = seq, as goipsec chooses it
+	fromScapy []scapyPacket // scapy -> goipsec, ascending seq
+	flipped   scapyPacket   // for the bit-flip checks
+	sameIV    scapyPacket   // IV = seq, as goipsec chooses it
 }
 
-type scapySealed struct {
-	inner []byte
-	seq   uint64
-	res   int
-}
-
-type scapyEncrypted struct {
+// scapyPacket is one inner packet, the sequence number it is sent with and
+// the index of scapy's result for it.
+type scapyPacket struct {
 	inner []byte
 	seq   uint64
 	res   int
@@ -261,7 +259,7 @@ func TestScapyESPTunnel(t *testing.T) {
 			Src: scapyOuterSrc.String(), Dst: scapyOuterDst.String()}
 
 		o := NewOutbound(c.spi, c.aead)
-		seqs := []uint64{}
+		var seqs []uint64
 		for j := range scapyUDPPayloadLens {
 			seqs = append(seqs, uint64(j+1))
 		}
@@ -270,11 +268,11 @@ func TestScapyESPTunnel(t *testing.T) {
 			inner := scapyInnerPacket(scapyUDPPayloadLens[j%len(scapyUDPPayloadLens)], uint16(j))
 			dec := op
 			dec.Op, dec.Packet = "decrypt", hex.EncodeToString(scapyOuter(scapySeal(t, o, inner, seq)))
-			c.sealed = append(c.sealed, scapySealed{inner, seq, batch.add(dec)})
+			c.sealed = append(c.sealed, scapyPacket{inner, seq, batch.add(dec)})
 
 			enc := op
 			enc.Op, enc.Seq, enc.Inner = "encrypt", uint32(seq), hex.EncodeToString(inner)
-			c.fromScapy = append(c.fromScapy, scapyEncrypted{inner, seq, batch.add(enc)})
+			c.fromScapy = append(c.fromScapy, scapyPacket{inner, seq, batch.add(enc)})
 		}
 
 		forged := scapySeal(t, o, scapyInnerPacket(100, 100), scapyHighSeq+1)
@@ -283,7 +281,7 @@ func TestScapyESPTunnel(t *testing.T) {
 		dec.Op, dec.Packet = "decrypt", hex.EncodeToString(scapyOuter(forged))
 		c.forged = batch.add(dec)
 
-		for _, e := range []*scapyEncrypted{&c.flipped, &c.sameIV} {
+		for _, e := range []*scapyPacket{&c.flipped, &c.sameIV} {
 			e.inner = scapyInnerPacket(100, 200)
 			e.seq = scapyHighSeq + 2
 			enc := op
@@ -334,6 +332,9 @@ func scapyCheckSealed(t *testing.T, c *scapyCase, resp *scapyResponse) {
 		if r.NH != NextHeaderIPv4 {
 			t.Errorf("seq %#x: scapy read next header %d, want %d", s.seq, r.NH, NextHeaderIPv4)
 		}
+		if r.SPI != c.spi || uint64(r.Seq) != s.seq {
+			t.Errorf("scapy parsed SPI %#x seq %#x, want %#x %#x", r.SPI, r.Seq, c.spi, s.seq)
+		}
 		if want := padLen(len(s.inner), 4); r.PadLen != want {
 			t.Errorf("seq %#x: scapy read pad length %d, want %d", s.seq, r.PadLen, want)
 		}
@@ -381,7 +382,7 @@ func scapyCheckBitFlips(t *testing.T, c *scapyCase, resp *scapyResponse) {
 	positions := map[string]int{
 		"seq":            7,
 		"iv":             HeaderLen,
-		"ciphertext":     HeaderLen + 8 + 20, // the inner IPv4 source address
+		"ciphertext":     HeaderLen + 8 + 20, // the inner UDP header
 		"next header":    len(esp) - c.aead.ICVLen() - 1,
 		"icv":            len(esp) - 1,
 		"icv first byte": len(esp) - c.aead.ICVLen(),

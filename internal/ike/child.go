@@ -259,6 +259,10 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 	if !seed.weInitiated {
 		inKey, outKey = i2r, r2i
 	}
+	if kl := sa.e.cfg.KeyLog; kl != nil {
+		kl.LogChildSA(sa.remote.Addr(), sa.local.Addr(), inSPI, enc[0].ID, inKey)
+		kl.LogChildSA(sa.local.Addr(), sa.remote.Addr(), outSPI, enc[0].ID, outKey)
+	}
 	inAEAD, err := suite.NewAEAD(enc[0].ID, int(enc[0].KeyLength), inKey)
 	if err != nil {
 		return err

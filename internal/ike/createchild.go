@@ -126,6 +126,7 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 		"ike_spi", fmt.Sprintf("%016x_i %016x_r", n.spiI, n.spiR))
 	e.sas[n.spiR] = n
 	e.mu.Unlock()
+	n.logIKEKeys()
 
 	sa.mu.Lock()
 	moved := sa.children

@@ -56,6 +56,14 @@ type Config struct {
 	NATTPort uint16
 	// MaxHalfOpen bounds responder IKE SAs that have not finished IKE_AUTH.
 	MaxHalfOpen int
+	// KeyLog, if set, receives every IKE and Child SA key (for Wireshark).
+	KeyLog KeyLogger
+}
+
+// KeyLogger records keys for decrypting captures (see package keylog).
+type KeyLogger interface {
+	LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte)
+	LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, key []byte)
 }
 
 // Engine dispatches IKE messages to IKE SAs and runs commands on them.

@@ -132,6 +132,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 		return err
 	}
 	sa.msg1, sa.msg2 = req, ev.raw
+	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
 	sa.natLocal, sa.natRemote = local, remote
 	// We always encapsulate ESP, so always float (we faked our own hash).

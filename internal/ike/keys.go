@@ -16,6 +16,8 @@ type ikeKeys struct {
 	skD      []byte
 	skPi     []byte
 	skPr     []byte
+	skEi     []byte // SK_ei and SK_er as derived, for the key log
+	skEr     []byte
 	encI     *suite.AEAD // protects messages sent by the original initiator (SK_ei)
 	encR     *suite.AEAD // protects messages sent by the original responder (SK_er)
 	encrID   uint16
@@ -93,6 +95,7 @@ func expandIKEKeys(s ikeSuite, skeyseed, ni, nr []byte, spiI, spiR uint64) (*ike
 	}
 	k.skD = take(prf.Size())
 	ei, er := take(encLen), take(encLen)
+	k.skEi, k.skEr = ei, er
 	k.skPi = take(prf.Size())
 	k.skPr = take(prf.Size())
 	if k.encI, err = suite.NewAEAD(s.encrID, s.keyBits, ei); err != nil {

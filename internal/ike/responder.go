@@ -93,6 +93,7 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		sa.setState(StateDeleted)
 		return
 	}
+	sa.logIKEKeys()
 	supported, natLocal, natRemote := natResult(ps, sa.spiI, sa.spiR, ev.local, ev.remote)
 	sa.natLocal, sa.natRemote = natLocal, natRemote
 	chosen.SPI = nil

@@ -436,6 +436,13 @@ func (sa *ikeSA) send(pkt []byte) {
 	}
 }
 
+// logIKEKeys hands the IKE SA's encryption keys to the key log, if any.
+func (sa *ikeSA) logIKEKeys() {
+	if kl := sa.e.cfg.KeyLog; kl != nil {
+		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr)
+	}
+}
+
 // floatToNATT moves IKE to the NAT-T port once NAT was detected (RFC 7296 2.23).
 func (sa *ikeSA) floatToNATT() {
 	p := sa.e.cfg.NATTPort

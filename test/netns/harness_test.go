@@ -63,7 +63,7 @@ type daemon struct {
 }
 
 // startDaemon writes conf and starts `goipsec daemon` in ns.
-func startDaemon(t *testing.T, ns *lab.Namespace, name, conf string) *daemon {
+func startDaemon(t *testing.T, ns *lab.Namespace, name, conf string, extraArgs ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, name+".conf")
@@ -72,7 +72,8 @@ func startDaemon(t *testing.T, ns *lab.Namespace, name, conf string) *daemon {
 	}
 	d := &daemon{t: t, ns: ns, control: filepath.Join(dir, "vici.sock"), log: filepath.Join(dir, name+".log")}
 	var err error
-	d.proc, err = ns.Start(d.log, goipsecBin, "daemon", "--config", cfg, "--control", d.control, "--log-level", "debug")
+	args := append([]string{goipsecBin, "daemon", "--config", cfg, "--control", d.control, "--log-level", "debug"}, extraArgs...)
+	d.proc, err = ns.Start(d.log, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,8 @@ goipsec. Driven with one JSON document on stdin, answers with one on stdout:
   response: {"python": str, "scapy": str, "crypt_algos": [str, ...],
              "results": [result, ...]}      (one result per op, in order)
             or {"missing": reason} when scapy cannot be imported.
-  result:   decrypt: {"inner": hex, "nh": int, "padlen": int}
+  result:   decrypt: {"inner": hex, "nh": int, "padlen": int, "spi": int,
+                      "seq": int}
             encrypt: {"packet": hex(outer IPv4 header || ESP)}
             failure: {"error": "integrity" | "exception", "detail": str}
             {"unsupported": reason} when scapy lacks the algorithm.
@@ -56,7 +57,8 @@ def main():
                                       sa.crypt_algo.icv_size)
         inner = sa.decrypt(IP(wire))
         return {"inner": raw(inner).hex(), "nh": plain.nh,
-                "padlen": plain.padlen}
+                "padlen": plain.padlen, "spi": outer[ESP].spi,
+                "seq": outer[ESP].seq}
 
     def encrypt(op):
         sa = new_sa(op)

@@ -1,0 +1,129 @@
+// Package keylog writes IKE and ESP keys in the formats Wireshark reads,
+// so that captures of goipsec's traffic can be decrypted for debugging:
+// the IKEv2 decryption table (ikev2_decryption_table) and the ESP SA table
+// (esp_sa), the user access tables of Wireshark's ISAKMP and ESP
+// dissectors. Anyone who reads these files can decrypt the traffic: they
+// are created with mode 0600 and the daemon warns loudly when logging is on.
+package keylog
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// File names Wireshark looks for in a configuration profile directory.
+const (
+	IKEFile = "ikev2_decryption_table"
+	ESPFile = "esp_sa"
+)
+
+// Writer appends key lines to the two tables in a directory.
+type Writer struct {
+	mu       sync.Mutex
+	ike, esp *os.File
+}
+
+// Open creates dir (0700) if needed and opens both tables for appending,
+// with mode 0600 (tightened if the files already existed).
+func Open(dir string) (*Writer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("keylog: %w", err)
+	}
+	open := func(name string) (*os.File, error) {
+		p := filepath.Join(dir, name)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("keylog: %w", err)
+		}
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("keylog: %w", err)
+		}
+		return f, nil
+	}
+	w := &Writer{}
+	var err error
+	if w.ike, err = open(IKEFile); err != nil {
+		return nil, err
+	}
+	if w.esp, err = open(ESPFile); err != nil {
+		w.ike.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Close closes both tables.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err1, err2 := w.ike.Close(), w.esp.Close()
+	if err1 != nil {
+		return err1
+	}
+	return err2
+}
+
+// ikeEncrName is Wireshark's name for an IKE SA encryption algorithm
+// (packet-isakmp.c); the keys include the salt for AEADs (RFC 5282).
+func ikeEncrName(encrID uint16, keyBits int) (string, bool) {
+	icv := map[uint16]int{wire.EncrAESGCM8: 8, wire.EncrAESGCM12: 12, wire.EncrAESGCM16: 16}
+	if n, ok := icv[encrID]; ok {
+		return fmt.Sprintf("AES-GCM-%d with %d octet ICV [RFC5282]", keyBits, n), true
+	}
+	return "", false // e.g. ChaCha20-Poly1305: Wireshark has no IKE decryption for it
+}
+
+// espEncrName is Wireshark's name for an ESP encryption algorithm
+// (packet-esp.c); AES-GCM and ChaCha20-Poly1305 keys include the salt.
+func espEncrName(encrID uint16) (string, bool) {
+	switch encrID {
+	case wire.EncrAESGCM8:
+		return "AES-GCM with 8 octet ICV [RFC4106]", true
+	case wire.EncrAESGCM12:
+		return "AES-GCM with 12 octet ICV [RFC4106]", true
+	case wire.EncrAESGCM16:
+		return "AES-GCM with 16 octet ICV [RFC4106]", true
+	case wire.EncrChaCha20Poly1305:
+		return "ChaCha20 with Poly1305 [RFC7634]", true // Wireshark 4.2 and later
+	}
+	return "", false
+}
+
+// LogIKESA records an IKE SA's encryption keys (SK_ei, SK_er, RFC 7296
+// 2.14). Algorithms Wireshark cannot decrypt are written as a comment.
+func (w *Writer) LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte) {
+	name, ok := ikeEncrName(encrID, keyBits)
+	line := fmt.Sprintf("%016x,%016x,%x,%x,%q,,,%q\n", spiI, spiR, skEi, skEr, name, "NONE [RFC4306]")
+	if !ok {
+		line = fmt.Sprintf("# %016x,%016x: %s has no Wireshark IKEv2 decryption\n", spiI, spiR, wire.TransformName(wire.TransformENCR, encrID))
+	}
+	w.write(w.ike, line)
+}
+
+// LogChildSA records one direction of a Child SA: packets from src to dst
+// with this SPI are decrypted with key (key and salt, RFC 4106 / 7634).
+func (w *Writer) LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, key []byte) {
+	family := "IPv4"
+	if src.Unmap().Is6() {
+		family = "IPv6"
+	}
+	name, ok := espEncrName(encrID)
+	line := fmt.Sprintf("%q,%q,%q,\"0x%08x\",%q,\"0x%s\",\"NULL\",\"\"\n", family, src.Unmap(), dst.Unmap(), spi, name, hex.EncodeToString(key))
+	if !ok {
+		line = fmt.Sprintf("# 0x%08x: %s has no Wireshark ESP decryption\n", spi, wire.TransformName(wire.TransformENCR, encrID))
+	}
+	w.write(w.esp, line)
+}
+
+func (w *Writer) write(f *os.File, line string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, _ = f.WriteString(line) // a debugging aid: a failed write must not stop the daemon
+}
