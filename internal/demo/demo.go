@@ -102,6 +102,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		defer s.proc.Stop()
 	}
 	defer func() {
+		if ctx.Err() != nil {
+			err = errors.New("interrupted")
+			return
+		}
 		if err != nil {
 			for _, s := range sites {
 				fmt.Fprintf(out, "\n--- %s daemon log (last lines) ---\n%s", s.name, tail(s.log, 25))
