@@ -233,7 +233,7 @@ iperf_run() {
 		alive "$spid" || { cat "$slog" >&2; die "$STEP: iperf3 server exited"; }
 		sleep 0.05
 	done
-	local d0 m0 d1 m1
+	local d0 m0 mt0 d1 m1 mt1
 	d0=$(cpu_ticks "${DAEMON_PIDS[@]+"${DAEMON_PIDS[@]}"}")
 	read -r m0 mt0 < <(machine_ticks)
 	if ! timeout --foreground $((DURATION + 30)) ip netns exec "$LNS" \
