@@ -24,17 +24,41 @@ install_packages() {
 	fi
 }
 
-# ensure_go makes a Go toolchain available. Debian's golang-go is only the
-# bootstrap: go.mod names the Go version, which the go command fetches from
-# the module proxy (GOTOOLCHAIN=auto).
+# ensure_go makes the Go toolchain that go.mod names available. A Go of
+# 1.21 or later fetches it by itself (GOTOOLCHAIN=auto); older ones (Debian
+# 12's golang-go is 1.19) and machines without Go get it straight from the
+# Go module proxy, where it is published as the module golang.org/toolchain.
 ensure_go() {
-	for d in /usr/local/go/bin /usr/lib/go/bin "$HOME/go/bin"; do
+	for d in /usr/local/go/bin /usr/lib/go/bin "$HOME/go/bin" /usr/local/lib/goipsec-go/bin; do
 		case ":$PATH:" in *":$d:"*) ;; *) [ -d "$d" ] && PATH="$PATH:$d" ;; esac
 	done
 	export PATH
-	if ! command -v go >/dev/null 2>&1; then
-		install_packages golang-go ca-certificates git
-	fi
 	export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+	local want minor
+	want=$(sed -n 's/^go \([0-9.]*\).*/\1/p' go.mod)
+	minor=0
+	if command -v go >/dev/null 2>&1; then
+		minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+	fi
+	if [ "${minor:-0}" -lt 21 ]; then
+		local arch proxy dir
+		arch=$(uname -m)
+		case "$arch" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
+		proxy="${GOPROXY:-https://proxy.golang.org}"
+		proxy="${proxy%%,*}"
+		dir=/usr/local/lib/goipsec-go
+		echo "==> fetching Go $want from $proxy (golang.org/toolchain)"
+		install_packages curl unzip ca-certificates
+		local tmp
+		tmp=$(mktemp -d)
+		curl -fsSL "$proxy/golang.org/toolchain/@v/v0.0.1-go$want.linux-$arch.zip" -o "$tmp/go.zip"
+		unzip -q "$tmp/go.zip" -d "$tmp"
+		rm -rf "$dir"
+		mv "$tmp/golang.org/toolchain@v0.0.1-go$want.linux-$arch" "$dir"
+		chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/* 2>/dev/null || true
+		rm -rf "$tmp"
+		PATH="$dir/bin:$PATH"
+		export PATH
+	fi
 	go version
 }
