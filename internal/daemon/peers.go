@@ -18,16 +18,17 @@ import (
 func peersFromConfig(ctx context.Context, cfg *config.Config) ([]*ike.PeerConfig, error) {
 	var out []*ike.PeerConfig
 	for _, c := range cfg.Connections {
-		p, err := peerFromConnection(ctx, c)
+		p, key, err := peerFromConnection(ctx, c)
 		if err != nil {
-			return nil, fmt.Errorf("%v: connections.%s: %w", c.Pos, c.Name, err)
+			return nil, fmt.Errorf("%v: connections.%s.%s: %w", c.Pos, c.Name, key, err)
 		}
 		out = append(out, p)
 	}
 	return out, nil
 }
 
-func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerConfig, error) {
+// peerFromConnection converts one connection; on error it names the key.
+func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerConfig, string, error) {
 	p := &ike.PeerConfig{
 		Name:       c.Name,
 		LocalPort:  uint16(c.LocalPort),
@@ -36,20 +37,20 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 	}
 	var err error
 	if p.LocalAddrs, _, err = addrPrefixes(ctx, c.LocalAddrs); err != nil {
-		return nil, fmt.Errorf("local_addrs: %w", err)
+		return nil, "local_addrs", err
 	}
 	var hosts []netip.Addr
 	if p.RemoteAddrs, hosts, err = addrPrefixes(ctx, c.RemoteAddrs); err != nil {
-		return nil, fmt.Errorf("remote_addrs: %w", err)
+		return nil, "remote_addrs", err
 	}
 	if len(hosts) > 0 {
 		p.RemoteHost = hosts[0]
 	}
 	if p.LocalID, err = identity(c.Local.ID); err != nil {
-		return nil, fmt.Errorf("local.id: %w", err)
+		return nil, "local.id", err
 	}
 	if p.RemoteID, err = identity(c.Remote.ID); err != nil {
-		return nil, fmt.Errorf("remote.id: %w", err)
+		return nil, "remote.id", err
 	}
 	for _, ch := range c.Children {
 		p.Children = append(p.Children, &ike.ChildConfig{
@@ -60,7 +61,7 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 			StartAction:  ch.StartAction,
 		})
 	}
-	return p, nil
+	return p, "", nil
 }
 
 // addrPrefixes converts swanctl address specs (IPs, CIDR, ranges, %any,
@@ -79,13 +80,9 @@ func addrPrefixes(ctx context.Context, specs []string) ([]netip.Prefix, []netip.
 				return nil, nil, err
 			}
 			prefixes = append(prefixes, pr.Masked())
-		case strings.Contains(s, "-"):
+		case isRange(s):
 			lo, hi, _ := strings.Cut(s, "-")
-			a, err1 := netip.ParseAddr(strings.TrimSpace(lo))
-			b, err2 := netip.ParseAddr(strings.TrimSpace(hi))
-			if err1 != nil || err2 != nil {
-				return nil, nil, fmt.Errorf("invalid address range %q", s)
-			}
+			a, b := netip.MustParseAddr(strings.TrimSpace(lo)), netip.MustParseAddr(strings.TrimSpace(hi))
 			prefixes = append(prefixes, ts.FromRange(a, b).Prefixes()...)
 		default:
 			a, err := netip.ParseAddr(s)
@@ -103,10 +100,25 @@ func addrPrefixes(ctx context.Context, specs []string) ([]netip.Prefix, []netip.
 	return prefixes, hosts, nil
 }
 
+// isRange reports whether s is an address range "a-b" (DNS names may
+// contain dashes too).
+func isRange(s string) bool {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return false
+	}
+	a, err1 := netip.ParseAddr(strings.TrimSpace(lo))
+	b, err2 := netip.ParseAddr(strings.TrimSpace(hi))
+	return err1 == nil && err2 == nil && a.Is4() == b.Is4() && !b.Less(a)
+}
+
+// lookupNetIP resolves DNS names in the config (a variable for tests).
+var lookupNetIP = net.DefaultResolver.LookupNetIP
+
 func resolve(ctx context.Context, name string) (netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+	addrs, err := lookupNetIP(ctx, "ip", name)
 	if err != nil || len(addrs) == 0 {
 		return netip.Addr{}, fmt.Errorf("cannot resolve %q: %v", name, err)
 	}

@@ -323,13 +323,48 @@ func (t aeadTransform) Open(dst, header, iv, ciphertext []byte, hi SeqHigh) ([]b
 	if len(header) != ESPHeaderLen {
 		return nil, ErrOpen
 	}
-	if !hi.esn {
+	if !hi.esn && !t.a.truncated {
 		return t.a.Open(dst, iv, ciphertext, header)
 	}
 	s := getXformScratch()
-	out, err := t.a.Open(dst, iv, ciphertext, s.esnAAD(header, hi))
-	putXformScratch(s)
-	return out, err
+	defer putXformScratch(s)
+	aad := header
+	if hi.esn {
+		aad = s.esnAAD(header, hi)
+	}
+	if !t.a.truncated {
+		return t.a.Open(dst, iv, ciphertext, aad)
+	}
+	return openGCM8(t.a, s, dst, iv, ciphertext, aad)
+}
+
+// openGCM8 is AEAD.openTruncated without its per-packet allocation (a
+// cipher.Stream): it decrypts with ctrXOR from counter block 2 (SP 800-38D
+// 7.2, J0 = nonce || 1 for a 96-bit nonce; GCM's inc32 is ctrXOR with a
+// 4-octet counter), re-seals the plaintext for the full tag and compares
+// its leftmost 8 octets in constant time, zeroing the plaintext if they
+// differ.
+func openGCM8(a *AEAD, s *xformScratch, dst, iv, ciphertext, aad []byte) ([]byte, error) {
+	if len(iv) != ivLen || len(ciphertext) < 8 {
+		return nil, ErrOpen
+	}
+	n := len(ciphertext) - 8
+	copy(s.tag[:8], ciphertext[n:])
+	copy(s.nonce[:saltLen], a.salt[:])
+	copy(s.nonce[saltLen:], iv)
+	copy(s.ctr[:12], s.nonce[:])
+	s.ctr[12], s.ctr[13], s.ctr[14], s.ctr[15] = 0, 0, 0, 2
+	ret, out := sliceForAppend(dst, n)
+	ctrXOR(a.block, s, 4, out, ciphertext[:n])
+	sp := getScratch(n + gcmTag)
+	full := a.aead.Seal((*sp)[:0], s.nonce[:], out, aad)
+	ok := subtle.ConstantTimeCompare(full[n:n+8], s.tag[:8]) == 1
+	putScratch(sp, full)
+	if !ok {
+		clear(out)
+		return nil, ErrOpen
+	}
+	return ret, nil
 }
 
 // xformScratch is per-call working memory for the transforms. Slices of
