@@ -482,6 +482,38 @@ func (e *Engine) TerminateChild(ctx context.Context, peerName, childName string)
 	return n, errors.Join(errs...)
 }
 
+// dropStale handles INITIAL_CONTACT (RFC 7296 3.10.1): the peer of sa
+// has no other IKE SA with us, so any other SA between the same two
+// identities is stale and goes, with its Child SAs, without a DELETE.
+func (e *Engine) dropStale(sa *ikeSA) {
+	for _, o := range e.snapshot() {
+		if o == sa || o.State() != StateEstablished {
+			continue
+		}
+		o.mu.Lock()
+		same := o.localID.Equal(sa.localID) && o.remoteID.Equal(sa.remoteID) && o.peer == sa.peer
+		o.mu.Unlock()
+		if !same {
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = o.command(ctx, command{kind: cmdDrop})
+		}()
+	}
+}
+
+// hasOtherSA reports whether another established IKE SA of peer exists.
+func (e *Engine) hasOtherSA(sa *ikeSA, peer *PeerConfig) bool {
+	for _, o := range e.snapshot() {
+		if o != sa && o.peerConfig() == peer && o.State() == StateEstablished {
+			return true
+		}
+	}
+	return false
+}
+
 // Close deletes every IKE SA, telling the peers (a DELETE each, one try
 // within ctx), and waits for the SA goroutines to end.
 func (e *Engine) Close(ctx context.Context) {

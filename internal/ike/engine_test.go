@@ -467,3 +467,41 @@ func TestTerminateWhileConnecting(t *testing.T) {
 	}
 	waitFor(t, "no SA left", func() bool { return len(l.e.SAs()) == 0 })
 }
+
+// TestInitialContactDropsStaleSAs: the initiator restarts without telling
+// the responder; its new IKE_AUTH carries INITIAL_CONTACT, so the responder
+// drops the stale IKE and Child SAs instead of keeping two overlapping
+// tunnels (and sending into the dead one).
+func TestInitialContactDropsStaleSAs(t *testing.T) {
+	n, l, r := newPair(t, pairOpts{})
+	if err := l.e.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "responder up", func() bool { return len(r.inst.all()) == 1 })
+	stale := r.inst.all()[0].In.SPI()
+
+	// "Restart" the initiator: a new engine with no state at the same address.
+	restarted := New(Config{
+		Peers:     l.e.Peers(),
+		Send:      n.sender(t),
+		Installer: &fakeInstaller{},
+		SharedKey: l.e.cfg.SharedKey,
+		LocalAddr: l.e.cfg.LocalAddr,
+		Logger:    testLogger(t),
+	})
+	n.mu.Lock()
+	n.engines[leftAddr] = restarted
+	n.mu.Unlock()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		restarted.Close(ctx)
+	})
+	if err := restarted.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "responder keeps only the new SAs", func() bool {
+		sas := r.inst.all()
+		return len(r.e.SAs()) == 1 && len(sas) == 1 && sas[0].In.SPI() != stale
+	})
+}

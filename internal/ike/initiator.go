@@ -161,6 +161,11 @@ func (sa *ikeSA) initiatorAuth() error {
 		ps = append(ps, &wire.ID{Responder: true, IDType: p.RemoteID.Type, Data: p.RemoteID.Data})
 	}
 	ps = append(ps, &wire.Auth{Method: wire.AuthPSK, Data: auth})
+	if !sa.e.hasOtherSA(sa, p) {
+		// We hold no other IKE SA with this peer: whatever it still has
+		// from us is stale (RFC 7296 3.10.1, 2.4).
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
+	}
 	var offer *childOffer
 	if sa.initChild != nil {
 		offer = sa.newChildOffer(sa.initChild)

@@ -186,6 +186,9 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	}
 	sa.setState(StateEstablished)
 	sa.e.established(sa)
+	if wire.FindNotify(ps, wire.NotifyInitialContact) != nil {
+		sa.e.dropStale(sa)
+	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID, "proposal", sa.describeSuite())
 	if hasPayload(ps, wire.PayloadSA) {
 		resp = append(resp, sa.respondChild(ps, childRequest{inIKEAuth: true, ni: sa.nonceI, nr: sa.nonceR})...)

@@ -46,6 +46,9 @@ const (
 	cmdDeleteIKE cmdKind = iota
 	cmdDeleteChild
 	cmdShutdown
+	// cmdDrop deletes the SA without telling the peer, which has lost it
+	// already (INITIAL_CONTACT, RFC 7296 3.10.1).
+	cmdDrop
 )
 
 type command struct {
@@ -212,6 +215,9 @@ func (sa *ikeSA) runCommand(c command) {
 		err = sa.deleteIKE(sa.e.cfg.RetransmitTries)
 	case cmdShutdown:
 		err = sa.deleteIKE(0)
+	case cmdDrop:
+		sa.log.Info("peer lost this IKE SA (INITIAL_CONTACT on a new one); dropping it")
+		sa.setState(StateDeleted)
 	case cmdDeleteChild:
 		err = sa.deleteChild(c.child)
 	}
@@ -293,7 +299,7 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 		case c := <-sa.commands:
 			// Shutting down, or deleting an SA still being set up, ends the
 			// exchange at once; anything else waits for it.
-			if c.kind == cmdShutdown || (c.kind == cmdDeleteIKE && sa.State() == StateConnecting) {
+			if c.kind == cmdShutdown || c.kind == cmdDrop || (c.kind == cmdDeleteIKE && sa.State() == StateConnecting) {
 				c.reply <- nil
 				sa.setState(StateDeleted)
 				return nil, nil, ErrClosed

@@ -172,3 +172,30 @@ func TestGarbageDoesNotDisturb(t *testing.T) {
 		t.Errorf("junk not counted: %v", drops)
 	}
 }
+
+// TestPeerRestart: the left daemon dies without a word (SIGKILL) and comes
+// back; its new IKE_AUTH carries INITIAL_CONTACT, so the right daemon drops
+// the stale SAs and traffic flows through the new tunnel at once.
+func TestPeerRestart(t *testing.T) {
+	s := topology(t)
+	lc, rc := confs(s, suites[0].ike, suites[0].esp)
+	left := startDaemon(t, s.Left, "left", lc.String())
+	right := startDaemon(t, s.Right, "right", rc.String())
+	ctx := ctxFor(t, 60*time.Second)
+	if out, err := left.cli(ctx, "up", "site"); err != nil {
+		t.Fatalf("goipsec up: %v\n%s", err, out)
+	}
+	if err := left.proc.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-left.proc.Done()
+	if n := len(right.sas(ctx)); n != 1 {
+		t.Fatalf("right has %d IKE SAs after the kill, want the stale one", n)
+	}
+	left = startDaemon(t, s.Left, "left-again", lc.String())
+	if out, err := left.cli(ctx, "up", "site"); err != nil {
+		t.Fatalf("goipsec up after restart: %v\n%s", err, out)
+	}
+	waitUntil(t, "right keeps only the new IKE SA", 5*time.Second, func() bool { return len(right.sas(ctx)) == 1 })
+	checkTraffic(ctx, t, s)
+}
