@@ -10,7 +10,7 @@ import (
 )
 
 // tripleDESKeyLen is the keying material of ENCR_3DES: three 64-bit DES
-// keys, parity bits included (RFC 2451 2.2).
+// keys, parity bits included (RFC 2451).
 const tripleDESKeyLen = 3 * des.BlockSize
 
 // cbcCipher is CBC mode (NIST SP 800-38A 6.2) with the IV carried in the
@@ -29,7 +29,7 @@ func newAESCBC(key []byte) (espCipher, error) {
 	return &cbcCipher{b: b, bs: aes.BlockSize}, nil
 }
 
-// new3DESCBC keys DES-EDE3 with K1 || K2 || K3 (RFC 2451 2.2). Keys with
+// new3DESCBC keys DES-EDE3 with K1 || K2 || K3 (RFC 2451). Keys with
 // K1 = K2 or K2 = K3 are refused: they reduce triple DES to single DES,
 // and keying material from prf+ has them with probability 2^-64.
 func new3DESCBC(key []byte) (espCipher, error) {

@@ -129,7 +129,7 @@ func (c *ccm) seal(s *xformScratch, out, nonce, plaintext []byte, aad ...[]byte)
 	c.macPad(s)
 	c.counter(s, nonce)
 	n := len(plaintext)
-	ctrXOR(c.b, s, 15-len(nonce), out[:n], plaintext)
+	ctrXOR(c.b, s, out[:n], plaintext)
 	subtle.XORBytes(out[n:n+c.tagLen], s.y[:c.tagLen], s.s0[:c.tagLen])
 }
 
@@ -140,7 +140,7 @@ func (c *ccm) seal(s *xformScratch, out, nonce, plaintext []byte, aad ...[]byte)
 func (c *ccm) open(s *xformScratch, out, nonce, ciphertext, tag []byte, aad ...[]byte) bool {
 	copy(s.tag[:], tag) // tag may lie in memory that out overwrites
 	c.counter(s, nonce)
-	ctrXOR(c.b, s, 15-len(nonce), out, ciphertext)
+	ctrXOR(c.b, s, out, ciphertext)
 	c.start(s, nonce, len(out), aad)
 	c.macWrite(s, out)
 	c.macPad(s)
@@ -183,7 +183,7 @@ func newCCMTransform(encrID uint16, keymat []byte, name string) (ESPTransform, e
 
 func (t *ccmTransform) IVLen() int     { return 8 }
 func (t *ccmTransform) ICVLen() int    { return t.tagLen }
-func (t *ccmTransform) BlockSize() int { return 4 } // RFC 4309 3.2: no block alignment beyond ESP's
+func (t *ccmTransform) BlockSize() int { return 4 } // CCM needs no block alignment; ESP wants 4 (RFC 4309)
 func (t *ccmTransform) RandomIV() bool { return false }
 func (t *ccmTransform) String() string { return t.name }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
+	"encoding/binary"
 )
 
 // ctrNonceLen is the nonce taken from the end of the keying material of
@@ -39,29 +40,37 @@ func (c *ctrCipher) encrypt(dst, iv, src []byte) {
 	copy(s.ctr[:4], c.nonce[:])
 	copy(s.ctr[4:12], iv)
 	s.ctr[12], s.ctr[13], s.ctr[14], s.ctr[15] = 0, 0, 0, 1
-	ctrXOR(c.b, s, 4, dst, src)
+	ctrXOR(c.b, s, dst, src)
 	putXformScratch(s)
 }
 
 func (c *ctrCipher) decrypt(dst, iv, src []byte) { c.encrypt(dst, iv, src) }
 
 // ctrXOR XORs src with the key stream E(K, s.ctr), E(K, s.ctr+1), ...
-// into dst (NIST SP 800-38A 6.5), incrementing the counter in the last q
-// bytes of the block, big-endian (RFC 3686 4, SP 800-38C A.3). Counter
-// blocks are encrypted in batches and XORed a batch at a time.
-func ctrXOR(b cipher.Block, s *xformScratch, q int, dst, src []byte) {
+// into dst (NIST SP 800-38A 6.5) and leaves s.ctr at the next counter
+// block. The counter is the last 32 bits of the block, incremented modulo
+// 2^32: RFC 3686 4's block counter, GCM's inc32 (SP 800-38D 6.2), and
+// CCM's counter field for q = 4 (RFC 4309 4). For other q (SP 800-38C
+// A.3) it is the same as long as the payload is under 2^(8q) octets,
+// which CCM requires anyway, and under 2^36 octets, far beyond any packet.
+//
+// A batch of counter blocks is written first and then encrypted in place:
+// the encryptions do not depend on each other, so the CPU overlaps them,
+// about twice as fast as encrypting each counter as it is incremented.
+func ctrXOR(b cipher.Block, s *xformScratch, dst, src []byte) {
+	ctr := binary.BigEndian.Uint32(s.ctr[12:])
 	for len(src) > 0 {
 		n := min(len(src), len(s.ks))
 		for i := 0; i < n; i += 16 {
-			b.Encrypt(s.ks[i:i+16], s.ctr[:])
-			for j := 15; j >= 16-q; j-- {
-				s.ctr[j]++
-				if s.ctr[j] != 0 {
-					break
-				}
-			}
+			copy(s.ks[i:i+12], s.ctr[:12])
+			binary.BigEndian.PutUint32(s.ks[i+12:i+16], ctr)
+			ctr++
+		}
+		for i := 0; i < n; i += 16 {
+			b.Encrypt(s.ks[i:i+16], s.ks[i:i+16])
 		}
 		subtle.XORBytes(dst[:n], src[:n], s.ks[:n])
 		dst, src = dst[n:], src[n:]
 	}
+	binary.BigEndian.PutUint32(s.ctr[12:], ctr)
 }

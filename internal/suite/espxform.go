@@ -56,7 +56,7 @@ type ESPTransform interface {
 	// block size, but at least 4 (RFC 4303 2.4).
 	BlockSize() int
 	// RandomIV reports whether the IV must be unpredictable, as for CBC
-	// (RFC 3602 3, RFC 2451 3): then it must not be a counter such as
+	// (RFC 3602 3, RFC 2451): then it must not be a counter such as
 	// the sequence number. Otherwise the IV only has to be unique under
 	// one key (RFC 3686 3.1, RFC 4106 3.1, RFC 4309 3.1), and the sequence
 	// number is the usual choice.
@@ -355,7 +355,7 @@ func openGCM8(a *AEAD, s *xformScratch, dst, iv, ciphertext, aad []byte) ([]byte
 	copy(s.ctr[:12], s.nonce[:])
 	s.ctr[12], s.ctr[13], s.ctr[14], s.ctr[15] = 0, 0, 0, 2
 	ret, out := sliceForAppend(dst, n)
-	ctrXOR(a.block, s, 4, out, ciphertext[:n])
+	ctrXOR(a.block, s, out, ciphertext[:n])
 	sp := getScratch(n + gcmTag)
 	full := a.aead.Seal((*sp)[:0], s.nonce[:], out, aad)
 	ok := subtle.ConstantTimeCompare(full[n:n+8], s.tag[:8]) == 1

@@ -289,10 +289,6 @@ func TestESPTransformRejectsEveryBitFlip(t *testing.T) {
 			for bit := range len(pkt) * 8 {
 				bad := bytes.Clone(pkt)
 				bad[bit/8] ^= 1 << (bit % 8)
-				if c.encr == ike.Encr3DES || c.encr == ike.EncrAESCBC {
-					// A flipped IV bit changes the plaintext, not the
-					// ICV input... it does: the ICV covers the IV.
-				}
 				if out, err := tr.Open(nil, bad[:8], bad[8:off], bad[off:], hi); err == nil {
 					t.Fatalf("%v: bit %d flipped (byte %d of %d) was accepted: %x", c, bit, bit/8, len(pkt), out)
 				}
@@ -334,10 +330,7 @@ func TestESPTransformWrongKey(t *testing.T) {
 				continue
 			}
 			wrong := bytes.Clone(km)
-			wrong[pos] ^= 0x80
-			if c.encr == ike.Encr3DES && pos < encLen {
-				wrong[pos] ^= 0x40 // the 0x80 bit of a DES key byte is a key bit; keep it a change
-			}
+			wrong[pos] ^= 0x80 // a key bit, not a DES parity bit
 			other, err := NewESPTransform(c.encr, c.keyBits, c.integ, wrong)
 			if err != nil {
 				t.Fatalf("%v: %v", c, err)
@@ -435,6 +428,9 @@ func TestESPTransformOpenRejectsBadLengths(t *testing.T) {
 
 // Seal and Open allocate nothing per packet.
 func TestESPTransformNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector defeats sync.Pool")
+	}
 	for _, c := range xformCases {
 		tr := newTestXform(t, c, 8)
 		header, iv, pt := testPacket(c, 1400, 8)

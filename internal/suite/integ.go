@@ -46,9 +46,9 @@ type integState struct {
 	hi  [4]byte   // high sequence bits
 }
 
-// integAlgs lists the integrity algorithms: key length (RFC 2404 3, RFC
-// 3566 2.1, RFC 4868 2.1.1: the key is as long as the hash output, or
-// 128 bits for XCBC) and ICV length.
+// integAlgs lists the integrity algorithms: key length (RFC 2404, RFC
+// 4868 2.1.1: as long as the hash output; RFC 3566: 128 bits for XCBC)
+// and ICV length.
 var integAlgs = map[uint16]struct {
 	keyLen, icvLen int
 	hash           func() hash.Hash
@@ -97,7 +97,9 @@ func newInteg(id uint16, key []byte) (*Integ, error) {
 		m.states.New = func() any { return new(integState) }
 		return m, nil
 	}
-	k := append([]byte(nil), key...) // hmac.New copies too, lazily: keep ours private
+	// The pool makes HMAC states lazily, after the caller may have
+	// cleared key: keep a private copy.
+	k := append([]byte(nil), key...)
 	h := alg.hash
 	m.states.New = func() any { return &integState{h: hmac.New(h, k)} }
 	return m, nil
