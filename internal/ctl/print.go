@@ -30,7 +30,14 @@ func PrintSAs(w io.Writer, sas []map[string]any) {
 				ch, _ := children[ck].(map[string]any)
 				fmt.Fprintf(w, "  %s: #%s, reqid %s, %s, %s, ESP in UDP SPIs: %s_i %s_o\n", get(ch, "name"),
 					get(ch, "uniqueid"), get(ch, "reqid"), get(ch, "state"), get(ch, "mode"), get(ch, "spi-in"), get(ch, "spi-out"))
-				fmt.Fprintf(w, "    %s, installed %ss ago\n", algKey(get(ch, "encr-alg"), get(ch, "encr-keysize")), get(ch, "install-time"))
+				alg := algKey(get(ch, "encr-alg"), get(ch, "encr-keysize"))
+				if integ := get(ch, "integ-alg"); integ != "" {
+					alg += "/" + integ
+				}
+				if get(ch, "esn") == "1" {
+					alg += "/ESN"
+				}
+				fmt.Fprintf(w, "    %s, installed %ss ago\n", alg, get(ch, "install-time"))
 				fmt.Fprintf(w, "    in  %s bytes, %s packets\n", get(ch, "bytes-in"), get(ch, "packets-in"))
 				fmt.Fprintf(w, "    out %s bytes, %s packets\n", get(ch, "bytes-out"), get(ch, "packets-out"))
 				fmt.Fprintf(w, "    local  %s\n    remote %s\n", list(ch, "local-ts"), list(ch, "remote-ts"))

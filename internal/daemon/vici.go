@@ -225,6 +225,12 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		if c.EncrKeySize > 0 {
 			_ = cm.Set("encr-keysize", strconv.Itoa(c.EncrKeySize))
 		}
+		if c.IntegAlg != "" {
+			_ = cm.Set("integ-alg", c.IntegAlg)
+		}
+		if c.ESN {
+			_ = cm.Set("esn", "1")
+		}
 		_ = children.Set(fmt.Sprintf("%s-%d", c.Name, c.UniqueID), cm)
 	}
 	_ = m.Set("child-sas", children)

@@ -1,5 +1,7 @@
 // Package esp implements the Encapsulating Security Payload of RFC 4303 for
-// AEAD transforms (AES-GCM, RFC 4106; ChaCha20-Poly1305, RFC 7634): sealing
+// every transform suite.NewESPTransform provides (AEADs such as AES-GCM,
+// RFC 4106, and ChaCha20-Poly1305, RFC 7634; AES-CCM, AES-GMAC; AES-CBC,
+// AES-CTR, NULL and 3DES with a separate integrity algorithm): sealing
 // and opening packets in place in caller-owned buffers, sequence numbers
 // (32-bit or extended, RFC 4303 2.2.1), the anti-replay check (RFC 4303
 // 3.4.3) and the UDP encapsulation markers of RFC 3948.
@@ -12,8 +14,13 @@
 //	+-----+-----+----+-------------------------------------+-----+
 //	| SPI | Seq | IV | payload | padding | padlen | nexthdr | ICV |
 //	+-----+-----+----+-------------------------------------+-----+
-//	   4     4    8  |<---------- encrypted --------------->|
-//	|<--- AAD --->|  (SPI || Seq, or SPI || SeqHigh || Seq with ESN)
+//	   4     4   0-16 |<---------- encrypted -------------->|
+//
+// The IV is 8 octets for the counter-based modes (the sequence number), 16
+// for AES-CBC (random), 0 for NULL; the padding reaches the transform's
+// block size, at least 4. With an AEAD the AAD is SPI || Seq (SPI ||
+// SeqHigh || Seq with ESN); with a separate integrity algorithm the ICV
+// covers SPI through next header (and SeqHigh with ESN).
 package esp
 
 import (

@@ -85,7 +85,7 @@ func TestRoundTrip(t *testing.T) {
 		for _, esn := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/esn=%v", s.name, esn), func(t *testing.T) {
 				o, in := newPair(t, s, esn)
-				icv := o.aead.Load().ICVLen()
+				icv := o.icvLen
 				for i, n := range testSizes {
 					payload := randBytes(n)
 					pkt := sealPayload(t, o, payload, NextHeaderIPv4)
@@ -327,7 +327,7 @@ func TestTruncationRejected(t *testing.T) {
 
 func TestWrongSPI(t *testing.T) {
 	o, _ := newPair(t, aeadSuites[0], false)
-	in := NewInbound(testSPI+1, o.aead.Load(), 0)
+	in := NewInboundTransform(testSPI+1, o.xf.Load().t, 0, false)
 	_, _, err := in.Open(sealPayload(t, o, []byte("x"), 4))
 	if !errors.Is(err, ErrWrongSPI) || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("err = %v, want ErrWrongSPI (an ErrMalformed)", err)

@@ -1,7 +1,6 @@
 package esp
 
 import (
-	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/goipsec/goipsec/internal/replay"
@@ -17,9 +16,9 @@ type Inbound struct {
 	esn    bool
 	ivLen  int
 	icvLen int
-	aead   atomic.Pointer[suite.AEAD] // nil after Zero
+	block  int                       // the transform's block size (>= 4)
+	xf     atomic.Pointer[transform] // nil after Zero
 	window replay.Window
-	aad    [12]byte // ESN AAD scratch (Open is serialised)
 	stats  struct {
 		replay, auth, padding, malformed atomic.Uint64
 	}
@@ -33,29 +32,34 @@ type Stats struct {
 	Malformed uint64 // too short or wrong SPI (ErrMalformed)
 }
 
-// NewInbound returns the inbound SA for our spi with 32-bit sequence
-// numbers and an anti-replay window of replayWindow packets (rounded as
-// replay.Window.Init does; 0 selects its default).
+// NewInbound returns the inbound SA for our spi with an AEAD, 32-bit
+// sequence numbers and an anti-replay window of replayWindow packets
+// (rounded as replay.Window.Init does; 0 selects its default).
 func NewInbound(spi uint32, aead *suite.AEAD, replayWindow int) *Inbound {
-	return newInbound(spi, aead, replayWindow, false)
+	return NewInboundTransform(spi, suite.AEADTransform(aead), replayWindow, false)
 }
 
 // NewInboundESN is NewInbound for an SA with Extended Sequence Numbers
 // (RFC 4303 2.2.1): the high 32 bits are inferred from the window
 // (RFC 4303 Appendix A2.2) and authenticated.
 func NewInboundESN(spi uint32, aead *suite.AEAD, replayWindow int) *Inbound {
-	return newInbound(spi, aead, replayWindow, true)
+	return NewInboundTransform(spi, suite.AEADTransform(aead), replayWindow, true)
 }
 
-func newInbound(spi uint32, aead *suite.AEAD, replayWindow int, esn bool) *Inbound {
+// NewInboundTransform returns the inbound SA for our spi for any ESP
+// transform (suite.NewESPTransform), with an anti-replay window of
+// replayWindow packets (as for NewInbound) and Extended Sequence Numbers
+// if esn is set (as for NewInboundESN).
+func NewInboundTransform(spi uint32, t suite.ESPTransform, replayWindow int, esn bool) *Inbound {
 	in := &Inbound{
 		spi:    spi,
 		esn:    esn,
-		ivLen:  aead.IVLen(),
-		icvLen: aead.ICVLen(),
+		ivLen:  t.IVLen(),
+		icvLen: t.ICVLen(),
+		block:  alignment(t.BlockSize()),
 	}
 	in.window.Init(replayWindow)
-	in.aead.Store(aead)
+	in.xf.Store(&transform{t})
 	return in
 }
 
@@ -87,12 +91,19 @@ func (in *Inbound) Stats() Stats {
 // padding check (RFC 4303 2.4). It returns the payload, a sub-slice of pkt,
 // and the next header. On error pkt's contents are unspecified.
 func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error) {
-	a := in.aead.Load()
-	if a == nil {
+	x := in.xf.Load()
+	if x == nil {
 		return nil, 0, ErrClosed
 	}
 	off := HeaderLen + in.ivLen
 	if len(pkt) < off+trailerLen+in.icvLen {
+		in.stats.malformed.Add(1)
+		return nil, 0, ErrMalformed
+	}
+	// A block cipher (CBC) cannot decrypt a partial block. Misalignment
+	// to 4 octets only (RFC 4303 2.4) is left to the ICV, which covers
+	// the length.
+	if in.block > 4 && (len(pkt)-off-in.icvLen)%in.block != 0 {
 		in.stats.malformed.Add(1)
 		return nil, 0, ErrMalformed
 	}
@@ -114,14 +125,12 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 		return nil, 0, ErrReplay
 	}
 
-	aad := pkt[:HeaderLen]
+	var hi suite.SeqHigh
 	if in.esn {
-		binary.BigEndian.PutUint32(in.aad[0:], in.spi)
-		binary.BigEndian.PutUint64(in.aad[4:], seq)
-		aad = in.aad[:]
+		hi = suite.ESN(seq)
 	}
 	ct := pkt[off:]
-	pt, err := a.Open(ct[:0], pkt[HeaderLen:off], ct, aad)
+	pt, err := x.t.Open(ct[:0], pkt[:HeaderLen], pkt[HeaderLen:off], ct, hi)
 	if err != nil {
 		in.stats.auth.Add(1)
 		return nil, 0, ErrAuth
@@ -151,4 +160,4 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 // Zero drops the reference to the key (best effort: the cipher's key
 // schedule is released to the garbage collector). Later Open calls return
 // ErrClosed.
-func (in *Inbound) Zero() { in.aead.Store(nil) }
+func (in *Inbound) Zero() { in.xf.Store(nil) }

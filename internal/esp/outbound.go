@@ -1,8 +1,11 @@
 package esp
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 
 	"github.com/goipsec/goipsec/internal/suite"
@@ -13,43 +16,66 @@ import (
 // that assigns numbers serially and encrypts in parallel uses NextSeq and
 // SealSeq instead.
 type Outbound struct {
-	spi    uint32
-	esn    bool
-	maxSeq uint64 // last usable sequence number
-	ivLen  int
-	icvLen int
-	align  int
-	aead   atomic.Pointer[suite.AEAD] // nil after Zero
-	seq    atomic.Uint64              // last sequence number handed out
+	spi      uint32
+	esn      bool
+	maxSeq   uint64 // last usable sequence number
+	ivLen    int
+	icvLen   int
+	align    int
+	randomIV bool
+	xf       atomic.Pointer[transform] // nil after Zero
+	seq      atomic.Uint64             // last sequence number handed out
+
+	// ivRand makes the unpredictable IVs of CBC (RFC 3602 3): a per-SA
+	// ChaCha8 CSPRNG seeded from crypto/rand, so that an IV costs neither
+	// a system call nor an allocation. nil unless randomIV.
+	ivMu   sync.Mutex
+	ivRand *rand.ChaCha8
 }
 
-// NewOutbound returns the outbound SA with the peer's spi and 32-bit
-// sequence numbers: the first packet carries 1 and 2^32-1 is the last
-// (RFC 4303 3.3.3).
+// transform holds the SA's ESPTransform behind one pointer, so that Zero
+// can drop it atomically.
+type transform struct{ t suite.ESPTransform }
+
+// NewOutbound returns the outbound SA with the peer's spi, an AEAD and
+// 32-bit sequence numbers: the first packet carries 1 and 2^32-1 is the
+// last (RFC 4303 3.3.3).
 func NewOutbound(spi uint32, aead *suite.AEAD) *Outbound {
-	return newOutbound(spi, aead, false)
+	return NewOutboundTransform(spi, suite.AEADTransform(aead), false)
 }
 
-// NewOutboundESN returns the outbound SA with Extended Sequence Numbers
-// (RFC 4303 2.2.1): 64-bit counters of which the low 32 bits are sent and
-// all 64 are authenticated (RFC 4106 5, RFC 7634 2.1).
+// NewOutboundESN returns the outbound SA with an AEAD and Extended Sequence
+// Numbers (RFC 4303 2.2.1): 64-bit counters of which the low 32 bits are
+// sent and all 64 are authenticated (RFC 4106 5, RFC 7634 2.1).
 func NewOutboundESN(spi uint32, aead *suite.AEAD) *Outbound {
-	return newOutbound(spi, aead, true)
+	return NewOutboundTransform(spi, suite.AEADTransform(aead), true)
 }
 
-func newOutbound(spi uint32, aead *suite.AEAD, esn bool) *Outbound {
+// NewOutboundTransform returns the outbound SA with the peer's spi for any
+// ESP transform (suite.NewESPTransform), with Extended Sequence Numbers
+// (RFC 4303 2.2.1) if esn is set.
+func NewOutboundTransform(spi uint32, t suite.ESPTransform, esn bool) *Outbound {
 	o := &Outbound{
 		spi:    spi,
 		esn:    esn,
 		maxSeq: math.MaxUint32,
-		ivLen:  aead.IVLen(),
-		icvLen: aead.ICVLen(),
-		align:  alignment(aead.BlockSize()),
+		ivLen:  t.IVLen(),
+		icvLen: t.ICVLen(),
+		align:  alignment(t.BlockSize()),
+		// The sequence number fills an IV of 8 octets or more; a
+		// shorter one (no implemented transform has one) is random.
+		randomIV: t.RandomIV() || (t.IVLen() > 0 && t.IVLen() < 8),
 	}
 	if esn {
 		o.maxSeq = math.MaxUint64
 	}
-	o.aead.Store(aead)
+	if o.randomIV {
+		var seed [32]byte
+		crand.Read(seed[:])
+		o.ivRand = rand.NewChaCha8(seed)
+		clear(seed[:])
+	}
+	o.xf.Store(&transform{t})
 	return o
 }
 
@@ -68,9 +94,16 @@ func (o *Outbound) LastSeq() uint64 { return o.seq.Load() }
 func (o *Outbound) PayloadOffset() int { return HeaderLen + o.ivLen }
 
 // Overhead returns the sealed length minus the payload length payloadLen
-// (>= 0): header, IV, padding, trailer and ICV.
+// (>= 0): header, IV, padding to the transform's block size, trailer and
+// ICV.
 func (o *Outbound) Overhead(payloadLen int) int {
 	return HeaderLen + o.ivLen + padLen(payloadLen, o.align) + trailerLen + o.icvLen
+}
+
+// MaxOverhead returns the largest Overhead for any payload length (the
+// padding at its worst, block size - 1), for sizing buffers up front.
+func (o *Outbound) MaxOverhead() int {
+	return HeaderLen + o.ivLen + o.align - 1 + trailerLen + o.icvLen
 }
 
 // NextSeq reserves the next sequence number, or returns ErrSeqExhausted
@@ -92,8 +125,12 @@ func (o *Outbound) NextSeq() (uint64, error) {
 // buf[PayloadOffset():PayloadOffset()+n], writing the header and IV before
 // it and padding, pad length, next header and ICV after it (RFC 4303 2).
 // buf must have capacity for n+Overhead(n). It returns the whole ESP packet,
-// buf[:n+Overhead(n)]. The IV is the 64-bit sequence number, big-endian,
-// unique per key as RFC 4106 3.1 and RFC 7634 2 require.
+// buf[:n+Overhead(n)].
+//
+// For the counter-based transforms (GCM, CCM, GMAC, CTR, ChaCha20) the IV
+// is the 64-bit sequence number, big-endian, unique per key as RFC 4106
+// 3.1, RFC 3686 3.1 and RFC 7634 2 require; for CBC it is unpredictable
+// (RFC 3602 3), from the SA's CSPRNG.
 func (o *Outbound) Seal(buf []byte, n int, nextHeader uint8) ([]byte, error) {
 	seq, err := o.NextSeq()
 	if err != nil {
@@ -103,16 +140,17 @@ func (o *Outbound) Seal(buf []byte, n int, nextHeader uint8) ([]byte, error) {
 }
 
 // SealSeq is Seal with a sequence number from NextSeq. Each number must be
-// sealed at most once: a repeated number repeats the AEAD nonce.
+// sealed at most once: for the counter-based transforms a repeated number
+// repeats the nonce.
 func (o *Outbound) SealSeq(buf []byte, n int, nextHeader uint8, seq uint64) ([]byte, error) {
 	return o.seal(buf, n, nextHeader, seq, nil)
 }
 
 // seal does the work of Seal. iv is nil except in tests reproducing
-// published vectors whose IVs are not sequence numbers.
+// published vectors or other implementations' packets.
 func (o *Outbound) seal(buf []byte, n int, nextHeader uint8, seq uint64, iv []byte) ([]byte, error) {
-	a := o.aead.Load()
-	if a == nil {
+	x := o.xf.Load()
+	if x == nil {
 		return nil, ErrClosed
 	}
 	if n < 0 || n > cap(buf) {
@@ -129,10 +167,17 @@ func (o *Outbound) seal(buf []byte, n int, nextHeader uint8, seq uint64, iv []by
 
 	binary.BigEndian.PutUint32(buf[0:], o.spi)
 	binary.BigEndian.PutUint32(buf[4:], uint32(seq))
-	if iv == nil {
-		binary.BigEndian.PutUint64(buf[HeaderLen:], seq)
-	} else {
-		copy(buf[HeaderLen:off], iv)
+	ivb := buf[HeaderLen:off]
+	switch {
+	case iv != nil:
+		copy(ivb, iv)
+	case o.randomIV:
+		o.ivMu.Lock()
+		o.ivRand.Read(ivb)
+		o.ivMu.Unlock()
+	case o.ivLen > 0:
+		clear(ivb)
+		binary.BigEndian.PutUint64(ivb[o.ivLen-8:], seq)
 	}
 	// Self-describing padding 1, 2, 3, ... (RFC 4303 2.4), then the
 	// trailer.
@@ -143,30 +188,16 @@ func (o *Outbound) seal(buf []byte, n int, nextHeader uint8, seq uint64, iv []by
 	trailer[pad] = byte(pad)
 	trailer[pad+1] = nextHeader
 
-	// AAD (RFC 4106 5, RFC 7634 2.1): SPI || Seq, or with ESN SPI ||
-	// SeqHigh || SeqLow. For ESN the header bytes 4..16 are rewritten to
-	// SPI || IV, which is that AAD when the IV is the sequence number, so
-	// no per-packet scratch is needed; the sequence number is put back
-	// afterwards.
-	aad := buf[:HeaderLen]
+	var hi suite.SeqHigh
 	if o.esn {
-		if iv == nil && o.ivLen == 8 {
-			binary.BigEndian.PutUint32(buf[4:], o.spi)
-			aad = buf[4:off]
-		} else {
-			aad = make([]byte, 12) // test-only path
-			binary.BigEndian.PutUint32(aad, o.spi)
-			binary.BigEndian.PutUint64(aad[4:], seq)
-		}
+		hi = suite.ESN(seq)
 	}
-	ivb := buf[HeaderLen:off]
 	pt := buf[off : off+ptLen]
-	a.Seal(pt[:0], ivb, pt, aad)
-	binary.BigEndian.PutUint32(buf[4:], uint32(seq))
+	x.t.Seal(pt[:0], buf[:HeaderLen], ivb, pt, hi)
 	return buf, nil
 }
 
 // Zero drops the reference to the key (best effort: the cipher's key
 // schedule is released to the garbage collector). Later Seal calls return
 // ErrClosed.
-func (o *Outbound) Zero() { o.aead.Store(nil) }
+func (o *Outbound) Zero() { o.xf.Store(nil) }

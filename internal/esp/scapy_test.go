@@ -46,16 +46,24 @@ var (
 	scapyInnerDst = netip.MustParseAddr("10.2.0.1")
 )
 
-// scapySuites maps our transforms to scapy's CRYPT_ALGOS names. scapy takes
-// the salt as the last 4 bytes of crypt_key, as we do (RFC 4106 8.1,
-// RFC 7634 2), and uses 16-byte ICVs for both.
+// scapySuites maps our transforms to scapy's CRYPT_ALGOS and AUTH_ALGOS
+// names. scapy takes the salt or nonce as the last bytes of crypt_key, as
+// we do (RFC 4106 8.1, RFC 7634 2, RFC 3686 5.1, RFC 4309 7.1: 4 octets,
+// 3 for CCM), uses 16-byte ICVs for its AEADs, and the auth key is the
+// integrity half of the keying material (RFC 7296 2.17).
 var scapySuites = []struct {
-	testSuite
-	algo string
+	xformSuite
+	algo, auth string // auth: "" for the AEADs
 }{
-	{testSuite{"aes128gcm16", ike.EncrAESGCM16, 128}, "AES-GCM"},
-	{testSuite{"aes256gcm16", ike.EncrAESGCM16, 256}, "AES-GCM"},
-	{testSuite{"chacha20poly1305", ike.EncrChaCha20Poly1305, 0}, "CHACHA20-POLY1305"},
+	{xformSuite{"aes128gcm16", ike.EncrAESGCM16, 128, ike.IntegNone}, "AES-GCM", ""},
+	{xformSuite{"aes256gcm16", ike.EncrAESGCM16, 256, ike.IntegNone}, "AES-GCM", ""},
+	{xformSuite{"chacha20poly1305", ike.EncrChaCha20Poly1305, 0, ike.IntegNone}, "CHACHA20-POLY1305", ""},
+	{xformSuite{"aes128-sha256", ike.EncrAESCBC, 128, ike.IntegHMACSHA256_128}, "AES-CBC", "SHA2-256-128"},
+	{xformSuite{"aes256-sha256", ike.EncrAESCBC, 256, ike.IntegHMACSHA256_128}, "AES-CBC", "SHA2-256-128"},
+	{xformSuite{"aes128ctr-sha256", ike.EncrAESCTR, 128, ike.IntegHMACSHA256_128}, "AES-CTR", "SHA2-256-128"},
+	{xformSuite{"aes256ctr-sha256", ike.EncrAESCTR, 256, ike.IntegHMACSHA256_128}, "AES-CTR", "SHA2-256-128"},
+	{xformSuite{"aes128ccm16", ike.EncrAESCCM16, 128, ike.IntegNone}, "AES-CCM", ""},
+	{xformSuite{"null-sha256", ike.EncrNull, 0, ike.IntegHMACSHA256_128}, "NULL", "SHA2-256-128"},
 }
 
 // scapyUDPPayloadLens give inner packets of 28, 29, 30, 31, 128 and 1400
@@ -67,16 +75,18 @@ var scapyUDPPayloadLens = []int{0, 1, 2, 3, 100, 1372}
 const scapyHighSeq = 0x89abcdef
 
 type scapyOp struct {
-	Op     string `json:"op"` // "encrypt" or "decrypt"
-	Algo   string `json:"algo"`
-	Key    string `json:"key"` // hex key || salt
-	SPI    uint32 `json:"spi"`
-	Packet string `json:"packet,omitempty"` // decrypt: hex outer IPv4 || ESP
-	Seq    uint32 `json:"seq,omitempty"`    // encrypt
-	IV     string `json:"iv,omitempty"`     // encrypt; empty: scapy picks one
-	Src    string `json:"src,omitempty"`
-	Dst    string `json:"dst,omitempty"`
-	Inner  string `json:"inner,omitempty"` // encrypt: hex inner IPv4 packet
+	Op      string `json:"op"` // "encrypt" or "decrypt"
+	Algo    string `json:"algo"`
+	Key     string `json:"key"`                // hex key || salt
+	Auth    string `json:"auth,omitempty"`     // scapy AUTH_ALGOS name
+	AuthKey string `json:"auth_key,omitempty"` // hex
+	SPI     uint32 `json:"spi"`
+	Packet  string `json:"packet,omitempty"` // decrypt: hex outer IPv4 || ESP
+	Seq     uint32 `json:"seq,omitempty"`    // encrypt
+	IV      string `json:"iv,omitempty"`     // encrypt; empty: scapy picks one
+	Src     string `json:"src,omitempty"`
+	Dst     string `json:"dst,omitempty"`
+	Inner   string `json:"inner,omitempty"` // encrypt: hex inner IPv4 packet
 }
 
 type scapyResult struct {
@@ -226,14 +236,16 @@ type scapyCase struct {
 	name   string
 	keymat []byte
 	spi    uint32
-	aead   *suite.AEAD
+	xf     suite.ESPTransform
+	align  int // padding alignment
 
 	sealed []scapyPacket // goipsec -> scapy, ascending seq
 	forged int           // a sealed packet with one bit flipped
 
 	fromScapy []scapyPacket // scapy -> goipsec, ascending seq
 	flipped   scapyPacket   // for the bit-flip checks
-	sameIV    scapyPacket   // IV = seq, as goipsec chooses it
+	sameIV    scapyPacket   // IV = seq, as goipsec chooses it (a fixed random one for CBC)
+	iv        []byte        // sameIV's IV
 }
 
 // scapyPacket is one inner packet, the sequence number it is sent with and
@@ -248,17 +260,25 @@ func TestScapyESPTunnel(t *testing.T) {
 	var batch scapyBatch
 	var cases []*scapyCase
 	for i, s := range scapySuites {
-		n, err := suite.AEADKeymatLen(s.encrID, s.keyBits)
+		encLen, integLen, err := suite.ESPKeymatLen(s.encrID, s.keyBits, s.integID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &scapyCase{name: s.name, keymat: make([]byte, n), spi: 0x5ca90001 + uint32(i)}
+		c := &scapyCase{name: s.name, keymat: make([]byte, encLen+integLen), spi: 0x5ca90001 + uint32(i)}
 		rand.Read(c.keymat)
-		c.aead = newAEAD(t, s.testSuite, c.keymat)
-		op := scapyOp{Algo: s.algo, Key: hex.EncodeToString(c.keymat), SPI: c.spi,
+		c.xf = newXform(t, s.xformSuite, c.keymat)
+		c.align = alignment(c.xf.BlockSize())
+		op := scapyOp{Algo: s.algo, Key: hex.EncodeToString(c.keymat[:encLen]), SPI: c.spi,
 			Src: scapyOuterSrc.String(), Dst: scapyOuterDst.String()}
+		if s.auth != "" {
+			op.Auth, op.AuthKey = s.auth, hex.EncodeToString(c.keymat[encLen:])
+		}
+		c.iv = be64(scapyHighSeq + 2)
+		if c.xf.RandomIV() || c.xf.IVLen() != 8 {
+			c.iv = randBytes(c.xf.IVLen()) // NULL: none
+		}
 
-		o := NewOutbound(c.spi, c.aead)
+		o := NewOutboundTransform(c.spi, c.xf, false)
 		var seqs []uint64
 		for j := range scapyUDPPayloadLens {
 			seqs = append(seqs, uint64(j+1))
@@ -287,7 +307,7 @@ func TestScapyESPTunnel(t *testing.T) {
 			enc := op
 			enc.Op, enc.Seq, enc.Inner = "encrypt", uint32(e.seq), hex.EncodeToString(e.inner)
 			if e == &c.sameIV {
-				enc.IV = hex.EncodeToString(be64(e.seq))
+				enc.IV = hex.EncodeToString(c.iv)
 			}
 			e.res = batch.add(enc)
 		}
@@ -335,7 +355,7 @@ func scapyCheckSealed(t *testing.T, c *scapyCase, resp *scapyResponse) {
 		if r.SPI != c.spi || uint64(r.Seq) != s.seq {
 			t.Errorf("scapy parsed SPI %#x seq %#x, want %#x %#x", r.SPI, r.Seq, c.spi, s.seq)
 		}
-		if want := padLen(len(s.inner), 4); r.PadLen != want {
+		if want := padLen(len(s.inner), c.align); r.PadLen != want {
 			t.Errorf("seq %#x: scapy read pad length %d, want %d", s.seq, r.PadLen, want)
 		}
 	}
@@ -346,10 +366,10 @@ func scapyCheckSealed(t *testing.T, c *scapyCase, resp *scapyResponse) {
 
 // scapyCheckOpen: goipsec opens what scapy encrypted with IVs of its own
 // choosing. Equal lengths mean scapy pads as we do (to 4 octets, RFC 4303
-// 2.4, with no extra padding).
+// 2.4, or the cipher's block size, with no extra padding).
 func scapyCheckOpen(t *testing.T, c *scapyCase, resp *scapyResponse) {
-	in := NewInbound(c.spi, c.aead, 0)
-	o := NewOutbound(c.spi, c.aead) // for Overhead only
+	in := NewInboundTransform(c.spi, c.xf, 0, false)
+	o := NewOutboundTransform(c.spi, c.xf, false) // for Overhead only
 	for _, e := range c.fromScapy {
 		esp := scapyESP(t, resp.Results[e.res])
 		if want := len(e.inner) + o.Overhead(len(e.inner)); len(esp) != want {
@@ -361,7 +381,7 @@ func scapyCheckOpen(t *testing.T, c *scapyCase, resp *scapyResponse) {
 		}
 		payload, nh, err := in.Open(esp)
 		if err != nil {
-			t.Fatalf("seq %#x: Open of scapy's packet (IV %x): %v\n%x", e.seq, esp[HeaderLen:HeaderLen+8], err, esp)
+			t.Fatalf("seq %#x: Open of scapy's packet: %v\n%x", e.seq, err, esp)
 		}
 		if nh != NextHeaderIPv4 || !bytes.Equal(payload, e.inner) {
 			t.Errorf("seq %#x: Open = next header %d\n%x\nwant 4\n%x", e.seq, nh, payload, e.inner)
@@ -378,14 +398,16 @@ func scapyCheckOpen(t *testing.T, c *scapyCase, resp *scapyResponse) {
 // still accepted afterwards.
 func scapyCheckBitFlips(t *testing.T, c *scapyCase, resp *scapyResponse) {
 	esp := scapyESP(t, resp.Results[c.flipped.res])
-	in := NewInbound(c.spi, c.aead, 0)
+	in := NewInboundTransform(c.spi, c.xf, 0, false)
 	positions := map[string]int{
 		"seq":            7,
-		"iv":             HeaderLen,
-		"ciphertext":     HeaderLen + 8 + 20, // the inner UDP header
-		"next header":    len(esp) - c.aead.ICVLen() - 1,
+		"ciphertext":     HeaderLen + c.xf.IVLen() + 20, // the inner UDP header
+		"next header":    len(esp) - c.xf.ICVLen() - 1,
 		"icv":            len(esp) - 1,
-		"icv first byte": len(esp) - c.aead.ICVLen(),
+		"icv first byte": len(esp) - c.xf.ICVLen(),
+	}
+	if c.xf.IVLen() > 0 {
+		positions["iv"] = HeaderLen
 	}
 	for name, pos := range positions {
 		for _, bit := range []byte{0x01, 0x80} {
@@ -405,11 +427,19 @@ func scapyCheckBitFlips(t *testing.T, c *scapyCase, resp *scapyResponse) {
 	}
 }
 
-// scapyCheckSameIV: given goipsec's IV (the sequence number), scapy's packet
-// is byte for byte goipsec's: same header, nonce, AAD, padding and trailer.
+// scapyCheckSameIV: given goipsec's IV (the sequence number; for CBC, whose
+// IV is random, the same random one), scapy's packet is byte for byte
+// goipsec's: same header, nonce, AAD, padding, trailer and ICV.
 func scapyCheckSameIV(t *testing.T, c *scapyCase, resp *scapyResponse) {
 	got := scapyESP(t, resp.Results[c.sameIV.res])
-	want := scapySeal(t, NewOutbound(c.spi, c.aead), c.sameIV.inner, c.sameIV.seq)
+	o := NewOutboundTransform(c.spi, c.xf, false)
+	inner := c.sameIV.inner
+	buf := make([]byte, len(inner)+o.Overhead(len(inner)))
+	copy(buf[o.PayloadOffset():], inner)
+	want, err := o.seal(buf, len(inner), NextHeaderIPv4, c.sameIV.seq, c.iv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("IV = seq %#x: scapy's ESP packet\n%x\ngoipsec's\n%x\n%s", c.sameIV.seq, got, want, scapyFirstDiff(got, want))
 	}

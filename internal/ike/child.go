@@ -242,14 +242,19 @@ func withoutKE(ps []wire.Proposal) []wire.Proposal {
 // install derives the Child SA keys (RFC 7296 2.17) and hands the SA to the
 // data plane.
 func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI uint32, localTS, remoteTS []ts.Selector, seed childSeed) error {
-	enc := chosen.Get(wire.TransformENCR)
-	if len(enc) != 1 {
-		return errors.New("ESP proposal without exactly one encryption transform")
+	encrID, keyBits, integID, err := suite.ESPTransformFor(chosen)
+	if err != nil {
+		return err
 	}
-	if esn := chosen.Get(wire.TransformESN); len(esn) == 1 && esn[0].ID != wire.ESNNone {
-		return errors.New("extended sequence numbers are not supported yet")
+	esn := false
+	if e := chosen.Get(wire.TransformESN); len(e) == 1 {
+		esn = e[0].ID == wire.ESNYes
 	}
-	i2r, r2i, err := sa.keys.childKeymat(enc[0].ID, int(enc[0].KeyLength), seed)
+	encLen, integLen, err := suite.ESPKeymatLen(encrID, keyBits, integID)
+	if err != nil {
+		return err
+	}
+	i2r, r2i, err := sa.keys.childKeymat(encLen+integLen, seed)
 	if err != nil {
 		return err
 	}
@@ -260,22 +265,25 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 		inKey, outKey = i2r, r2i
 	}
 	if kl := sa.e.cfg.KeyLog; kl != nil {
-		kl.LogChildSA(sa.remote.Addr(), sa.local.Addr(), inSPI, enc[0].ID, inKey)
-		kl.LogChildSA(sa.local.Addr(), sa.remote.Addr(), outSPI, enc[0].ID, outKey)
+		kl.LogChildSA(sa.remote.Addr(), sa.local.Addr(), inSPI, encrID, inKey[:encLen], integID, inKey[encLen:])
+		kl.LogChildSA(sa.local.Addr(), sa.remote.Addr(), outSPI, encrID, outKey[:encLen], integID, outKey[encLen:])
 	}
-	inAEAD, err := suite.NewAEAD(enc[0].ID, int(enc[0].KeyLength), inKey)
+	inT, err := suite.NewESPTransform(encrID, keyBits, integID, inKey)
 	if err != nil {
 		return err
 	}
-	outAEAD, err := suite.NewAEAD(enc[0].ID, int(enc[0].KeyLength), outKey)
+	outT, err := suite.NewESPTransform(encrID, keyBits, integID, outKey)
 	if err != nil {
 		return err
+	}
+	for _, w := range suite.ESPProposalWarnings(chosen) {
+		sa.log.Warn(w, "child", cfg.Name)
 	}
 	c := &sadb.ChildSA{
 		Name:     sa.peer.Name + "/" + cfg.Name,
 		ReqID:    sa.e.nextReqID.Add(1),
-		In:       esp.NewInbound(inSPI, inAEAD, replayWindow),
-		Out:      esp.NewOutbound(outSPI, outAEAD),
+		In:       esp.NewInboundTransform(inSPI, inT, replayWindow, esn),
+		Out:      esp.NewOutboundTransform(outSPI, outT, esn),
 		Local:    sa.local,
 		Remote:   sa.remote,
 		Encap:    true,

@@ -63,7 +63,7 @@ type Config struct {
 // KeyLogger records keys for decrypting captures (see package keylog).
 type KeyLogger interface {
 	LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte)
-	LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, key []byte)
+	LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, encKey []byte, integID uint16, integKey []byte)
 }
 
 // Engine dispatches IKE messages to IKE SAs and runs commands on them.

@@ -133,11 +133,9 @@ type childSeed struct {
 // childKeymat derives the keying material of a Child SA (RFC 7296 2.17):
 // KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr); the initiator-to-responder
 // key comes first.
-func (k *ikeKeys) childKeymat(encrID uint16, keyBits int, seed childSeed) (i2r, r2i []byte, err error) {
-	l, err := suite.AEADKeymatLen(encrID, keyBits)
-	if err != nil {
-		return nil, nil, err
-	}
+// l is the key material one direction takes: the encryption key (with
+// salt or nonce) followed by the integrity key.
+func (k *ikeKeys) childKeymat(l int, seed childSeed) (i2r, r2i []byte, err error) {
 	km, err := k.prf.Plus(k.skD, concat(seed.sharedSecret, seed.ni, seed.nr), 2*l)
 	if err != nil {
 		return nil, nil, err

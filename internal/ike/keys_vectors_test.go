@@ -55,7 +55,7 @@ func TestKeyDerivationCAVS(t *testing.T) {
 			t.Errorf("%s:\n got %x\nwant %x", c.name, c.got, c.want)
 		}
 	}
-	i2r, r2i, err := k.childKeymat(wire.EncrAESGCM16, 128, childSeed{ni: ni, nr: nr})
+	i2r, r2i, err := k.childKeymat(20, childSeed{ni: ni, nr: nr}) // AES-GCM-16-128: 16 key + 4 salt
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,8 @@ type ChildInfo struct {
 	Proposal             string
 	EncrAlg              string
 	EncrKeySize          int
+	IntegAlg             string // empty for AEADs
+	ESN                  bool
 	LocalTS, RemoteTS    []ts.Selector
 	BytesIn, PacketsIn   uint64
 	BytesOut, PacketsOut uint64
@@ -109,6 +111,12 @@ func (sa *ikeSA) info() SAInfo {
 			Installed: time.Since(c.created).Truncate(time.Second),
 		}
 		ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
+		if integ := c.proposal.Get(wire.TransformINTEG); len(integ) == 1 && integ[0].ID != wire.IntegNone {
+			ci.IntegAlg = strings.TrimPrefix(wire.TransformName(wire.TransformINTEG, integ[0].ID), "AUTH_")
+		}
+		if e := c.proposal.Get(wire.TransformESN); len(e) == 1 {
+			ci.ESN = e[0].ID == wire.ESNYes
+		}
 		if enc := c.proposal.Get(wire.TransformENCR); len(enc) == 1 {
 			ci.EncrAlg = strings.TrimPrefix(wire.TransformName(wire.TransformENCR, enc[0].ID), "ENCR_")
 			ci.EncrKeySize = int(enc[0].KeyLength)

@@ -81,7 +81,7 @@ func ikeEncrName(encrID uint16, keyBits int) (string, bool) {
 }
 
 // espEncrName is Wireshark's name for an ESP encryption algorithm
-// (packet-esp.c); AES-GCM and ChaCha20-Poly1305 keys include the salt.
+// (packet-esp.c); keys include the salt or nonce of the mode.
 func espEncrName(encrID uint16) (string, bool) {
 	switch encrID {
 	case wire.EncrAESGCM8:
@@ -92,8 +92,33 @@ func espEncrName(encrID uint16) (string, bool) {
 		return "AES-GCM with 16 octet ICV [RFC4106]", true
 	case wire.EncrChaCha20Poly1305:
 		return "ChaCha20 with Poly1305 [RFC7634]", true // Wireshark 4.2 and later
+	case wire.EncrAESCBC:
+		return "AES-CBC [RFC3602]", true
+	case wire.EncrAESCTR:
+		return "AES-CTR [RFC3686]", true
+	case wire.Encr3DES:
+		return "TripleDES-CBC [RFC2451]", true
+	case wire.EncrNull:
+		return "NULL", true
 	}
-	return "", false
+	return "", false // AES-CCM, AES-GMAC: no Wireshark ESP decryption
+}
+
+// espAuthName is Wireshark's name for an ESP integrity algorithm.
+func espAuthName(integID uint16) (string, bool) {
+	switch integID {
+	case wire.IntegNone:
+		return "NULL", true
+	case wire.IntegHMACSHA1_96:
+		return "HMAC-SHA-1-96 [RFC2404]", true
+	case wire.IntegHMACSHA256_128:
+		return "HMAC-SHA-256-128 [RFC4868]", true
+	case wire.IntegHMACSHA384_192:
+		return "HMAC-SHA-384-192 [RFC4868]", true
+	case wire.IntegHMACSHA512_256:
+		return "HMAC-SHA-512-256 [RFC4868]", true
+	}
+	return "", false // AES-XCBC-96
 }
 
 // LogIKESA records an IKE SA's encryption keys (SK_ei, SK_er, RFC 7296
@@ -108,16 +133,23 @@ func (w *Writer) LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, s
 }
 
 // LogChildSA records one direction of a Child SA: packets from src to dst
-// with this SPI are decrypted with key (key and salt, RFC 4106 / 7634).
-func (w *Writer) LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, key []byte) {
+// with this SPI are decrypted with encKey (with the mode's salt or nonce,
+// RFC 4106 / 7634 / 3686) and authenticated with integKey.
+func (w *Writer) LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, encKey []byte, integID uint16, integKey []byte) {
 	family := "IPv4"
 	if src.Unmap().Is6() {
 		family = "IPv6"
 	}
-	name, ok := espEncrName(encrID)
-	line := fmt.Sprintf("%q,%q,%q,\"0x%08x\",%q,\"0x%s\",\"NULL\",\"\"\n", family, src.Unmap(), dst.Unmap(), spi, name, hex.EncodeToString(key))
-	if !ok {
-		line = fmt.Sprintf("# 0x%08x: %s has no Wireshark ESP decryption\n", spi, wire.TransformName(wire.TransformENCR, encrID))
+	enc, okE := espEncrName(encrID)
+	auth, okA := espAuthName(integID)
+	authKey := ""
+	if len(integKey) > 0 {
+		authKey = "0x" + hex.EncodeToString(integKey)
+	}
+	line := fmt.Sprintf("%q,%q,%q,\"0x%08x\",%q,\"0x%s\",%q,%q\n", family, src.Unmap(), dst.Unmap(), spi, enc, hex.EncodeToString(encKey), auth, authKey)
+	if !okE || !okA {
+		line = fmt.Sprintf("# 0x%08x: %s/%s has no Wireshark ESP decryption\n", spi,
+			wire.TransformName(wire.TransformENCR, encrID), wire.TransformName(wire.TransformINTEG, integID))
 	}
 	w.write(w.esp, line)
 }

@@ -24,8 +24,9 @@ func TestTables(t *testing.T) {
 	}
 	w.LogIKESA(0x0102030405060708, 0x1112131415161718, wire.EncrAESGCM16, 256, []byte{0xaa, 0xbb}, []byte{0xcc})
 	w.LogIKESA(1, 2, wire.EncrChaCha20Poly1305, 0, []byte{1}, []byte{2})
-	w.LogChildSA(netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), 0xc0ffee01, wire.EncrAESGCM16, []byte{0xde, 0xad})
-	w.LogChildSA(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), 7, wire.EncrChaCha20Poly1305, []byte{1})
+	w.LogChildSA(netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), 0xc0ffee01, wire.EncrAESGCM16, []byte{0xde, 0xad}, wire.IntegNone, nil)
+	w.LogChildSA(netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.1"), 9, wire.EncrAESCBC, []byte{0xbe}, wire.IntegHMACSHA256_128, []byte{0xef})
+	w.LogChildSA(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), 7, wire.EncrChaCha20Poly1305, []byte{1}, wire.IntegNone, nil)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +35,7 @@ func TestTables(t *testing.T) {
 # 0000000000000001,0000000000000002: ENCR_CHACHA20_POLY1305 has no Wireshark IKEv2 decryption
 `,
 		ESPFile: `"IPv4","192.0.2.1","192.0.2.2","0xc0ffee01","AES-GCM with 16 octet ICV [RFC4106]","0xdead","NULL",""
+"IPv4","192.0.2.2","192.0.2.1","0x00000009","AES-CBC [RFC3602]","0xbe","HMAC-SHA-256-128 [RFC4868]","0xef"
 "IPv6","2001:db8::1","2001:db8::2","0x00000007","ChaCha20 with Poly1305 [RFC7634]","0x01","NULL",""
 `,
 	}

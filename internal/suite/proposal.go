@@ -33,8 +33,9 @@ type keyword struct {
 	keyBits uint16
 }
 
-// keywords are strongSwan's proposal keywords that this build implements,
-// spelled as in strongSwan's proposal_keywords_static.txt.
+// keywords are strongSwan's proposal keywords that this build implements
+// for IKE and ESP, spelled as in strongSwan's proposal_keywords_static.txt;
+// espKeywords (proposal_esp.go) are those for ESP only.
 var keywords = func() map[string]keyword {
 	m := map[string]keyword{
 		"chacha20poly1305": {ike.TransformENCR, ike.EncrChaCha20Poly1305, 0}, // RFC 7634: no key length attribute
@@ -69,13 +70,11 @@ var keywords = func() map[string]keyword {
 // negotiate what they name.
 var unsupportedKeywords = func() map[string]bool {
 	list := strings.Fields(`
-		null des 3des aes aes128 aes192 aes256 aes128ctr aes192ctr aes256ctr
-		aes128gmac aes192gmac aes256gmac chacha20poly1305compat
+		des chacha20poly1305compat
 		blowfish blowfish128 blowfish192 blowfish256 cast128
 		camellia camellia128 camellia192 camellia256 camellia128ctr camellia192ctr camellia256ctr
 		serpent serpent128 serpent192 serpent256 twofish twofish128 twofish192 twofish256
-		sha sha1 sha1_160 sha256 sha2_256 sha256_96 sha2_256_96 sha384 sha2_384 sha512 sha2_512
-		md5 md5_128 aesxcbc camelliaxcbc aescmac
+		sha1_160 sha256_96 sha2_256_96 md5 md5_128 camelliaxcbc aescmac
 		prfmd5 prfaesxcbc prfcamelliaxcbc prfaescmac
 		none modpnone modpnull modp768 modp1024 modp1536 modp3072 modp4096 modp6144 modp8192
 		ecp192 ecp224 ecp521 modp1024s160 modp2048s224 modp2048s256
@@ -88,11 +87,9 @@ var unsupportedKeywords = func() map[string]bool {
 	for _, w := range list {
 		m[w] = true
 	}
-	for _, c := range []string{"aes", "camellia"} {
-		for _, bits := range []string{"128", "192", "256"} {
-			for _, icv := range []string{"8", "64", "12", "96", "16", "128", ""} {
-				m[c+bits+"ccm"+icv] = true
-			}
+	for _, bits := range []string{"128", "192", "256"} {
+		for _, icv := range []string{"8", "64", "12", "96", "16", "128"} {
+			m["camellia"+bits+"ccm"+icv] = true
 		}
 	}
 	return m
@@ -114,10 +111,16 @@ func isKEKeyword(w string) bool {
 	return false
 }
 
-// lookup classifies one keyword.
-func lookup(w string) (keyword, error) {
+// lookup classifies one keyword of a proposal for proto.
+func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 	if k, ok := keywords[w]; ok {
 		return k, nil
+	}
+	if k, ok := espKeywords[w]; ok {
+		if proto == ike.ProtoESP {
+			return k, nil
+		}
+		return keyword{}, fmt.Errorf("%w %q for IKE (ESP only; the IKE SA uses AEADs)", ErrUnsupportedAlgorithm, w)
 	}
 	if unsupportedKeywords[w] {
 		return keyword{}, fmt.Errorf("%w %q", ErrUnsupportedAlgorithm, w)
@@ -141,11 +144,17 @@ func ParseIKEProposal(s string) (ike.Proposal, error) {
 }
 
 // ParseESPProposal parses one ESP proposal (swanctl.conf
-// children.<child>.esp_proposals), e.g. "aes256gcm16", "aes256gcm16-esn" or
-// "aes256gcm16-x25519" (a key exchange method asks for PFS). Without "esn"
-// the proposal carries ESN transform 0, no extended sequence numbers. PRF
-// keywords are dropped, as strongSwan does. The result has Protocol
-// ike.ProtoESP and Number 1.
+// children.<child>.esp_proposals), e.g. "aes256gcm16", "aes256gcm16-esn",
+// "aes128-sha256" or "aes256gcm16-x25519" (a key exchange method asks for
+// PFS). Besides the AEADs it takes AES-CBC (aes128, aes192, aes256, aes),
+// AES-CTR (aes128ctr...), AES-CCM (aes128ccm16...), AES-GMAC
+// (aes128gmac...), null and 3des, and the integrity algorithms sha1,
+// sha256, sha384, sha512 (or sha2_256...) and aesxcbc. A combined-mode
+// algorithm (GCM, CCM, GMAC, ChaCha20-Poly1305) takes no integrity
+// algorithm, every other one needs one; ESPProposalWarnings notes the
+// deprecated ones (3DES). Without "esn" the proposal carries ESN transform
+// 0, no extended sequence numbers. PRF keywords are dropped, as strongSwan
+// does. The result has Protocol ike.ProtoESP and Number 1.
 func ParseESPProposal(s string) (ike.Proposal, error) {
 	return parseProposal(ike.ProtoESP, s)
 }
@@ -170,7 +179,7 @@ func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {
 		if w == "default" {
 			return ike.Proposal{}, fmt.Errorf("\"default\" must stand alone, not in proposal %q", s)
 		}
-		k, err := lookup(w)
+		k, err := lookup(proto, w)
 		if err != nil {
 			return ike.Proposal{}, err
 		}
@@ -193,6 +202,9 @@ func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {
 			return ike.Proposal{}, fmt.Errorf("IKE proposal %q: esn/noesn apply to ESP only", s)
 		}
 	} else {
+		if err := checkESPProposal(s, byType[ike.TransformENCR], byType[ike.TransformINTEG]); err != nil {
+			return ike.Proposal{}, err
+		}
 		byType[ike.TransformPRF] = nil
 		if len(byType[ike.TransformESN]) == 0 {
 			byType[ike.TransformESN] = []ike.Transform{{Type: ike.TransformESN, ID: ike.ESNNone}}

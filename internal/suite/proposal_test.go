@@ -15,6 +15,9 @@ func encr(id uint16, bits uint16) ike.Transform {
 func prfT(id uint16) ike.Transform { return ike.Transform{Type: ike.TransformPRF, ID: id} }
 func keT(id uint16) ike.Transform  { return ike.Transform{Type: ike.TransformKE, ID: id} }
 func esnT(id uint16) ike.Transform { return ike.Transform{Type: ike.TransformESN, ID: id} }
+func integT(id uint16) ike.Transform {
+	return ike.Transform{Type: ike.TransformINTEG, ID: id}
+}
 
 func TestParseIKEProposal(t *testing.T) {
 	cases := []struct {
@@ -74,6 +77,28 @@ func TestParseESPProposal(t *testing.T) {
 		{"aes128gcm12-aes192gcm8", []ike.Transform{encr(ike.EncrAESGCM12, 128), encr(ike.EncrAESGCM8, 192), noESN}, "AES_GCM_12_128/AES_GCM_8_192"},
 		// strongSwan drops PRFs from ESP proposals.
 		{"aes128gcm16-prfsha256", []ike.Transform{encr(ike.EncrAESGCM16, 128), noESN}, "AES_GCM_16_128"},
+		// Ciphers with a separate integrity algorithm; types are sorted
+		// ENCR, INTEG, KE, ESN.
+		{"sha256-aes128", []ike.Transform{encr(ike.EncrAESCBC, 128), integT(ike.IntegHMACSHA256_128), noESN}, "AES_CBC_128/HMAC_SHA2_256_128"},
+		{"aes-sha", []ike.Transform{encr(ike.EncrAESCBC, 128), integT(ike.IntegHMACSHA1_96), noESN}, "AES_CBC_128/HMAC_SHA1_96"},
+		{"aes256-aes192-sha512-sha2_384-sha2_256-sha1-aesxcbc-ecp256-esn",
+			[]ike.Transform{encr(ike.EncrAESCBC, 256), encr(ike.EncrAESCBC, 192), integT(ike.IntegHMACSHA512_256), integT(ike.IntegHMACSHA384_192),
+				integT(ike.IntegHMACSHA256_128), integT(ike.IntegHMACSHA1_96), integT(ike.IntegAESXCBC96), keT(ike.GroupECP256), withESN},
+			"AES_CBC_256/AES_CBC_192/HMAC_SHA2_512_256/HMAC_SHA2_384_192/HMAC_SHA2_256_128/HMAC_SHA1_96/AES_XCBC_96/ECP_256/EXT_SEQ"},
+		{"aes128ctr-aes192ctr-aes256ctr-sha384", []ike.Transform{encr(ike.EncrAESCTR, 128), encr(ike.EncrAESCTR, 192), encr(ike.EncrAESCTR, 256), integT(ike.IntegHMACSHA384_192), noESN},
+			"AES_CTR_128/AES_CTR_192/AES_CTR_256/HMAC_SHA2_384_192"},
+		{"aes128ccm8-aes192ccm64-aes256ccm12-aes128ccm96-aes192ccm16-aes256ccm128-aes128ccm",
+			[]ike.Transform{encr(ike.EncrAESCCM8, 128), encr(ike.EncrAESCCM8, 192), encr(ike.EncrAESCCM12, 256), encr(ike.EncrAESCCM12, 128),
+				encr(ike.EncrAESCCM16, 192), encr(ike.EncrAESCCM16, 256), encr(ike.EncrAESCCM16, 128), noESN},
+			"AES_CCM_8_128/AES_CCM_8_192/AES_CCM_12_256/AES_CCM_12_128/AES_CCM_16_192/AES_CCM_16_256/AES_CCM_16_128"},
+		{"aes128gmac-aes192gmac-aes256gmac", []ike.Transform{encr(ike.EncrNullAuthAESGMAC, 128), encr(ike.EncrNullAuthAESGMAC, 192), encr(ike.EncrNullAuthAESGMAC, 256), noESN},
+			"NULL_AES_GMAC_128/NULL_AES_GMAC_192/NULL_AES_GMAC_256"},
+		{"null-sha256", []ike.Transform{encr(ike.EncrNull, 0), integT(ike.IntegHMACSHA256_128), noESN}, "NULL/HMAC_SHA2_256_128"},
+		{"3des-sha1", []ike.Transform{encr(ike.Encr3DES, 0), integT(ike.IntegHMACSHA1_96), noESN}, "3DES/HMAC_SHA1_96"},
+		// AEADs mixed with each other are fine.
+		{"aes256gcm16-aes128ccm16-aes128gmac-chacha20poly1305", []ike.Transform{encr(ike.EncrAESGCM16, 256), encr(ike.EncrAESCCM16, 128),
+			encr(ike.EncrNullAuthAESGMAC, 128), encr(ike.EncrChaCha20Poly1305, 0), noESN},
+			"AES_GCM_16_256/AES_CCM_16_128/NULL_AES_GMAC_128/CHACHA20_POLY1305"},
 	}
 	for _, c := range cases {
 		p, err := ParseESPProposal(c.in)
@@ -87,6 +112,18 @@ func TestParseESPProposal(t *testing.T) {
 		}
 		if got := Describe(p); got != c.desc {
 			t.Errorf("Describe(%q) = %q, want %q", c.in, got, c.desc)
+		}
+		// Every pairing the proposal offers can be keyed.
+		integs := p.Get(ike.TransformINTEG)
+		if len(integs) == 0 {
+			integs = []ike.Transform{integT(ike.IntegNone)}
+		}
+		for _, e := range p.Get(ike.TransformENCR) {
+			for _, i := range integs {
+				if _, _, err := ESPKeymatLen(e.ID, int(e.KeyLength), i.ID); err != nil {
+					t.Errorf("ParseESPProposal(%q): %s/%s: %v", c.in, describeTransform(e), describeTransform(i), err)
+				}
+			}
 		}
 	}
 }
@@ -105,14 +142,34 @@ func TestParseProposalErrors(t *testing.T) {
 		{false, "aes256gcm16-prfsha256-x25519-mlkem768", ErrUnsupportedAlgorithm, `unsupported algorithm "mlkem768"`},
 		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem768", ErrUnsupportedAlgorithm, `unsupported algorithm "ke1_mlkem768"`},
 		{false, "aes256gcm16-prfsha256-x25519-ke7_x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "ke7_x25519"`},
-		{false, "3des-sha1-modp1024", ErrUnsupportedAlgorithm, `unsupported algorithm "3des"`},
+		{false, "3des-sha1-modp1024", ErrUnsupportedAlgorithm, `unsupported algorithm "3des" for IKE (ESP only`},
 		{false, "aes128ctr-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128ctr"`},
 		{false, "aes128ccm16-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128ccm16"`},
 		{false, "camellia256ccm96-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia256ccm96"`},
 		{false, "aes256gcm16-prfaesxcbc-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "prfaesxcbc"`},
 		{true, "aes256gcm16-modpnone", ErrUnsupportedAlgorithm, `unsupported algorithm "modpnone"`},
 		{true, "chacha20poly1305compat", ErrUnsupportedAlgorithm, `unsupported algorithm "chacha20poly1305compat"`},
-		{true, "aes128gmac", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128gmac"`},
+		{false, "aes128gmac-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128gmac"`},
+		{false, "aes256gcm16-aesxcbc-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aesxcbc"`},
+		{false, "null-sha256-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "null"`},
+		{true, "aes128-md5", ErrUnsupportedAlgorithm, `unsupported algorithm "md5"`},
+		{true, "aes128-sha256_96", ErrUnsupportedAlgorithm, `unsupported algorithm "sha256_96"`},
+		{true, "aes128-sha1_160", ErrUnsupportedAlgorithm, `unsupported algorithm "sha1_160"`},
+		{true, "aes128-aescmac", ErrUnsupportedAlgorithm, `unsupported algorithm "aescmac"`},
+		{true, "des-sha256", ErrUnsupportedAlgorithm, `unsupported algorithm "des"`},
+		{true, "camellia128-sha256", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia128"`},
+		{true, "camellia128ccm16", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia128ccm16"`},
+		// ESP pairing rules (RFC 7296 3.3, RFC 4303 3.2, 5).
+		{true, "aes128", nil, `ESP proposal "aes128": AES_CBC_128 needs an integrity algorithm`},
+		{true, "aes256ctr-esn", nil, `ESP proposal "aes256ctr-esn": AES_CTR_256 needs an integrity algorithm`},
+		{true, "3des", nil, `ESP proposal "3des": 3DES needs an integrity algorithm`},
+		{true, "null", nil, `ESP proposal "null": NULL encryption without an integrity algorithm`},
+		{true, "aes256gcm16-sha256", nil, `ESP proposal "aes256gcm16-sha256": combined-mode AES_GCM_16_256 takes no integrity algorithm`},
+		{true, "aes128ccm16-sha1", nil, "combined-mode AES_CCM_16_128 takes no integrity"},
+		{true, "aes128gmac-sha256", nil, "combined-mode NULL_AES_GMAC_128 takes no integrity"},
+		{true, "chacha20poly1305-aesxcbc", nil, "combined-mode CHACHA20_POLY1305 takes no integrity"},
+		{true, "aes256gcm16-aes256", nil, "AES_CBC_256 needs an integrity algorithm"},
+		{true, "aes256gcm16-aes256-sha256", nil, "combined-mode AES_GCM_16_256 takes no integrity"},
 		{false, "foo", ErrUnknownAlgorithm, `unknown algorithm "foo"`},
 		{false, "aes256gcm16-prfsha256-x25519-foo", ErrUnknownAlgorithm, `unknown algorithm "foo"`},
 		{false, "aes999gcm16-prfsha256-x25519", ErrUnknownAlgorithm, `unknown algorithm "aes999gcm16"`},
@@ -199,7 +256,9 @@ func checkImplemented(t *testing.T, tr ike.Transform) {
 	var err error
 	switch tr.Type {
 	case ike.TransformENCR:
-		_, err = AEADKeymatLen(tr.ID, int(tr.KeyLength))
+		_, err = encrKeymatLen(tr.ID, int(tr.KeyLength))
+	case ike.TransformINTEG:
+		_, err = IntegKeyLen(tr.ID)
 	case ike.TransformPRF:
 		_, err = NewPRF(tr.ID)
 	case ike.TransformKE:
@@ -212,13 +271,130 @@ func checkImplemented(t *testing.T, tr ike.Transform) {
 	}
 }
 
-// Every supported keyword names something this package implements.
+// Every supported keyword names something this package implements; the
+// ones IKE accepts name only what the IKE SA can do (AEADs).
 func TestKeywordsImplemented(t *testing.T) {
 	for w, k := range keywords {
 		if unsupportedKeywords[w] {
 			t.Errorf("%q is both supported and unsupported", w)
 		}
+		if _, ok := espKeywords[w]; ok {
+			t.Errorf("%q is in both keywords and espKeywords", w)
+		}
 		checkImplemented(t, ike.Transform{Type: k.typ, ID: k.id, KeyLength: k.keyBits})
+		if k.typ == ike.TransformENCR {
+			if _, err := AEADKeymatLen(k.id, int(k.keyBits)); err != nil {
+				t.Errorf("IKE keyword %q: %v", w, err)
+			}
+		}
+		if k.typ == ike.TransformINTEG {
+			t.Errorf("IKE keyword %q is an integrity algorithm", w)
+		}
+	}
+	for w, k := range espKeywords {
+		if unsupportedKeywords[w] {
+			t.Errorf("%q is both supported and unsupported", w)
+		}
+		if k.typ != ike.TransformENCR && k.typ != ike.TransformINTEG {
+			t.Errorf("ESP keyword %q has type %v", w, k.typ)
+		}
+		checkImplemented(t, ike.Transform{Type: k.typ, ID: k.id, KeyLength: k.keyBits})
+	}
+}
+
+// The keywords strongSwan 6 knows for ESP ciphers and integrity, split
+// between what this build does and what it refuses as unsupported.
+func TestESPKeywordCoverage(t *testing.T) {
+	supported := strings.Fields(`null 3des aes aes128 aes192 aes256 aes128ctr aes192ctr aes256ctr
+		aes128ccm8 aes128ccm64 aes128ccm12 aes128ccm96 aes128ccm16 aes128ccm128 aes128ccm
+		aes192ccm8 aes192ccm64 aes192ccm12 aes192ccm96 aes192ccm16 aes192ccm128 aes192ccm
+		aes256ccm8 aes256ccm64 aes256ccm12 aes256ccm96 aes256ccm16 aes256ccm128 aes256ccm
+		aes128gmac aes192gmac aes256gmac
+		sha sha1 sha256 sha2_256 sha384 sha2_384 sha512 sha2_512 aesxcbc`)
+	for _, w := range supported {
+		if _, ok := espKeywords[w]; !ok {
+			t.Errorf("ESP keyword %q not supported", w)
+		}
+		if _, err := lookup(ike.ProtoIKE, w); !errors.Is(err, ErrUnsupportedAlgorithm) {
+			t.Errorf("IKE keyword %q: %v, want ErrUnsupportedAlgorithm", w, err)
+		}
+	}
+	for _, w := range strings.Fields(`des sha1_160 sha256_96 sha2_256_96 md5 md5_128 camelliaxcbc aescmac camellia128 camellia256ctr`) {
+		if _, err := lookup(ike.ProtoESP, w); !errors.Is(err, ErrUnsupportedAlgorithm) {
+			t.Errorf("ESP keyword %q: %v, want ErrUnsupportedAlgorithm", w, err)
+		}
+	}
+}
+
+func TestESPProposalWarnings(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"aes256gcm16", nil},
+		{"aes128-sha256", nil},
+		{"3des-sha1", []string{"3DES is deprecated (RFC 8221)"}},
+		{"aes128-3des-sha256", []string{"3DES is deprecated (RFC 8221)"}},
+		{"null-sha256", []string{"NULL encryption gives no confidentiality (RFC 2410)"}},
+	}
+	for _, c := range cases {
+		p, err := ParseESPProposal(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ESPProposalWarnings(p); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ESPProposalWarnings(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestESPTransformFor(t *testing.T) {
+	esp := func(ts ...ike.Transform) ike.Proposal {
+		return ike.Proposal{Number: 1, Protocol: ike.ProtoESP, Transforms: append(ts, esnT(ike.ESNNone))}
+	}
+	ok := []struct {
+		p       ike.Proposal
+		encrID  uint16
+		keyBits int
+		integID uint16
+	}{
+		{esp(encr(ike.EncrAESGCM16, 256)), ike.EncrAESGCM16, 256, ike.IntegNone},
+		{esp(encr(ike.EncrAESGCM16, 128), integT(ike.IntegNone)), ike.EncrAESGCM16, 128, ike.IntegNone},
+		{esp(encr(ike.EncrChaCha20Poly1305, 0), keT(ike.GroupCurve25519)), ike.EncrChaCha20Poly1305, 0, ike.IntegNone},
+		{esp(encr(ike.EncrAESCBC, 128), integT(ike.IntegHMACSHA256_128)), ike.EncrAESCBC, 128, ike.IntegHMACSHA256_128},
+		{esp(encr(ike.EncrAESCTR, 256), integT(ike.IntegAESXCBC96)), ike.EncrAESCTR, 256, ike.IntegAESXCBC96},
+		{esp(encr(ike.EncrAESCCM8, 192)), ike.EncrAESCCM8, 192, ike.IntegNone},
+		{esp(encr(ike.EncrNullAuthAESGMAC, 128)), ike.EncrNullAuthAESGMAC, 128, ike.IntegNone},
+		{esp(encr(ike.EncrNull, 0), integT(ike.IntegHMACSHA512_256)), ike.EncrNull, 0, ike.IntegHMACSHA512_256},
+		{esp(encr(ike.Encr3DES, 0), integT(ike.IntegHMACSHA1_96)), ike.Encr3DES, 0, ike.IntegHMACSHA1_96},
+	}
+	for _, c := range ok {
+		e, k, i, err := ESPTransformFor(c.p)
+		if err != nil || e != c.encrID || k != c.keyBits || i != c.integID {
+			t.Errorf("ESPTransformFor(%s) = %d, %d, %d, %v; want %d, %d, %d",
+				Describe(c.p), e, k, i, err, c.encrID, c.keyBits, c.integID)
+		}
+	}
+	bad := []struct {
+		p           ike.Proposal
+		unsupported bool
+	}{
+		{esp(), false},
+		{esp(encr(ike.EncrAESGCM16, 256), encr(ike.EncrAESGCM16, 128)), false},
+		{esp(encr(ike.EncrAESCBC, 128), integT(ike.IntegHMACSHA1_96), integT(ike.IntegHMACSHA256_128)), false},
+		{ike.Proposal{Protocol: ike.ProtoIKE, Transforms: []ike.Transform{encr(ike.EncrAESGCM16, 256)}}, false},
+		{esp(encr(ike.EncrAESCBC, 128)), true},                                    // no integrity
+		{esp(encr(ike.EncrNull, 0)), true},                                        // nothing at all
+		{esp(encr(ike.EncrAESGCM16, 256), integT(ike.IntegHMACSHA256_128)), true}, // AEAD + integrity
+		{esp(encr(ike.EncrAESCBC, 64), integT(ike.IntegHMACSHA256_128)), true},    // key length
+		{esp(encr(99, 0), integT(ike.IntegHMACSHA256_128)), true},                 // unknown cipher
+		{esp(encr(ike.EncrAESCBC, 128), integT(1)), true},                         // AUTH_HMAC_MD5_96: unimplemented
+	}
+	for _, c := range bad {
+		_, _, _, err := ESPTransformFor(c.p)
+		if err == nil || errors.Is(err, ErrUnsupported) != c.unsupported {
+			t.Errorf("ESPTransformFor(%s) err = %v, want an error (ErrUnsupported %v)", Describe(c.p), err, c.unsupported)
+		}
 	}
 }
 

@@ -21,8 +21,14 @@ func TestKeyLogTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("!!! SKIPPING: tshark is not installed (scripts/test.sh installs it)")
 	}
+	for _, esp := range []string{"aes128gcm16", "aes256-sha256", "aes128ctr-sha1"} {
+		t.Run(esp, func(t *testing.T) { keyLogTshark(t, esp) })
+	}
+}
+
+func keyLogTshark(t *testing.T, espProposal string) {
 	s := topology(t)
-	lc, rc := confs(s, "aes256gcm16-prfsha256-x25519", "aes128gcm16")
+	lc, rc := confs(s, "aes256gcm16-prfsha256-x25519", espProposal)
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "capture.pcap")
 	dump, err := s.Left.Start(filepath.Join(dir, "tcpdump.log"), "tcpdump", "--immediate-mode", "-Z", "root", "-i", lab.OuterIf, "-U", "-w", pcap, "udp")

@@ -178,3 +178,37 @@ func TestStrongSwanRekeys(t *testing.T) {
 		})
 	}
 }
+
+// TestStrongSwanESPTransforms: ESP with the cipher+integrity transforms
+// (RFC 3602, 3686, 4868, 2404) that strongSwan's userspace data plane
+// supports, goipsec initiating: SAs agree and traffic passes both ways.
+func TestStrongSwanESPTransforms(t *testing.T) {
+	for _, tc := range []struct{ esp, encr, integ string }{
+		{"aes256-sha256", "AES_CBC", "HMAC_SHA2_256_128"},
+		{"aes128-sha1", "AES_CBC", "HMAC_SHA1_96"},
+		{"aes192-sha384", "AES_CBC", "HMAC_SHA2_384_192"},
+		{"aes256-sha512", "AES_CBC", "HMAC_SHA2_512_256"},
+		{"aes128ctr-sha256", "AES_CTR", "HMAC_SHA2_256_128"},
+	} {
+		t.Run(tc.esp, func(t *testing.T) {
+			s := topology(t)
+			lc, rc := confs(s, "aes256gcm16-prfsha256-x25519", tc.esp)
+			charon := startCharon(t, s.Right, rc.String())
+			left := startDaemon(t, s.Left, "left", lc.String())
+			ctx := ctxFor(t, 60*time.Second)
+			if out, err := left.cli(ctx, "up", "site"); err != nil {
+				t.Fatalf("goipsec up: %v\n%s", err, out)
+			}
+			c := childOf(t, left.sas(ctx))
+			if c["encr-alg"] != tc.encr || c["integ-alg"] != tc.integ {
+				t.Errorf("child SA algorithms: %v/%v, want %s/%s", c["encr-alg"], c["integ-alg"], tc.encr, tc.integ)
+			}
+			out, err := charon.Swanctl(ctx, "--list-sas")
+			if err != nil || !strings.Contains(out, "INSTALLED") {
+				t.Fatalf("strongSwan --list-sas: %v\n%s", err, out)
+			}
+			t.Logf("strongSwan: %s", strings.TrimSpace(strings.Split(strings.Split(out, "ESP:")[1], "\n")[0]))
+			checkTraffic(ctx, t, s)
+		})
+	}
+}

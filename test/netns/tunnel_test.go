@@ -199,3 +199,35 @@ func TestPeerRestart(t *testing.T) {
 	waitUntil(t, "right keeps only the new IKE SA", 5*time.Second, func() bool { return len(right.sas(ctx)) == 1 })
 	checkTraffic(ctx, t, s)
 }
+
+// TestGoipsecESPTransforms: goipsec to goipsec with transforms strongSwan's
+// userspace data plane lacks (CCM, GMAC, ESN).
+func TestGoipsecESPTransforms(t *testing.T) {
+	for _, tc := range []struct{ esp, encr, integ string }{
+		{"aes256-sha256-esn", "AES_CBC", "HMAC_SHA2_256_128"},
+		{"aes128ccm16", "AES_CCM_16", ""},
+		{"aes256gmac", "NULL_AUTH_AES_GMAC", ""},
+		{"aes256ctr-sha512", "AES_CTR", "HMAC_SHA2_512_256"},
+		{"aes256gcm16-esn", "AES_GCM_16", ""},
+	} {
+		t.Run(tc.esp, func(t *testing.T) {
+			s := topology(t)
+			lc, rc := confs(s, suites[0].ike, tc.esp)
+			left := startDaemon(t, s.Left, "left", lc.String())
+			startDaemon(t, s.Right, "right", rc.String())
+			ctx := ctxFor(t, 60*time.Second)
+			if out, err := left.cli(ctx, "up", "site"); err != nil {
+				t.Fatalf("goipsec up: %v\n%s", err, out)
+			}
+			c := childOf(t, left.sas(ctx))
+			integ, _ := c["integ-alg"].(string)
+			if c["encr-alg"] != tc.encr || integ != tc.integ {
+				t.Errorf("child SA algorithms %v/%v, want %s/%s", c["encr-alg"], integ, tc.encr, tc.integ)
+			}
+			if strings.Contains(tc.esp, "esn") != (c["esn"] == "1") {
+				t.Errorf("ESN negotiated: %v", c["esn"])
+			}
+			checkTraffic(ctx, t, s)
+		})
+	}
+}

@@ -7,6 +7,7 @@ goipsec. Driven with one JSON document on stdin, answers with one on stdout:
 
   request:  {"ops": [op, ...]}
   op:       {"op": "decrypt", "algo": "AES-GCM", "key": hex(key||salt),
+             "auth": "SHA2-256-128" or absent (AEADs), "auth_key": hex,
              "spi": int, "packet": hex(outer IPv4 header || ESP)}
             {"op": "encrypt", "algo": ..., "key": ..., "spi": int,
              "seq": int, "iv": hex or null (null: scapy picks a random IV),
@@ -32,7 +33,8 @@ def main():
         import scapy
         from scapy.compat import raw
         from scapy.layers.inet import IP
-        from scapy.layers.ipsec import (CRYPT_ALGOS, ESP, IPSecIntegrityError,
+        from scapy.layers.ipsec import (AUTH_ALGOS, CRYPT_ALGOS, ESP,
+                                        IPSecIntegrityError,
                                         SecurityAssociation)
     except ImportError as err:
         json.dump({"missing": "cannot import scapy's IPsec module: %s" % err},
@@ -40,11 +42,16 @@ def main():
         return
 
     def new_sa(op):
+        auth = {}
+        if op.get("auth"):
+            auth = {"auth_algo": op["auth"],
+                    "auth_key": bytes.fromhex(op.get("auth_key", ""))}
         return SecurityAssociation(
             ESP, spi=op["spi"], crypt_algo=op["algo"],
             crypt_key=bytes.fromhex(op["key"]),
             tunnel_header=IP(src=op.get("src", "192.0.2.1"),
-                             dst=op.get("dst", "198.51.100.2")))
+                             dst=op.get("dst", "198.51.100.2")),
+            **auth)
 
     def decrypt(op):
         sa = new_sa(op)
@@ -54,7 +61,8 @@ def main():
         # the bytes, so a wrong next header would go unnoticed).
         outer = IP(wire)
         plain = sa.crypt_algo.decrypt(sa, outer[ESP], sa.crypt_key,
-                                      sa.crypt_algo.icv_size)
+                                      sa.crypt_algo.icv_size or
+                                      sa.auth_algo.icv_size)
         inner = sa.decrypt(IP(wire))
         return {"inner": raw(inner).hex(), "nh": plain.nh,
                 "padlen": plain.padlen, "spi": outer[ESP].spi,
@@ -70,6 +78,10 @@ def main():
     req = json.load(sys.stdin)
     results = []
     for op in req["ops"]:
+        if op.get("auth") and op["auth"] not in AUTH_ALGOS:
+            results.append({"unsupported": "scapy %s has no %s (it has %s)" % (
+                scapy.VERSION, op["auth"], ", ".join(AUTH_ALGOS))})
+            continue
         if op["algo"] not in CRYPT_ALGOS:
             results.append({"unsupported": "scapy %s has no %s (it has %s)" % (
                 scapy.VERSION, op["algo"], ", ".join(CRYPT_ALGOS))})
