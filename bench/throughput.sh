@@ -497,7 +497,7 @@ trap 'exit 143' TERM
 
 step "checking packages"
 pkgs=(iproute2 iputils-ping iperf3 coreutils util-linux)
-case " $SETUPS " in *" strongswan-"*) pkgs+=(strongswan-charon strongswan-swanctl libcharon-extra-plugins) ;; esac
+case " $SETUPS " in *" strongswan-"*) pkgs+=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins) ;; esac
 install_packages "${pkgs[@]}"
 if command -v jq >/dev/null 2>&1; then
 	JSON_TOOL=jq

@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// Where Debian's strongswan-charon and libcharon-extra-plugins put things.
+// Where Debian's strongswan-charon, libcharon-extra-plugins and
+// libstrongswan-standard-plugins (the openssl plugin) put things.
 const (
 	CharonPath      = "/usr/lib/ipsec/charon"
 	CharonPluginDir = "/usr/lib/ipsec/plugins"
@@ -47,7 +48,7 @@ func CheckStrongSwan() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("lab: strongSwan not usable, missing: %s (Debian: strongswan-charon strongswan-swanctl libcharon-extra-plugins)", strings.Join(missing, ", "))
+		return fmt.Errorf("lab: strongSwan not usable, missing: %s (Debian: strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins)", strings.Join(missing, ", "))
 	}
 	return nil
 }
