@@ -26,6 +26,8 @@ package esp
 import (
 	"errors"
 	"fmt"
+
+	"github.com/goipsec/goipsec/internal/replay"
 )
 
 // HeaderLen is the length of the ESP header: SPI and sequence number
@@ -97,4 +99,26 @@ func IsNonESPMarker(udpPayload []byte) bool {
 // 0xFF octet (RFC 3948 2.3), which the receiver ignores.
 func IsKeepalive(udpPayload []byte) bool {
 	return len(udpPayload) == 1 && udpPayload[0] == 0xff
+}
+
+// ReplayDisabled as the replay window of an inbound SA turns the
+// anti-replay check off (RFC 4303 3.4.3, RFC 4302 3.4.3: the receiver may
+// disable it for an SA). Only do so when the SA was negotiated that way:
+// the default is on.
+const ReplayDisabled = -1
+
+// initWindow initialises w for an inbound SA and reports whether the
+// anti-replay check is disabled. ESN cannot do without the window, which
+// infers the high-order bits (RFC 4303 2.2.1, Appendix A2), so asking for
+// both is a programming error.
+func initWindow(w *replay.Window, size int, esn bool) (disabled bool) {
+	if size == ReplayDisabled {
+		if esn {
+			panic("esp: Extended Sequence Numbers need the anti-replay window")
+		}
+		w.Init(0) // unused, but keeps the zero value out of reach
+		return true
+	}
+	w.Init(size)
+	return false
 }

@@ -16,10 +16,12 @@ type Inbound struct {
 	esn    bool
 	ivLen  int
 	icvLen int
-	block  int                       // the transform's block size (>= 4)
-	xf     atomic.Pointer[transform] // nil after Zero
-	window replay.Window
-	stats  struct {
+	block  int // the transform's block size (>= 4)
+	// noReplay: the anti-replay check is disabled (ReplayDisabled).
+	noReplay bool
+	xf       atomic.Pointer[transform] // nil after Zero
+	window   replay.Window
+	stats    struct {
 		replay, auth, padding, malformed atomic.Uint64
 	}
 }
@@ -48,8 +50,10 @@ func NewInboundESN(spi uint32, aead *suite.AEAD, replayWindow int) *Inbound {
 
 // NewInboundTransform returns the inbound SA for our spi for any ESP
 // transform (suite.NewESPTransform), with an anti-replay window of
-// replayWindow packets (as for NewInbound) and Extended Sequence Numbers
-// if esn is set (as for NewInboundESN).
+// replayWindow packets (as for NewInbound; ReplayDisabled turns the check
+// off) and Extended Sequence Numbers if esn is set (as for NewInboundESN).
+// ESN needs the window to infer the high-order bits, so esn with
+// ReplayDisabled panics.
 func NewInboundTransform(spi uint32, t suite.ESPTransform, replayWindow int, esn bool) *Inbound {
 	in := &Inbound{
 		spi:    spi,
@@ -58,7 +62,7 @@ func NewInboundTransform(spi uint32, t suite.ESPTransform, replayWindow int, esn
 		icvLen: t.ICVLen(),
 		block:  alignment(t.BlockSize()),
 	}
-	in.window.Init(replayWindow)
+	in.noReplay = initWindow(&in.window, replayWindow, esn)
 	in.xf.Store(&transform{t})
 	return in
 }
@@ -69,8 +73,14 @@ func (in *Inbound) SPI() uint32 { return in.spi }
 // ESN reports whether the SA uses Extended Sequence Numbers.
 func (in *Inbound) ESN() bool { return in.esn }
 
-// ReplayWindow returns the anti-replay window size in packets.
-func (in *Inbound) ReplayWindow() int { return in.window.Size() }
+// ReplayWindow returns the anti-replay window size in packets, 0 if the
+// check is disabled.
+func (in *Inbound) ReplayWindow() int {
+	if in.noReplay {
+		return 0
+	}
+	return in.window.Size()
+}
 
 // HighestSeq returns the highest sequence number received so far.
 func (in *Inbound) HighestSeq() uint64 { return in.window.Highest() }
@@ -120,7 +130,7 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 	if in.esn {
 		seq = in.window.InferESN(e.Seq())
 	}
-	if !in.window.Check(seq) {
+	if !in.noReplay && !in.window.Check(seq) {
 		in.stats.replay.Add(1)
 		return nil, 0, ErrReplay
 	}
@@ -135,7 +145,7 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 		in.stats.auth.Add(1)
 		return nil, 0, ErrAuth
 	}
-	if !in.window.Update(seq) {
+	if !in.noReplay && !in.window.Update(seq) {
 		in.stats.replay.Add(1)
 		return nil, 0, ErrReplay
 	}
