@@ -23,6 +23,7 @@ type Inbound struct {
 	window   replay.Window
 	stats    struct {
 		replay, auth, padding, malformed atomic.Uint64
+		fragment, ecn                    atomic.Uint64
 	}
 }
 
@@ -32,6 +33,8 @@ type Stats struct {
 	Auth      uint64 // ICV did not verify (ErrAuth)
 	Padding   uint64 // inconsistent padding (ErrPadding)
 	Malformed uint64 // too short or wrong SPI (ErrMalformed)
+	Fragment  uint64 // OpenTransport/OpenTunnel: an IP fragment (ErrFragment)
+	ECN       uint64 // OpenTunnel: outer CE, inner not-ECT (ErrECNDrop)
 }
 
 // NewInbound returns the inbound SA for our spi with an AEAD, 32-bit
@@ -92,6 +95,8 @@ func (in *Inbound) Stats() Stats {
 		Auth:      in.stats.auth.Load(),
 		Padding:   in.stats.padding.Load(),
 		Malformed: in.stats.malformed.Load(),
+		Fragment:  in.stats.fragment.Load(),
+		ECN:       in.stats.ecn.Load(),
 	}
 }
 
