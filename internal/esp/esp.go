@@ -4,7 +4,13 @@
 // AES-CTR, NULL and 3DES with a separate integrity algorithm): sealing
 // and opening packets in place in caller-owned buffers, sequence numbers
 // (32-bit or extended, RFC 4303 2.2.1), the anti-replay check (RFC 4303
-// 3.4.3) and the UDP encapsulation markers of RFC 3948.
+// 3.4.3) and the UDP encapsulation markers of RFC 3948. It also
+// implements the IP Authentication Header of RFC 4302 (AHOutbound,
+// AHInbound; ah.go), transport and tunnel mode for whole IP packets, IPv4
+// and IPv6 (modes.go: SealTransport, OpenTransport, SealTunnel,
+// OpenTunnel), the outer header of tunnel mode with the ECN rules of RFC
+// 6040 and the DSCP and DF rules of RFC 4301 (tunnel.go), and TFC padding
+// (RFC 4303 2.7, SetTFCPadding).
 //
 // The package does no I/O and starts no goroutines; it neither allocates nor
 // panics per packet.

@@ -23,7 +23,7 @@ type Inbound struct {
 	window   replay.Window
 	stats    struct {
 		replay, auth, padding, malformed atomic.Uint64
-		fragment, ecn                    atomic.Uint64
+		fragment, ecn, wrongSPI          atomic.Uint64
 	}
 }
 
@@ -32,7 +32,8 @@ type Stats struct {
 	Replay    uint64 // sequence number 0, too old or seen (ErrReplay)
 	Auth      uint64 // ICV did not verify (ErrAuth)
 	Padding   uint64 // inconsistent padding (ErrPadding)
-	Malformed uint64 // too short or wrong SPI (ErrMalformed)
+	Malformed uint64 // too short or inconsistent (ErrMalformed)
+	WrongSPI  uint64 // another SA's packet (ErrWrongSPI)
 	Fragment  uint64 // OpenTransport/OpenTunnel: an IP fragment (ErrFragment)
 	ECN       uint64 // OpenTunnel: outer CE, inner not-ECT (ErrECNDrop)
 }
@@ -95,6 +96,7 @@ func (in *Inbound) Stats() Stats {
 		Auth:      in.stats.auth.Load(),
 		Padding:   in.stats.padding.Load(),
 		Malformed: in.stats.malformed.Load(),
+		WrongSPI:  in.stats.wrongSPI.Load(),
 		Fragment:  in.stats.fragment.Load(),
 		ECN:       in.stats.ecn.Load(),
 	}
@@ -128,7 +130,7 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 		return nil, 0, ErrMalformed
 	}
 	if e.SPI() != in.spi {
-		in.stats.malformed.Add(1)
+		in.stats.wrongSPI.Add(1)
 		return nil, 0, ErrWrongSPI
 	}
 	seq := uint64(e.Seq())
