@@ -111,41 +111,11 @@ func (in *AHInbound) verify(pkt []byte) (ahPacket, error) {
 	if integ == nil {
 		return a, ErrClosed
 	}
-	if len(pkt) == 0 {
-		return a, ErrMalformed
+	ip, off, nhOff, err := findIPsec(pkt, packet.ProtoAH)
+	if err != nil {
+		return a, err
 	}
-	switch pkt[0] >> 4 {
-	case 4:
-		p, err := packet.ParseIPv4(pkt)
-		if err != nil {
-			return a, ErrMalformed
-		}
-		if p.IsFragment() {
-			return a, ErrFragment
-		}
-		if p.Protocol() != packet.ProtoAH {
-			return a, ErrMalformed
-		}
-		a = ahPacket{ip: p, ahOff: p.HeaderLen(), nhOff: 9}
-	case 6:
-		p, err := packet.ParseIPv6(pkt)
-		if err != nil {
-			return a, ErrMalformed
-		}
-		c, err := packet.WalkIPv6(p, packet.ProtoAH)
-		if err != nil {
-			return a, ErrMalformed
-		}
-		if c.Fragment {
-			return a, ErrFragment
-		}
-		if c.Proto != packet.ProtoAH {
-			return a, ErrMalformed
-		}
-		a = ahPacket{ip: p, ahOff: c.Off, nhOff: c.NextHeaderOff, ipv6: true}
-	default:
-		return a, ErrMalformed
-	}
+	a = ahPacket{ip: ip, ahOff: off, nhOff: nhOff, ipv6: ip[0]>>4 == 6}
 	if a.ahOff > maxHeaderChain {
 		return a, ErrMalformed
 	}
@@ -174,8 +144,8 @@ func (in *AHInbound) verify(pkt []byte) (ahPacket, error) {
 	}
 
 	// Take the ICV out and zero its field for the computation (RFC 4302
-	// 3.3.3.1: the ICV field, padding included, is computed as zero...
-	// the padding keeps its value), then put it back.
+	// 3.3.3.1); the ICV padding counts as sent (RFC 4302 2.6). The ICV
+	// goes back afterwards, so the packet's bytes are unchanged.
 	var icv [64]byte
 	field := h.ICV()[:icvLen]
 	copy(icv[:], field)
