@@ -279,11 +279,13 @@ var transformNames = map[ike.TransformType]map[uint16]string{
 	ike.TransformINTEG: {
 		ike.IntegNone: "NONE", ike.IntegHMACSHA1_96: "HMAC_SHA1_96", ike.IntegAESXCBC96: "AES_XCBC_96",
 		ike.IntegHMACSHA256_128: "HMAC_SHA2_256_128", ike.IntegHMACSHA384_192: "HMAC_SHA2_384_192",
-		ike.IntegHMACSHA512_256: "HMAC_SHA2_512_256",
+		ike.IntegHMACSHA512_256: "HMAC_SHA2_512_256", ike.IntegAESCMAC96: "AES_CMAC_96",
 	},
 	ike.TransformKE: {
 		ike.GroupNone: "KE_NONE", 2: "MODP_1024", 5: "MODP_1536", ike.GroupMODP2048: "MODP_2048",
 		ike.GroupMODP3072: "MODP_3072", ike.GroupMODP4096: "MODP_4096",
+		ike.GroupMODP6144: "MODP_6144", ike.GroupMODP8192: "MODP_8192",
+		ike.GroupMLKEM512: "ML_KEM_512", ike.GroupMLKEM768: "ML_KEM_768", ike.GroupMLKEM1024: "ML_KEM_1024",
 		ike.GroupECP256: "ECP_256", ike.GroupECP384: "ECP_384", ike.GroupECP521: "ECP_521",
 		ike.GroupCurve25519: "CURVE_25519", ike.GroupCurve448: "CURVE_448",
 	},
