@@ -50,6 +50,19 @@ func TestECPRFC5903(t *testing.T) {
 			gry:     "DCFBEC7AACF3196472169E838430367F66EEBE3C6E70C416DD5F0C68759DD1FFF83FA40142209DFF5EAAD96DB9E6386C",
 			sharedX: "11187331C279962D93D604243FD592CB9D0A926F422E47187521287E7156C5C4D603135569B9E9D09CF5D4A270F59746",
 		},
+		{
+			// 66 octets per coordinate and for the shared secret (RFC
+			// 5903 7, 8.3): the leading octets of these values are 0x00
+			// and 0x01, so a 65-octet encoding would be wrong.
+			name: "8.3 ECP-521", group: ike.GroupECP521,
+			i:       "0037ADE9319A89F4DABDB3EF411AACCCA5123C61ACAB57B5393DCE47608172A095AA85A30FE1C2952C6771D937BA9777F5957B2639BAB072462F68C27A57382D4A52",
+			gix:     "0015417E84DBF28C0AD3C278713349DC7DF153C897A1891BD98BAB4357C9ECBEE1E3BF42E00B8E380AEAE57C2D107564941885942AF5A7F4601723C4195D176CED3E",
+			giy:     "017CAE20B6641D2EEB695786D8C946146239D099E18E1D5A514C739D7CB4A10AD8A788015AC405D7799DC75E7B7D5B6CF2261A6A7F1507438BF01BEB6CA3926F9582",
+			r:       "0145BA99A847AF43793FDD0E872E7CDFA16BE30FDC780F97BCCC3F078380201E9C677D600B343757A3BDBF2A3163E4C2F869CCA7458AA4A4EFFC311F5CB151685EB9",
+			grx:     "00D0B3975AC4B799F5BEA16D5E13E9AF971D5E9B984C9F39728B5E5739735A219B97C356436ADC6E95BB0352F6BE64A6C2912D4EF2D0433CED2B6171640012D9460F",
+			gry:     "015C68226383956E3BD066E797B623C27CE0EAC2F551A10C2C724D9852077B87220B6536C5C408A1D2AEBB8E86D678AE49CB57091F4732296579AB44FCD17F0FC56A",
+			sharedX: "01144C7D79AE6956BC8EDB8E7C787C4521CB086FA64407F97894E5E6B2D79B04D1427E73CA4BAA240A34786859810C06B3C715A3A8CC3151F2BEE417996D19F3DDEA",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -116,23 +129,32 @@ func TestX25519RFC7748(t *testing.T) {
 	}
 }
 
-// TestMODP2048Prime checks the group 14 modulus copied from RFC 3526 3: a
-// typo would almost surely make p or (p-1)/2 composite (it is a safe prime),
-// and its top and bottom 64 bits are all ones by construction.
-func TestMODP2048Prime(t *testing.T) {
-	p := modp2048
-	if p.BitLen() != 2048 {
-		t.Fatalf("p has %d bits", p.BitLen())
-	}
-	if !p.ProbablyPrime(20) {
-		t.Error("p is not prime")
-	}
-	q := new(big.Int).Rsh(p, 1)
-	if !q.ProbablyPrime(20) {
-		t.Error("(p-1)/2 is not prime")
-	}
-	ones := new(big.Int).SetUint64(^uint64(0))
-	if new(big.Int).And(p, ones).Cmp(ones) != 0 || new(big.Int).Rsh(p, 2048-64).Cmp(ones) != 0 {
-		t.Error("p does not start and end with 64 one bits")
+// TestMODPPrimes checks the moduli of RFC 3526 (groups 14 to 18): each is
+// a safe prime (p and (p-1)/2 prime; a transcription error would almost
+// surely break that), has the group's bit length, and starts and ends
+// with 64 one bits by construction. The 6144- and 8192-bit primality tests
+// take seconds and are skipped with -short.
+func TestMODPPrimes(t *testing.T) {
+	for _, g := range []struct {
+		bits int
+		p    *big.Int
+	}{{2048, modp2048}, {3072, modp3072}, {4096, modp4096}, {6144, modp6144}, {8192, modp8192}} {
+		p := g.p
+		if p.BitLen() != g.bits {
+			t.Fatalf("MODP-%d: p has %d bits", g.bits, p.BitLen())
+		}
+		ones := new(big.Int).SetUint64(^uint64(0))
+		if new(big.Int).And(p, ones).Cmp(ones) != 0 || new(big.Int).Rsh(p, uint(g.bits-64)).Cmp(ones) != 0 {
+			t.Errorf("MODP-%d: p does not start and end with 64 one bits", g.bits)
+		}
+		if g.bits > 4096 && testing.Short() {
+			continue
+		}
+		if !p.ProbablyPrime(0) { // Baillie-PSW
+			t.Errorf("MODP-%d: p is not prime", g.bits)
+		}
+		if !new(big.Int).Rsh(p, 1).ProbablyPrime(0) {
+			t.Errorf("MODP-%d: (p-1)/2 is not prime", g.bits)
+		}
 	}
 }
