@@ -402,7 +402,7 @@ func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []w
 		aead = sa.keys.encI
 	}
 	sa.ivCounter++
-	return sealSK(h, ps, aead, sa.ivCounter)
+	return sealSK(h, ps, aead, sa.ivCounter, sa.e.cfg.Rand)
 }
 
 // decode returns the payloads of a received message, decrypting and
