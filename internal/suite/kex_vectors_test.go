@@ -129,32 +129,58 @@ func TestX25519RFC7748(t *testing.T) {
 	}
 }
 
-// TestMODPPrimes checks the moduli of RFC 3526 (groups 14 to 18): each is
-// a safe prime (p and (p-1)/2 prime; a transcription error would almost
-// surely break that), has the group's bit length, and starts and ends
-// with 64 one bits by construction. The 6144- and 8192-bit primality tests
-// take seconds and are skipped with -short.
+// machinPi returns floor(pi * 2^prec) by Machin's formula, pi = 16
+// arctan(1/5) - 4 arctan(1/239), with 64 guard bits.
+func machinPi(prec uint) *big.Int {
+	p := prec + 64
+	arctanInv := func(x int64) *big.Int { // arctan(1/x) * 2^p
+		one := new(big.Int).Lsh(big.NewInt(1), p)
+		bx, x2 := big.NewInt(x), big.NewInt(x*x)
+		term := new(big.Int).Quo(one, bx)
+		sum := new(big.Int).Set(term)
+		q := new(big.Int)
+		for n := int64(1); term.Sign() != 0; n++ {
+			term.Quo(term, x2)
+			q.Quo(term, big.NewInt(2*n+1))
+			if n%2 == 1 {
+				sum.Sub(sum, q)
+			} else {
+				sum.Add(sum, q)
+			}
+		}
+		return sum
+	}
+	pi := new(big.Int).Mul(arctanInv(5), big.NewInt(16))
+	pi.Sub(pi, new(big.Int).Mul(arctanInv(239), big.NewInt(4)))
+	return pi.Rsh(pi, 64)
+}
+
+// TestMODPPrimes checks the moduli of RFC 3526 (groups 14 to 18) against
+// the formula the RFC defines each by, p = 2^n - 2^(n-64) - 1 + 2^64 *
+// ([2^(n-130) pi] + k), with pi computed here. The two smaller ones are
+// also checked to be safe primes (p and (p-1)/2 prime); for the larger
+// ones that takes many seconds and the formula already pins every bit.
 func TestMODPPrimes(t *testing.T) {
 	for _, g := range []struct {
 		bits int
+		k    int64
 		p    *big.Int
-	}{{2048, modp2048}, {3072, modp3072}, {4096, modp4096}, {6144, modp6144}, {8192, modp8192}} {
-		p := g.p
-		if p.BitLen() != g.bits {
-			t.Fatalf("MODP-%d: p has %d bits", g.bits, p.BitLen())
+	}{{2048, 124476, modp2048}, {3072, 1690314, modp3072}, {4096, 240904, modp4096}, {6144, 929484, modp6144}, {8192, 4743158, modp8192}} {
+		n := uint(g.bits)
+		want := new(big.Int).Lsh(big.NewInt(1), n)
+		want.Sub(want, new(big.Int).Lsh(big.NewInt(1), n-64))
+		want.Sub(want, big.NewInt(1))
+		inner := machinPi(n - 130)
+		inner.Add(inner, big.NewInt(g.k))
+		want.Add(want, inner.Lsh(inner, 64))
+		if g.p.Cmp(want) != 0 {
+			t.Errorf("MODP-%d: p differs from the RFC 3526 formula", g.bits)
 		}
-		ones := new(big.Int).SetUint64(^uint64(0))
-		if new(big.Int).And(p, ones).Cmp(ones) != 0 || new(big.Int).Rsh(p, uint(g.bits-64)).Cmp(ones) != 0 {
-			t.Errorf("MODP-%d: p does not start and end with 64 one bits", g.bits)
-		}
-		if g.bits > 4096 && testing.Short() {
+		if g.bits > 3072 {
 			continue
 		}
-		if !p.ProbablyPrime(0) { // Baillie-PSW
-			t.Errorf("MODP-%d: p is not prime", g.bits)
-		}
-		if !new(big.Int).Rsh(p, 1).ProbablyPrime(0) {
-			t.Errorf("MODP-%d: (p-1)/2 is not prime", g.bits)
+		if !g.p.ProbablyPrime(0) || !new(big.Int).Rsh(g.p, 1).ProbablyPrime(0) { // Baillie-PSW
+			t.Errorf("MODP-%d: p is not a safe prime", g.bits)
 		}
 	}
 }
