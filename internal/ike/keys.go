@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,6 +71,17 @@ func suiteOf(p wire.Proposal) (ikeSuite, error) {
 		return s, fmt.Errorf("%w: key exchange method %s for IKE_SA_INIT", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, s.group))
 	}
 	return s, nil
+}
+
+// warnings are the notes suite.IKEProposalWarnings has on the negotiated
+// transforms (3DES, SHA-1), for the log.
+func (s ikeSuite) warnings() []string {
+	p := wire.Proposal{Protocol: wire.ProtoIKE, Transforms: []wire.Transform{
+		{Type: wire.TransformENCR, ID: s.encrID, KeyLength: uint16(s.keyBits)},
+		{Type: wire.TransformPRF, ID: s.prfID},
+		{Type: wire.TransformINTEG, ID: s.integID},
+	}}
+	return suite.IKEProposalWarnings(p)
 }
 
 // deriveIKEKeys computes SKEYSEED and the seven IKE SA keys (RFC 7296 2.14):
@@ -197,7 +209,8 @@ func (k *ikeKeys) pskAuth(psk, realMessage, peerNonce []byte, skP []byte, idBody
 //	header | SK header | IV | E(payloads | padding | pad length) | ICV
 //
 // The plaintext is padded to the cipher's block size with zeros (any value
-// will do, 3.14). CBC needs an unpredictable IV, drawn from rnd; the other
+// will do, 3.14). CBC needs an unpredictable IV, drawn from rnd (nil:
+// crypto/rand); the other
 // modes take ivCounter, which must not repeat under one key (RFC 5282 3.1,
 // RFC 5930 2).
 func sealSK(h wire.Header, ps []wire.Payload, t suite.SKTransform, ivCounter uint64, rnd io.Reader) ([]byte, error) {
@@ -213,6 +226,9 @@ func sealSK(h wire.Header, ps []wire.Payload, t suite.SKTransform, ivCounter uin
 	prefix := wire.SKPrefix(h, first, bodyLen)
 	iv := make([]byte, t.IVLen())
 	if t.RandomIV() {
+		if rnd == nil {
+			rnd = rand.Reader
+		}
 		if _, err := io.ReadFull(rnd, iv); err != nil {
 			return nil, fmt.Errorf("ike: SK IV: %w", err)
 		}

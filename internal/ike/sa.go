@@ -442,8 +442,12 @@ func (sa *ikeSA) send(pkt []byte) {
 	}
 }
 
-// logIKEKeys hands the IKE SA's encryption keys to the key log, if any.
+// logIKEKeys hands the IKE SA's encryption keys to the key log, if any,
+// and warns about deprecated algorithms in the negotiated suite.
 func (sa *ikeSA) logIKEKeys() {
+	for _, w := range sa.suite.warnings() {
+		sa.log.Warn("weak IKE algorithm negotiated", "warning", w)
+	}
 	if kl := sa.e.cfg.KeyLog; kl != nil {
 		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr)
 	}
