@@ -210,9 +210,8 @@ func (k *ikeKeys) pskAuth(psk, realMessage, peerNonce []byte, skP []byte, idBody
 //
 // The plaintext is padded to the cipher's block size with zeros (any value
 // will do, 3.14). CBC needs an unpredictable IV, drawn from rnd (nil:
-// crypto/rand); the other
-// modes take ivCounter, which must not repeat under one key (RFC 5282 3.1,
-// RFC 5930 2).
+// crypto/rand); the other modes take ivCounter, which must not repeat
+// under one key (RFC 5282 3.1, RFC 5930 2).
 func sealSK(h wire.Header, ps []wire.Payload, t suite.SKTransform, ivCounter uint64, rnd io.Reader) ([]byte, error) {
 	first, plain, err := wire.MarshalPayloads(ps)
 	if err != nil {
