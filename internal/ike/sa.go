@@ -449,7 +449,7 @@ func (sa *ikeSA) logIKEKeys() {
 		sa.log.Warn("weak IKE algorithm negotiated", "warning", w)
 	}
 	if kl := sa.e.cfg.KeyLog; kl != nil {
-		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr)
+		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr, sa.suite.integID, sa.keys.skAi, sa.keys.skAr)
 	}
 }
 
