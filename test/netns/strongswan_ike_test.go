@@ -5,6 +5,7 @@ package netns
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,60 @@ func TestStrongSwanIKEProposals(t *testing.T) {
 				})
 			})
 		}
+	}
+}
+
+// TestStrongSwanIKERekeyNonAEAD: strongSwan rekeys an IKE SA protected by
+// a cipher with a separate integrity algorithm (CREATE_CHILD_SA, RFC 7296
+// 1.3.2, 2.18): goipsec derives the new SK_ai/SK_ar and SK_ei/SK_er from
+// the old SK_d (with an AES PRF in the second case), and the new IKE SA
+// carries the DELETE of the old one and later exchanges.
+func TestStrongSwanIKERekeyNonAEAD(t *testing.T) {
+	for _, ikeP := range []string{"aes256-sha256-modp3072", "aes128ctr-aesxcbc-ecp256"} {
+		t.Run(ikeP, func(t *testing.T) {
+			s := topology(t)
+			lc, rc := confs(s, ikeP, "aes128gcm16")
+			rc.extraConn = "rekey_time = 3s\n        over_time = 60s\n        rand_time = 0s"
+			charon := startCharonIKESuites(t, s.Right, rc.String())
+			left := startDaemon(t, s.Left, "left", lc.String())
+			ctx := ctxFor(t, 60*time.Second)
+			if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+				t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+			}
+			uniqueID := func() int {
+				sas := left.sas(ctx)
+				if len(sas) != 1 {
+					return -1 // between the new SA and the old one's DELETE
+				}
+				sa, _ := sas[0]["site"].(map[string]any)
+				s, _ := sa["uniqueid"].(string)
+				n, err := strconv.Atoi(s)
+				if err != nil {
+					return -1
+				}
+				return n
+			}
+			first := uniqueID()
+			if first < 0 {
+				t.Fatalf("goipsec SAs: %v", left.sas(ctx))
+			}
+			// Each rekey makes a new IKE SA with the next unique ID.
+			waitUntil(t, "IKE SA rekeyed twice", 15*time.Second, func() bool { return uniqueID() >= first+2 })
+			if out, err := lab.Ping(ctx, s.Right, s.RightInner, s.LeftInner, 2); err != nil {
+				t.Fatalf("ping after rekeys: %v\n%s", err, out)
+			}
+			out, _ := charon.Swanctl(ctx, "--list-sas")
+			t.Logf("strongSwan after rekeys:\n%s", out)
+			if !strings.Contains(out, "ESTABLISHED") {
+				t.Fatalf("strongSwan has no IKE SA after rekeying")
+			}
+			if out, err := left.cli(ctx, "down", "site"); err != nil {
+				t.Fatalf("goipsec down: %v\n%s", err, out)
+			}
+			waitUntil(t, "strongSwan's SAs deleted", 10*time.Second, func() bool {
+				out, err := charon.Swanctl(ctx, "--list-sas")
+				return err == nil && !strings.Contains(out, "ESTABLISHED")
+			})
+		})
 	}
 }
