@@ -9,9 +9,8 @@ import (
 )
 
 // skCases are the SK payload transforms: every ESP transform of
-// xformCases except ENCR_NULL and AES-GMAC (not for IKE), plus every
-// non-combined cipher with AES-CMAC-96. The block size differs from ESP:
-// only CBC needs alignment in SK (RFC 7296 3.14).
+// xformCases except ENCR_NULL and AES-GMAC (not for IKE). The block size
+// differs from ESP: only CBC needs alignment in SK (RFC 7296 3.14).
 var skCases = func() []xformCase {
 	var cs []xformCase
 	for _, c := range xformCases {
@@ -23,11 +22,6 @@ var skCases = func() []xformCase {
 			c.block = 1
 		}
 		cs = append(cs, c)
-		if c.integ == ike.IntegHMACSHA1_96 {
-			c.integ, c.icv = ike.IntegAESCMAC96, 12
-			c.name = c.name[:len(c.name)-len("HMAC_SHA1_96")] + "AES_CMAC_96"
-			cs = append(cs, c)
-		}
 	}
 	return cs
 }()
