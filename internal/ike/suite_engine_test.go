@@ -31,6 +31,7 @@ func TestEstablishEveryIKESuite(t *testing.T) {
 		{"3des-sha256-modp2048", "3DES/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"},
 		{"aes128-sha256-modp6144", "AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_6144"},
 		{"aes256-sha384-modp8192", "AES_CBC_256/HMAC_SHA2_384_192/PRF_HMAC_SHA2_384/MODP_8192"},
+		{"aes256gcm16-prfsha512-curve448", "AES_GCM_16_256/PRF_HMAC_SHA2_512/CURVE_448"},
 	} {
 		t.Run(tc.ike, func(t *testing.T) {
 			_, l, r := newPair(t, pairOpts{leftIKE: tc.ike, leftESP: "aes128gcm16"})

@@ -35,7 +35,7 @@ type KeyExchange interface {
 func SupportedGroup(group uint16) bool {
 	switch group {
 	case ike.GroupMODP2048, ike.GroupMODP3072, ike.GroupMODP4096, ike.GroupMODP6144, ike.GroupMODP8192,
-		ike.GroupECP256, ike.GroupECP384, ike.GroupECP521, ike.GroupCurve25519:
+		ike.GroupECP256, ike.GroupECP384, ike.GroupECP521, ike.GroupCurve25519, ike.GroupCurve448:
 		return true
 	}
 	return IsKEM(group)
@@ -52,8 +52,8 @@ func IsKEM(group uint16) bool {
 
 // NewKeyExchange makes the initiator's side of a key exchange for group:
 // a fresh key pair for MODP-2048 to -8192 (14 to 18, RFC 3526), the random
-// ECP groups of 256, 384 and 521 bits (19, 20, 21; RFC 5903) or
-// Curve25519 (31, RFC 8031); for ML-KEM-768 and -1024 (36, 37; FIPS 203)
+// ECP groups of 256, 384 and 521 bits (19, 20, 21; RFC 5903),
+// Curve25519 or Curve448 (31, 32; RFC 8031); for ML-KEM-768 and -1024 (36, 37; FIPS 203)
 // a decapsulation key whose encapsulation key is the public value. The
 // private key is drawn from r (nil means crypto/rand.Reader); unlike
 // crypto/ecdh.GenerateKey, r is really used, so a deterministic reader
@@ -84,6 +84,8 @@ func NewKeyExchange(group uint16, r io.Reader) (KeyExchange, error) {
 		return newECDH(group, ecdh.P521(), 66, r)
 	case ike.GroupCurve25519:
 		return newECDH(group, ecdh.X25519(), 32, r)
+	case ike.GroupCurve448:
+		return newX448(r)
 	case ike.GroupMLKEM768, ike.GroupMLKEM1024:
 		return newMLKEM(group, r)
 	}

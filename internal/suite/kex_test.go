@@ -25,6 +25,7 @@ var testGroups = []struct {
 	{ike.GroupMODP6144, 768, 768},
 	{ike.GroupMODP8192, 1024, 1024},
 	{ike.GroupECP521, 132, 66}, // RFC 5903 7: 66 octets per coordinate
+	{ike.GroupCurve448, 56, 56},
 }
 
 func isECP(g uint16) bool {
@@ -199,7 +200,7 @@ func TestX25519Rejects(t *testing.T) {
 }
 
 func TestKeyExchangeUnsupported(t *testing.T) {
-	for _, g := range []uint16{ike.GroupNone, 1, 2, 5, 22, 23, 24, 25, 26, 27, 28, 29, 30, ike.GroupCurve448, ike.GroupMLKEM512, 38, 0xffff} {
+	for _, g := range []uint16{ike.GroupNone, 1, 2, 5, 22, 23, 24, 25, 26, 27, 28, 29, 30, 33, 34, ike.GroupMLKEM512, 38, 0xffff} {
 		if SupportedGroup(g) {
 			t.Errorf("SupportedGroup(%d) = true", g)
 		}
@@ -221,8 +222,37 @@ func TestKeyExchangeBrokenRandom(t *testing.T) {
 		// All zeros is a valid (clamped) X25519 scalar but no valid MODP
 		// exponent or NIST scalar; it must fail, not loop.
 		_, err := NewKeyExchange(g.group, zeroReader{})
-		if (err == nil) != (g.group == ike.GroupCurve25519) {
+		if (err == nil) != (g.group == ike.GroupCurve25519 || g.group == ike.GroupCurve448) {
 			t.Errorf("group %d with an all-zero random source: err %v", g.group, err)
+		}
+	}
+}
+
+// TestX448Rejects checks RFC 8031 2: 56-octet values only, and low-order
+// points (all-zero shared secret) are errors; u = p+1 is 1 reduced (RFC
+// 7748 5 reduces non-canonical values).
+func TestX448Rejects(t *testing.T) {
+	ke, _ := NewKeyExchange(ike.GroupCurve448, nil)
+	p := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 448), new(big.Int).Lsh(big.NewInt(1), 224))
+	p.Sub(p, big.NewInt(1))
+	le := func(n *big.Int) []byte {
+		b := n.FillBytes(make([]byte, 56))
+		for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+			b[i], b[j] = b[j], b[i]
+		}
+		return b
+	}
+	for name, u := range map[string]*big.Int{
+		"0": big.NewInt(0), "1": big.NewInt(1), "p-1": new(big.Int).Sub(p, big.NewInt(1)),
+		"p": p, "p+1": new(big.Int).Add(p, big.NewInt(1)),
+	} {
+		if s, err := ke.SharedSecret(le(u)); !errors.Is(err, ErrInvalidPublicValue) {
+			t.Errorf("%s: SharedSecret = %x, %v; want ErrInvalidPublicValue", name, s, err)
+		}
+	}
+	for _, n := range []int{0, 32, 55, 57, 112} {
+		if _, err := ke.SharedSecret(make([]byte, n)); !errors.Is(err, ErrInvalidPublicValue) {
+			t.Errorf("%d-byte value: err %v", n, err)
 		}
 	}
 }

@@ -184,3 +184,39 @@ func TestMODPPrimes(t *testing.T) {
 		}
 	}
 }
+
+// TestX448RFC7748 checks Curve448 (RFC 8031 uses X448 unchanged) against
+// RFC 7748: the two scalar multiplications of 5.2 and the Diffie-Hellman
+// example of 6.2 (the values agree with OpenSSL's X448 too).
+func TestX448RFC7748(t *testing.T) {
+	for _, v := range []struct{ scalar, u, out string }{
+		{"3d262fddf9ec8e88495266fea19a34d28882acef045104d0d1aae121700a779c984c24f8cdd78fbff44943eba368f54b29259a4f1c600ad3",
+			"06fce640fa3487bfda5f6cf2d5263f8aad88334cbd07437f020f08f9814dc031ddbdc38c19c6da2583fa5429db94ada18aa7a7fb4ef8a086",
+			"ce3e4ff95a60dc6697da1db1d85e6afbdf79b50a2412d7546d5f239fe14fbaadeb445fc66a01b0779d98223961111e21766282f73dd96b6f"},
+		{"203d494428b8399352665ddca42f9de8fef600908e0d461cb021f8c538345dd77c3e4806e25f46d3315c44e0a5b4371282dd2c8d5be3095f",
+			"0fbcc2f993cd56d3305b0b7d9e55d4c1a8fb5dbb52f8e9a1e9b6201b165d015894e56c4d3570bee52fe205e28a78b91cdfbde71ce8d157db",
+			"884a02576239ff7a2f2f63b2db6a9ff37047ac13568e1e30fe63c4a7ad1b3ee3a5700df34321d62077e63633c575c1c954514e99da7c179d"},
+	} {
+		ke := fixedKE(t, ike.GroupCurve448, unhex(t, v.scalar))
+		got, err := ke.SharedSecret(unhex(t, v.u))
+		if err != nil || !bytes.Equal(got, unhex(t, v.out)) {
+			t.Errorf("5.2: X448(%s, %s) = %x, %v; want %s", v.scalar, v.u, got, err, v.out)
+		}
+	}
+	alice := fixedKE(t, ike.GroupCurve448, unhex(t, "9a8f4925d1519f5775cf46b04b5800d4ee9ee8bae8bc5565d498c28dd9c9baf574a9419744897391006382a6f127ab1d9ac2d8c0a598726b"))
+	bob := fixedKE(t, ike.GroupCurve448, unhex(t, "1c306a7ac2a0e2e0990b294470cba339e6453772b075811d8fad0d1d6927c120bb5ee8972b0d3e21374c9c921b09d1b0366f10b65173992d"))
+	alicePub := unhex(t, "9b08f7cc31b7e3e67d22d5aea121074a273bd2b83de09c63faa73d2c22c5d9bbc836647241d953d40c5b12da88120d53177f80e532c41fa0")
+	bobPub := unhex(t, "3eb7a829b0cd20f5bcfc0b599b6feccf6da4627107bdb0d4f345b43027d8b972fc3e34fb4232a13ca706dcb57aec3dae07bdc1c67bf33609")
+	shared := unhex(t, "07fff4181ac6cc95ec1c16a94a0f74d12da232ce40a77552281d282bb60c0b56fd2464c335543936521c24403085d59a449a5037514a879d")
+	if !bytes.Equal(alice.PublicValue(), alicePub) || !bytes.Equal(bob.PublicValue(), bobPub) {
+		t.Errorf("6.2 public keys: got %x and %x", alice.PublicValue(), bob.PublicValue())
+	}
+	for _, s := range []struct {
+		ke   KeyExchange
+		peer []byte
+	}{{alice, bobPub}, {bob, alicePub}} {
+		if got, err := s.ke.SharedSecret(s.peer); err != nil || !bytes.Equal(got, shared) {
+			t.Errorf("6.2 shared secret = %x, %v; want %x", got, err, shared)
+		}
+	}
+}

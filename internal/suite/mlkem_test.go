@@ -118,7 +118,7 @@ func TestRespondDH(t *testing.T) {
 			t.Errorf("group %d: short value: %v", g.group, err)
 		}
 	}
-	if _, _, err := Respond(ike.GroupCurve448, make([]byte, 56), nil); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("Curve448: %v", err)
+	if _, _, err := Respond(ike.GroupMLKEM512, make([]byte, 800), nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("ML-KEM-512: %v", err)
 	}
 }

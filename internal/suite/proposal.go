@@ -67,6 +67,8 @@ var keywords = func() map[string]keyword {
 		"ecp521":           {ike.TransformKE, ike.GroupECP521, 0},
 		"curve25519":       {ike.TransformKE, ike.GroupCurve25519, 0},
 		"x25519":           {ike.TransformKE, ike.GroupCurve25519, 0},
+		"curve448":         {ike.TransformKE, ike.GroupCurve448, 0},
+		"x448":             {ike.TransformKE, ike.GroupCurve448, 0},
 		"mlkem768":         {ike.TransformKE, ike.GroupMLKEM768, 0},
 		"mlkem1024":        {ike.TransformKE, ike.GroupMLKEM1024, 0},
 		"noesn":            {ike.TransformESN, ike.ESNNone, 0},
@@ -121,7 +123,7 @@ var unsupportedKeywords = func() map[string]bool {
 		prfmd5 prfcamelliaxcbc
 		none modpnone modpnull modp768 modp1024 modp1536
 		ecp192 ecp224 modp1024s160 modp2048s224 modp2048s256
-		ecp224bp ecp256bp ecp384bp ecp512bp curve448 x448
+		ecp224bp ecp256bp ecp384bp ecp512bp
 		mlkem512
 		ntru112 ntru128 ntru192 ntru256 newhope128 kyber1 kyber3 kyber5
 		ntrup1 ntrup3 ntrup5 ntrur3 saber1 saber3 saber5 bike1 bike3 bike5

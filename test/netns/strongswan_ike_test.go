@@ -69,6 +69,7 @@ func TestStrongSwanIKEProposals(t *testing.T) {
 		{"aes128-aescmac-x25519", "AES_CBC-128/AES_CMAC_96/PRF_AES128_CMAC/CURVE_25519", "AES_CBC", "AES_CMAC_96", "PRF_AES128_CMAC", "CURVE_25519"},
 		{"aes256ctr-sha1-modp2048", "AES_CTR-256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_2048", "AES_CTR", "HMAC_SHA1_96", "PRF_HMAC_SHA1", "MODP_2048"},
 		{"aes128gcm8-prfsha256-modp6144", "AES_GCM_8-128/PRF_HMAC_SHA2_256/MODP_6144", "AES_GCM_8", "", "PRF_HMAC_SHA2_256", "MODP_6144"},
+		{"aes256gcm16-prfsha512-curve448", "AES_GCM_16-256/PRF_HMAC_SHA2_512/CURVE_448", "AES_GCM_16", "", "PRF_HMAC_SHA2_512", "CURVE_448"},
 		{"aes256ccm8-prfsha384-modp8192", "AES_CCM_8-256/PRF_HMAC_SHA2_384/MODP_8192", "AES_CCM_8", "", "PRF_HMAC_SHA2_384", "MODP_8192"},
 	} {
 		for _, initiator := range []string{"goipsec", "strongswan"} {
