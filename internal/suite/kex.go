@@ -47,14 +47,15 @@ func SupportedGroup(group uint16) bool {
 // initiator an encapsulation key, the responder a ciphertext), and the
 // responder must use Respond.
 func IsKEM(group uint16) bool {
-	return group == ike.GroupMLKEM768 || group == ike.GroupMLKEM1024
+	return group == ike.GroupMLKEM512 || group == ike.GroupMLKEM768 || group == ike.GroupMLKEM1024
 }
 
 // NewKeyExchange makes the initiator's side of a key exchange for group:
 // a fresh key pair for MODP-2048 to -8192 (14 to 18, RFC 3526), the random
 // ECP groups of 256, 384 and 521 bits (19, 20, 21; RFC 5903),
-// Curve25519 or Curve448 (31, 32; RFC 8031); for ML-KEM-768 and -1024 (36, 37; FIPS 203)
-// a decapsulation key whose encapsulation key is the public value. The
+// Curve25519 or Curve448 (31, 32; RFC 8031); for ML-KEM-512, -768 and
+// -1024 (35, 36, 37; FIPS 203) a decapsulation key whose encapsulation key
+// is the public value. The
 // private key is drawn from r (nil means crypto/rand.Reader); unlike
 // crypto/ecdh.GenerateKey, r is really used, so a deterministic reader
 // gives reproducible keys in tests and simulations.
@@ -86,7 +87,7 @@ func NewKeyExchange(group uint16, r io.Reader) (KeyExchange, error) {
 		return newECDH(group, ecdh.X25519(), 32, r)
 	case ike.GroupCurve448:
 		return newX448(r)
-	case ike.GroupMLKEM768, ike.GroupMLKEM1024:
+	case ike.GroupMLKEM512, ike.GroupMLKEM768, ike.GroupMLKEM1024:
 		return newMLKEM(group, r)
 	}
 	return nil, fmt.Errorf("%w: key exchange method %d", ErrUnsupported, group)

@@ -17,7 +17,7 @@ func BenchmarkKeyExchange(b *testing.B) {
 		{"MODP_2048", ike.GroupMODP2048}, {"MODP_3072", ike.GroupMODP3072}, {"MODP_4096", ike.GroupMODP4096},
 		{"MODP_6144", ike.GroupMODP6144}, {"MODP_8192", ike.GroupMODP8192},
 		{"ECP_256", ike.GroupECP256}, {"ECP_384", ike.GroupECP384}, {"ECP_521", ike.GroupECP521},
-		{"CURVE_25519", ike.GroupCurve25519}, {"CURVE_448", ike.GroupCurve448}, {"ML_KEM_768", ike.GroupMLKEM768}, {"ML_KEM_1024", ike.GroupMLKEM1024},
+		{"CURVE_25519", ike.GroupCurve25519}, {"CURVE_448", ike.GroupCurve448}, {"ML_KEM_512", ike.GroupMLKEM512}, {"ML_KEM_768", ike.GroupMLKEM768}, {"ML_KEM_1024", ike.GroupMLKEM1024},
 	} {
 		b.Run(g.name, func(b *testing.B) {
 			peer, err := NewKeyExchange(g.group, nil)

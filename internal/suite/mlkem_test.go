@@ -6,6 +6,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cloudflare/circl/kem/mlkem/mlkem512"
+	"github.com/cloudflare/circl/kem/mlkem/mlkem768"
+
 	"github.com/goipsec/goipsec/internal/wire/ike"
 )
 
@@ -13,6 +16,7 @@ var kemGroups = []struct {
 	group        uint16
 	ekLen, ctLen int
 }{
+	{ike.GroupMLKEM512, mlkem512.PublicKeySize, mlkem512.CiphertextSize},
 	{ike.GroupMLKEM768, mlkem.EncapsulationKeySize768, mlkem.CiphertextSize768},
 	{ike.GroupMLKEM1024, mlkem.EncapsulationKeySize1024, mlkem.CiphertextSize1024},
 }
@@ -79,7 +83,7 @@ func TestMLKEMRejects(t *testing.T) {
 		for name, v := range map[string][]byte{
 			"empty": nil, "one short": ek[:len(ek)-1], "one long": append(bytes.Clone(ek), 0),
 			"coefficients >= q": bytes.Repeat([]byte{0xff}, len(ek)),
-			"other size's key":  make([]byte, kemGroups[0].ekLen+kemGroups[1].ekLen-len(ek)),
+			"768's key for 512, 512's otherwise": make([]byte, map[bool]int{true: mlkem.EncapsulationKeySize768, false: mlkem512.PublicKeySize}[g.group == ike.GroupMLKEM512]),
 		} {
 			if _, _, err := Respond(g.group, v, nil); !errors.Is(err, ErrInvalidPublicValue) {
 				t.Errorf("group %d, encapsulation key %s: err %v, want ErrInvalidPublicValue", g.group, name, err)
@@ -118,7 +122,45 @@ func TestRespondDH(t *testing.T) {
 			t.Errorf("group %d: short value: %v", g.group, err)
 		}
 	}
-	if _, _, err := Respond(ike.GroupMLKEM512, make([]byte, 800), nil); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("ML-KEM-512: %v", err)
+	if _, _, err := Respond(ike.GroupCurve448+1, make([]byte, 56), nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("group 33: %v", err)
+	}
+}
+
+// TestCIRCLMatchesStdlib cross-checks the two ML-KEM implementations on
+// the parameter set both have, ML-KEM-768: from the same seed d || z they
+// make the same encapsulation key, and a ciphertext from CIRCL's
+// deterministic encapsulation decapsulates in crypto/mlkem to CIRCL's
+// shared key (and back). ML-KEM-512 is CIRCL's same code with other
+// parameters.
+func TestCIRCLMatchesStdlib(t *testing.T) {
+	rnd := seeded(99)
+	for range 5 {
+		seed := make([]byte, mlkem.SeedSize)
+		rnd.Read(seed)
+		std, err := mlkem.NewDecapsulationKey768(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpk, csk := mlkem768.NewKeyFromSeed(seed)
+		cek := make([]byte, mlkem768.PublicKeySize)
+		cpk.Pack(cek)
+		if !bytes.Equal(cek, std.EncapsulationKey().Bytes()) {
+			t.Fatal("encapsulation keys differ")
+		}
+		m := make([]byte, mlkem768.EncapsulationSeedSize)
+		rnd.Read(m)
+		ct, ss := make([]byte, mlkem768.CiphertextSize), make([]byte, mlkem768.SharedKeySize)
+		cpk.EncapsulateTo(ct, ss, m)
+		got, err := std.Decapsulate(ct)
+		if err != nil || !bytes.Equal(got, ss) {
+			t.Fatalf("crypto/mlkem decapsulates CIRCL's ciphertext to %x, %v; want %x", got, err, ss)
+		}
+		ss2, ct2 := std.EncapsulationKey().Encapsulate()
+		got2 := make([]byte, mlkem768.SharedKeySize)
+		csk.DecapsulateTo(got2, ct2)
+		if !bytes.Equal(got2, ss2) {
+			t.Fatal("CIRCL decapsulates crypto/mlkem's ciphertext to another key")
+		}
 	}
 }

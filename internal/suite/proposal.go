@@ -69,6 +69,7 @@ var keywords = func() map[string]keyword {
 		"x25519":           {ike.TransformKE, ike.GroupCurve25519, 0},
 		"curve448":         {ike.TransformKE, ike.GroupCurve448, 0},
 		"x448":             {ike.TransformKE, ike.GroupCurve448, 0},
+		"mlkem512":         {ike.TransformKE, ike.GroupMLKEM512, 0},
 		"mlkem768":         {ike.TransformKE, ike.GroupMLKEM768, 0},
 		"mlkem1024":        {ike.TransformKE, ike.GroupMLKEM1024, 0},
 		"noesn":            {ike.TransformESN, ike.ESNNone, 0},
@@ -124,7 +125,6 @@ var unsupportedKeywords = func() map[string]bool {
 		none modpnone modpnull modp768 modp1024 modp1536
 		ecp192 ecp224 modp1024s160 modp2048s224 modp2048s256
 		ecp224bp ecp256bp ecp384bp ecp512bp
-		mlkem512
 		ntru112 ntru128 ntru192 ntru256 newhope128 kyber1 kyber3 kyber5
 		ntrup1 ntrup3 ntrup5 ntrur3 saber1 saber3 saber5 bike1 bike3 bike5
 		frodoa1 frodoa3 frodoa5 frodos1 frodos3 frodos5 hqc1 hqc3 hqc5 sike1 sike2 sike3 sike5`)

@@ -170,7 +170,8 @@ func TestParseProposalErrors(t *testing.T) {
 		{false, "aes256gcm16-prfsha256-x25519-ke7_x25519", ErrNotYetSupported, `additional key exchange "ke7_x25519"`},
 		{true, "aes256gcm16-x25519-ke1_mlkem768", ErrNotYetSupported, `additional key exchange "ke1_mlkem768"`},
 		{true, "aes256gcm16-mlkem768", ErrNotYetSupported, `"mlkem768" is meant as an additional key exchange`},
-		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem512", ErrUnsupportedAlgorithm, `unsupported algorithm "ke1_mlkem512"`},
+		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem512", ErrNotYetSupported, `additional key exchange "ke1_mlkem512"`},
+		{false, "aes256gcm16-prfsha256-x25519-ke1_kyber3", ErrUnsupportedAlgorithm, `unsupported algorithm "ke1_kyber3"`},
 		{false, "aes256gcm16-prfsha256-x25519-ke2_ecp224", ErrUnsupportedAlgorithm, `unsupported algorithm "ke2_ecp224"`},
 		{false, "camellia256ccm96-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia256ccm96"`},
 		{true, "aes256gcm16-modpnone", ErrUnsupportedAlgorithm, `unsupported algorithm "modpnone"`},
@@ -357,7 +358,7 @@ func TestKeywordCoverage(t *testing.T) {
 		sha sha1 sha256 sha2_256 sha384 sha2_384 sha512 sha2_512 aesxcbc aescmac
 		prfsha1 prfsha256 prfsha384 prfsha512 prfaesxcbc prfaescmac
 		modp2048 modp3072 modp4096 modp6144 modp8192 ecp256 ecp384 ecp521 curve25519 x25519 curve448 x448
-		mlkem768 mlkem1024`)
+		mlkem512 mlkem768 mlkem1024`)
 	for _, w := range both {
 		for _, proto := range []ike.ProtocolID{ike.ProtoIKE, ike.ProtoESP} {
 			if _, err := lookup(proto, w); err != nil {
@@ -374,7 +375,7 @@ func TestKeywordCoverage(t *testing.T) {
 		}
 	}
 	for _, w := range strings.Fields(`des sha1_160 sha256_96 sha2_256_96 md5 md5_128 camelliaxcbc camellia128 camellia256ctr
-		prfmd5 modp1024 modp1536 ecp224 ecp384bp mlkem512 ke1_mlkem512 ke3_modp1024`) {
+		prfmd5 modp1024 modp1536 ecp224 ecp384bp kyber3 ke1_kyber3 ke3_modp1024`) {
 		if _, err := lookup(ike.ProtoESP, w); !errors.Is(err, ErrUnsupportedAlgorithm) {
 			t.Errorf("ESP keyword %q: %v, want ErrUnsupportedAlgorithm", w, err)
 		}
