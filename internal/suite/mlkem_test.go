@@ -82,7 +82,7 @@ func TestMLKEMRejects(t *testing.T) {
 		ek := ini.PublicValue()
 		for name, v := range map[string][]byte{
 			"empty": nil, "one short": ek[:len(ek)-1], "one long": append(bytes.Clone(ek), 0),
-			"coefficients >= q": bytes.Repeat([]byte{0xff}, len(ek)),
+			"coefficients >= q":                  bytes.Repeat([]byte{0xff}, len(ek)),
 			"768's key for 512, 512's otherwise": make([]byte, map[bool]int{true: mlkem.EncapsulationKeySize768, false: mlkem512.PublicKeySize}[g.group == ike.GroupMLKEM512]),
 		} {
 			if _, _, err := Respond(g.group, v, nil); !errors.Is(err, ErrInvalidPublicValue) {
