@@ -173,3 +173,47 @@ func TestStrongSwanIKERekeyNonAEAD(t *testing.T) {
 		})
 	}
 }
+
+// TestStrongSwanChildPFSGroups: strongSwan rekeys the Child SA with PFS
+// (a KE payload in CREATE_CHILD_SA, RFC 7296 1.3.1, 2.17) in the larger
+// groups, and goipsec answers with its own value of the same group.
+func TestStrongSwanChildPFSGroups(t *testing.T) {
+	for esp, group := range map[string]string{"aes128gcm16-ecp521": "ECP_521", "aes128gcm16-curve448": "CURVE_448", "aes256-sha256-modp4096": "MODP_4096"} {
+		t.Run(esp, func(t *testing.T) {
+			s := topology(t)
+			lc, rc := confs(s, "aes256gcm16-prfsha256-x25519", esp)
+			rc.extraChild = "rekey_time = 2s\n                life_time = 60s\n                rand_time = 0s"
+			charon := startCharonIKESuites(t, s.Right, rc.String())
+			left := startDaemon(t, s.Left, "left", lc.String())
+			ctx := ctxFor(t, 60*time.Second)
+			if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+				t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+			}
+			first := childOf(t, left.sas(ctx))["spi-in"]
+			waitUntil(t, "Child SA rekeyed", 15*time.Second, func() bool {
+				sas := left.sas(ctx)
+				if len(sas) != 1 {
+					return false
+				}
+				sa, _ := sas[0]["site"].(map[string]any)
+				children, _ := sa["child-sas"].(map[string]any)
+				if len(children) != 1 {
+					return false
+				}
+				for _, c := range children {
+					if m, ok := c.(map[string]any); ok && m["spi-in"] != first {
+						return true
+					}
+				}
+				return false
+			})
+			out, _ := charon.Swanctl(ctx, "--list-sas")
+			if !strings.Contains(out, "/"+group+"\n") {
+				t.Errorf("strongSwan's rekeyed Child SA did not use %s:\n%s", group, out)
+			}
+			if out, err := lab.Ping(ctx, s.Right, s.RightInner, s.LeftInner, 2); err != nil {
+				t.Fatalf("ping after the rekey: %v\n%s", err, out)
+			}
+		})
+	}
+}
