@@ -1,11 +1,13 @@
 // Package suite maps IKEv2 transform IDs to implementations: the PRFs and
-// prf+ (RFC 7296 2.13), the salted AEADs used by ESP (RFC 4106, RFC 7634)
-// and by the IKE SK payload (RFC 5282, RFC 7634), the key exchanges (RFC 7296
-// 2.10 with the groups of RFC 3526, RFC 5903 and RFC 8031), and strongSwan's
-// proposal keywords (swanctl.conf proposals / esp_proposals).
+// prf+ (RFC 7296 2.13; HMAC-SHA1/SHA2, AES-XCBC, AES-CMAC), the ESP
+// transforms (ESPTransform, RFC 8221), the IKE SK payload protection
+// (SKTransform, RFC 7296 3.14, RFC 5282, RFC 5930), the key exchanges (RFC
+// 7296 2.10 with the groups of RFC 3526, RFC 5903 and RFC 8031, and ML-KEM
+// for RFC 9370), and strongSwan's proposal keywords (swanctl.conf
+// proposals / esp_proposals).
 //
-// Everything that takes peer input (AEAD.Open, KeyExchange.SharedSecret)
-// checks lengths first and returns an error; it never panics.
+// Everything that takes peer input (the Open methods, SharedSecret,
+// Respond) checks lengths first and returns an error; it never panics.
 package suite
 
 import (

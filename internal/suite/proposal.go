@@ -18,9 +18,9 @@ var (
 	ErrUnknownAlgorithm     = errors.New("unknown algorithm")
 )
 
-// The default proposals (swanctl.conf "default"): AEADs only, as that is
-// all this build implements, in the order of preference of RFC 8247 and
-// RFC 8221.
+// The default proposals (swanctl.conf "default"): AEADs only, in the
+// order of preference of RFC 8247 and RFC 8221; peers that need AES-CBC
+// and friends get them by configuration.
 const (
 	defaultIKE = "aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-x25519-ecp256-ecp384-modp2048"
 	defaultESP = "aes256gcm16-aes128gcm16-chacha20poly1305"
@@ -186,9 +186,10 @@ func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 // ParseIKEProposal parses one IKE proposal in strongSwan's syntax
 // (swanctl.conf connections.<conn>.proposals): keywords joined by "-", e.g.
 // "aes256gcm16-prfsha256-x25519", or "default". An IKE proposal needs at
-// least one encryption algorithm, a PRF (AEADs leave no integrity algorithm
-// to derive one from, so "prfsha..." is required) and a key exchange method
-// (RFC 7296 3.3.3). The result has Protocol ike.ProtoIKE and Number 1.
+// least one encryption algorithm, a PRF and a key exchange method (RFC 7296
+// 3.3.3); with AEADs, which leave no integrity algorithm to derive a PRF
+// from, "prf..." is required. The result has Protocol ike.ProtoIKE and
+// Number 1.
 //
 // Besides the AEADs it takes AES-CBC (aes128, aes192, aes256), AES-CTR
 // (aes128ctr..., RFC 5930), AES-CCM (aes128ccm16..., RFC 5282) and 3DES
@@ -196,9 +197,10 @@ func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 // aescmac; without a prf... keyword such a proposal gets the PRFs that
 // match its integrity algorithms, as strongSwan does (sha256 gives
 // prfsha256, aesxcbc prfaesxcbc). IKEProposalWarnings notes the deprecated
-// algorithms. Additional key exchanges (ke1_mlkem768, RFC 9370) and ML-KEM
-// are refused with an error wrapping ErrNotYetSupported: they need the
-// IKE_INTERMEDIATE exchange (RFC 9242).
+// algorithms. Key exchanges: modp2048..modp8192, ecp256/384/521, x25519
+// (curve25519), x448 (curve448). Additional key exchanges (ke1_mlkem768,
+// RFC 9370) and ML-KEM are refused with an error wrapping
+// ErrNotYetSupported: they need the IKE_INTERMEDIATE exchange (RFC 9242).
 func ParseIKEProposal(s string) (ike.Proposal, error) {
 	p, err := parseProposal(ike.ProtoIKE, s)
 	if err != nil {
