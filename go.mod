@@ -3,6 +3,7 @@ module github.com/goipsec/goipsec
 go 1.26.8
 
 require (
+	github.com/cloudflare/circl v1.6.5
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/crypto v0.59.0
@@ -12,6 +13,7 @@ require (
 )
 
 require (
+	github.com/cloudflare/circl v1.6.5
 	github.com/strongswan/govici v0.8.0 // indirect
 	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2 // indirect
 )

@@ -197,6 +197,9 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		if s.EncrKeySize > 0 {
 			_ = m.Set("encr-keysize", strconv.Itoa(s.EncrKeySize))
 		}
+		if s.IntegAlg != "" {
+			_ = m.Set("integ-alg", s.IntegAlg)
+		}
 		_ = m.Set("prf-alg", s.PRFAlg)
 		_ = m.Set("dh-group", s.DHGroup)
 		_ = m.Set("established", strconv.Itoa(int(s.Established.Seconds())))

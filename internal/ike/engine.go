@@ -62,7 +62,7 @@ type Config struct {
 
 // KeyLogger records keys for decrypting captures (see package keylog).
 type KeyLogger interface {
-	LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte)
+	LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte, integID uint16, skAi, skAr []byte)
 	LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, encKey []byte, integID uint16, integKey []byte)
 }
 

@@ -237,11 +237,16 @@ func (sa *ikeSA) notifyAuthFailed() {
 }
 
 func (sa *ikeSA) describeSuite() string {
+	// In strongSwan's order: ENCR/INTEG/PRF/KE.
 	p := wire.Proposal{Protocol: wire.ProtoIKE, Transforms: []wire.Transform{
 		{Type: wire.TransformENCR, ID: sa.suite.encrID, KeyLength: uint16(sa.suite.keyBits)},
-		{Type: wire.TransformPRF, ID: sa.suite.prfID},
-		{Type: wire.TransformKE, ID: sa.suite.group},
 	}}
+	if sa.suite.integID != wire.IntegNone {
+		p.Transforms = append(p.Transforms, wire.Transform{Type: wire.TransformINTEG, ID: sa.suite.integID})
+	}
+	p.Transforms = append(p.Transforms,
+		wire.Transform{Type: wire.TransformPRF, ID: sa.suite.prfID},
+		wire.Transform{Type: wire.TransformKE, ID: sa.suite.group})
 	return suite.Describe(p)
 }
 

@@ -402,7 +402,7 @@ func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []w
 		aead = sa.keys.encI
 	}
 	sa.ivCounter++
-	return sealSK(h, ps, aead, sa.ivCounter)
+	return sealSK(h, ps, aead, sa.ivCounter, sa.e.cfg.Rand)
 }
 
 // decode returns the payloads of a received message, decrypting and
@@ -442,10 +442,14 @@ func (sa *ikeSA) send(pkt []byte) {
 	}
 }
 
-// logIKEKeys hands the IKE SA's encryption keys to the key log, if any.
+// logIKEKeys hands the IKE SA's encryption keys to the key log, if any,
+// and warns about deprecated algorithms in the negotiated suite.
 func (sa *ikeSA) logIKEKeys() {
+	for _, w := range sa.suite.warnings() {
+		sa.log.Warn("weak IKE algorithm negotiated", "warning", w)
+	}
 	if kl := sa.e.cfg.KeyLog; kl != nil {
-		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr)
+		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr, sa.suite.integID, sa.keys.skAi, sa.keys.skAr)
 	}
 }
 

@@ -26,9 +26,10 @@ type SAInfo struct {
 	RemoteID    string
 	NATLocal    bool
 	NATRemote   bool
-	Proposal    string // e.g. AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519
+	Proposal    string // e.g. AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519 or AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_3072
 	EncrAlg     string
 	EncrKeySize int
+	IntegAlg    string // empty for AEADs
 	PRFAlg      string
 	DHGroup     string
 	Established time.Duration // time since established (0 while connecting)
@@ -90,6 +91,9 @@ func (sa *ikeSA) info() SAInfo {
 	in.Proposal = sa.describeSuite()
 	in.EncrAlg = strings.TrimPrefix(wire.TransformName(wire.TransformENCR, sa.suite.encrID), "ENCR_")
 	in.EncrKeySize = sa.suite.keyBits
+	if sa.suite.integID != wire.IntegNone {
+		in.IntegAlg = strings.TrimPrefix(wire.TransformName(wire.TransformINTEG, sa.suite.integID), "AUTH_")
+	}
 	in.PRFAlg = wire.TransformName(wire.TransformPRF, sa.suite.prfID)
 	in.DHGroup = wire.TransformName(wire.TransformKE, sa.suite.group)
 	if !sa.established.IsZero() {
