@@ -30,7 +30,11 @@ type PeerConfig struct {
 	// LocalID is our identity; the zero Identity means "our IP address".
 	// RemoteID is the identity the peer must prove; zero means any.
 	LocalID, RemoteID Identity
-	Children          []*ChildConfig
+	// LocalAuth and RemoteAuth say how each side authenticates (auth.go);
+	// the zero values mean pre-shared keys.
+	LocalAuth  LocalAuth
+	RemoteAuth RemoteAuth
+	Children   []*ChildConfig
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).
