@@ -36,14 +36,11 @@ type Connection struct {
 	Proposals []ike.Proposal
 	Local     AuthRound
 	Remote    AuthRound
-	Children  []*Child
-}
-
-// AuthRound is a local or remote authentication round
-// (connections.<conn>.local[-suffix] / remote[-suffix]).
-type AuthRound struct {
-	Auth string // "psk", the only method supported yet
-	ID   string // strongSwan identity syntax (see ParseIdentity); "" = default (local: the IKE address, remote: %any)
+	// SendCert is send_cert: "always", "ifasked" (default) or "never".
+	SendCert string
+	// SendCertReq is send_certreq (default yes).
+	SendCertReq bool
+	Children    []*Child
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA

@@ -71,6 +71,9 @@ type RemoteAuth struct {
 	SendCertReq bool
 	// Verify restricts the accepted signature hashes.
 	Verify pki.VerifyOptions
+	// KeyType restricts the peer's key (swanctl auth = rsa|ecdsa|ed25519):
+	// "" for any, else what pki.KeyType returns.
+	KeyType string
 }
 
 // authState is what IKE_SA_INIT tells us about the peer's authentication.
@@ -216,6 +219,10 @@ func (sa *ikeSA) verifyPeerAuth(ps []wire.Payload, id *wire.ID, auth *wire.Auth,
 	octets := sa.keys.signedOctets(realMessage, ourNonce, skP, id.Body())
 	var lastErr error
 	for _, k := range keys {
+		if ra.KeyType != "" && pki.KeyType(k) != ra.KeyType {
+			lastErr = fmt.Errorf("peer's key is %s, the connection wants %s", pki.KeyType(k), ra.KeyType)
+			continue
+		}
 		scheme, err := pki.Verify(k, auth.Method, auth.Data, octets, ra.Verify)
 		if err == nil {
 			sa.log.Info("peer authenticated with a signature", "scheme", scheme, "method", auth.Method, "key", subject)

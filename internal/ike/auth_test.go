@@ -196,6 +196,7 @@ func TestCertificateAuthFailures(t *testing.T) {
 		{"psk offered to a pubkey peer", func(l, r *certSide) { l.local = LocalAuth{} }, false, ""},
 		{"pubkey answered to a psk peer", func(l, r *certSide) { l.rauth = RemoteAuth{} }, true, "expects a pre-shared key"},
 		{"hash not allowed", func(l, r *certSide) { r.rauth.Verify.Hashes = []pki.HashAlgorithm{pki.HashSHA512} }, false, ""},
+		{"key type constraint", func(l, r *certSide) { r.rauth.KeyType = "rsa" }, false, ""},
 		{"pinned remote cert differs", func(l, r *certSide) { r.rauth.Certs = []*x509.Certificate{w.rightCert} }, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

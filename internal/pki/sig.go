@@ -526,6 +526,20 @@ func verifyScheme(pub crypto.PublicKey, s Scheme, sig, octets []byte) error {
 	return fmt.Errorf("signature scheme %v does not fit the peer's %s key", s, keyType(pub))
 }
 
+// KeyType names the algorithm of a public key the way swanctl's auth
+// values do: "rsa", "ecdsa", "ed25519" (or "" for others).
+func KeyType(pub crypto.PublicKey) string {
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		return "rsa"
+	case *ecdsa.PublicKey:
+		return "ecdsa"
+	case ed25519.PublicKey:
+		return "ed25519"
+	}
+	return ""
+}
+
 func keyType(pub crypto.PublicKey) string {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
