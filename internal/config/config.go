@@ -10,6 +10,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/goipsec/goipsec/internal/ts"
@@ -20,6 +21,9 @@ import (
 type Config struct {
 	Connections []*Connection
 	Secrets     []*Secret
+	// Dir is the directory of the swanctl.conf that Parse or Load read,
+	// under which swanctl keeps its credential directories (x509/, ...).
+	Dir string
 }
 
 // Connection is one connections.<conn> section: an IKE SA configuration.
@@ -87,7 +91,12 @@ func Parse(filename string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FromTree(root)
+	c, err := FromTree(root)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = filepath.Dir(filename)
+	return c, nil
 }
 
 // FromTree validates a parsed tree and builds the typed Config. It returns
