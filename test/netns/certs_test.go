@@ -1,0 +1,187 @@
+//go:build netns
+
+package netns
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goipsec/goipsec/internal/lab"
+	"github.com/goipsec/goipsec/internal/lab/labtest"
+	"github.com/goipsec/goipsec/internal/pki/pkitest"
+)
+
+// certConf is one side's swanctl.conf for certificate authentication
+// (strongSwan's ikev2/net2net-cert scenario), for goipsec and strongSwan.
+func certConf(local, remote, localID, remoteID, localNet, remoteNet, auth string) string {
+	return fmt.Sprintf(`connections {
+    site {
+        version = 2
+        local_addrs = %s
+        remote_addrs = %s
+        proposals = aes256gcm16-prfsha256-x25519
+        local {
+            auth = %s
+            certs = %s.pem
+            id = %s
+        }
+        remote {
+            auth = %s
+            id = %s
+        }
+        children {
+            net {
+                local_ts = %s
+                remote_ts = %s
+                esp_proposals = aes256gcm16
+                mode = tunnel
+            }
+        }
+    }
+}
+`, local, remote, auth, strings.SplitN(localID, ".", 2)[0], localID, auth, remoteID, localNet, remoteNet)
+}
+
+// writeCreds lays out swanctl's credential directories in dir: the CA in
+// x509ca/, the certificate in x509/NAME.pem, the key (PKCS #8) in private/.
+func writeCreds(t *testing.T, dir string, ca *pkitest.CA, name string, kt pkitest.KeyType) {
+	key := pkitest.NewKey(t, kt)
+	cert := ca.Issue(pkitest.Leaf{CN: name, DNS: []string{name + ".goipsec.test"}}, key)
+	pkitest.WriteFile(t, dir, "x509ca/ca.pem", pkitest.CertPEM(ca.Cert))
+	pkitest.WriteFile(t, dir, "x509/"+name+".pem", pkitest.CertPEM(cert))
+	pkitest.WriteFile(t, dir, "private/"+name+".key", pkitest.KeyPKCS8PEM(t, key))
+}
+
+// TestStrongSwanCerts: goipsec and strongSwan authenticate each other with
+// X.509 certificates from one CA (RSA, RSA-PSS, ECDSA, Ed25519), each side
+// initiating; traffic passes, and charon's log names the signature scheme
+// it verified goipsec's AUTH with.
+func TestStrongSwanCerts(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		ca, left, right pkitest.KeyType
+		auth            string
+		scheme          string // what charon logs for goipsec's AUTH
+		ours            string // what goipsec logs for charon's AUTH
+		charonConf      string // strongswan.conf additions
+	}{
+		{"rsa", pkitest.RSA2048, pkitest.RSA2048, pkitest.RSA2048, "pubkey", "RSA_EMSA_PKCS1_SHA2_256", "rsa-sha256", ""},
+		// charon signs with PSS only with rsa_pss = yes.
+		{"rsa-pss", pkitest.RSA2048, pkitest.RSA3072, pkitest.RSA2048, "rsa/pss", "RSA_EMSA_PSS_SHA2_256_SALT_32", "rsa-pss-sha256", "rsa_pss = yes"},
+		{"ecdsa", pkitest.P384, pkitest.P256, pkitest.P384, "pubkey", "ECDSA_WITH_SHA256_DER", "ecdsa-sha384", ""},
+		{"ed25519", pkitest.Ed25519, pkitest.Ed25519, pkitest.Ed25519, "pubkey", "ED25519", "ed25519", ""},
+	} {
+		for _, initiator := range []string{"goipsec", "strongswan"} {
+			t.Run(tc.name+"/"+initiator+"-initiates", func(t *testing.T) {
+				s := topology(t)
+				labtest.RequireStrongSwan(t)
+				ca := pkitest.NewCA(t, "goipsec Test CA", tc.ca)
+				charon, err := lab.StartCharonWith(s.Right, t.TempDir(), tc.charonConf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					if t.Failed() {
+						t.Logf("--- charon log ---\n%s", charon.Log())
+					}
+					charon.Stop()
+				})
+				writeCreds(t, charon.Dir, ca, "right", tc.right)
+				if err := charon.LoadConfig(certConf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
+					s.RightNet.String(), s.LeftNet.String(), tc.auth)); err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				writeCreds(t, dir, ca, "left", tc.left)
+				left := startDaemonIn(t, s.Left, "left", dir, certConf(s.LeftOuter.String(), s.RightOuter.String(), "left.goipsec.test", "right.goipsec.test",
+					s.LeftNet.String(), s.RightNet.String(), tc.auth))
+				ctx := ctxFor(t, 90*time.Second)
+				if initiator == "goipsec" {
+					if out, err := left.cli(ctx, "up", "site"); err != nil {
+						t.Fatalf("goipsec up: %v\n%s", err, out)
+					}
+				} else if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+					t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+				}
+				childOf(t, left.sas(ctx))
+				out, err := charon.Swanctl(ctx, "--list-sas")
+				if err != nil || !contains(out, "ESTABLISHED", "INSTALLED", "left.goipsec.test") {
+					t.Fatalf("strongSwan --list-sas: %v\n%s", err, out)
+				}
+				if out, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 2); err != nil {
+					t.Fatalf("ping left -> right: %v\n%s", err, out)
+				}
+				if out, err := lab.Ping(ctx, s.Right, s.RightInner, s.LeftInner, 2); err != nil {
+					t.Fatalf("ping right -> left: %v\n%s", err, out)
+				}
+				var verified string
+				for _, l := range strings.Split(charon.Log(), "\n") {
+					if strings.Contains(l, "authentication of 'left.goipsec.test'") {
+						verified = l
+					}
+				}
+				if !strings.Contains(verified, tc.scheme) || !strings.Contains(verified, "successful") {
+					t.Errorf("charon's verdict on goipsec's AUTH: %q, want %s ... successful", verified, tc.scheme)
+				}
+				t.Logf("charon: %s", strings.TrimSpace(verified))
+				logData, _ := os.ReadFile(left.log)
+				ours := ""
+				for _, l := range strings.Split(string(logData), "\n") {
+					if strings.Contains(l, "peer authenticated with a signature") {
+						ours = l
+					}
+				}
+				if !strings.Contains(ours, "scheme="+tc.ours+" ") {
+					t.Errorf("goipsec's verdict on charon's AUTH: %q, want scheme=%s", ours, tc.ours)
+				}
+				t.Logf("goipsec: %s", strings.TrimSpace(ours))
+			})
+		}
+	}
+}
+
+// TestStrongSwanCertUntrusted: strongSwan presents a certificate from a CA
+// goipsec does not trust; goipsec refuses it (AUTHENTICATION_FAILED) as
+// initiator and as responder.
+func TestStrongSwanCertUntrusted(t *testing.T) {
+	s := topology(t)
+	labtest.RequireStrongSwan(t)
+	ours := pkitest.NewCA(t, "goipsec Test CA", pkitest.P256)
+	theirs := pkitest.NewCA(t, "Other CA", pkitest.P256)
+	charon, err := lab.StartCharon(s.Right, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { charon.Stop() })
+	writeCreds(t, charon.Dir, theirs, "right", pkitest.P256)
+	pkitest.WriteFile(t, charon.Dir, "x509ca/ours.pem", pkitest.CertPEM(ours.Cert)) // strongSwan trusts us
+	if err := charon.LoadConfig(certConf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
+		s.RightNet.String(), s.LeftNet.String(), "pubkey")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeCreds(t, dir, ours, "left", pkitest.P256)
+	left := startDaemonIn(t, s.Left, "left", dir, certConf(s.LeftOuter.String(), s.RightOuter.String(), "left.goipsec.test", "right.goipsec.test",
+		s.LeftNet.String(), s.RightNet.String(), "pubkey"))
+	ctx := ctxFor(t, 60*time.Second)
+	out, err := left.cli(ctx, "up", "site")
+	if err == nil || !strings.Contains(out, "AUTHENTICATION_FAILED") {
+		t.Fatalf("goipsec up: %v\n%s", err, out)
+	}
+	t.Logf("goipsec up: %s", strings.TrimSpace(out))
+	if _, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "15"); err == nil {
+		t.Fatal("strongSwan's initiation with an untrusted certificate succeeded")
+	}
+	logData, _ := os.ReadFile(left.log)
+	if !strings.Contains(string(logData), "does not chain to a trusted CA") {
+		t.Errorf("goipsec's log does not say why:\n%s", logData)
+	}
+	if n := len(left.sas(ctx)); n != 0 {
+		t.Errorf("goipsec kept %d IKE SAs", n)
+	}
+	_ = net.IPv4len
+}
