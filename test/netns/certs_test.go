@@ -68,12 +68,18 @@ func TestStrongSwanCerts(t *testing.T) {
 		scheme          string // what charon logs for goipsec's AUTH
 		ours            string // what goipsec logs for charon's AUTH
 		charonConf      string // strongswan.conf additions
+		goAuth          string // goipsec's auth, if not auth
 	}{
-		{"rsa", pkitest.RSA2048, pkitest.RSA2048, pkitest.RSA2048, "pubkey", "RSA_EMSA_PKCS1_SHA2_256", "rsa-sha256", ""},
+		{"rsa", pkitest.RSA2048, pkitest.RSA2048, pkitest.RSA2048, "pubkey", "RSA_EMSA_PKCS1_SHA2_256", "rsa-sha256", "", ""},
 		// charon signs with PSS only with rsa_pss = yes.
-		{"rsa-pss", pkitest.RSA2048, pkitest.RSA3072, pkitest.RSA2048, "rsa/pss", "RSA_EMSA_PSS_SHA2_256_SALT_32", "rsa-pss-sha256", "rsa_pss = yes"},
-		{"ecdsa", pkitest.P384, pkitest.P256, pkitest.P384, "pubkey", "ECDSA_WITH_SHA256_DER", "ecdsa-sha384", ""},
-		{"ed25519", pkitest.Ed25519, pkitest.Ed25519, pkitest.Ed25519, "pubkey", "ED25519", "ed25519", ""},
+		{"rsa-pss", pkitest.RSA2048, pkitest.RSA3072, pkitest.RSA2048, "rsa/pss", "RSA_EMSA_PSS_SHA2_256_SALT_32", "rsa-pss-sha256", "rsa_pss = yes", ""},
+		{"ecdsa", pkitest.P384, pkitest.P256, pkitest.P384, "pubkey", "ECDSA_WITH_SHA256_DER", "ecdsa-sha384", "", ""},
+		{"ed25519", pkitest.Ed25519, pkitest.Ed25519, pkitest.Ed25519, "pubkey", "ED25519", "ed25519", "", ""},
+		// Without RFC 7427 (no SIGNATURE_HASH_ALGORITHMS from charon):
+		// ECDSA uses methods 9-11 (RFC 4754), RSA method 1, which goipsec
+		// signs only when configured (auth = pubkey-sha1).
+		{"ecdsa classic", pkitest.P256, pkitest.P256, pkitest.P521, "pubkey", "ECDSA-256", "ecdsa-sha512", "signature_authentication = no", ""},
+		{"rsa classic", pkitest.RSA2048, pkitest.RSA2048, pkitest.RSA2048, "pubkey", "RSA signature", "rsa-sha1", "signature_authentication = no", "pubkey-sha1"},
 	} {
 		for _, initiator := range []string{"goipsec", "strongswan"} {
 			t.Run(tc.name+"/"+initiator+"-initiates", func(t *testing.T) {
@@ -97,8 +103,12 @@ func TestStrongSwanCerts(t *testing.T) {
 				}
 				dir := t.TempDir()
 				writeCreds(t, dir, ca, "left", tc.left)
+				goAuth := tc.auth
+				if tc.goAuth != "" {
+					goAuth = tc.goAuth
+				}
 				left := startDaemonIn(t, s.Left, "left", dir, certConf(s.LeftOuter.String(), s.RightOuter.String(), "left.goipsec.test", "right.goipsec.test",
-					s.LeftNet.String(), s.RightNet.String(), tc.auth))
+					s.LeftNet.String(), s.RightNet.String(), goAuth))
 				ctx := ctxFor(t, 90*time.Second)
 				if initiator == "goipsec" {
 					if out, err := left.cli(ctx, "up", "site"); err != nil {
