@@ -12,6 +12,7 @@ import (
 
 	"github.com/goipsec/goipsec/internal/lab"
 	"github.com/goipsec/goipsec/internal/lab/labtest"
+	"github.com/goipsec/goipsec/internal/pki"
 	"github.com/goipsec/goipsec/internal/pki/pkitest"
 )
 
@@ -194,4 +195,120 @@ func TestStrongSwanCertUntrusted(t *testing.T) {
 		t.Errorf("goipsec kept %d IKE SAs", n)
 	}
 	_ = net.IPv4len
+}
+
+// TestStrongSwanCertChains: each side's certificate is issued by its own
+// intermediate CA below a common root, and each side holds only the root
+// and its own intermediate, so the peer's intermediate must travel in CERT
+// payloads. The identities are left to their defaults (the certificates'
+// subject DNs, ID_DER_ASN1_DN) in one case, and are the outer IP
+// addresses (ID_IPV4_ADDR, bound by an IP subjectAltName) in the other.
+func TestStrongSwanCertChains(t *testing.T) {
+	for _, ids := range []string{"dn", "ip"} {
+		for _, initiator := range []string{"goipsec", "strongswan"} {
+			t.Run(ids+"/"+initiator+"-initiates", func(t *testing.T) {
+				s := topology(t)
+				labtest.RequireStrongSwan(t)
+				root := pkitest.NewCA(t, "goipsec Root CA", pkitest.P384)
+				interL := root.Intermediate("Left Intermediate CA", pkitest.RSA2048)
+				interR := root.Intermediate("Right Intermediate CA", pkitest.P256)
+				issue := func(dir string, ca *pkitest.CA, name string, ip net.IP, kt pkitest.KeyType) {
+					key := pkitest.NewKey(t, kt)
+					cert := ca.Issue(pkitest.Leaf{CN: name, DNS: []string{name + ".goipsec.test"}, IPs: []net.IP{ip}}, key)
+					pkitest.WriteFile(t, dir, "x509ca/root.pem", pkitest.CertPEM(root.Cert))
+					pkitest.WriteFile(t, dir, "x509ca/inter.pem", pkitest.CertPEM(ca.Cert))
+					pkitest.WriteFile(t, dir, "x509/"+name+".pem", pkitest.CertPEM(cert))
+					pkitest.WriteFile(t, dir, "private/"+name+".key", pkitest.KeyPKCS8PEM(t, key))
+				}
+				conf := func(name, local, remote, lnet, rnet string) string {
+					c := certConf(local, remote, name+".ID", "RID", lnet, rnet, "pubkey")
+					if ids == "dn" {
+						return strings.Replace(strings.Replace(c, "            id = "+name+".ID\n", "", 1), "            id = RID\n", "", 1)
+					}
+					return strings.Replace(strings.Replace(c, "id = "+name+".ID", "id = "+local, 1), "id = RID", "id = "+remote, 1)
+				}
+				charon, err := lab.StartCharon(s.Right, t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					if t.Failed() {
+						t.Logf("--- charon log ---\n%s", charon.Log())
+					}
+					charon.Stop()
+				})
+				issue(charon.Dir, interR, "right", s.RightOuter.AsSlice(), pkitest.P256)
+				if err := charon.LoadConfig(conf("right", s.RightOuter.String(), s.LeftOuter.String(), s.RightNet.String(), s.LeftNet.String())); err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				issue(dir, interL, "left", s.LeftOuter.AsSlice(), pkitest.RSA2048)
+				left := startDaemonIn(t, s.Left, "left", dir, conf("left", s.LeftOuter.String(), s.RightOuter.String(), s.LeftNet.String(), s.RightNet.String()))
+				ctx := ctxFor(t, 90*time.Second)
+				if initiator == "goipsec" {
+					if out, err := left.cli(ctx, "up", "site"); err != nil {
+						t.Fatalf("goipsec up: %v\n%s", err, out)
+					}
+				} else if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+					t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+				}
+				childOf(t, left.sas(ctx))
+				out, err := charon.Swanctl(ctx, "--list-sas")
+				if err != nil || !contains(out, "ESTABLISHED", "INSTALLED") {
+					t.Fatalf("strongSwan --list-sas: %v\n%s", err, out)
+				}
+				want := map[string]string{"dn": "'C=CH, O=goipsec test, CN=left'", "ip": "'" + s.LeftOuter.String() + "'"}[ids]
+				if !strings.Contains(out, "remote "+want) {
+					t.Errorf("strongSwan's view of goipsec's identity: want %s in\n%s", want, out)
+				}
+				if out, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 2); err != nil {
+					t.Fatalf("ping left -> right: %v\n%s", err, out)
+				}
+				log := charon.Log()
+				if !strings.Contains(log, "Left Intermediate CA") {
+					t.Errorf("charon never saw goipsec's intermediate CA")
+				}
+			})
+		}
+	}
+}
+
+// TestStrongSwanCertRevoked: goipsec's x509crl/ holds a CRL of the CA
+// revoking strongSwan's certificate; goipsec refuses it.
+func TestStrongSwanCertRevoked(t *testing.T) {
+	s := topology(t)
+	labtest.RequireStrongSwan(t)
+	ca := pkitest.NewCA(t, "goipsec Test CA", pkitest.P256)
+	charon, err := lab.StartCharon(s.Right, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { charon.Stop() })
+	writeCreds(t, charon.Dir, ca, "right", pkitest.P256)
+	if err := charon.LoadConfig(certConf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
+		s.RightNet.String(), s.LeftNet.String(), "pubkey")); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := os.ReadFile(charon.Dir + "/x509/right.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := pki.ParseCertificates(theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeCreds(t, dir, ca, "left", pkitest.P256)
+	pkitest.WriteFile(t, dir, "x509crl/ca.crl", pkitest.CRLPEM(ca.CRL(cs[0])))
+	left := startDaemonIn(t, s.Left, "left", dir, certConf(s.LeftOuter.String(), s.RightOuter.String(), "left.goipsec.test", "right.goipsec.test",
+		s.LeftNet.String(), s.RightNet.String(), "pubkey"))
+	ctx := ctxFor(t, 60*time.Second)
+	out, err := left.cli(ctx, "up", "site")
+	if err == nil || !strings.Contains(out, "AUTHENTICATION_FAILED") || !strings.Contains(out, "revoked") {
+		t.Fatalf("goipsec up: %v\n%s", err, out)
+	}
+	t.Logf("goipsec up: %s", strings.TrimSpace(out))
+	if _, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "15"); err == nil {
+		t.Fatal("strongSwan's initiation with a revoked certificate succeeded")
+	}
 }
