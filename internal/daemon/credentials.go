@@ -283,3 +283,46 @@ func hashList(names []string) ([]pki.HashAlgorithm, error) {
 	}
 	return out, nil
 }
+
+// CheckCredentials loads what the configuration's pubkey connections need
+// from the swanctl directories, as the daemon does at start-up (without
+// resolving DNS names), and describes it, one line per connection side.
+func CheckCredentials(cfg *config.Config) ([]string, error) {
+	var creds *credentials
+	var out []string
+	for _, c := range cfg.Connections {
+		if c.Local.Auth != "pubkey" && c.Remote.Auth != "pubkey" {
+			continue
+		}
+		if creds == nil {
+			var err error
+			if creds, err = loadCredentials(cfg.Dir); err != nil {
+				return nil, err
+			}
+		}
+		p := &ike.PeerConfig{Name: c.Name}
+		var err error
+		if p.LocalID, err = identity(c.Local.ID); err != nil {
+			return nil, fmt.Errorf("%v: connections.%s.local.id: %w", c.Pos, c.Name, err)
+		}
+		if p.RemoteID, err = identity(c.Remote.ID); err != nil {
+			return nil, fmt.Errorf("%v: connections.%s.remote.id: %w", c.Pos, c.Name, err)
+		}
+		if err := creds.authFromConfig(c, p); err != nil {
+			return nil, err
+		}
+		if la := p.LocalAuth; la.Class == ike.AuthClassPubKey {
+			what := "raw " + pki.KeyType(la.Signer.Public()) + " public key"
+			if len(la.Certs) > 0 {
+				subject := ike.Identity{Type: wire.IDDERASN1DN, Data: la.Certs[0].RawSubject}
+				what = fmt.Sprintf("certificate %q (%s key, %d intermediate(s))", subject, pki.KeyType(la.Signer.Public()), len(la.Certs)-1)
+			}
+			out = append(out, fmt.Sprintf("%s: local %s, id %q", c.Name, what, p.LocalID))
+		}
+		if ra := p.RemoteAuth; ra.Class == ike.AuthClassPubKey {
+			out = append(out, fmt.Sprintf("%s: remote trusts %d CA(s), %d pinned certificate(s), %d public key(s)",
+				c.Name, len(ra.Trust.CAs()), len(ra.Certs), len(ra.PubKeys)))
+		}
+	}
+	return out, nil
+}

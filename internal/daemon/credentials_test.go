@@ -131,3 +131,26 @@ func TestPubKeyConfigErrors(t *testing.T) {
 		t.Fatalf("broken key: %v", err)
 	}
 }
+
+func TestCheckCredentials(t *testing.T) {
+	dir, _, _, _ := swanctlDir(t)
+	path := filepath.Join(dir, "swanctl.conf")
+	if err := os.WriteFile(path, []byte("connections {\n  a {\n    remote_addrs = unresolvable.invalid\n    local {\n      certs = moon.pem\n    }\n    remote {\n    }\n  }\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := CheckCredentials(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`a: local certificate "C=CH, O=goipsec test, CN=moon" (ecdsa key, 1 intermediate(s)), id "C=CH, O=goipsec test, CN=moon"`,
+		"a: remote trusts 2 CA(s), 0 pinned certificate(s), 0 public key(s)",
+	}
+	if len(lines) != 2 || lines[0] != want[0] || lines[1] != want[1] {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}

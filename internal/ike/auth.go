@@ -6,10 +6,12 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/goipsec/goipsec/internal/pki"
@@ -328,4 +330,34 @@ func pickPeer(peers []*PeerConfig, m wire.AuthMethod) *PeerConfig {
 		return peers[0]
 	}
 	return nil
+}
+
+// dnNames are the attribute names strongSwan prints in distinguished names.
+var dnNames = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.4": "SN", "2.5.4.5": "serialNumber", "2.5.4.6": "C",
+	"2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.9": "street", "2.5.4.10": "O",
+	"2.5.4.11": "OU", "2.5.4.12": "T", "2.5.4.42": "G", "2.5.4.43": "I",
+	"1.2.840.113549.1.9.1": "E", "0.9.2342.19200300.100.1.1": "UID",
+	"0.9.2342.19200300.100.1.25": "DC",
+}
+
+// formatDN renders a DER distinguished name the way strongSwan prints it
+// ("C=CH, O=strongSwan, CN=moon", in encoding order), which is also the
+// syntax swanctl.conf ids and secrets use.
+func formatDN(der []byte) (string, bool) {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(der, &rdns); err != nil || len(rest) != 0 {
+		return "", false
+	}
+	var parts []string
+	for _, rdn := range rdns {
+		for _, atv := range rdn {
+			name, ok := dnNames[atv.Type.String()]
+			if !ok {
+				name = atv.Type.String()
+			}
+			parts = append(parts, fmt.Sprintf("%s=%v", name, atv.Value))
+		}
+	}
+	return strings.Join(parts, ", "), true
 }

@@ -262,3 +262,12 @@ func TestAuthClassPicksConnection(t *testing.T) {
 		return len(s) == 1 && s[0].Name == "psk"
 	})
 }
+
+func TestIdentityStringDN(t *testing.T) {
+	ca := pkitest.NewCA(t, "CA", pkitest.P256)
+	c := ca.Issue(pkitest.Leaf{CN: "moon"}, pkitest.NewKey(t, pkitest.P256))
+	id := Identity{Type: wire.IDDERASN1DN, Data: c.RawSubject}
+	if got, want := id.String(), "C=CH, O=goipsec test, CN=moon"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}

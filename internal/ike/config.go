@@ -122,6 +122,10 @@ func (id Identity) String() string {
 		return string(id.Data)
 	case wire.IDKeyID:
 		return "@#" + hex.EncodeToString(id.Data)
+	case wire.IDDERASN1DN:
+		if s, ok := formatDN(id.Data); ok {
+			return s
+		}
 	case 0:
 		if len(id.Data) == 0 {
 			return "%any"
