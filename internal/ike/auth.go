@@ -10,6 +10,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -195,15 +196,15 @@ func (sa *ikeSA) localCertReq() []wire.Payload {
 // certificate from the CERT payloads that chains to a trusted CA (or a
 // pinned certificate or raw public key) and carries the identity. It
 // returns a reason for the log when authentication fails.
-func (sa *ikeSA) verifyPeerAuth(ps []wire.Payload, id *wire.ID, auth *wire.Auth, realMessage, ourNonce, skP []byte) error {
-	ra := sa.peer.RemoteAuth
+func (sa *ikeSA) verifyPeerAuth(p *PeerConfig, localID Identity, ps []wire.Payload, id *wire.ID, auth *wire.Auth, realMessage, ourNonce, skP []byte) error {
+	ra := p.RemoteAuth
 	if ra.Class == AuthClassPSK {
 		if auth.Method != wire.AuthPSK {
 			return fmt.Errorf("peer used %v, but the connection expects a pre-shared key", auth.Method)
 		}
-		psk, ok := sa.e.cfg.SharedKey(sa.localID, sa.remoteID)
+		psk, ok := sa.e.cfg.SharedKey(localID, sa.remoteID)
 		if !ok {
-			return fmt.Errorf("no pre-shared key for %v - %v", sa.localID, sa.remoteID)
+			return fmt.Errorf("no pre-shared key for %v - %v", localID, sa.remoteID)
 		}
 		want := sa.keys.pskAuth(psk, realMessage, ourNonce, skP, id.Body())
 		if subtle.ConstantTimeCompare(want, auth.Data) != 1 {
@@ -214,7 +215,7 @@ func (sa *ikeSA) verifyPeerAuth(ps []wire.Payload, id *wire.ID, auth *wire.Auth,
 	if auth.Method == wire.AuthPSK {
 		return errors.New("peer used a pre-shared key, but the connection expects a signature")
 	}
-	keys, subject, err := sa.peerKeys(ps, id)
+	keys, subject, err := peerKeys(p, ps, id)
 	if err != nil {
 		return err
 	}
@@ -227,7 +228,7 @@ func (sa *ikeSA) verifyPeerAuth(ps []wire.Payload, id *wire.ID, auth *wire.Auth,
 		}
 		scheme, err := pki.Verify(k, auth.Method, auth.Data, octets, ra.Verify)
 		if err == nil {
-			sa.log.Info("peer authenticated with a signature", "scheme", scheme, "method", auth.Method, "key", subject)
+			sa.log.Info("peer authenticated with a signature", "conn", p.Name, "scheme", scheme, "method", auth.Method, "key", subject)
 			return nil
 		}
 		lastErr = err
@@ -237,15 +238,15 @@ func (sa *ikeSA) verifyPeerAuth(ps []wire.Payload, id *wire.ID, auth *wire.Auth,
 
 // peerKeys finds the public keys that may have signed the peer's AUTH,
 // each bound to the identity id.
-func (sa *ikeSA) peerKeys(ps []wire.Payload, id *wire.ID) ([]crypto.PublicKey, string, error) {
-	ra := sa.peer.RemoteAuth
+func peerKeys(p *PeerConfig, ps []wire.Payload, id *wire.ID) ([]crypto.PublicKey, string, error) {
+	ra := p.RemoteAuth
 	var sent []*x509.Certificate
-	for _, p := range ps {
-		c, ok := p.(*wire.Cert)
+	for _, pl := range ps {
+		c, ok := pl.(*wire.Cert)
 		if !ok || c.Encoding != wire.CertX509Signature {
 			continue // other encodings (hash and URL, CRLs) are not used
 		}
-		if len(sent) > pki.MaxPeerCerts {
+		if len(sent) >= pki.MaxPeerCerts {
 			break
 		}
 		cert, err := x509.ParseCertificate(c.Data)
@@ -278,7 +279,7 @@ func (sa *ikeSA) peerKeys(ps []wire.Payload, id *wire.ID) ([]crypto.PublicKey, s
 		}
 	}
 	for _, k := range ra.PubKeys {
-		if rawKeyBound(k, id, sa.peer.RemoteID) {
+		if rawKeyBound(k, id, p.RemoteID) {
 			keys = append(keys, k)
 		}
 	}
@@ -316,20 +317,39 @@ func rawKeyBound(k crypto.PublicKey, id *wire.ID, configured Identity) bool {
 	return bytes.Equal(h[:], id.Data)
 }
 
-// pickPeer prefers, among the connections matching the identities, the
-// first whose remote authentication class fits the AUTH method the
-// initiator used; failing that, the first (whose check then names the
-// mismatch).
-func pickPeer(peers []*PeerConfig, m wire.AuthMethod) *PeerConfig {
-	for _, p := range peers {
-		if (m == wire.AuthPSK) == (p.RemoteAuth.Class == AuthClassPSK) {
-			return p
+// authenticateInitiator tries the connections that match the initiator's
+// identities, in order, those whose remote authentication class fits the
+// AUTH method first (strongSwan likewise moves on to the next candidate
+// config): the first whose check passes wins. If none does, it returns
+// the first candidate with its reason; nil if there is no candidate.
+func (sa *ikeSA) authenticateInitiator(ps []wire.Payload, idi *wire.ID, auth *wire.Auth, peers []*PeerConfig) (*PeerConfig, error) {
+	fits := func(p *PeerConfig) bool { return (auth.Method == wire.AuthPSK) == (p.RemoteAuth.Class == AuthClassPSK) }
+	ordered := slices.Concat(slices.DeleteFunc(slices.Clone(peers), func(p *PeerConfig) bool { return !fits(p) }),
+		slices.DeleteFunc(slices.Clone(peers), fits))
+	if len(ordered) == 0 {
+		return nil, nil
+	}
+	var firstErr error
+	for _, p := range ordered {
+		err := sa.verifyPeerAuth(p, localIDOf(p, sa.local.Addr()), ps, idi, auth, sa.msg1, sa.nonceR, sa.keys.skPi)
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		} else {
+			sa.log.Debug("candidate connection refused the initiator", "conn", p.Name, "err", err)
 		}
 	}
-	if len(peers) > 0 {
-		return peers[0]
+	return ordered[0], firstErr
+}
+
+// localIDOf is our identity on a connection: configured, or our address.
+func localIDOf(p *PeerConfig, local netip.Addr) Identity {
+	if p.LocalID.IsZero() {
+		return IdentityFromAddr(local)
 	}
-	return nil
+	return p.LocalID
 }
 
 // dnNames are the attribute names strongSwan prints in distinguished names.

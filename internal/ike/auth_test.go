@@ -271,3 +271,26 @@ func TestIdentityStringDN(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestResponderTriesCandidates: the responder has two pubkey connections
+// for the same address, trusting different CAs; the initiator's
+// certificate verifies only under the second, which is chosen.
+func TestResponderTriesCandidates(t *testing.T) {
+	w := newWorld(t, pkitest.P256, pkitest.P256, pkitest.P256)
+	l, r := w.sides()
+	other := pkitest.NewCA(t, "Other CA", pkitest.P256)
+	otherTrust, _ := pki.NewTrustStore([]*x509.Certificate{other.Cert}, nil)
+	r.rauth.Trust = otherTrust
+	lp, rp := newAuthPair(t, l, r)
+	good := *rp.e.Peers()[0]
+	good.Name = "good"
+	good.RemoteAuth.Trust = w.trust
+	rp.e.SetPeers(append(rp.e.Peers(), &good))
+	if err := lp.e.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "responder used the second connection", func() bool {
+		s := rp.e.SAs()
+		return len(s) == 1 && s[0].Name == "good" && s[0].State == StateEstablished
+	})
+}

@@ -221,7 +221,7 @@ func (sa *ikeSA) checkResponderAuth(resp []wire.Payload) error {
 		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true,
 			Detail: fmt.Sprintf("peer identity %v, expected %v", sa.remoteID, sa.peer.RemoteID)}
 	}
-	if err := sa.verifyPeerAuth(resp, idr, auth, sa.msg2, sa.nonceI, sa.keys.skPr); err != nil {
+	if err := sa.verifyPeerAuth(sa.peer, sa.localID, resp, idr, auth, sa.msg2, sa.nonceI, sa.keys.skPr); err != nil {
 		sa.log.Warn("authentication of responder failed: "+err.Error(), "remote_id", sa.remoteID)
 		sa.notifyAuthFailed()
 		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true, Detail: "responder: " + err.Error()}

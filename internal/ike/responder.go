@@ -162,7 +162,8 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 		sa.setState(StateDeleting) // deleted once the response is out
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyAuthenticationFailed}}
 	}
-	peer := pickPeer(sa.matchPeers(sa.remoteID, wantLocal), auth.Method)
+	sa.noteAuthPayloads(ps) // CERTREQ
+	peer, err := sa.authenticateInitiator(ps, idi, auth, sa.matchPeers(sa.remoteID, wantLocal))
 	if peer == nil {
 		return fail("no connection matches the peer's identity")
 	}
@@ -170,12 +171,8 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	sa.peer = peer // read by status and commands from other goroutines
 	sa.mu.Unlock()
 	sa.log = sa.log.With("conn", peer.Name)
-	sa.localID = peer.LocalID
-	if sa.localID.IsZero() {
-		sa.localID = IdentityFromAddr(sa.local.Addr())
-	}
-	sa.noteAuthPayloads(ps) // CERTREQ
-	if err := sa.verifyPeerAuth(ps, idi, auth, sa.msg1, sa.nonceR, sa.keys.skPi); err != nil {
+	sa.localID = localIDOf(peer, sa.local.Addr())
+	if err != nil {
 		return fail(err.Error(), "method", auth.Method, "local_id", sa.localID)
 	}
 	idrOut := &wire.ID{Responder: true, IDType: sa.localID.Type, Data: sa.localID.Data}
