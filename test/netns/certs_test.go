@@ -312,3 +312,57 @@ func TestStrongSwanCertRevoked(t *testing.T) {
 		t.Fatal("strongSwan's initiation with a revoked certificate succeeded")
 	}
 }
+
+// TestStrongSwanRawPublicKeys: no certificates, raw public keys
+// (swanctl pubkeys) on both sides, bound to the configured ids.
+func TestStrongSwanRawPublicKeys(t *testing.T) {
+	for _, initiator := range []string{"goipsec", "strongswan"} {
+		t.Run(initiator+"-initiates", func(t *testing.T) {
+			s := topology(t)
+			labtest.RequireStrongSwan(t)
+			lk, rk := pkitest.NewKey(t, pkitest.Ed25519), pkitest.NewKey(t, pkitest.P256)
+			conf := func(local, remote, lid, rid, lnet, rnet, mine, theirs string) string {
+				c := certConf(local, remote, lid, rid, lnet, rnet, "pubkey")
+				c = strings.Replace(c, "certs = "+strings.SplitN(lid, ".", 2)[0]+".pem", "pubkeys = "+mine, 1)
+				return strings.Replace(c, "            id = "+rid+"\n", "            id = "+rid+"\n            pubkeys = "+theirs+"\n", 1)
+			}
+			write := func(dir string) {
+				pkitest.WriteFile(t, dir, "pubkey/left.pub", pkitest.PubKeyPEM(t, lk.Public()))
+				pkitest.WriteFile(t, dir, "pubkey/right.pub", pkitest.PubKeyPEM(t, rk.Public()))
+			}
+			charon, err := lab.StartCharon(s.Right, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("--- charon log ---\n%s", charon.Log())
+				}
+				charon.Stop()
+			})
+			write(charon.Dir)
+			pkitest.WriteFile(t, charon.Dir, "private/right.key", pkitest.KeyPKCS8PEM(t, rk))
+			if err := charon.LoadConfig(conf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
+				s.RightNet.String(), s.LeftNet.String(), "right.pub", "left.pub")); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			write(dir)
+			pkitest.WriteFile(t, dir, "private/left.key", pkitest.KeyPKCS8PEM(t, lk))
+			left := startDaemonIn(t, s.Left, "left", dir, conf(s.LeftOuter.String(), s.RightOuter.String(), "left.goipsec.test", "right.goipsec.test",
+				s.LeftNet.String(), s.RightNet.String(), "left.pub", "right.pub"))
+			ctx := ctxFor(t, 60*time.Second)
+			if initiator == "goipsec" {
+				if out, err := left.cli(ctx, "up", "site"); err != nil {
+					t.Fatalf("goipsec up: %v\n%s", err, out)
+				}
+			} else if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+				t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+			}
+			childOf(t, left.sas(ctx))
+			if out, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 2); err != nil {
+				t.Fatalf("ping left -> right: %v\n%s", err, out)
+			}
+		})
+	}
+}

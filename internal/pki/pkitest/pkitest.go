@@ -201,3 +201,12 @@ func WriteFile(t testing.TB, dir, name string, data []byte) string {
 	}
 	return p
 }
+
+// PubKeyPEM encodes a public key as a SubjectPublicKeyInfo PEM block.
+func PubKeyPEM(t testing.TB, pub crypto.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
