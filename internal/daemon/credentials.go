@@ -35,6 +35,15 @@ type credentials struct {
 // (swanctl would warn and go on; a daemon had better not start half-armed).
 func loadCredentials(dir string) (*credentials, error) {
 	c := &credentials{dir: dir}
+	// swanctl directories goipsec does not read: files there would be
+	// credentials silently left out.
+	for _, sub := range []string{"x509aa", "x509ac", "x509ocsp", "bliss", "pkcs12"} {
+		if err := eachFile(dir, sub, func(p string) error {
+			return fmt.Errorf("%s: %s/ is not supported yet", p, sub)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	err := eachFile(dir, config.CredentialDirs.X509, func(p string) error {
 		cs, err := pki.LoadCertificates(p)
 		c.certs = append(c.certs, cs...)

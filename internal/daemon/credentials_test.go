@@ -124,6 +124,12 @@ func TestPubKeyConfigErrors(t *testing.T) {
 			}
 		})
 	}
+	// A credential directory goipsec does not read is an error, not ignored.
+	pkitest.WriteFile(t, dir, "pkcs12/moon.p12", []byte{0x30})
+	if _, err := loadIn(t, dir, "connections {\n  a {\n    local {\n      certs = moon.pem\n    }\n    remote {\n    }\n  }\n}\n"); err == nil || !strings.Contains(err.Error(), "pkcs12/ is not supported yet") {
+		t.Fatalf("pkcs12: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, "pkcs12"))
 	// A credential file that does not parse is named.
 	pkitest.WriteFile(t, dir, "private/broken.key", []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
 	_, err := loadIn(t, dir, "connections {\n  a {\n    local {\n      certs = moon.pem\n    }\n    remote {\n    }\n  }\n}\n")
