@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -364,5 +366,64 @@ func TestStrongSwanRawPublicKeys(t *testing.T) {
 				t.Fatalf("ping left -> right: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestCertsGoipsecTshark: two goipsec daemons authenticate with ECDSA and
+// Ed25519 certificates; tshark, with the key log, decrypts IKE_AUTH and
+// dissects what we put on the wire (an independent reading of our CERT,
+// CERTREQ, AUTH and SIGNATURE_HASH_ALGORITHMS encodings).
+func TestCertsGoipsecTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("!!! SKIPPING: tshark is not installed (scripts/test.sh installs it)")
+	}
+	s := topology(t)
+	ca := pkitest.NewCA(t, "goipsec Test CA", pkitest.P256)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "capture.pcap")
+	dump, err := s.Left.Start(filepath.Join(dir, "tcpdump.log"), "tcpdump", "--immediate-mode", "-Z", "root", "-i", lab.OuterIf, "-U", "-w", pcap, "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "tcpdump listening", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "tcpdump.log"))
+		return strings.Contains(string(b), "listening on")
+	})
+	ldir, rdir := t.TempDir(), t.TempDir()
+	writeCreds(t, ldir, ca, "left", pkitest.P256)
+	writeCreds(t, rdir, ca, "right", pkitest.Ed25519)
+	keys := filepath.Join(dir, "keys")
+	left := startDaemonIn(t, s.Left, "left", ldir, certConf(s.LeftOuter.String(), s.RightOuter.String(), "left.goipsec.test", "right.goipsec.test",
+		s.LeftNet.String(), s.RightNet.String(), "pubkey"), "--keylog", keys)
+	startDaemonIn(t, s.Right, "right", rdir, certConf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
+		s.RightNet.String(), s.LeftNet.String(), "pubkey"))
+	ctx := ctxFor(t, 60*time.Second)
+	if out, err := left.cli(ctx, "up", "site"); err != nil {
+		t.Fatalf("goipsec up: %v\n%s", err, out)
+	}
+	if out, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 2); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	dump.Stop()
+	cmd := exec.CommandContext(ctx, "tshark", "-r", pcap, "-V", "-Y", "isakmp.exchangetype == 34 || isakmp.exchangetype == 35")
+	cmd.Env = append(os.Environ(), "WIRESHARK_CONFIG_DIR="+keys)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	detail := string(out)
+	for _, want := range []string{
+		"SIGNATURE_HASH_ALGORITHMS", "SHA2-256", "Identity", // RFC 7427 4, RFC 8420
+		"Certificate Request", "X.509 Certificate - Signature", // CERTREQ and CERT, encoding 4
+		"Digital Signature", // AUTH method 14
+		"left.goipsec.test", "right.goipsec.test",
+	} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("tshark's dissection lacks %q", want)
+		}
+	}
+	if t.Failed() || os.Getenv("GOIPSEC_TSHARK_DUMP") != "" {
+		t.Logf("tshark:\n%s", detail)
 	}
 }
