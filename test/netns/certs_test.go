@@ -413,15 +413,23 @@ func TestCertsGoipsecTshark(t *testing.T) {
 		t.Fatalf("tshark: %v\n%s", err, out)
 	}
 	detail := string(out)
+	caHash := pki.CAKeyHash(ca.Cert)
 	for _, want := range []string{
 		"SIGNATURE_HASH_ALGORITHMS", "SHA2-256", "Identity", // RFC 7427 4, RFC 8420
-		"Certificate Request", "X.509 Certificate - Signature", // CERTREQ and CERT, encoding 4
-		"Digital Signature", // AUTH method 14
+		// CERTREQ with SHA-1(SPKI) of our CA (RFC 7296 3.7)
+		"Payload: Certificate Request (38)", fmt.Sprintf("Certificate Authority Data: %x", caHash[:]),
+		// CERT with the X.509 certificate of each side (encoding 4)
+		"Certificate Encoding: X.509 Certificate - Signature (4)",
+		"Certificate Data (id-at-commonName=left,", "Certificate Data (id-at-commonName=right,",
 		"left.goipsec.test", "right.goipsec.test",
 	} {
 		if !strings.Contains(detail, want) {
 			t.Errorf("tshark's dissection lacks %q", want)
 		}
+	}
+	// AUTH method 14 (RFC 7427) from both sides, decrypted.
+	if n := strings.Count(detail, "Authentication Method: Digital Signature (14)"); n != 2 {
+		t.Errorf("%d DIGITAL_SIGNATURE AUTH payloads, want 2", n)
 	}
 	if t.Failed() || os.Getenv("GOIPSEC_TSHARK_DUMP") != "" {
 		t.Logf("tshark:\n%s", detail)
