@@ -35,16 +35,16 @@ type Connection struct {
 	RemoteAddrs []string // same; default ["%any"]
 	LocalPort   int      // default 500
 	RemotePort  int      // default 500
+	// SendCert is send_cert: "always", "ifasked" (default) or "never".
+	SendCert string
+	// SendCertReq is send_certreq (default yes).
+	SendCertReq bool
 	// Proposals from suite.ParseIKEProposal, numbered from 1 in file order;
 	// default suite.DefaultIKEProposals().
 	Proposals []ike.Proposal
 	Local     AuthRound
 	Remote    AuthRound
-	// SendCert is send_cert: "always", "ifasked" (default) or "never".
-	SendCert string
-	// SendCertReq is send_certreq (default yes).
-	SendCertReq bool
-	Children    []*Child
+	Children  []*Child
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA

@@ -23,11 +23,11 @@ func set(words string) map[string]bool {
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
 	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_delay dpd_timeout
-		fragmentation childless ppk_id ppk_required keyingtries unique
+		fragmentation childless send_certreq send_cert ppk_id ppk_required keyingtries unique
 		reauth_time rekey_time over_time rand_time pools if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
-	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
-		groups cert_policy`)
+	authUnsupportedKeys = set(`round certs pubkeys ca_id eap_id aaa_id xauth_id revocation
+		groups cert_policy cacerts`)
 	childUnsupportedKeys = set(`ah_proposals sha256_96 rekey_time life_time rand_time
 		rekey_bytes life_bytes rand_bytes rekey_packets life_packets rand_packets updown
 		hostaccess policies policies_fwd_out dpd_action ipcomp inactivity reqid priority
@@ -62,13 +62,13 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		Name:        s.Name,
 		Pos:         s.Pos,
 		Version:     2,
+		SendCert:    "ifasked",
+		SendCertReq: true,
 		LocalAddrs:  []string{"%any"},
 		RemoteAddrs: []string{"%any"},
 		LocalPort:   500,
 		RemotePort:  500,
 		Proposals:   suite.DefaultIKEProposals(),
-		SendCert:    "ifasked",
-		SendCertReq: true,
 	}
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
@@ -124,10 +124,10 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		}
 	}
 	if haveLocal == nil {
-		return nil, missingAuth(s.Pos, join2(path, "local"))
+		return nil, missingAuth(s.Pos, join2(path, "local.auth"))
 	}
 	if haveRemote == nil {
-		return nil, missingAuth(s.Pos, join2(path, "remote"))
+		return nil, missingAuth(s.Pos, join2(path, "remote.auth"))
 	}
 	return conn, nil
 }

@@ -27,14 +27,14 @@ type PeerConfig struct {
 	LocalPort  uint16 // IKE port we initiate from (500)
 	RemotePort uint16 // IKE port we initiate to (500)
 	Proposals  []wire.Proposal
-	// LocalID is our identity; the zero Identity means "our IP address".
-	// RemoteID is the identity the peer must prove; zero means any.
-	LocalID, RemoteID Identity
 	// LocalAuth and RemoteAuth say how each side authenticates (auth.go);
 	// the zero values mean pre-shared keys.
 	LocalAuth  LocalAuth
 	RemoteAuth RemoteAuth
-	Children   []*ChildConfig
+	// LocalID is our identity; the zero Identity means "our IP address".
+	// RemoteID is the identity the peer must prove; zero means any.
+	LocalID, RemoteID Identity
+	Children          []*ChildConfig
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).
