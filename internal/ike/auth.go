@@ -103,6 +103,21 @@ func (sa *ikeSA) initAuthPayloads(candidates []*PeerConfig) []wire.Payload {
 	return ps
 }
 
+// respondInitAuth notes the initiator's IKE_SA_INIT payloads for
+// authentication and returns ours: the CERTREQ names the CAs of every
+// connection whose addresses match, since which one applies is only known
+// in IKE_AUTH.
+func (sa *ikeSA) respondInitAuth(ps []wire.Payload, ev packetEvent) []wire.Payload {
+	sa.noteAuthPayloads(ps)
+	var candidates []*PeerConfig
+	for _, p := range sa.e.Peers() {
+		if prefixesMatch(p.LocalAddrs, ev.local.Addr()) && prefixesMatch(p.RemoteAddrs, ev.remote.Addr()) {
+			candidates = append(candidates, p)
+		}
+	}
+	return sa.initAuthPayloads(candidates)
+}
+
 // certReqFor builds one CERTREQ naming every CA of the given connections
 // that authenticate their peer with certificates and send CERTREQs.
 func certReqFor(peers []*PeerConfig) *wire.CertReq {

@@ -56,8 +56,8 @@ func (sa *ikeSA) initiatorInit() error {
 			&wire.KE{Group: group, Data: kex.PublicValue()},
 			&wire.Nonce{Data: sa.nonceI},
 		)
-		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
 		ps = append(ps, sa.initAuthPayloads(nil)...)
+		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
 		sa.spiR = 0
 		req, err := sa.encode(wire.IKESAInit, false, 0, ps)
 		if err != nil {

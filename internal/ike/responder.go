@@ -44,15 +44,13 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	// The connection is not known before IKE_AUTH; candidates are those
 	// whose addresses match, and the first with a common proposal wins.
 	var chosen wire.Proposal
-	var candidates []*PeerConfig
 	found := false
 	for _, p := range sa.e.Peers() {
 		if !prefixesMatch(p.LocalAddrs, ev.local.Addr()) || !prefixesMatch(p.RemoteAddrs, ev.remote.Addr()) {
 			continue
 		}
-		candidates = append(candidates, p)
-		if !found {
-			chosen, found = selectProposal(p.Proposals, offered.Proposals, ke.Group)
+		if chosen, found = selectProposal(p.Proposals, offered.Proposals, ke.Group); found {
+			break
 		}
 	}
 	if !found {
@@ -103,11 +101,10 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		&wire.KE{Group: s.group, Data: kex.PublicValue()},
 		&wire.Nonce{Data: sa.nonceR},
 	}
+	resp = append(resp, sa.respondInitAuth(ps, ev)...)
 	if supported {
 		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
 	}
-	sa.noteAuthPayloads(ps)
-	resp = append(resp, sa.initAuthPayloads(candidates)...)
 	pkt, err := sa.encode(wire.IKESAInit, true, 0, resp)
 	if err != nil {
 		sa.log.Error("cannot encode IKE_SA_INIT response", "err", err)
