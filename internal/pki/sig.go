@@ -336,41 +336,40 @@ func Sign(key crypto.Signer, octets []byte, opt SignOptions, rand io.Reader) (wi
 		if err != nil {
 			return 0, nil, err
 		}
-		if opt.PeerHashes == nil {
-			if opt.Hashes != nil && !slices.Contains(opt.Hashes, hashOf(ch)) {
-				return 0, nil, fmt.Errorf("peer lacks RFC 7427 and %s (the curve's hash, RFC 4754) is not allowed", hashOf(ch))
-			}
-			der, err := signDigest(key, ch, octets, rand)
+		if h, ok := common(hashOf(ch)); ok {
+			der, err := signDigest(key, h.crypto(), octets, rand)
 			if err != nil {
 				return 0, nil, err
 			}
-			raw, err := ecdsaRaw(der, (pub.Curve.Params().BitSize+7)/8)
-			if err != nil {
-				return 0, nil, err
-			}
-			return map[crypto.Hash]wire.AuthMethod{crypto.SHA256: wire.AuthECDSA256, crypto.SHA384: wire.AuthECDSA384, crypto.SHA512: wire.AuthECDSA521}[ch], raw, nil
+			// RFC 7427 3: ECDSA signatures are the DER Ecdsa-Sig-Value here.
+			return digitalSignature(Scheme{Key: "ecdsa", Hash: h}, der)
 		}
-		h, ok := common(hashOf(ch))
-		if !ok {
-			return 0, nil, fmt.Errorf("no hash in common with the peer's SIGNATURE_HASH_ALGORITHMS %v", opt.PeerHashes)
+		// No RFC 7427, or no hash in common: the classic method of the
+		// curve (RFC 4754), which every peer that knows ECDSA accepts.
+		if opt.Hashes != nil && !slices.Contains(opt.Hashes, hashOf(ch)) {
+			return 0, nil, fmt.Errorf("no hash in common with the peer's SIGNATURE_HASH_ALGORITHMS %v, and %s (the curve's hash, RFC 4754) is not allowed", opt.PeerHashes, hashOf(ch))
 		}
-		der, err := signDigest(key, h.crypto(), octets, rand)
+		der, err := signDigest(key, ch, octets, rand)
 		if err != nil {
 			return 0, nil, err
 		}
-		// RFC 7427 3: ECDSA signatures are the DER Ecdsa-Sig-Value here.
-		return digitalSignature(Scheme{Key: "ecdsa", Hash: h}, der)
+		raw, err := ecdsaRaw(der, (pub.Curve.Params().BitSize+7)/8)
+		if err != nil {
+			return 0, nil, err
+		}
+		return map[crypto.Hash]wire.AuthMethod{crypto.SHA256: wire.AuthECDSA256, crypto.SHA384: wire.AuthECDSA384, crypto.SHA512: wire.AuthECDSA521}[ch], raw, nil
 	case *rsa.PublicKey:
-		if opt.PeerHashes == nil {
+		h, ok := common(HashSHA256)
+		if !ok {
+			// No RFC 7427 or no hash in common: only AUTH method 1 is left.
 			if !opt.AllowRSASHA1 {
-				return 0, nil, errors.New("peer lacks RFC 7427 signature authentication, and RSA with SHA-1 (AUTH method 1) is not allowed (configure auth = rsa-sha1 to allow it)")
+				if opt.PeerHashes == nil {
+					return 0, nil, errors.New("peer lacks RFC 7427 signature authentication, and RSA with SHA-1 (AUTH method 1) is not allowed (configure auth = rsa-sha1 to allow it)")
+				}
+				return 0, nil, fmt.Errorf("no hash in common with the peer's SIGNATURE_HASH_ALGORITHMS %v, and RSA with SHA-1 (AUTH method 1) is not allowed", opt.PeerHashes)
 			}
 			sig, err := signDigest(key, crypto.SHA1, octets, rand)
 			return wire.AuthRSA, sig, err
-		}
-		h, ok := common(HashSHA256)
-		if !ok {
-			return 0, nil, fmt.Errorf("no hash in common with the peer's SIGNATURE_HASH_ALGORITHMS %v", opt.PeerHashes)
 		}
 		s := Scheme{Key: "rsa", Hash: h}
 		var sig []byte

@@ -34,6 +34,8 @@ func TestSignVerifyEveryMethod(t *testing.T) {
 		{"ecdsa p384 7427 curve hash preferred", pkitest.P384, SignOptions{PeerHashes: []HashAlgorithm{2, 3, 4}}, wire.AuthDigitalSignature, "ecdsa-sha384"},
 		{"ecdsa p521 7427 sha256", pkitest.P521, SignOptions{PeerHashes: []HashAlgorithm{2}}, wire.AuthDigitalSignature, "ecdsa-sha256"},
 		{"ed25519", pkitest.Ed25519, SignOptions{PeerHashes: []HashAlgorithm{2, 5}}, wire.AuthDigitalSignature, "ed25519"},
+		{"ecdsa p384 no common hash", pkitest.P384, SignOptions{PeerHashes: []HashAlgorithm{HashIdentity, 7}}, wire.AuthECDSA384, "ecdsa-sha384"},
+		{"rsa no common hash method 1", pkitest.RSA2048, SignOptions{PeerHashes: []HashAlgorithm{HashSHA1}, AllowRSASHA1: true}, wire.AuthRSA, "rsa-sha1"},
 		{"ed25519 no notify", pkitest.Ed25519, SignOptions{}, wire.AuthDigitalSignature, "ed25519"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
