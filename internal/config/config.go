@@ -10,6 +10,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/goipsec/goipsec/internal/ts"
@@ -20,6 +21,9 @@ import (
 type Config struct {
 	Connections []*Connection
 	Secrets     []*Secret
+	// Dir is the directory of the swanctl.conf that Parse or Load read,
+	// under which swanctl keeps its credential directories (x509/, ...).
+	Dir string
 }
 
 // Connection is one connections.<conn> section: an IKE SA configuration.
@@ -31,19 +35,16 @@ type Connection struct {
 	RemoteAddrs []string // same; default ["%any"]
 	LocalPort   int      // default 500
 	RemotePort  int      // default 500
+	// SendCert is send_cert: "always", "ifasked" (default) or "never".
+	SendCert string
+	// SendCertReq is send_certreq (default yes).
+	SendCertReq bool
 	// Proposals from suite.ParseIKEProposal, numbered from 1 in file order;
 	// default suite.DefaultIKEProposals().
 	Proposals []ike.Proposal
 	Local     AuthRound
 	Remote    AuthRound
 	Children  []*Child
-}
-
-// AuthRound is a local or remote authentication round
-// (connections.<conn>.local[-suffix] / remote[-suffix]).
-type AuthRound struct {
-	Auth string // "psk", the only method supported yet
-	ID   string // strongSwan identity syntax (see ParseIdentity); "" = default (local: the IKE address, remote: %any)
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA
@@ -90,7 +91,12 @@ func Parse(filename string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FromTree(root)
+	c, err := FromTree(root)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = filepath.Dir(filename)
+	return c, nil
 }
 
 // FromTree validates a parsed tree and builds the typed Config. It returns

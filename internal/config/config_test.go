@@ -101,7 +101,7 @@ func TestParseExample(t *testing.T) {
 	if !reflect.DeepEqual(gw.Proposals, []ike.Proposal{p1, p2}) {
 		t.Errorf("proposals:\n got %+v\nwant %+v", gw.Proposals, []ike.Proposal{p1, p2})
 	}
-	if gw.Local != (AuthRound{"psk", "moon.strongswan.org"}) || gw.Remote != (AuthRound{"psk", "sun.strongswan.org"}) {
+	if !reflect.DeepEqual(gw.Local, AuthRound{Auth: "psk", ID: "moon.strongswan.org"}) || !reflect.DeepEqual(gw.Remote, AuthRound{Auth: "psk", ID: "sun.strongswan.org"}) {
 		t.Errorf("auth: %+v %+v", gw.Local, gw.Remote)
 	}
 	if len(gw.Children) != 2 || gw.Children[0].Name != "net-net" || gw.Children[1].Name != "host" {
@@ -136,7 +136,7 @@ func TestParseExample(t *testing.T) {
 		!reflect.DeepEqual(rw.Proposals, suite.DefaultIKEProposals()) || len(rw.Children) != 0 {
 		t.Errorf("connection defaults: %+v", rw)
 	}
-	if rw.Local != (AuthRound{Auth: "psk"}) || rw.Remote.ID != "C=CH, O=strongSwan, CN=carol" {
+	if !reflect.DeepEqual(rw.Local, AuthRound{Auth: "psk"}) || rw.Remote.ID != "C=CH, O=strongSwan, CN=carol" {
 		t.Errorf("rw auth: %+v %+v", rw.Local, rw.Remote)
 	}
 	if cfg.Connection("nope") != nil {
@@ -295,17 +295,23 @@ func TestWholeFileErrors(t *testing.T) {
 		{"duplicate local", "connections {\n  a {\n" + auth + "    local {\n    }\n  }\n}\n",
 			"s.conf:9: connections.a.local: duplicate section (first defined at s.conf:3)", nil},
 		{"no local", "connections {\n  a {\n    remote {\n      auth = psk\n    }\n  }\n}\n",
-			"s.conf:2: connections.a.local.auth: missing: set auth = psk (strongSwan's default, pubkey, is not supported yet)", ErrUnsupported},
-		{"no auth", "connections {\n  a {\n    local {\n      id = x\n    }\n    remote {\n      auth = psk\n    }\n  }\n}\n",
-			"s.conf:3: connections.a.local.auth: missing: set auth = psk (strongSwan's default, pubkey, is not supported yet)", ErrUnsupported},
-		{"auth pubkey", "connections {\n  a {\n    local {\n      auth = pubkey\n    }\n  }\n}\n",
-			`s.conf:4: connections.a.local.auth: auth "pubkey" not supported yet (only psk)`, ErrUnsupported},
+			"s.conf:2: connections.a.local.auth: missing: a connection needs a local and a remote section (auth = pubkey or psk)", nil},
 		{"auth eap", "connections {\n  a {\n    remote {\n      auth = eap-md5\n    }\n  }\n}\n",
-			`s.conf:4: connections.a.remote.auth: auth "eap-md5" not supported yet (only psk)`, ErrUnsupported},
+			`s.conf:4: connections.a.remote.auth: auth "eap-md5" not supported yet (psk or pubkey)`, ErrUnsupported},
 		{"auth unknown", "connections {\n  a {\n    local {\n      auth = pks\n    }\n  }\n}\n",
-			`s.conf:4: connections.a.local.auth: unknown auth method "pks" (want psk)`, nil},
-		{"auth round keys", "connections {\n  a {\n    local {\n      auth = psk\n      certs = moon.pem\n    }\n  }\n}\n",
-			"s.conf:5: connections.a.local.certs: key not supported yet", ErrUnsupported},
+			`s.conf:4: connections.a.local.auth: unknown auth method "pks" (want psk, pubkey, rsa, rsa/pss, ecdsa or ed25519)`, nil},
+		{"auth bad hash", "connections {\n  a {\n    local {\n      auth = rsa-md5\n    }\n  }\n}\n",
+			`s.conf:4: connections.a.local.auth: auth "rsa-md5": unknown signature hash "md5" (sha1, sha256, sha384, sha512, identity)`, nil},
+		{"certs with psk", "connections {\n  a {\n    local {\n      auth = psk\n      certs = moon.pem\n    }\n  }\n}\n",
+			"s.conf:5: connections.a.local.certs: only applies with auth = pubkey (auth is psk)", nil},
+		{"local cacerts", "connections {\n  a {\n    local {\n      cacerts = ca.pem\n    }\n  }\n}\n",
+			"s.conf:4: connections.a.local.cacerts: cacerts constrains the peer's CA: set it in a remote section", nil},
+		{"send_cert", "connections {\n  a {\n    send_cert = sometimes\n  }\n}\n",
+			`s.conf:3: connections.a.send_cert: invalid send_cert "sometimes" (want always, ifasked or never)`, nil},
+		{"send_certreq", "connections {\n  a {\n    send_certreq = maybe\n  }\n}\n",
+			`s.conf:3: connections.a.send_certreq: invalid boolean "maybe" (want yes or no)`, nil},
+		{"empty certs", "connections {\n  a {\n    remote {\n      certs = a.pem,,b.pem\n    }\n  }\n}\n",
+			`s.conf:4: connections.a.remote.certs: empty list item in "a.pem,,b.pem"`, nil},
 		{"cert section", "connections {\n  a {\n    local {\n      auth = psk\n      cert-1 {\n      }\n    }\n  }\n}\n",
 			"s.conf:5: connections.a.local.cert-1: section not supported yet", ErrUnsupported},
 		{"bad id", "connections {\n  a {\n    local {\n      auth = psk\n      id = CN=moon, XX=y\n    }\n  }\n}\n",

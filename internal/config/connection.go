@@ -62,6 +62,8 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		Name:        s.Name,
 		Pos:         s.Pos,
 		Version:     2,
+		SendCert:    "ifasked",
+		SendCertReq: true,
 		LocalAddrs:  []string{"%any"},
 		RemoteAddrs: []string{"%any"},
 		LocalPort:   500,
@@ -84,6 +86,10 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.RemotePort, err = parsePort(v, key)
 		case "proposals":
 			conn.Proposals, err = parseProposals(v, key, suite.ParseIKEProposal)
+		case "send_cert":
+			conn.SendCert, err = parseSendCert(v, key)
+		case "send_certreq":
+			conn.SendCertReq, err = parseYesNo(v, key)
 		default:
 			err = otherKey(v, key, connUnsupportedKeys)
 		}
@@ -103,13 +109,13 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 				return nil, unsupported(sub.Pos, key, fmt.Sprintf("a second local authentication round (RFC 4739, after %s at %s) is", haveLocal.Name, haveLocal.Pos))
 			}
 			haveLocal = sub
-			conn.Local, err = parseAuthRound(sub, key)
+			conn.Local, err = parseAuthRound(sub, key, true)
 		case strings.HasPrefix(sub.Name, "remote"):
 			if haveRemote != nil {
 				return nil, unsupported(sub.Pos, key, fmt.Sprintf("a second remote authentication round (RFC 4739, after %s at %s) is", haveRemote.Name, haveRemote.Pos))
 			}
 			haveRemote = sub
-			conn.Remote, err = parseAuthRound(sub, key)
+			conn.Remote, err = parseAuthRound(sub, key, false)
 		default:
 			err = unknownSection(sub.Pos, key)
 		}
@@ -127,7 +133,7 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 }
 
 func missingAuth(pos Pos, key string) *Error {
-	return &Error{Pos: pos, Key: key, Msg: "missing: set auth = psk (strongSwan's default, pubkey, is not supported yet)", Err: ErrUnsupported}
+	return &Error{Pos: pos, Key: key, Msg: "missing: a connection needs a local and a remote section (auth = pubkey or psk)"}
 }
 
 // otherKey classifies a key that the caller does not handle.
@@ -257,7 +263,7 @@ func parseProposals(v *Value, key string, parse func(string) (ike.Proposal, erro
 	return out, nil
 }
 
-func parseAuthRound(s *Section, path string) (AuthRound, error) {
+func parseAuthRound(s *Section, path string, local bool) (AuthRound, error) {
 	var a AuthRound
 	if err := checkDuplicates(s, path); err != nil {
 		return a, err
@@ -270,7 +276,7 @@ func parseAuthRound(s *Section, path string) (AuthRound, error) {
 			if err != nil {
 				return a, err
 			}
-			if a.Auth, err = authMethod(m); err != nil {
+			if err = parseAuth(m, &a); err != nil {
 				return a, &Error{Pos: v.Pos, Key: key, Msg: err.Error(), Err: err}
 			}
 		case "id":
@@ -283,6 +289,12 @@ func parseAuthRound(s *Section, path string) (AuthRound, error) {
 			}
 			a.ID = id
 		default:
+			if ok, err := parseAuthKey(v, key, local, &a); ok {
+				if err != nil {
+					return a, err
+				}
+				continue
+			}
 			if err := otherKey(v, key, authUnsupportedKeys); err != nil {
 				return a, err
 			}
@@ -296,25 +308,7 @@ func parseAuthRound(s *Section, path string) (AuthRound, error) {
 		}
 		return a, unknownSection(sub.Pos, key)
 	}
-	if a.Auth == "" {
-		return a, missingAuth(s.Pos, join2(path, "auth"))
-	}
-	return a, nil
-}
-
-// authMethod accepts psk; the other methods strongSwan knows are not
-// supported yet.
-func authMethod(m string) (string, error) {
-	l := strings.ToLower(m)
-	if l == "psk" {
-		return "psk", nil
-	}
-	for _, p := range []string{"pubkey", "rsa", "ecdsa", "ed25519", "ed448", "bliss", "ike:", "eap", "xauth"} {
-		if strings.HasPrefix(l, p) {
-			return "", fmt.Errorf("auth %q %w (only psk)", m, ErrUnsupported)
-		}
-	}
-	return "", fmt.Errorf("unknown auth method %q (want psk)", m)
+	return a, checkAuthRound(s, path, &a)
 }
 
 func parseChildren(conn *Connection, s *Section, path string) error {

@@ -17,10 +17,23 @@ import (
 // peer configs, resolving DNS names in local_addrs / remote_addrs.
 func peersFromConfig(ctx context.Context, cfg *config.Config) ([]*ike.PeerConfig, error) {
 	var out []*ike.PeerConfig
+	var creds *credentials
 	for _, c := range cfg.Connections {
 		p, key, err := peerFromConnection(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("%v: connections.%s.%s: %w", c.Pos, c.Name, key, err)
+		}
+		if c.Local.Auth == "pubkey" || c.Remote.Auth == "pubkey" {
+			if creds == nil {
+				// Only configurations with certificates read the
+				// credential directories.
+				if creds, err = loadCredentials(cfg.Dir); err != nil {
+					return nil, err
+				}
+			}
+			if err := creds.authFromConfig(c, p); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, p)
 	}

@@ -27,6 +27,10 @@ type PeerConfig struct {
 	LocalPort  uint16 // IKE port we initiate from (500)
 	RemotePort uint16 // IKE port we initiate to (500)
 	Proposals  []wire.Proposal
+	// LocalAuth and RemoteAuth say how each side authenticates (auth.go);
+	// the zero values mean pre-shared keys.
+	LocalAuth  LocalAuth
+	RemoteAuth RemoteAuth
 	// LocalID is our identity; the zero Identity means "our IP address".
 	// RemoteID is the identity the peer must prove; zero means any.
 	LocalID, RemoteID Identity
@@ -118,6 +122,10 @@ func (id Identity) String() string {
 		return string(id.Data)
 	case wire.IDKeyID:
 		return "@#" + hex.EncodeToString(id.Data)
+	case wire.IDDERASN1DN:
+		if s, ok := formatDN(id.Data); ok {
+			return s
+		}
 	case 0:
 		if len(id.Data) == 0 {
 			return "%any"

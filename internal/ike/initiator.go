@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,6 +56,7 @@ func (sa *ikeSA) initiatorInit() error {
 			&wire.KE{Group: group, Data: kex.PublicValue()},
 			&wire.Nonce{Data: sa.nonceI},
 		)
+		ps = append(ps, sa.initAuthPayloads(nil)...)
 		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
 		sa.spiR = 0
 		req, err := sa.encode(wire.IKESAInit, false, 0, ps)
@@ -132,6 +132,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 		return err
 	}
 	sa.msg1, sa.msg2 = req, ev.raw
+	sa.noteAuthPayloads(resp)
 	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
 	sa.natLocal, sa.natRemote = local, remote
@@ -151,16 +152,17 @@ func (sa *ikeSA) initiatorAuth() error {
 		sa.localID = IdentityFromAddr(sa.local.Addr())
 	}
 	idi := &wire.ID{IDType: sa.localID.Type, Data: sa.localID.Data}
-	psk, ok := sa.e.cfg.SharedKey(sa.localID, p.RemoteID)
-	if !ok {
-		return fmt.Errorf("ike: no shared key for %v - %v", sa.localID, p.RemoteID)
+	certs, auth, err := sa.localAuthPayloads(idi, sa.msg1, sa.nonceR, sa.keys.skPi)
+	if err != nil {
+		return fmt.Errorf("ike: %w", err)
 	}
-	auth := sa.keys.pskAuth(psk, sa.msg1, sa.nonceR, sa.keys.skPi, idi.Body())
-	ps := []wire.Payload{idi}
+	// IDi, [CERT,] [CERTREQ,] [IDr,] AUTH (RFC 7296 1.2)
+	ps := append([]wire.Payload{idi}, certs...)
+	ps = append(ps, sa.localCertReq()...)
 	if !p.RemoteID.IsZero() {
 		ps = append(ps, &wire.ID{Responder: true, IDType: p.RemoteID.Type, Data: p.RemoteID.Data})
 	}
-	ps = append(ps, &wire.Auth{Method: wire.AuthPSK, Data: auth})
+	ps = append(ps, auth)
 	if !sa.e.hasOtherSA(sa, p) {
 		// We hold no other IKE SA with this peer: whatever it still has
 		// from us is stale (RFC 7296 3.10.1, 2.4).
@@ -176,7 +178,7 @@ func (sa *ikeSA) initiatorAuth() error {
 		sa.releaseOffer(offer)
 		return fmt.Errorf("ike: IKE_AUTH: %w", err)
 	}
-	if err := sa.checkResponderAuth(resp, psk); err != nil {
+	if err := sa.checkResponderAuth(resp); err != nil {
 		sa.releaseOffer(offer)
 		return err
 	}
@@ -196,7 +198,7 @@ func (sa *ikeSA) initiatorAuth() error {
 
 // checkResponderAuth verifies IDr and AUTH in the IKE_AUTH response. An
 // error notify in its place (AUTHENTICATION_FAILED) ends the attempt.
-func (sa *ikeSA) checkResponderAuth(resp []wire.Payload, psk []byte) error {
+func (sa *ikeSA) checkResponderAuth(resp []wire.Payload) error {
 	var idr *wire.ID
 	var auth *wire.Auth
 	for _, p := range resp {
@@ -219,13 +221,10 @@ func (sa *ikeSA) checkResponderAuth(resp []wire.Payload, psk []byte) error {
 		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true,
 			Detail: fmt.Sprintf("peer identity %v, expected %v", sa.remoteID, sa.peer.RemoteID)}
 	}
-	if peerPSK, ok := sa.e.cfg.SharedKey(sa.localID, sa.remoteID); ok {
-		psk = peerPSK
-	}
-	want := sa.keys.pskAuth(psk, sa.msg2, sa.nonceI, sa.keys.skPr, idr.Body())
-	if auth.Method != wire.AuthPSK || subtle.ConstantTimeCompare(want, auth.Data) != 1 {
+	if err := sa.verifyPeerAuth(sa.peer, sa.localID, resp, idr, auth, sa.msg2, sa.nonceI, sa.keys.skPr); err != nil {
+		sa.log.Warn("authentication of responder failed: "+err.Error(), "remote_id", sa.remoteID)
 		sa.notifyAuthFailed()
-		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true, Detail: "responder's AUTH does not verify (wrong pre-shared key?)"}
+		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true, Detail: "responder: " + err.Error()}
 	}
 	return nil
 }

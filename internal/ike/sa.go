@@ -88,6 +88,7 @@ type ikeSA struct {
 	nonceI     []byte
 	nonceR     []byte
 	msg1, msg2 []byte // IKE_SA_INIT request and response, signed in AUTH
+	auth       authState
 
 	nextReqID   uint32 // message ID of our next request
 	expectReqID uint32 // message ID of the peer's next request
