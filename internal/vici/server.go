@@ -258,6 +258,19 @@ func (s *Server) Broadcast(event string, msg *Message) {
 	}
 }
 
+// HasListeners reports whether any client is registered for event, so a
+// producer can skip building messages nobody reads (such as "log").
+func (s *Server) HasListeners(event string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.clients {
+		if c.registered(event) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) startClient(conn net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

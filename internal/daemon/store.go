@@ -1,0 +1,250 @@
+package daemon
+
+import (
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/goipsec/goipsec/internal/config"
+	"github.com/goipsec/goipsec/internal/vici"
+)
+
+// store is the daemon's configuration as two layers, the way charon keeps
+// what swanctl loaded apart from nothing at all: the config file (--config,
+// re-read on reload) and what VICI clients loaded or unloaded since
+// (load-conn, load-shared, unload-conn, unload-shared). The effective
+// configuration is the file with the VICI layer on top. A reload makes the
+// file the truth again for every name it defines; connections and secrets
+// that only VICI loaded survive it.
+//
+// store is not safe for concurrent use; the daemon serialises changes.
+type store struct {
+	file *config.Config
+	// VICI layer: loaded entries by name (load order kept in the slices)
+	// and file entries hidden by an unload.
+	conns         []*config.Connection
+	secrets       []*config.Secret
+	hiddenConns   map[string]bool
+	hiddenSecrets map[string]bool
+	nextSecret    int // for load-shared requests without an id
+}
+
+func newStore(file *config.Config) *store {
+	return &store{file: file, hiddenConns: map[string]bool{}, hiddenSecrets: map[string]bool{}}
+}
+
+// effective merges the layers into the configuration the daemon runs.
+func (s *store) effective() *config.Config {
+	out := &config.Config{}
+	for _, c := range s.file.Connections {
+		if v := findConn(s.conns, c.Name); v != nil {
+			out.Connections = append(out.Connections, v)
+		} else if !s.hiddenConns[c.Name] {
+			out.Connections = append(out.Connections, c)
+		}
+	}
+	for _, c := range s.conns {
+		if s.file.Connection(c.Name) == nil {
+			out.Connections = append(out.Connections, c)
+		}
+	}
+	for _, sec := range s.file.Secrets {
+		if v := findSecret(s.secrets, sec.Name); v != nil {
+			out.Secrets = append(out.Secrets, v)
+		} else if !s.hiddenSecrets[sec.Name] {
+			out.Secrets = append(out.Secrets, sec)
+		}
+	}
+	for _, sec := range s.secrets {
+		if findSecret(s.file.Secrets, sec.Name) == nil {
+			out.Secrets = append(out.Secrets, sec)
+		}
+	}
+	return out
+}
+
+// setFile installs a re-read config file: it wins over the VICI layer for
+// every name it defines, and unloads of file entries are forgotten.
+func (s *store) setFile(file *config.Config) {
+	s.file = file
+	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return file.Connection(c.Name) != nil })
+	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return findSecret(file.Secrets, sec.Name) != nil })
+	clear(s.hiddenConns)
+	clear(s.hiddenSecrets)
+}
+
+func (s *store) loadConn(c *config.Connection) {
+	delete(s.hiddenConns, c.Name)
+	for i, old := range s.conns {
+		if old.Name == c.Name {
+			s.conns[i] = c
+			return
+		}
+	}
+	s.conns = append(s.conns, c)
+}
+
+// unloadConn reports whether a connection of that name was loaded.
+func (s *store) unloadConn(name string) bool {
+	found := findConn(s.effective().Connections, name) != nil
+	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c.Name == name })
+	if s.file.Connection(name) != nil {
+		s.hiddenConns[name] = true
+	}
+	return found
+}
+
+func (s *store) loadSecret(sec *config.Secret) {
+	delete(s.hiddenSecrets, sec.Name)
+	for i, old := range s.secrets {
+		if old.Name == sec.Name {
+			s.secrets[i] = sec
+			return
+		}
+	}
+	s.secrets = append(s.secrets, sec)
+}
+
+func (s *store) unloadSecret(name string) bool {
+	found := findSecret(s.effective().Secrets, name) != nil
+	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec.Name == name })
+	if findSecret(s.file.Secrets, name) != nil {
+		s.hiddenSecrets[name] = true
+	}
+	return found
+}
+
+// clearVICISecrets drops the secrets VICI loaded (clear-creds: "only
+// credentials loaded over vici").
+func (s *store) clearVICISecrets() { s.secrets = nil }
+
+func findConn(list []*config.Connection, name string) *config.Connection {
+	for _, c := range list {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func findSecret(list []*config.Secret, name string) *config.Secret {
+	for _, s := range list {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func deleteFunc[T any](list []T, del func(T) bool) []T {
+	out := list[:0:0]
+	for _, x := range list {
+		if !del(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// sameConnection reports whether two connections configure the same thing
+// (positions in files do not count), so a reload can leave its SAs alone.
+func sameConnection(a, b *config.Connection) bool {
+	return reflect.DeepEqual(withoutPos(a), withoutPos(b))
+}
+
+func withoutPos(c *config.Connection) config.Connection {
+	cp := *c
+	cp.Pos = config.Pos{}
+	cp.Children = make([]*config.Child, len(c.Children))
+	for i, ch := range c.Children {
+		chc := *ch
+		chc.Pos = config.Pos{}
+		cp.Children[i] = &chc
+	}
+	return cp
+}
+
+// connectionsFromVICI turns a load-conn request ({<name> = {<swanctl.conf
+// keys>}}) into connections, through the same validation as the config
+// file: the message becomes the tree connections { <name> { ... } }
+// (swanctl sends the file's keys, its list keys already split) and
+// config.FromTree checks and types it.
+func connectionsFromVICI(req *vici.Message) ([]*config.Connection, error) {
+	if req.Len() == 0 {
+		return nil, fmt.Errorf("load-conn: no connection in the request")
+	}
+	conns := &config.Section{Name: "connections"}
+	for _, name := range req.Keys() {
+		sub := req.GetSection(name)
+		if sub == nil {
+			return nil, fmt.Errorf("connections.%s: a connection must be a section", name)
+		}
+		conns.Sections = append(conns.Sections, treeFromVICI(name, sub))
+	}
+	cfg, err := config.FromTree(&config.Section{Sections: []*config.Section{conns}})
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Connections, nil
+}
+
+// treeFromVICI converts a VICI section into a config section: key/values
+// become one-item values, lists many-item values, sections sections.
+func treeFromVICI(name string, m *vici.Message) *config.Section {
+	s := &config.Section{Name: name}
+	for _, k := range m.Keys() {
+		switch v := m.Get(k).(type) {
+		case string:
+			s.Values = append(s.Values, &config.Value{Key: k, Items: []string{v}})
+		case []string:
+			s.Values = append(s.Values, &config.Value{Key: k, Items: v})
+		case *vici.Message:
+			s.Sections = append(s.Sections, treeFromVICI(k, v))
+		}
+	}
+	return s
+}
+
+// secretFromVICI turns a load-shared request ({id, type, data, owners})
+// into a secret, validated like secrets.ike-<id> { secret, id-N } in a
+// file. Only IKE pre-shared keys are supported.
+func (s *store) secretFromVICI(req *vici.Message) (*config.Secret, error) {
+	typ := strings.ToLower(req.GetString("type"))
+	switch typ {
+	case "ike":
+	case "":
+		return nil, fmt.Errorf("load-shared: missing type (want ike)")
+	case "eap", "xauth", "ntlm", "ppk":
+		return nil, fmt.Errorf("load-shared: %s secrets are not supported yet (only ike pre-shared keys)", typ)
+	default:
+		return nil, fmt.Errorf("load-shared: unknown secret type %q (want ike)", req.GetString("type"))
+	}
+	id := req.GetString("id")
+	if id == "" {
+		s.nextSecret++
+		id = "ike-vici-" + strconv.Itoa(s.nextSecret)
+	}
+	section := id
+	if !strings.HasPrefix(section, "ike") {
+		section = "ike-" + section
+	}
+	data := req.GetString("data")
+	if data == "" {
+		return nil, fmt.Errorf("load-shared %s: empty secret", id)
+	}
+	sec := &config.Section{Name: section, Values: []*config.Value{
+		{Key: "secret", Items: []string{"0x" + hex.EncodeToString([]byte(data))}},
+	}}
+	for i, owner := range req.GetList("owners") {
+		sec.Values = append(sec.Values, &config.Value{Key: "id-" + strconv.Itoa(i+1), Items: []string{owner}})
+	}
+	cfg, err := config.FromTree(&config.Section{Sections: []*config.Section{{Name: "secrets", Sections: []*config.Section{sec}}}})
+	if err != nil {
+		return nil, err
+	}
+	out := cfg.Secrets[0]
+	out.Name = id // what get-shared lists and unload-shared names
+	return out, nil
+}
