@@ -81,6 +81,7 @@ func (d *Daemon) viciStats(context.Context, *vici.Message, func(string, *vici.Me
 	for k, v := range d.dp.Counters().Map() {
 		_ = counters.Set("esp-"+k, strconv.FormatUint(v, 10))
 	}
+	_ = counters.Set("vici-events_dropped", strconv.FormatUint(d.events.dropped.Load(), 10))
 	_ = m.Set("goipsec-drops", counters)
 	return m, nil
 }

@@ -133,6 +133,13 @@ func (s *Server) Handle(command string, h Handler) {
 	}
 }
 
+// Handler returns the handler registered for command, or nil.
+func (s *Server) Handler(command string) Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handlers[command]
+}
+
 // RegisterEvent makes event names known: clients may register for them
 // (EVENT_CONFIRM) and receive them from Broadcast or a Handler's emit.
 // Registration for any other name is answered with EVENT_UNKNOWN.

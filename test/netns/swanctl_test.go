@@ -333,4 +333,3 @@ func readLog(t *testing.T, path string) string {
 	}
 	return string(b)
 }
-
