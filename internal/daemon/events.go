@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/goipsec/goipsec/internal/ike"
@@ -97,6 +99,7 @@ func (h *eventHub) broadcast(ev saEvent) {
 type logTee struct {
 	inner  slog.Handler
 	server *atomic.Pointer[vici.Server]
+	follow *followers // shared by every logger derived from the tee
 	// from WithAttrs: the subsystem and SA the logger is bound to.
 	subsys, conn, ikeSA string
 	attrs               []slog.Attr
@@ -104,17 +107,103 @@ type logTee struct {
 }
 
 func newLogTee(inner slog.Handler) *logTee {
-	return &logTee{inner: inner, server: &atomic.Pointer[vici.Server]{}}
+	return &logTee{inner: inner, server: &atomic.Pointer[vici.Server]{}, follow: &followers{subs: map[*follower]bool{}}}
+}
+
+// followLogLen bounds the log lines queued for one initiate or terminate
+// command's control-log stream; past it lines are dropped (never block
+// the IKE SA goroutine that logs).
+const followLogLen = 256
+
+// followers are the running initiate/terminate commands that stream the
+// log of one connection as control-log events.
+type followers struct {
+	mu   sync.Mutex
+	subs map[*follower]bool
+}
+
+type follower struct {
+	conn  string
+	level int // the request's loglevel: lines up to it are sent
+	ch    chan *vici.Message
+}
+
+// Follow streams the log lines of conn at charon level <= level (0..4)
+// on the returned channel until stop is called.
+func (t *logTee) Follow(conn string, level int) (lines <-chan *vici.Message, stop func()) {
+	f := &follower{conn: conn, level: level, ch: make(chan *vici.Message, followLogLen)}
+	t.follow.mu.Lock()
+	t.follow.subs[f] = true
+	t.follow.mu.Unlock()
+	return f.ch, func() {
+		t.follow.mu.Lock()
+		delete(t.follow.subs, f)
+		t.follow.mu.Unlock()
+	}
+}
+
+// following returns the followers interested in a line of conn at level.
+func (fs *followers) following(conn string, level int) []*follower {
+	if conn == "" {
+		return nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []*follower
+	for f := range fs.subs {
+		if f.conn == conn && level <= f.level {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (t *logTee) Enabled(ctx context.Context, l slog.Level) bool { return t.inner.Enabled(ctx, l) }
 
 func (t *logTee) Handle(ctx context.Context, r slog.Record) error {
 	err := t.inner.Handle(ctx, r)
-	srv := t.server.Load()
-	if srv == nil || t.subsys == "vici" || !srv.HasListeners("log") {
+	if t.subsys == "vici" {
 		return err
 	}
+	srv := t.server.Load()
+	listening := srv != nil && srv.HasListeners("log")
+	conn, _ := t.recordSA(r)
+	level := charonLevel(r.Level)
+	followers := t.follow.following(conn, level)
+	if !listening && len(followers) == 0 {
+		return err
+	}
+	m := t.message(r, level)
+	for _, f := range followers {
+		select {
+		case f.ch <- m:
+		default: // the command's client is slow: drop the line
+		}
+	}
+	if listening {
+		srv.Broadcast("log", m)
+	}
+	return err
+}
+
+// recordSA returns the connection name and IKE SA unique ID a record is
+// about, from the logger's or the record's attributes.
+func (t *logTee) recordSA(r slog.Record) (conn, ikeSA string) {
+	conn, ikeSA = t.conn, t.ikeSA
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "conn":
+			conn = a.Value.String()
+		case "ike_sa":
+			ikeSA = a.Value.String()
+		}
+		return true
+	})
+	return conn, ikeSA
+}
+
+// message renders a record as charon's log event.
+func (t *logTee) message(r slog.Record, level int) *vici.Message {
 	var b strings.Builder
 	b.WriteString(r.Message)
 	conn, ikeSA := t.conn, t.ikeSA
@@ -124,8 +213,9 @@ func (t *logTee) Handle(ctx context.Context, r slog.Record) error {
 			conn = a.Value.String()
 		case "ike_sa":
 			ikeSA = a.Value.String()
+		default:
+			fmt.Fprintf(&b, " %s%s=%v", t.group, a.Key, a.Value)
 		}
-		fmt.Fprintf(&b, " %s%s=%v", t.group, a.Key, a.Value)
 	}
 	for _, a := range t.attrs {
 		write(a)
@@ -134,15 +224,14 @@ func (t *logTee) Handle(ctx context.Context, r slog.Record) error {
 		write(a)
 		return true
 	})
-	m := msg("group", logGroup(t.subsys), "level", logLevel(r.Level), "msg", b.String())
+	m := msg("group", logGroup(t.subsys), "level", strconv.Itoa(level), "msg", b.String())
 	if conn != "" {
 		_ = m.Set("ikesa-name", conn)
 	}
 	if ikeSA != "" {
 		_ = m.Set("ikesa-uniqueid", ikeSA)
 	}
-	srv.Broadcast("log", m)
-	return err
+	return m
 }
 
 func (t *logTee) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -184,13 +273,13 @@ func logGroup(subsys string) string {
 	return "DMN"
 }
 
-// logLevel maps slog levels to charon's (0 audit, 1 control, 2 detail).
-func logLevel(l slog.Level) string {
+// charonLevel maps slog levels to charon's (0 audit, 1 control, 2 detail).
+func charonLevel(l slog.Level) int {
 	switch {
 	case l >= slog.LevelWarn:
-		return "0"
+		return 0
 	case l >= slog.LevelInfo:
-		return "1"
+		return 1
 	}
-	return "2"
+	return 2
 }

@@ -61,15 +61,15 @@ func (d *Daemon) Reload(ctx context.Context) error {
 // new and changed connections are initiated in the background.
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	old := d.cfg.Load()
-	oldPeers := map[string]*ike.PeerConfig{}
-	for _, p := range d.engine.Peers() {
-		oldPeers[p.Name] = p
-	}
+	oldConns := byName(old.Connections, func(c *config.Connection) string { return c.Name })
+	oldPeers := byName(d.engine.Peers(), func(p *ike.PeerConfig) string { return p.Name })
 	var peers []*ike.PeerConfig
 	var started []*ike.PeerConfig // new or changed: start_action applies
 	keep := map[string]bool{}
 	for _, c := range cfg.Connections {
-		if o := old.Connection(c.Name); o != nil && sameConnection(o, c) && oldPeers[c.Name] != nil {
+		// Same pointer: untouched since the last change (the common case
+		// when one of many connections is loaded); else compare.
+		if o := oldConns[c.Name]; o != nil && (o == c || sameConnection(o, c)) && oldPeers[c.Name] != nil {
 			peers = append(peers, oldPeers[c.Name])
 			keep[c.Name] = true
 			continue

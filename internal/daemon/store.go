@@ -36,41 +36,57 @@ func newStore(file *config.Config) *store {
 }
 
 // effective merges the layers into the configuration the daemon runs.
+// Entries keep their pointers from one call to the next unless they were
+// reloaded, which lets apply skip unchanged connections cheaply.
 func (s *store) effective() *config.Config {
 	out := &config.Config{}
+	viciConns := byName(s.conns, func(c *config.Connection) string { return c.Name })
+	fileConns := byName(s.file.Connections, func(c *config.Connection) string { return c.Name })
 	for _, c := range s.file.Connections {
-		if v := findConn(s.conns, c.Name); v != nil {
+		if v := viciConns[c.Name]; v != nil {
 			out.Connections = append(out.Connections, v)
 		} else if !s.hiddenConns[c.Name] {
 			out.Connections = append(out.Connections, c)
 		}
 	}
 	for _, c := range s.conns {
-		if s.file.Connection(c.Name) == nil {
+		if fileConns[c.Name] == nil {
 			out.Connections = append(out.Connections, c)
 		}
 	}
+	viciSecrets := byName(s.secrets, func(x *config.Secret) string { return x.Name })
+	fileSecrets := byName(s.file.Secrets, func(x *config.Secret) string { return x.Name })
 	for _, sec := range s.file.Secrets {
-		if v := findSecret(s.secrets, sec.Name); v != nil {
+		if v := viciSecrets[sec.Name]; v != nil {
 			out.Secrets = append(out.Secrets, v)
 		} else if !s.hiddenSecrets[sec.Name] {
 			out.Secrets = append(out.Secrets, sec)
 		}
 	}
 	for _, sec := range s.secrets {
-		if findSecret(s.file.Secrets, sec.Name) == nil {
+		if fileSecrets[sec.Name] == nil {
 			out.Secrets = append(out.Secrets, sec)
 		}
 	}
 	return out
 }
 
+func byName[T any](list []T, name func(T) string) map[string]T {
+	m := make(map[string]T, len(list))
+	for _, x := range list {
+		m[name(x)] = x
+	}
+	return m
+}
+
 // setFile installs a re-read config file: it wins over the VICI layer for
 // every name it defines, and unloads of file entries are forgotten.
 func (s *store) setFile(file *config.Config) {
 	s.file = file
-	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return file.Connection(c.Name) != nil })
-	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return findSecret(file.Secrets, sec.Name) != nil })
+	conns := byName(file.Connections, func(c *config.Connection) string { return c.Name })
+	secrets := byName(file.Secrets, func(x *config.Secret) string { return x.Name })
+	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return conns[c.Name] != nil })
+	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return secrets[sec.Name] != nil })
 	clear(s.hiddenConns)
 	clear(s.hiddenSecrets)
 }
@@ -88,7 +104,7 @@ func (s *store) loadConn(c *config.Connection) {
 
 // unloadConn reports whether a connection of that name was loaded.
 func (s *store) unloadConn(name string) bool {
-	found := findConn(s.effective().Connections, name) != nil
+	found := findConn(s.conns, name) != nil || (s.file.Connection(name) != nil && !s.hiddenConns[name])
 	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c.Name == name })
 	if s.file.Connection(name) != nil {
 		s.hiddenConns[name] = true
@@ -108,7 +124,7 @@ func (s *store) loadSecret(sec *config.Secret) {
 }
 
 func (s *store) unloadSecret(name string) bool {
-	found := findSecret(s.effective().Secrets, name) != nil
+	found := findSecret(s.secrets, name) != nil || (findSecret(s.file.Secrets, name) != nil && !s.hiddenSecrets[name])
 	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec.Name == name })
 	if findSecret(s.file.Secrets, name) != nil {
 		s.hiddenSecrets[name] = true

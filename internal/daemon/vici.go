@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -117,7 +118,10 @@ func timeoutCtx(ctx context.Context, req *vici.Message) (context.Context, contex
 	return context.WithTimeout(ctx, 5*time.Minute)
 }
 
-// viciInitiate: request {child, ike, timeout}; response {success, errmsg}.
+// viciInitiate: request {child, ike, timeout, loglevel}; response
+// {success, errmsg}. While it runs, the connection's log lines up to
+// loglevel (default 1) stream to the client as control-log events, as
+// charon's do.
 func (d *Daemon) viciInitiate(ctx context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
 	child, conn := req.GetString("child"), req.GetString("ike")
 	if conn == "" {
@@ -128,12 +132,44 @@ func (d *Daemon) viciInitiate(ctx context.Context, req *vici.Message, emit func(
 	}
 	ctx, cancel := timeoutCtx(ctx, req)
 	defer cancel()
-	emit("control-log", msg("group", "CFG", "level", "1", "msg", fmt.Sprintf("initiating %s/%s", conn, child)))
-	if err := d.engine.Initiate(ctx, conn, child); err != nil {
-		emit("control-log", msg("group", "IKE", "level", "1", "msg", err.Error()))
+	err := d.withControlLog(req, conn, emit, func() error { return d.engine.Initiate(ctx, conn, child) })
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return failure("%s not established after %sms", childOr(conn, child), req.GetString("timeout")), nil
+		}
 		return failure("initiating %s failed: %v", childOr(conn, child), err), nil
 	}
 	return msg("success", "yes"), nil
+}
+
+// withControlLog runs f, streaming conn's log lines to emit as control-log
+// events meanwhile (from this goroutine only: emit may block on a slow
+// client, the logging IKE SA goroutine must not).
+func (d *Daemon) withControlLog(req *vici.Message, conn string, emit func(string, *vici.Message), f func() error) error {
+	level := 1
+	if l, err := strconv.Atoi(req.GetString("loglevel")); err == nil {
+		level = l
+	}
+	lines, stop := d.logTee.Follow(conn, level)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	for {
+		select {
+		case m := <-lines:
+			emit("control-log", m)
+		case err := <-done:
+			stop()
+			for {
+				select {
+				case m := <-lines:
+					emit("control-log", m)
+				default:
+					return err
+				}
+			}
+		}
+	}
 }
 
 func childOr(conn, child string) string {
@@ -154,25 +190,39 @@ func (d *Daemon) connOfChild(child string) string {
 
 // viciTerminate: request {child | ike, timeout}; response {success,
 // matches, terminated, errmsg}.
-func (d *Daemon) viciTerminate(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+func (d *Daemon) viciTerminate(ctx context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
 	child, conn := req.GetString("child"), req.GetString("ike")
 	ctx, cancel := timeoutCtx(ctx, req)
 	defer cancel()
+	if id := req.GetString("ike-id"); id != "" && conn == "" {
+		// The engine terminates by name; the unique ID picks the name.
+		sas := d.selectSAs(req)
+		if len(sas) == 0 {
+			return msg("success", "no", "matches", "0", "terminated", "0", "errmsg", "no matching SAs to terminate found"), nil
+		}
+		conn = sas[0].Name
+	}
 	var n int
 	var err error
 	switch {
 	case conn != "" && child == "":
-		n, err = d.engine.Terminate(ctx, conn)
+		err = d.withControlLog(req, conn, emit, func() (err error) {
+			n, err = d.engine.Terminate(ctx, conn)
+			return err
+		})
 	case child != "":
 		if conn == "" {
 			conn = d.connOfChild(child)
 		}
-		n, err = d.engine.TerminateChild(ctx, conn, child)
+		err = d.withControlLog(req, conn, emit, func() (err error) {
+			n, err = d.engine.TerminateChild(ctx, conn, child)
+			return err
+		})
 	default:
-		return failure("terminate needs an ike or child name"), nil
+		return failure("terminate needs an ike, ike-id or child name"), nil
 	}
 	if n == 0 {
-		return failure("no matching SAs to terminate found"), nil
+		return msg("success", "no", "matches", "0", "terminated", "0", "errmsg", "no matching SAs to terminate found"), nil
 	}
 	if err != nil {
 		// The SA is gone locally even if the peer did not answer.

@@ -165,7 +165,9 @@ func TestSwanctl(t *testing.T) {
 		return strings.Count(readLog(t, left.log), "vici: event EVENT_REGISTER") >= 3
 	})
 
-	sw.must(ctx, []string{"initiate completed successfully"}, "--initiate", "--child", "net", "--timeout", "30")
+	// charon streams the SA's log while it initiates; so does goipsec.
+	sw.must(ctx, []string{"[IKE] initiating IKE SA", "[IKE] IKE SA established", "[IKE] Child SA installed",
+		"initiate completed successfully"}, "--initiate", "--child", "net", "--timeout", "30")
 	sas := sw.must(ctx, []string{"site: #", "ESTABLISHED, IKEv2", "local  'left.goipsec.test' @ " + s.LeftOuter.String(),
 		"remote 'right.goipsec.test' @ " + s.RightOuter.String(), "AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519",
 		"net: #", "INSTALLED, TUNNEL-in-UDP", "ESP:AES_GCM_16-256",
@@ -245,7 +247,7 @@ func TestSwanctl(t *testing.T) {
 	if scrape := scrapeMetrics(ctx, t, s.Left, metricsAddr); scrape[`goipsec_tunnels_down`] != 1 {
 		t.Errorf("goipsec_tunnels_down = %v after terminating the child, want 1", scrape[`goipsec_tunnels_down`])
 	}
-	sw.must(ctx, []string{"terminate completed successfully"}, "--terminate", "--ike", "site")
+	sw.must(ctx, []string{"[IKE] deleting IKE SA", "terminate completed successfully"}, "--terminate", "--ike-id", "1")
 	waitUntil(t, "IKE SA gone", 5*time.Second, func() bool { return len(left.sas(ctx)) == 0 })
 	if out, ok := sw.run(ctx, "--terminate", "--ike", "site"); ok || !strings.Contains(out, "no matching SAs") {
 		t.Errorf("terminating twice: %q", out)
