@@ -67,6 +67,8 @@ type Daemon struct {
 	// store holds the file and VICI layers, cfg their effective merge.
 	changeMu sync.Mutex
 	store    *store
+	effConns map[string]*config.Connection // the running connections by name
+	effPeers map[string]*ike.PeerConfig    // and their engine peers
 
 	events    *eventHub
 	metrics   *metrics.Metrics
@@ -160,6 +162,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.engine.SetInstaller(d.dp)
+	d.index(cfg, peers)
 	d.ln, err = vici.Listen(opts.ControlPath)
 	if err != nil {
 		d.dp.Close()

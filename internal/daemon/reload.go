@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/goipsec/goipsec/internal/config"
@@ -89,15 +90,9 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	d.cfg.Store(cfg)
 	d.engine.SetPeers(peers)
-	if len(gone) > 0 {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), terminateTimeout)
-		defer cancel()
-		for _, name := range gone {
-			n, err := d.engine.Terminate(tctx, name)
-			if n > 0 {
-				d.log.Info("configuration changed: IKE SAs deleted", "conn", name, "ike_sas", n, "err", err)
-			}
-		}
+	d.index(cfg, peers)
+	for _, name := range gone {
+		d.terminate(ctx, name)
 	}
 	for _, p := range started {
 		d.initiateStart(p)
@@ -125,18 +120,98 @@ func (d *Daemon) initiateStart(p *ike.PeerConfig) {
 	}
 }
 
-// clone copies the store's layers (the entries themselves are immutable).
-func (s *store) clone() *store {
-	cp := *s
-	cp.conns = append([]*config.Connection(nil), s.conns...)
-	cp.secrets = append([]*config.Secret(nil), s.secrets...)
-	cp.hiddenConns = make(map[string]bool, len(s.hiddenConns))
-	for k, v := range s.hiddenConns {
-		cp.hiddenConns[k] = v
+// index remembers the running connections and their engine peers by name
+// (for the load-conn fast path).
+func (d *Daemon) index(cfg *config.Config, peers []*ike.PeerConfig) {
+	d.effConns = byName(cfg.Connections, func(c *config.Connection) string { return c.Name })
+	d.effPeers = byName(peers, func(p *ike.PeerConfig) string { return p.Name })
+}
+
+// loadConns is load-conn's path: only the named connections change, so
+// only they are compared, converted and, if changed, restarted; loading
+// one connection among thousands copies two slices and builds no maps.
+// On an error nothing changes.
+func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) error {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	type update struct {
+		conn, old *config.Connection
+		peer      *ike.PeerConfig
+		changed   bool
 	}
-	cp.hiddenSecrets = make(map[string]bool, len(s.hiddenSecrets))
-	for k, v := range s.hiddenSecrets {
-		cp.hiddenSecrets[k] = v
+	ups := make([]update, 0, len(conns))
+	for _, c := range conns {
+		u := update{conn: c, old: d.effConns[c.Name]}
+		if u.old != nil && d.effPeers[c.Name] != nil && (u.old == c || sameConnection(u.old, c)) {
+			u.peer = d.effPeers[c.Name]
+		} else {
+			p, key, err := peerFromConnection(ctx, c)
+			if err != nil {
+				return fmt.Errorf("connections.%s.%s: %w", c.Name, key, err)
+			}
+			u.peer, u.changed = p, true
+		}
+		ups = append(ups, u)
 	}
-	return &cp
+	prev := d.cfg.Load()
+	cfg := &config.Config{Connections: append([]*config.Connection(nil), prev.Connections...), Secrets: prev.Secrets}
+	peers := append([]*ike.PeerConfig(nil), d.engine.Peers()...)
+	for _, u := range ups {
+		d.store.loadConn(u.conn)
+		// The running configuration is updated in place of the store's
+		// full merge (same entries; a connection new to it goes last).
+		if i := slices.Index(cfg.Connections, u.old); u.old != nil && i >= 0 {
+			cfg.Connections[i] = u.conn
+		} else {
+			cfg.Connections = append(cfg.Connections, u.conn)
+		}
+		replaced := false
+		if old := d.effPeers[u.conn.Name]; old != nil {
+			for i, p := range peers {
+				if p == old {
+					peers[i], replaced = u.peer, true
+					break
+				}
+			}
+		}
+		if !replaced {
+			peers = append(peers, u.peer)
+		}
+		d.effConns[u.conn.Name], d.effPeers[u.conn.Name] = u.conn, u.peer
+	}
+	d.cfg.Store(cfg)
+	d.engine.SetPeers(peers)
+	for _, u := range ups {
+		if !u.changed {
+			continue
+		}
+		if u.old != nil {
+			d.terminate(ctx, u.conn.Name)
+		}
+		d.initiateStart(u.peer)
+	}
+	return nil
+}
+
+// changeSecrets edits the shared keys: f validates before it changes
+// anything (it returns the error otherwise). Established SAs are not
+// touched: a key is only used to authenticate new IKE SAs.
+func (d *Daemon) changeSecrets(f func(st *store) error) error {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if err := f(d.store); err != nil {
+		return err
+	}
+	d.cfg.Store(d.store.effective())
+	return nil
+}
+
+// terminate deletes a connection's IKE SAs (the peers are told), waiting
+// at most terminateTimeout.
+func (d *Daemon) terminate(ctx context.Context, name string) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), terminateTimeout)
+	defer cancel()
+	if n, err := d.engine.Terminate(tctx, name); n > 0 {
+		d.log.Info("configuration changed: IKE SAs deleted", "conn", name, "ike_sas", n, "err", err)
+	}
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -12,59 +13,88 @@ import (
 )
 
 // store is the daemon's configuration as two layers, the way charon keeps
-// what swanctl loaded apart from nothing at all: the config file (--config,
-// re-read on reload) and what VICI clients loaded or unloaded since
-// (load-conn, load-shared, unload-conn, unload-shared). The effective
-// configuration is the file with the VICI layer on top. A reload makes the
-// file the truth again for every name it defines; connections and secrets
-// that only VICI loaded survive it.
+// what swanctl loaded: the config file (--config, re-read on reload) and
+// what VICI clients loaded or unloaded since (load-conn, load-shared,
+// unload-conn, unload-shared). The effective configuration is the file
+// with the VICI layer on top. A reload makes the file the truth again for
+// every name it defines; connections and secrets that only VICI loaded
+// survive it.
 //
-// store is not safe for concurrent use; the daemon serialises changes.
+// Lookups by name go through indexes kept up to date, so that loading one
+// connection among 10,000 costs a copy of the effective lists, not a
+// rebuild of maps. store is not safe for concurrent use; the daemon
+// serialises changes.
 type store struct {
-	file *config.Config
-	// VICI layer: loaded entries by name (load order kept in the slices)
-	// and file entries hidden by an unload.
+	file        *config.Config
+	fileConns   map[string]*config.Connection
+	fileSecrets map[string]*config.Secret
+	// VICI layer: loaded entries in load order, their indexes by name, and
+	// file entries hidden by an unload.
 	conns         []*config.Connection
+	connIdx       map[string]int
 	secrets       []*config.Secret
+	secretIdx     map[string]int
 	hiddenConns   map[string]bool
 	hiddenSecrets map[string]bool
 	nextSecret    int // for load-shared requests without an id
 }
 
 func newStore(file *config.Config) *store {
-	return &store{file: file, hiddenConns: map[string]bool{}, hiddenSecrets: map[string]bool{}}
+	s := &store{connIdx: map[string]int{}, secretIdx: map[string]int{},
+		hiddenConns: map[string]bool{}, hiddenSecrets: map[string]bool{}}
+	s.indexFile(file)
+	return s
+}
+
+func (s *store) indexFile(file *config.Config) {
+	s.file = file
+	s.fileConns = byName(file.Connections, func(c *config.Connection) string { return c.Name })
+	s.fileSecrets = byName(file.Secrets, func(x *config.Secret) string { return x.Name })
+}
+
+func (s *store) viciConn(name string) *config.Connection {
+	if i, ok := s.connIdx[name]; ok {
+		return s.conns[i]
+	}
+	return nil
+}
+
+func (s *store) viciSecret(name string) *config.Secret {
+	if i, ok := s.secretIdx[name]; ok {
+		return s.secrets[i]
+	}
+	return nil
 }
 
 // effective merges the layers into the configuration the daemon runs.
 // Entries keep their pointers from one call to the next unless they were
-// reloaded, which lets apply skip unchanged connections cheaply.
+// loaded again, which lets apply skip unchanged connections cheaply.
 func (s *store) effective() *config.Config {
-	out := &config.Config{}
-	viciConns := byName(s.conns, func(c *config.Connection) string { return c.Name })
-	fileConns := byName(s.file.Connections, func(c *config.Connection) string { return c.Name })
+	out := &config.Config{
+		Connections: make([]*config.Connection, 0, len(s.file.Connections)+len(s.conns)),
+		Secrets:     make([]*config.Secret, 0, len(s.file.Secrets)+len(s.secrets)),
+	}
 	for _, c := range s.file.Connections {
-		if v := viciConns[c.Name]; v != nil {
+		if v := s.viciConn(c.Name); v != nil {
 			out.Connections = append(out.Connections, v)
 		} else if !s.hiddenConns[c.Name] {
 			out.Connections = append(out.Connections, c)
 		}
 	}
 	for _, c := range s.conns {
-		if fileConns[c.Name] == nil {
+		if s.fileConns[c.Name] == nil {
 			out.Connections = append(out.Connections, c)
 		}
 	}
-	viciSecrets := byName(s.secrets, func(x *config.Secret) string { return x.Name })
-	fileSecrets := byName(s.file.Secrets, func(x *config.Secret) string { return x.Name })
 	for _, sec := range s.file.Secrets {
-		if v := viciSecrets[sec.Name]; v != nil {
+		if v := s.viciSecret(sec.Name); v != nil {
 			out.Secrets = append(out.Secrets, v)
 		} else if !s.hiddenSecrets[sec.Name] {
 			out.Secrets = append(out.Secrets, sec)
 		}
 	}
 	for _, sec := range s.secrets {
-		if fileSecrets[sec.Name] == nil {
+		if s.fileSecrets[sec.Name] == nil {
 			out.Secrets = append(out.Secrets, sec)
 		}
 	}
@@ -82,31 +112,44 @@ func byName[T any](list []T, name func(T) string) map[string]T {
 // setFile installs a re-read config file: it wins over the VICI layer for
 // every name it defines, and unloads of file entries are forgotten.
 func (s *store) setFile(file *config.Config) {
-	s.file = file
-	conns := byName(file.Connections, func(c *config.Connection) string { return c.Name })
-	secrets := byName(file.Secrets, func(x *config.Secret) string { return x.Name })
-	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return conns[c.Name] != nil })
-	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return secrets[sec.Name] != nil })
+	s.indexFile(file)
+	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return s.fileConns[c.Name] != nil })
+	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return s.fileSecrets[sec.Name] != nil })
+	s.reindex()
 	clear(s.hiddenConns)
 	clear(s.hiddenSecrets)
 }
 
+func (s *store) reindex() {
+	clear(s.connIdx)
+	for i, c := range s.conns {
+		s.connIdx[c.Name] = i
+	}
+	clear(s.secretIdx)
+	for i, sec := range s.secrets {
+		s.secretIdx[sec.Name] = i
+	}
+}
+
 func (s *store) loadConn(c *config.Connection) {
 	delete(s.hiddenConns, c.Name)
-	for i, old := range s.conns {
-		if old.Name == c.Name {
-			s.conns[i] = c
-			return
-		}
+	if i, ok := s.connIdx[c.Name]; ok {
+		s.conns[i] = c
+		return
 	}
+	s.connIdx[c.Name] = len(s.conns)
 	s.conns = append(s.conns, c)
 }
 
 // unloadConn reports whether a connection of that name was loaded.
 func (s *store) unloadConn(name string) bool {
-	found := findConn(s.conns, name) != nil || (s.file.Connection(name) != nil && !s.hiddenConns[name])
-	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c.Name == name })
-	if s.file.Connection(name) != nil {
+	_, vici := s.connIdx[name]
+	found := vici || (s.fileConns[name] != nil && !s.hiddenConns[name])
+	if vici {
+		s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c.Name == name })
+		s.reindex()
+	}
+	if s.fileConns[name] != nil {
 		s.hiddenConns[name] = true
 	}
 	return found
@@ -114,19 +157,22 @@ func (s *store) unloadConn(name string) bool {
 
 func (s *store) loadSecret(sec *config.Secret) {
 	delete(s.hiddenSecrets, sec.Name)
-	for i, old := range s.secrets {
-		if old.Name == sec.Name {
-			s.secrets[i] = sec
-			return
-		}
+	if i, ok := s.secretIdx[sec.Name]; ok {
+		s.secrets[i] = sec
+		return
 	}
+	s.secretIdx[sec.Name] = len(s.secrets)
 	s.secrets = append(s.secrets, sec)
 }
 
 func (s *store) unloadSecret(name string) bool {
-	found := findSecret(s.secrets, name) != nil || (findSecret(s.file.Secrets, name) != nil && !s.hiddenSecrets[name])
-	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec.Name == name })
-	if findSecret(s.file.Secrets, name) != nil {
+	_, vici := s.secretIdx[name]
+	found := vici || (s.fileSecrets[name] != nil && !s.hiddenSecrets[name])
+	if vici {
+		s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec.Name == name })
+		s.reindex()
+	}
+	if s.fileSecrets[name] != nil {
 		s.hiddenSecrets[name] = true
 	}
 	return found
@@ -134,21 +180,15 @@ func (s *store) unloadSecret(name string) bool {
 
 // clearVICISecrets drops the secrets VICI loaded (clear-creds: "only
 // credentials loaded over vici").
-func (s *store) clearVICISecrets() { s.secrets = nil }
+func (s *store) clearVICISecrets() {
+	s.secrets = nil
+	s.reindex()
+}
 
 func findConn(list []*config.Connection, name string) *config.Connection {
 	for _, c := range list {
 		if c.Name == name {
 			return c
-		}
-	}
-	return nil
-}
-
-func findSecret(list []*config.Secret, name string) *config.Secret {
-	for _, s := range list {
-		if s.Name == name {
-			return s
 		}
 	}
 	return nil
@@ -162,6 +202,18 @@ func deleteFunc[T any](list []T, del func(T) bool) []T {
 		}
 	}
 	return out
+}
+
+// clone copies the store's layers (the entries themselves are immutable).
+func (s *store) clone() *store {
+	cp := *s
+	cp.conns = append([]*config.Connection(nil), s.conns...)
+	cp.secrets = append([]*config.Secret(nil), s.secrets...)
+	cp.connIdx = maps.Clone(s.connIdx)
+	cp.secretIdx = maps.Clone(s.secretIdx)
+	cp.hiddenConns = maps.Clone(s.hiddenConns)
+	cp.hiddenSecrets = maps.Clone(s.hiddenSecrets)
+	return &cp
 }
 
 // sameConnection reports whether two connections configure the same thing

@@ -73,13 +73,7 @@ func (d *Daemon) viciLoadConn(ctx context.Context, req *vici.Message, _ func(str
 	if err != nil {
 		return failure("%v", err), nil
 	}
-	err = d.change(ctx, func(st *store) error {
-		for _, c := range conns {
-			st.loadConn(c)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := d.loadConns(ctx, conns); err != nil {
 		return failure("%v", err), nil
 	}
 	for _, c := range conns {
@@ -122,7 +116,7 @@ func (d *Daemon) viciGetConns(context.Context, *vici.Message, func(string, *vici
 // response {success, errmsg}.
 func (d *Daemon) viciLoadShared(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
 	var sec *config.Secret
-	err := d.change(ctx, func(st *store) error {
+	err := d.changeSecrets(func(st *store) error {
 		var err error
 		if sec, err = st.secretFromVICI(req); err != nil {
 			return err
@@ -140,7 +134,7 @@ func (d *Daemon) viciLoadShared(ctx context.Context, req *vici.Message, _ func(s
 // viciUnloadShared: request {id}; response {success, errmsg}.
 func (d *Daemon) viciUnloadShared(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
 	id := req.GetString("id")
-	err := d.change(ctx, func(st *store) error {
+	err := d.changeSecrets(func(st *store) error {
 		if !st.unloadSecret(id) {
 			return fmt.Errorf("shared key '%s' not found", id)
 		}
@@ -164,7 +158,7 @@ func (d *Daemon) viciGetShared(context.Context, *vici.Message, func(string, *vic
 // viciClearCreds drops the shared keys loaded over VICI (README
 // "clear-creds": only credentials loaded over vici).
 func (d *Daemon) viciClearCreds(ctx context.Context, _ *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
-	err := d.change(ctx, func(st *store) error {
+	err := d.changeSecrets(func(st *store) error {
 		st.clearVICISecrets()
 		return nil
 	})

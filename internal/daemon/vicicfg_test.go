@@ -85,6 +85,7 @@ func testDaemon(t *testing.T, file string) *Daemon {
 		t.Fatal(err)
 	}
 	d.engine = ike.New(ike.Config{Peers: peers})
+	d.index(eff, peers)
 	return d
 }
 
