@@ -174,6 +174,13 @@ func TestSwanctl(t *testing.T) {
 		"local  " + s.LeftNet.String(), "remote " + s.RightNet.String()}, "--list-sas")
 	_ = sas
 	sw.must(ctx, []string{"IKE_SAs: 1 total, 0 half-open"}, "--stats")
+	// --load-all again with the same file, as operators do after any
+	// edit: nothing changed, so the tunnel stays as it is.
+	spi := childOf(t, left.sas(ctx))["spi-in"]
+	sw.must(ctx, []string{"successfully loaded 1 connections, 0 unloaded"}, "--load-all", "--file", file)
+	if c := childOf(t, left.sas(ctx)); c["spi-in"] != spi {
+		t.Errorf("re-loading an unchanged connection replaced its Child SA: %v -> %v", spi, c["spi-in"])
+	}
 	sw.must(ctx, []string{"site/net, TUNNEL", "local:  " + s.LeftNet.String(), "remote: " + s.RightNet.String()}, "--list-pols")
 
 	// A known transfer, then the counters: list-sas and the metrics agree.
@@ -267,6 +274,16 @@ func TestSwanctl(t *testing.T) {
 	if l := logs(); !strings.Contains(l, "[IKE]") || !strings.Contains(l, "IKE SA established") || strings.Contains(l, "vici:") {
 		t.Errorf("swanctl --log output lacks the IKE log:\n%s", l)
 	}
+
+	// Loading a changed connection deletes its SAs (they were negotiated
+	// under the old settings); start_action is none, so nothing restarts.
+	sw.must(ctx, []string{"initiate completed successfully"}, "--initiate", "--child", "net", "--timeout", "30")
+	changed := filepath.Join(sw.dir, "changed.conf")
+	if err := os.WriteFile(changed, []byte(strings.Replace(lc.String(), "esp_proposals = aes256gcm16", "esp_proposals = chacha20poly1305", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sw.must(ctx, []string{"loaded connection 'site'"}, "--load-conns", "--file", changed)
+	waitUntil(t, "SAs of the changed connection deleted", 10*time.Second, func() bool { return len(left.sas(ctx)) == 0 })
 
 	// Credentials goipsec cannot use are refused by name, the rest loads.
 	if err := os.MkdirAll(filepath.Join(sw.dir, "x509"), 0o700); err != nil {
