@@ -30,6 +30,14 @@ func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("load-token", refuse("smartcard keys are"+pskOnly))
 	d.vici.Handle("load-authority", refuse("certification authorities are"+pskOnly))
 	d.vici.Handle("load-pool", refuse("virtual IP pools are not supported yet"))
+	// Commands of features goipsec does not have yet: a reason, not
+	// CMD_UNKNOWN, so swanctl prints why.
+	d.vici.Handle("install", refuse("trap and shunt policies (start_action = trap, mode = pass|drop) are not supported yet"))
+	d.vici.Handle("uninstall", refuse("trap and shunt policies are not supported yet"))
+	d.vici.Handle("redirect", refuse("IKE redirect (RFC 5685) is not supported yet"))
+	d.vici.Handle("get-counters", refuse("IKE event counters are not supported yet; stats reports goipsec's drop counters"))
+	d.vici.Handle("reset-counters", refuse("IKE event counters are not supported yet"))
+	d.vici.Handle("get-algorithms", d.viciGetAlgorithms)
 	notLoaded := func(what, key string) vici.Handler {
 		return func(_ context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
 			return failure("%s %q not found", what, req.GetString(key)), nil

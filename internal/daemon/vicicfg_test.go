@@ -283,6 +283,8 @@ func TestRefusedCredentials(t *testing.T) {
 		"load-key":       "private keys are not supported yet",
 		"load-authority": "certification authorities are not supported yet",
 		"load-pool":      "pools are not supported yet",
+		"install":        "trap and shunt policies",
+		"get-counters":   "counters are not supported yet",
 	} {
 		resp, _ := call(t, d.vici.Handler(cmd), msg("type", "X509", "data", "x"))
 		if resp.GetString("success") != "no" || !strings.Contains(resp.GetString("errmsg"), want) {

@@ -241,6 +241,13 @@ func TestSwanctl(t *testing.T) {
 		}
 	}
 
+	sw.must(ctx, []string{"encryption:", "  AES_CBC[goipsec]", "aead:", "  AES_GCM_16[goipsec]", "  CHACHA20_POLY1305[goipsec]",
+		"integrity:", "  HMAC_SHA2_256_128[goipsec]", "prf:", "  PRF_HMAC_SHA2_256[goipsec]", "dh:", "  CURVE_25519[goipsec]"}, "--list-algs")
+	for _, args := range [][]string{{"--counters"}, {"--install", "--child", "net"}} {
+		if out, ok := sw.run(ctx, args...); ok || !strings.Contains(out, "not supported yet") {
+			t.Errorf("swanctl %v: want a refusal with the reason, got ok=%v %q", args, ok, out)
+		}
+	}
 	// goipsec does not start rekeys yet: a clear refusal, not a silent no.
 	out, ok := sw.run(ctx, "--rekey", "--child", "net")
 	if ok || !strings.Contains(out, "cannot start a rekey yet") {
