@@ -30,6 +30,7 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 				Name: c.Name, UniqueID: c.UniqueID,
 				BytesIn: c.BytesIn, PacketsIn: c.PacketsIn,
 				BytesOut: c.BytesOut, PacketsOut: c.PacketsOut,
+				Drops: map[string]uint64{"replay": c.DropsReplay, "integrity": c.DropsIntegrity, "policy": c.DropsPolicy},
 			})
 		}
 		s.IKESAs = append(s.IKESAs, m)

@@ -305,6 +305,12 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		if c.EncrKeySize > 0 {
 			_ = cm.Set("encr-keysize", strconv.Itoa(c.EncrKeySize))
 		}
+		if !c.LastIn.IsZero() {
+			_ = cm.Set("use-in", strconv.Itoa(int(time.Since(c.LastIn).Seconds())))
+		}
+		if !c.LastOut.IsZero() {
+			_ = cm.Set("use-out", strconv.Itoa(int(time.Since(c.LastOut).Seconds())))
+		}
 		if c.IntegAlg != "" {
 			_ = cm.Set("integ-alg", c.IntegAlg)
 		}

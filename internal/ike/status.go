@@ -53,6 +53,11 @@ type ChildInfo struct {
 	BytesIn, PacketsIn   uint64
 	BytesOut, PacketsOut uint64
 	Installed            time.Duration
+	// Packets dropped on this SA, by reason (RFC 4303 3.4.3 replay, 3.4.4
+	// integrity, RFC 4301 5.2 policy), and the times of the last packet
+	// each way (zero if none yet).
+	DropsReplay, DropsIntegrity, DropsPolicy uint64
+	LastIn, LastOut                          time.Time
 }
 
 // SAs returns every IKE SA, ordered by unique ID.
@@ -126,6 +131,14 @@ func (c *childSA) info() ChildInfo {
 		Installed: time.Since(c.created).Truncate(time.Second),
 	}
 	ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
+	st := &c.installed.Stats
+	ci.DropsReplay, ci.DropsIntegrity, ci.DropsPolicy = st.DropsReplay.Load(), st.DropsAuth.Load(), st.DropsPolicy.Load()
+	if ns := st.LastIn.Load(); ns != 0 {
+		ci.LastIn = time.Unix(0, ns)
+	}
+	if ns := st.LastOut.Load(); ns != 0 {
+		ci.LastOut = time.Unix(0, ns)
+	}
 	if integ := c.proposal.Get(wire.TransformINTEG); len(integ) == 1 && integ[0].ID != wire.IntegNone {
 		ci.IntegAlg = strings.TrimPrefix(wire.TransformName(wire.TransformINTEG, integ[0].ID), "AUTH_")
 	}

@@ -45,6 +45,8 @@ type ChildSA struct {
 	UniqueID             uint32
 	BytesIn, PacketsIn   uint64
 	BytesOut, PacketsOut uint64
+	// Drops on this SA by reason: replay, integrity, policy.
+	Drops map[string]uint64
 }
 
 // Tunnel is a configured Child SA.
@@ -105,6 +107,9 @@ var (
 	descChildPackets = prometheus.NewDesc("goipsec_child_sa_packets_total",
 		"Packets through a Child SA.",
 		[]string{"conn", "child", "ike_sa", "child_sa", "direction"}, nil)
+	descChildDrops = prometheus.NewDesc("goipsec_child_sa_dropped_packets_total",
+		"Inbound packets a Child SA dropped, by reason (replay: RFC 4303 3.4.3, integrity: 3.4.4, policy: RFC 4301 5.2).",
+		[]string{"conn", "child", "ike_sa", "child_sa", "reason"}, nil)
 	descDrops = prometheus.NewDesc("goipsec_esp_dropped_packets_total",
 		"ESP and TUN packets the data plane dropped, by reason (replay: RFC 4303 3.4.3, integrity: 3.4.4, policy: RFC 4301 5.2, no_sa: RFC 4303 3.4.2, ...).",
 		[]string{"reason"}, nil)
@@ -125,7 +130,7 @@ type collector struct{ source func() Snapshot }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descIKESAs, descHalfOpen, descIKEBytes, descIKEPackets,
-		descChildBytes, descChildPackets, descDrops, descIKEDrops, descRekeys, descTunnels,
+		descChildBytes, descChildPackets, descChildDrops, descDrops, descIKEDrops, descRekeys, descTunnels,
 		descTunnelsDown, descTunnelUp} {
 		ch <- d
 	}
@@ -145,6 +150,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- counter(descChildBytes, ch2.BytesOut, sa.Conn, ch2.Name, id, cid, "out")
 			ch <- counter(descChildPackets, ch2.PacketsIn, sa.Conn, ch2.Name, id, cid, "in")
 			ch <- counter(descChildPackets, ch2.PacketsOut, sa.Conn, ch2.Name, id, cid, "out")
+			for reason, n := range ch2.Drops {
+				ch <- counter(descChildDrops, n, sa.Conn, ch2.Name, id, cid, reason)
+			}
 			bi, bo, pi, po = bi+ch2.BytesIn, bo+ch2.BytesOut, pi+ch2.PacketsIn, po+ch2.PacketsOut
 			up[Tunnel{sa.Conn, ch2.Name}] = true
 		}

@@ -14,7 +14,8 @@ func snapshot() Snapshot {
 	return Snapshot{
 		IKESAs: []IKESA{
 			{Conn: "site", UniqueID: 1, State: "ESTABLISHED", Children: []ChildSA{
-				{Name: "net", UniqueID: 4, BytesIn: 100, PacketsIn: 2, BytesOut: 3000, PacketsOut: 5},
+				{Name: "net", UniqueID: 4, BytesIn: 100, PacketsIn: 2, BytesOut: 3000, PacketsOut: 5,
+					Drops: map[string]uint64{"replay": 2, "integrity": 0, "policy": 1}},
 				{Name: "voip", UniqueID: 5, BytesIn: 1, PacketsIn: 1, BytesOut: 7, PacketsOut: 1},
 			}},
 			{Conn: "road", UniqueID: 2, State: "CONNECTING"},
@@ -38,6 +39,11 @@ goipsec_child_sa_bytes_total{child="net",child_sa="4",conn="site",direction="in"
 goipsec_child_sa_bytes_total{child="net",child_sa="4",conn="site",direction="out",ike_sa="1"} 3000
 goipsec_child_sa_bytes_total{child="voip",child_sa="5",conn="site",direction="in",ike_sa="1"} 1
 goipsec_child_sa_bytes_total{child="voip",child_sa="5",conn="site",direction="out",ike_sa="1"} 7
+# HELP goipsec_child_sa_dropped_packets_total Inbound packets a Child SA dropped, by reason (replay: RFC 4303 3.4.3, integrity: 3.4.4, policy: RFC 4301 5.2).
+# TYPE goipsec_child_sa_dropped_packets_total counter
+goipsec_child_sa_dropped_packets_total{child="net",child_sa="4",conn="site",ike_sa="1",reason="integrity"} 0
+goipsec_child_sa_dropped_packets_total{child="net",child_sa="4",conn="site",ike_sa="1",reason="policy"} 1
+goipsec_child_sa_dropped_packets_total{child="net",child_sa="4",conn="site",ike_sa="1",reason="replay"} 2
 # HELP goipsec_ike_sa_bytes Inner bytes carried by the current Child SAs of an IKE SA (drops when a Child SA is rekeyed or deleted).
 # TYPE goipsec_ike_sa_bytes gauge
 goipsec_ike_sa_bytes{conn="site",direction="in",ike_sa="1"} 101
@@ -91,7 +97,7 @@ goipsec_ike_handshake_duration_seconds_bucket{le="+Inf"} 2
 goipsec_ike_handshake_duration_seconds_sum 2.003
 goipsec_ike_handshake_duration_seconds_count 2
 `
-	names := []string{"goipsec_child_sa_bytes_total", "goipsec_ike_sa_bytes", "goipsec_ike_sas",
+	names := []string{"goipsec_child_sa_bytes_total", "goipsec_child_sa_dropped_packets_total", "goipsec_ike_sa_bytes", "goipsec_ike_sas",
 		"goipsec_ike_sas_half_open", "goipsec_esp_dropped_packets_total", "goipsec_rekeys_total",
 		"goipsec_tunnel_up", "goipsec_tunnels_configured", "goipsec_tunnels_down",
 		"goipsec_ike_handshake_duration_seconds"}

@@ -211,6 +211,23 @@ func TestSwanctl(t *testing.T) {
 	if bytesOut < n {
 		t.Fatalf("bytes-out %d after sending %d bytes", bytesOut, n)
 	}
+	// Then one forged ESP packet on the SA (its SPI, a sequence number
+	// ahead of the window, a wrong ICV): the data plane drops it as an
+	// integrity failure, globally and on the SA.
+	spiIn, _ := strconv.ParseUint(child["spi-in"].(string), 16, 32)
+	if out, err := s.Right.Run(ctx, "/usr/bin/python3", "-c", `
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv[1], 4500))
+`, s.LeftOuter.String(), strconv.FormatUint(spiIn, 10)); err != nil {
+		t.Fatalf("forged ESP: %v\n%s", err, out)
+	}
+	cid := child["uniqueid"].(string)
+	integrity := `goipsec_child_sa_dropped_packets_total{child="net",child_sa="` + cid + `",conn="site",ike_sa="1",reason="integrity"}`
+	waitUntil(t, "the forged packet counted", 5*time.Second, func() bool {
+		return scrapeMetrics(ctx, t, s.Left, metricsAddr)[integrity] == 1
+	})
+	scrape = scrapeMetrics(ctx, t, s.Left, metricsAddr)
 	for _, want := range []struct {
 		metric string
 		value  float64
@@ -227,7 +244,8 @@ func TestSwanctl(t *testing.T) {
 		{`goipsec_tunnel_up{child="net",conn="site"}`, 1, "=="},
 		{`goipsec_ike_handshake_duration_seconds_count`, 1, "=="},
 		{`goipsec_esp_dropped_packets_total{reason="replay"}`, 0, "=="},
-		{`goipsec_esp_dropped_packets_total{reason="integrity"}`, 0, "=="},
+		{`goipsec_esp_dropped_packets_total{reason="integrity"}`, 1, "=="},
+		{`goipsec_child_sa_dropped_packets_total{child="net",child_sa="` + cid + `",conn="site",ike_sa="1",reason="replay"}`, 0, "=="},
 		{`goipsec_esp_dropped_packets_total{reason="no_sa"}`, 0, "=="},
 		{`goipsec_rekeys_total{kind="child"}`, 0, "=="},
 	} {
