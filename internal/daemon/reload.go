@@ -215,3 +215,33 @@ func (d *Daemon) terminate(ctx context.Context, name string) {
 		d.log.Info("configuration changed: IKE SAs deleted", "conn", name, "ike_sas", n, "err", err)
 	}
 }
+
+// unloadConn is unload-conn's path: the connection leaves the running
+// configuration and the engine, and its SAs are deleted (the peers are
+// told). Like loadConns it patches the lists instead of rebuilding them.
+func (d *Daemon) unloadConn(ctx context.Context, name string) error {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if !d.store.unloadConn(name) {
+		return fmt.Errorf("connection '%s' not found", name)
+	}
+	prev := d.cfg.Load()
+	cfg := &config.Config{Connections: without(prev.Connections, d.effConns[name]), Secrets: prev.Secrets}
+	peers := without(d.engine.Peers(), d.effPeers[name])
+	delete(d.effConns, name)
+	delete(d.effPeers, name)
+	d.cfg.Store(cfg)
+	d.engine.SetPeers(peers)
+	d.terminate(ctx, name)
+	return nil
+}
+
+// without returns a copy of list without x (compared as pointers, which
+// is cheaper than names when there are thousands).
+func without[T comparable](list []T, x T) []T {
+	out := make([]T, 0, len(list))
+	if i := slices.Index(list, x); i >= 0 {
+		return append(append(out, list[:i]...), list[i+1:]...)
+	}
+	return append(out, list...)
+}

@@ -28,12 +28,15 @@ type store struct {
 	file        *config.Config
 	fileConns   map[string]*config.Connection
 	fileSecrets map[string]*config.Secret
-	// VICI layer: loaded entries in load order, their indexes by name, and
-	// file entries hidden by an unload.
+	// VICI layer: loaded entries in load order (nil: unloaded, compacted
+	// once they are half the slice), their indexes by name, and file
+	// entries hidden by an unload.
 	conns         []*config.Connection
 	connIdx       map[string]int
 	secrets       []*config.Secret
 	secretIdx     map[string]int
+	deadConns     int
+	deadSecrets   int
 	hiddenConns   map[string]bool
 	hiddenSecrets map[string]bool
 	nextSecret    int // for load-shared requests without an id
@@ -82,7 +85,7 @@ func (s *store) effective() *config.Config {
 		}
 	}
 	for _, c := range s.conns {
-		if s.fileConns[c.Name] == nil {
+		if c != nil && s.fileConns[c.Name] == nil {
 			out.Connections = append(out.Connections, c)
 		}
 	}
@@ -94,7 +97,7 @@ func (s *store) effective() *config.Config {
 		}
 	}
 	for _, sec := range s.secrets {
-		if s.fileSecrets[sec.Name] == nil {
+		if sec != nil && s.fileSecrets[sec.Name] == nil {
 			out.Secrets = append(out.Secrets, sec)
 		}
 	}
@@ -113,14 +116,18 @@ func byName[T any](list []T, name func(T) string) map[string]T {
 // every name it defines, and unloads of file entries are forgotten.
 func (s *store) setFile(file *config.Config) {
 	s.indexFile(file)
-	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return s.fileConns[c.Name] != nil })
-	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return s.fileSecrets[sec.Name] != nil })
+	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c == nil || s.fileConns[c.Name] != nil })
+	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec == nil || s.fileSecrets[sec.Name] != nil })
 	s.reindex()
 	clear(s.hiddenConns)
 	clear(s.hiddenSecrets)
 }
 
+// reindex compacts the VICI layer and rebuilds its indexes.
 func (s *store) reindex() {
+	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c == nil })
+	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec == nil })
+	s.deadConns, s.deadSecrets = 0, 0
 	clear(s.connIdx)
 	for i, c := range s.conns {
 		s.connIdx[c.Name] = i
@@ -143,11 +150,14 @@ func (s *store) loadConn(c *config.Connection) {
 
 // unloadConn reports whether a connection of that name was loaded.
 func (s *store) unloadConn(name string) bool {
-	_, vici := s.connIdx[name]
+	i, vici := s.connIdx[name]
 	found := vici || (s.fileConns[name] != nil && !s.hiddenConns[name])
 	if vici {
-		s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c.Name == name })
-		s.reindex()
+		s.conns[i] = nil
+		delete(s.connIdx, name)
+		if s.deadConns++; 2*s.deadConns > len(s.conns) {
+			s.reindex()
+		}
 	}
 	if s.fileConns[name] != nil {
 		s.hiddenConns[name] = true
@@ -166,11 +176,14 @@ func (s *store) loadSecret(sec *config.Secret) {
 }
 
 func (s *store) unloadSecret(name string) bool {
-	_, vici := s.secretIdx[name]
+	i, vici := s.secretIdx[name]
 	found := vici || (s.fileSecrets[name] != nil && !s.hiddenSecrets[name])
 	if vici {
-		s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec.Name == name })
-		s.reindex()
+		s.secrets[i] = nil
+		delete(s.secretIdx, name)
+		if s.deadSecrets++; 2*s.deadSecrets > len(s.secrets) {
+			s.reindex()
+		}
 	}
 	if s.fileSecrets[name] != nil {
 		s.hiddenSecrets[name] = true

@@ -98,13 +98,7 @@ func (d *Daemon) viciUnloadConn(ctx context.Context, req *vici.Message, _ func(s
 	if name == "" {
 		return failure("unload-conn: missing name"), nil
 	}
-	err := d.change(ctx, func(st *store) error {
-		if !st.unloadConn(name) {
-			return fmt.Errorf("connection '%s' not found", name)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := d.unloadConn(ctx, name); err != nil {
 		return failure("%v", err), nil
 	}
 	d.log.Info("connection unloaded over VICI", "conn", name)
