@@ -298,3 +298,42 @@ func TestRefusedCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreUnloadCompacts: unloads leave holes that effective skips and
+// that are compacted once they are half the layer; indexes stay right.
+func TestStoreUnloadCompacts(t *testing.T) {
+	st := newStore(&config.Config{})
+	base, _ := connectionsFromVICI(siteMessage(t, "aes256gcm16"))
+	conn := func(name string) *config.Connection {
+		c := *base[0]
+		c.Name = name
+		return &c
+	}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		st.loadConn(conn(n))
+	}
+	st.unloadConn("b")
+	if got := strings.Join(names(st.effective()), ","); got != "a,c,d" {
+		t.Fatalf("after unloading b: %s", got)
+	}
+	st.loadConn(conn("b"))
+	st.loadConn(conn("c")) // replaces in place
+	if got := strings.Join(names(st.effective()), ","); got != "a,c,d,b" {
+		t.Fatalf("after re-loading b and c: %s", got)
+	}
+	for _, n := range []string{"a", "c", "d"} {
+		if !st.unloadConn(n) {
+			t.Fatalf("unload %s failed", n)
+		}
+	}
+	if len(st.conns) > 2 || st.viciConn("b") == nil || st.viciConn("a") != nil {
+		t.Errorf("layer not compacted or index wrong: %d entries", len(st.conns))
+	}
+	if got := strings.Join(names(st.effective()), ","); got != "b" {
+		t.Errorf("after unloading a, c, d: %s", got)
+	}
+	st.setFile(&config.Config{Connections: []*config.Connection{conn("x")}})
+	if got := strings.Join(names(st.effective()), ","); got != "x,b" {
+		t.Errorf("after a reload: %s", got)
+	}
+}
