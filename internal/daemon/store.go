@@ -198,15 +198,6 @@ func (s *store) clearVICISecrets() {
 	s.reindex()
 }
 
-func findConn(list []*config.Connection, name string) *config.Connection {
-	for _, c := range list {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
-}
-
 func deleteFunc[T any](list []T, del func(T) bool) []T {
 	out := list[:0:0]
 	for _, x := range list {
