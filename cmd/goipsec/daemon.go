@@ -19,6 +19,7 @@ func runDaemon(args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	tunName := fs.String("tun", "goipsec0", "TUN interface `name`")
 	keyLog := fs.String("keylog", "", "write every IKE and ESP key to Wireshark's ikev2_decryption_table and esp_sa files in `dir` (debugging only)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9814)")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -45,10 +46,27 @@ func runDaemon(args []string) error {
 		ControlPath: *control,
 		TUNName:     *tunName,
 		KeyLogDir:   *keyLog,
+		MetricsAddr: *metricsAddr,
 		Logger:      slog.New(h),
 	})
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the configuration, as for charon's swanctl users.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := d.Reload(ctx); err != nil {
+					slog.New(h).Error("reload failed; the running configuration is unchanged", "err", err)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	return d.Run(ctx)
 }

@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"internal/lab":         {},
 	"internal/ctl":         {},
 	"internal/keylog":      {"internal/wire/ike"},
+	"internal/metrics":     {},
 }
 
 func repoRoot(t *testing.T) string {

@@ -299,6 +299,7 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 	sa.mu.Lock()
 	sa.children = append(sa.children, child)
 	sa.mu.Unlock()
+	sa.announceChild(child, true)
 	sa.log.Info("Child SA installed", "child", cfg.Name, "spi_in", fmt.Sprintf("%08x", inSPI),
 		"spi_out", fmt.Sprintf("%08x", outSPI), "local_ts", localTS, "remote_ts", remoteTS,
 		"proposal", suite.Describe(chosen))
@@ -307,6 +308,7 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 
 // uninstall removes a Child SA from the data plane and clears its keys.
 func (sa *ikeSA) uninstall(c *childSA) {
+	sa.announceChild(c, false)
 	if sa.e.cfg.Installer != nil {
 		sa.e.cfg.Installer.RemoveChild(c.inSPI)
 	}

@@ -48,7 +48,22 @@ func (sa *ikeSA) respondCreateChild(ps []wire.Payload) []wire.Payload {
 		req.only = old.cfg
 		sa.log.Info("peer rekeys Child SA", "child", old.cfg.Name, "spi_in", fmt.Sprintf("%08x", old.inSPI))
 	}
-	return sa.respondChild(ps, req)
+	resp := sa.respondChild(ps, req)
+	if req.only != nil && hasSAPayload(resp) {
+		sa.e.Stats.ChildRekeys.Add(1)
+	}
+	return resp
+}
+
+// hasSAPayload reports whether a CREATE_CHILD_SA response accepts (an SA
+// payload) rather than refuses (a notify only).
+func hasSAPayload(ps []wire.Payload) bool {
+	for _, p := range ps {
+		if _, ok := p.(*wire.SA); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (sa *ikeSA) childByOutSPI(spi uint32) *childSA {
@@ -135,6 +150,12 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 	n.mu.Lock()
 	n.children = moved
 	n.mu.Unlock()
+	// The new SA carries on the old one's tunnel: to Config.Events the
+	// rekey is invisible (the old SA's teardown is silent, the new one
+	// will announce its end).
+	n.announced, n.rekeyed = sa.announced, true
+	sa.announced = false
+	e.Stats.IKERekeys.Add(1)
 	sa.log.Info("peer rekeyed the IKE SA", "new_ike_sa", n.unique, "proposal", suite.Describe(chosen))
 	e.start(n)
 

@@ -58,6 +58,23 @@ type Config struct {
 	MaxHalfOpen int
 	// KeyLog, if set, receives every IKE and Child SA key (for Wireshark).
 	KeyLog KeyLogger
+	// Events, if set, hears IKE and Child SAs come up and go down (VICI's
+	// ike-updown and child-updown events, metrics).
+	Events Events
+}
+
+// Events receives SA life-cycle events. The engine calls it from the SA's
+// own goroutine, so it must return quickly and must not call back into the
+// engine (queue the event instead).
+type Events interface {
+	// IKEUpDown: an IKE SA was established (up) or an established one is
+	// gone (down). An IKE SA rekey (RFC 7296 2.18) is neither: the new SA
+	// takes over silently.
+	IKEUpDown(sa SAInfo, up bool)
+	// ChildUpDown: a Child SA was installed (up) or removed (down); sa
+	// describes its IKE SA without children. A Child SA rekey shows as the
+	// new SA up, then the old one down.
+	ChildUpDown(sa SAInfo, child ChildInfo, up bool)
 }
 
 // KeyLogger records keys for decrypting captures (see package keylog).
@@ -99,6 +116,8 @@ type Counters struct {
 	CachedResponses  atomic.Uint64 // retransmitted requests answered from cache
 	HalfOpenRejected atomic.Uint64 // IKE_SA_INIT dropped over the half-open limit
 	QueueFull        atomic.Uint64 // events dropped because an SA was busy
+	IKERekeys        atomic.Uint64 // IKE SAs rekeyed (RFC 7296 2.18)
+	ChildRekeys      atomic.Uint64 // Child SAs rekeyed (RFC 7296 2.8)
 }
 
 // Snapshot returns the counters by name.
@@ -113,6 +132,12 @@ func (c *Counters) Snapshot() map[string]uint64 {
 		"half_open_rejected": c.HalfOpenRejected.Load(),
 		"queue_full":         c.QueueFull.Load(),
 	}
+}
+
+// Rekeys returns the IKE and Child SA rekey counts (not drops, so they
+// are not in Snapshot).
+func (c *Counters) Rekeys() (ike, child uint64) {
+	return c.IKERekeys.Load(), c.ChildRekeys.Load()
 }
 
 // lingerTime is how long a deleted SA's last response is kept (about the

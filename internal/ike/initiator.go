@@ -185,6 +185,7 @@ func (sa *ikeSA) initiatorAuth() error {
 	sa.setState(StateEstablished)
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID,
 		"proposal", sa.describeSuite())
+	sa.announceUp()
 	if offer == nil {
 		return nil
 	}

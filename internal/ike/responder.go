@@ -187,6 +187,7 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 		sa.e.dropStale(sa)
 	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID, "proposal", sa.describeSuite())
+	sa.announceUp()
 	if hasPayload(ps, wire.PayloadSA) {
 		resp = append(resp, sa.respondChild(ps, childRequest{inIKEAuth: true, ni: sa.nonceI, nr: sa.nonceR})...)
 	}

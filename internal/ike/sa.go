@@ -95,6 +95,11 @@ type ikeSA struct {
 	lastResp    []byte // cached response to the peer's last request
 	ivCounter   uint64
 
+	// announced: Config.Events heard this SA come up, so it hears it go
+	// down. rekeyed: the SA replaced another in a rekey (no handshake).
+	announced bool
+	rekeyed   bool
+
 	mu          sync.Mutex
 	state       State
 	created     time.Time
@@ -228,6 +233,10 @@ func (sa *ikeSA) runCommand(c command) {
 // teardown removes the SA's Child SAs from the data plane, clears keys and
 // unregisters the SA.
 func (sa *ikeSA) teardown() {
+	var last SAInfo
+	if sa.announced {
+		last = sa.info()
+	}
 	sa.mu.Lock()
 	children := sa.children
 	sa.children = nil
@@ -238,6 +247,11 @@ func (sa *ikeSA) teardown() {
 	}
 	sa.keys.zero()
 	sa.e.forget(sa)
+	if ev := sa.e.cfg.Events; ev != nil && sa.announced {
+		sa.announced = false
+		last.State, last.Children = StateDeleted, nil
+		ev.IKEUpDown(last, false)
+	}
 	// Anyone still waiting for this SA hears that it is gone.
 	for {
 		select {
@@ -465,4 +479,25 @@ func (sa *ikeSA) setAddrs(local, remote netip.AddrPort) {
 	sa.mu.Lock()
 	sa.local, sa.remote = local, remote
 	sa.mu.Unlock()
+}
+
+// announceUp tells Config.Events that the SA is established (RFC 7296
+// 1.2: after IKE_AUTH); called once by the SA's goroutine.
+func (sa *ikeSA) announceUp() {
+	sa.announced = true
+	if ev := sa.e.cfg.Events; ev != nil {
+		in := sa.info()
+		in.Children = nil
+		ev.IKEUpDown(in, true)
+	}
+}
+
+// announceChild tells Config.Events that a Child SA was installed or
+// removed.
+func (sa *ikeSA) announceChild(c *childSA, up bool) {
+	if ev := sa.e.cfg.Events; ev != nil {
+		in := sa.info()
+		in.Children = nil
+		ev.ChildUpDown(in, c.info(), up)
+	}
 }

@@ -33,7 +33,11 @@ type SAInfo struct {
 	PRFAlg      string
 	DHGroup     string
 	Established time.Duration // time since established (0 while connecting)
-	Children    []ChildInfo
+	// HandshakeTime is how long IKE_SA_INIT and IKE_AUTH took, from the
+	// SA's creation to its establishment (0 while connecting and for SAs
+	// created by a rekey).
+	HandshakeTime time.Duration
+	Children      []ChildInfo
 }
 
 // ChildInfo describes an installed Child SA.
@@ -50,6 +54,11 @@ type ChildInfo struct {
 	BytesIn, PacketsIn   uint64
 	BytesOut, PacketsOut uint64
 	Installed            time.Duration
+	// Packets dropped on this SA, by reason (RFC 4303 3.4.3 replay, 3.4.4
+	// integrity, RFC 4301 5.2 policy), and the times of the last packet
+	// each way (zero if none yet).
+	DropsReplay, DropsIntegrity, DropsPolicy uint64
+	LastIn, LastOut                          time.Time
 }
 
 // SAs returns every IKE SA, ordered by unique ID.
@@ -98,36 +107,53 @@ func (sa *ikeSA) info() SAInfo {
 	in.DHGroup = wire.TransformName(wire.TransformKE, sa.suite.group)
 	if !sa.established.IsZero() {
 		in.Established = time.Since(sa.established).Truncate(time.Second)
+		if !sa.rekeyed {
+			in.HandshakeTime = sa.established.Sub(sa.created)
+		}
 	}
 	for _, c := range sa.children {
-		ci := ChildInfo{
-			Name:      c.cfg.Name,
-			UniqueID:  c.installed.ReqID,
-			ReqID:     c.installed.ReqID,
-			SPIIn:     c.inSPI,
-			SPIOut:    c.outSPI,
-			Proposal:  suite.Describe(c.proposal),
-			LocalTS:   c.installed.LocalTS,
-			RemoteTS:  c.installed.RemoteTS,
-			BytesIn:   c.installed.Stats.BytesIn.Load(),
-			PacketsIn: c.installed.Stats.PacketsIn.Load(),
-			BytesOut:  c.installed.Stats.BytesOut.Load(),
-			Installed: time.Since(c.created).Truncate(time.Second),
-		}
-		ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
-		if integ := c.proposal.Get(wire.TransformINTEG); len(integ) == 1 && integ[0].ID != wire.IntegNone {
-			ci.IntegAlg = strings.TrimPrefix(wire.TransformName(wire.TransformINTEG, integ[0].ID), "AUTH_")
-		}
-		if e := c.proposal.Get(wire.TransformESN); len(e) == 1 {
-			ci.ESN = e[0].ID == wire.ESNYes
-		}
-		if enc := c.proposal.Get(wire.TransformENCR); len(enc) == 1 {
-			ci.EncrAlg = strings.TrimPrefix(wire.TransformName(wire.TransformENCR, enc[0].ID), "ENCR_")
-			ci.EncrKeySize = int(enc[0].KeyLength)
-		}
-		in.Children = append(in.Children, ci)
+		in.Children = append(in.Children, c.info())
 	}
 	return in
+}
+
+// info describes an installed Child SA; its fields are fixed at install
+// time except the atomic counters, so no lock is needed.
+func (c *childSA) info() ChildInfo {
+	ci := ChildInfo{
+		Name:      c.cfg.Name,
+		UniqueID:  c.installed.ReqID,
+		ReqID:     c.installed.ReqID,
+		SPIIn:     c.inSPI,
+		SPIOut:    c.outSPI,
+		Proposal:  suite.Describe(c.proposal),
+		LocalTS:   c.installed.LocalTS,
+		RemoteTS:  c.installed.RemoteTS,
+		BytesIn:   c.installed.Stats.BytesIn.Load(),
+		PacketsIn: c.installed.Stats.PacketsIn.Load(),
+		BytesOut:  c.installed.Stats.BytesOut.Load(),
+		Installed: time.Since(c.created).Truncate(time.Second),
+	}
+	ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
+	st := &c.installed.Stats
+	ci.DropsReplay, ci.DropsIntegrity, ci.DropsPolicy = st.DropsReplay.Load(), st.DropsAuth.Load(), st.DropsPolicy.Load()
+	if ns := st.LastIn.Load(); ns != 0 {
+		ci.LastIn = time.Unix(0, ns)
+	}
+	if ns := st.LastOut.Load(); ns != 0 {
+		ci.LastOut = time.Unix(0, ns)
+	}
+	if integ := c.proposal.Get(wire.TransformINTEG); len(integ) == 1 && integ[0].ID != wire.IntegNone {
+		ci.IntegAlg = strings.TrimPrefix(wire.TransformName(wire.TransformINTEG, integ[0].ID), "AUTH_")
+	}
+	if e := c.proposal.Get(wire.TransformESN); len(e) == 1 {
+		ci.ESN = e[0].ID == wire.ESNYes
+	}
+	if enc := c.proposal.Get(wire.TransformENCR); len(enc) == 1 {
+		ci.EncrAlg = strings.TrimPrefix(wire.TransformName(wire.TransformENCR, enc[0].ID), "ENCR_")
+		ci.EncrKeySize = int(enc[0].KeyLength)
+	}
+	return ci
 }
 
 // String is a one-line summary, for logs.
