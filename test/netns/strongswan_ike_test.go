@@ -3,8 +3,6 @@
 package netns
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,9 +73,7 @@ func TestStrongSwanIKEProposals(t *testing.T) {
 		for _, initiator := range []string{"goipsec", "strongswan"} {
 			t.Run(tc.ike+"/"+initiator+"-initiates", func(t *testing.T) {
 				if strings.Contains(tc.ike, "cmac") {
-					if _, err := os.Stat(filepath.Join(lab.CharonPluginDir, "libstrongswan-cmac.so")); err != nil {
-						t.Skip("strongSwan's cmac plugin is not installed (Debian: libstrongswan-extra-plugins)")
-					}
+					labtest.RequirePlugin(t, "cmac", "libstrongswan-extra-plugins")
 				}
 				s := topology(t)
 				lc, rc := confs(s, tc.ike, "aes128gcm16")
