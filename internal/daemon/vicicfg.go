@@ -12,8 +12,8 @@ import (
 // siblings send (strongSwan vici README, "load-conn" through "get-pools"):
 // connections and pre-shared keys are loaded into the daemon's store and
 // applied like a reload; certificates, private keys, authorities and
-// pools are refused with a reason, as goipsec authenticates with
-// pre-shared keys only so far.
+// pools sent over VICI are refused with a reason (goipsec reads
+// credentials from the swanctl directories beside its config file).
 func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("load-conn", d.viciLoadConn)
 	d.vici.Handle("unload-conn", d.viciUnloadConn)
@@ -24,11 +24,11 @@ func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("clear-creds", d.viciClearCreds)
 	d.vici.Handle("reload-settings", d.viciReloadSettings)
 
-	const pskOnly = " not supported yet: goipsec authenticates with pre-shared keys only so far (auth = psk)"
-	d.vici.Handle("load-cert", refuse("certificates are"+pskOnly))
-	d.vici.Handle("load-key", refuse("private keys are"+pskOnly))
-	d.vici.Handle("load-token", refuse("smartcard keys are"+pskOnly))
-	d.vici.Handle("load-authority", refuse("certification authorities are"+pskOnly))
+	const fromDirs = " not supported over VICI yet: goipsec loads them from the swanctl directories beside its config file (x509/, x509ca/, x509crl/, private/, rsa/, ecdsa/, pkcs8/, pubkey/) at start and on reload"
+	d.vici.Handle("load-cert", refuse("certificates are"+fromDirs))
+	d.vici.Handle("load-key", refuse("private keys are"+fromDirs))
+	d.vici.Handle("load-token", refuse("smartcard keys are"+fromDirs))
+	d.vici.Handle("load-authority", refuse("certification authorities are"+fromDirs))
 	d.vici.Handle("load-pool", refuse("virtual IP pools are not supported yet"))
 	// Commands of features goipsec does not have yet: a reason, not
 	// CMD_UNKNOWN, so swanctl prints why.

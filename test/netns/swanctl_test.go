@@ -318,7 +318,7 @@ s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv
 		t.Fatal(err)
 	}
 	out, _ = sw.run(ctx, "--load-all", "--file", file)
-	if !strings.Contains(out, "certificates are not supported yet") || !strings.Contains(out, "loaded connection 'site'") {
+	if !strings.Contains(out, "certificates are not supported over VICI yet") || !strings.Contains(out, "loaded connection 'site'") {
 		t.Errorf("--load-all with a certificate: %q", out)
 	}
 
