@@ -58,6 +58,9 @@ type Config struct {
 	MaxHalfOpen int
 	// KeyLog, if set, receives every IKE and Child SA key (for Wireshark).
 	KeyLog KeyLogger
+	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
+	// 7383 2.5.1); 0 means DefaultFragmentSize.
+	FragmentSize int
 }
 
 // KeyLogger records keys for decrypting captures (see package keylog).
@@ -81,6 +84,8 @@ type Engine struct {
 	closed    bool
 	wg        sync.WaitGroup
 
+	fragBudget fragBudget // bytes all SAs hold in partial messages
+
 	nextUnique atomic.Uint32
 	nextReqID  atomic.Uint32
 	spisMu     sync.Mutex
@@ -99,11 +104,12 @@ type Counters struct {
 	CachedResponses  atomic.Uint64 // retransmitted requests answered from cache
 	HalfOpenRejected atomic.Uint64 // IKE_SA_INIT dropped over the half-open limit
 	QueueFull        atomic.Uint64 // events dropped because an SA was busy
+	FragmentCounters
 }
 
 // Snapshot returns the counters by name.
 func (c *Counters) Snapshot() map[string]uint64 {
-	return map[string]uint64{
+	return c.addFragments(map[string]uint64{
 		"malformed":          c.Malformed.Load(),
 		"unknown_spi":        c.UnknownSPI.Load(),
 		"integrity_failed":   c.IntegrityFailed.Load(),
@@ -112,7 +118,7 @@ func (c *Counters) Snapshot() map[string]uint64 {
 		"cached_responses":   c.CachedResponses.Load(),
 		"half_open_rejected": c.HalfOpenRejected.Load(),
 		"queue_full":         c.QueueFull.Load(),
-	}
+	})
 }
 
 // lingerTime is how long a deleted SA's last response is kept (about the

@@ -58,6 +58,7 @@ func (sa *ikeSA) initiatorInit() error {
 			&wire.Nonce{Data: sa.nonceI},
 		)
 		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
+		ps = append(ps, sa.fragNotify(p)...)
 		sa.spiR = 0
 		req, err := sa.encode(wire.IKESAInit, false, 0, ps)
 		if err != nil {
@@ -135,6 +136,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
 	sa.natLocal, sa.natRemote = local, remote
+	sa.fragNegotiated(resp)
 	// We always encapsulate ESP, so always float (we faked our own hash).
 	if supported {
 		sa.floatToNATT()
