@@ -197,6 +197,21 @@ func TestTemplateParses(t *testing.T) {
 	}
 }
 
+func TestFragmentation(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "yes"}, {"fragmentation = yes", "yes"}, {"fragmentation = accept", "accept"},
+		{"fragmentation = Force", "force"}, {"fragmentation = no", "no"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.line, "", "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Fragmentation; got != tc.want {
+			t.Errorf("%q: fragmentation %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	const file = "/etc/swanctl/swanctl.conf"
 	tests := []struct {
@@ -210,6 +225,7 @@ func TestErrors(t *testing.T) {
 		{conn: "vips = 0.0.0.0", want: "9: connections.site.vips: key not supported yet", kind: ErrUnsupported},
 		{conn: "remote_adrs = 10.0.0.1", want: "9: connections.site.remote_adrs: unknown key", kind: ErrUnknown},
 		{conn: "version = 1", want: "9: connections.site.version: IKEv1 not supported yet", kind: ErrUnsupported},
+		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},
 		{conn: "version = 3", want: `9: connections.site.version: invalid version "3" (want 0 or 2)`},
 		{conn: "proposals = aes256-sha256-modp2048", want: `9: connections.site.proposals: unsupported algorithm "aes256" for IKE (ESP only; the IKE SA uses AEADs)`, kind: suite.ErrUnsupportedAlgorithm},
 		{conn: "proposals = aes999gcm16-prfsha256-x25519", want: `9: connections.site.proposals: unknown algorithm "aes999gcm16"`, kind: suite.ErrUnknownAlgorithm},

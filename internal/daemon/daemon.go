@@ -43,6 +43,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long shutdown waits for peers to
 	// acknowledge our DELETEs.
 	ShutdownTimeout time.Duration
+	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
+	// 7383; strongSwan's charon.fragment_size); 0 means 1280.
+	FragmentSize int
 }
 
 // Daemon is a running goipsec daemon.
@@ -104,11 +107,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	db := &sadb.DB{}
 	d.engine = ike.New(ike.Config{
-		KeyLog:    kl,
-		Peers:     peers,
-		SharedKey: sharedKey(d.cfg.Load),
-		Logger:    d.log.With("subsys", "ike"),
-		NATTPort:  uint16(opts.NATTPort),
+		KeyLog:       kl,
+		Peers:        peers,
+		SharedKey:    sharedKey(d.cfg.Load),
+		Logger:       d.log.With("subsys", "ike"),
+		NATTPort:     uint16(opts.NATTPort),
+		FragmentSize: opts.FragmentSize,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)
 		},

@@ -315,3 +315,16 @@ func (c *Counters) addFragments(m map[string]uint64) map[string]uint64 {
 	m["fragments_dropped"] = c.FragmentsDropped.Load()
 	return m
 }
+
+// ParseFragmentationMode reads swanctl.conf's fragmentation value.
+func ParseFragmentationMode(s string) (FragmentationMode, error) {
+	for m := FragmentationYes; m <= FragmentationNo; m++ {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	if s == "" {
+		return FragmentationYes, nil
+	}
+	return 0, fmt.Errorf("invalid fragmentation %q (want yes, accept, force or no)", s)
+}
