@@ -61,6 +61,12 @@ type Config struct {
 	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
 	// 7383 2.5.1); 0 means DefaultFragmentSize.
 	FragmentSize int
+	// CookieThreshold is the number of half-open IKE SAs from which an
+	// IKE_SA_INIT must carry a COOKIE (RFC 7296 2.6); 0 means
+	// DefaultCookieThreshold, negative never. HalfOpenPerSource bounds
+	// half-open SAs per source address; 0 means DefaultHalfOpenPerSource.
+	CookieThreshold   int
+	HalfOpenPerSource int
 }
 
 // KeyLogger records keys for decrypting captures (see package keylog).
@@ -85,6 +91,7 @@ type Engine struct {
 	wg        sync.WaitGroup
 
 	fragBudget fragBudget // bytes all SAs hold in partial messages
+	cookies    cookieJar  // responder COOKIE secrets (RFC 7296 2.6), see cookie.go
 
 	nextUnique atomic.Uint32
 	nextReqID  atomic.Uint32
@@ -105,6 +112,8 @@ type Counters struct {
 	HalfOpenRejected atomic.Uint64 // IKE_SA_INIT dropped over the half-open limit
 	QueueFull        atomic.Uint64 // events dropped because an SA was busy
 	FragmentCounters
+	CookiesSent    atomic.Uint64 // IKE_SA_INIT answered with N(COOKIE), no state kept
+	CookiesInvalid atomic.Uint64 // IKE_SA_INIT with a COOKIE we did not make (or too old)
 }
 
 // Snapshot returns the counters by name.
@@ -118,6 +127,8 @@ func (c *Counters) Snapshot() map[string]uint64 {
 		"cached_responses":   c.CachedResponses.Load(),
 		"half_open_rejected": c.HalfOpenRejected.Load(),
 		"queue_full":         c.QueueFull.Load(),
+		"cookies_sent":       c.CookiesSent.Load(),
+		"cookies_invalid":    c.CookiesInvalid.Load(),
 	})
 }
 
@@ -295,6 +306,11 @@ func (e *Engine) handleInitRequest(ev packetEvent) {
 	if sa := e.halfOpen[key]; sa != nil {
 		e.mu.Unlock()
 		sa.deliver(ev) // a retransmission, or a retry after INVALID_KE/COOKIE
+		return
+	}
+	if ok, reply := e.admitInit(ev); !ok {
+		e.mu.Unlock()
+		e.sendStateless(ev, reply)
 		return
 	}
 	if len(e.halfOpen) >= e.cfg.MaxHalfOpen {
