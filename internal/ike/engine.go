@@ -283,7 +283,9 @@ func (e *Engine) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	sa := e.sas[spi]
 	l, lingering := e.lingering[spi]
 	e.mu.Unlock()
-	if sa == nil && lingering && !h.IsResponse() && h.MessageID == l.msgID && time.Now().Before(l.expires) {
+	// Of a fragmented retransmission only fragment 1 gets the answer (RFC 7383 2.6.1).
+	firstFrag := msg.Fragment == nil || msg.Fragment.FragmentNumber == 1
+	if sa == nil && lingering && firstFrag && !h.IsResponse() && h.MessageID == l.msgID && time.Now().Before(l.expires) {
 		e.Stats.CachedResponses.Add(1)
 		_ = e.cfg.Send(l.local, l.remote, l.resp)
 		return

@@ -224,3 +224,42 @@ func TestFragmentLossDuplicationAndBitFlips(t *testing.T) {
 		t.Error("no retransmission, although fragments were lost")
 	}
 }
+
+// TestRetransmittedFragmentsGetOneResponse: once a fragmented request
+// was answered, only a retransmitted fragment 1 makes the responder send
+// its response again; the other fragments are ignored (RFC 7383 2.6.1).
+func TestRetransmittedFragmentsGetOneResponse(t *testing.T) {
+	var mu sync.Mutex
+	var sent [][]byte // the initiator's SKF messages
+	n, l, r, _ := fragPair(t, FragmentationYes, FragmentationYes, func(from netip.AddrPort, pkt []byte) bool {
+		if from.Addr() == leftAddr && wire.PayloadType(pkt[16]) == wire.PayloadSKF {
+			mu.Lock()
+			sent = append(sent, slices.Clone(pkt))
+			mu.Unlock()
+		}
+		return false
+	})
+	if err := l.e.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	mu.Lock()
+	frags := slices.Clone(sent)
+	mu.Unlock()
+	if len(frags) < 3 {
+		t.Fatalf("initiator sent %d fragments", len(frags))
+	}
+	before := r.e.Stats.CachedResponses.Load()
+	sentBefore := n.sent.Load()
+	from, to := netip.AddrPortFrom(leftAddr, 4500), netip.AddrPortFrom(rightAddr, 4500)
+	for i := len(frags) - 1; i >= 0; i-- { // fragment 1 last
+		r.e.HandlePacket(to, from, frags[i])
+	}
+	waitFor(t, "cached response", func() bool { return r.e.Stats.CachedResponses.Load() == before+1 })
+	time.Sleep(50 * time.Millisecond)
+	if got := r.e.Stats.CachedResponses.Load(); got != before+1 {
+		t.Errorf("cached responses sent %d times, want once", got-before)
+	}
+	if n.sent.Load()-sentBefore < 3 {
+		t.Errorf("resent %d packets; the response goes in fragments again", n.sent.Load()-sentBefore)
+	}
+}

@@ -272,8 +272,8 @@ func SKPrefix(h Header, firstInner PayloadType, bodyLen int) []byte {
 }
 
 // Unknown is a payload of a type this package does not parse: an unknown
-// non-critical payload (RFC 7296 2.5) or an SKF payload (RFC 7383) whose
-// reassembly is not implemented. Marshalling one with Critical set is
+// non-critical payload (RFC 7296 2.5). PType SKF is allowed for building
+// test messages (Parse returns SKF as Message.Fragment). Marshalling one with Critical set is
 // allowed (to test a peer's UNSUPPORTED_CRITICAL_PAYLOAD handling), although
 // this package's parser rejects the result.
 type Unknown struct {
