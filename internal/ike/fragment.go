@@ -328,3 +328,10 @@ func ParseFragmentationMode(s string) (FragmentationMode, error) {
 	}
 	return 0, fmt.Errorf("invalid fragmentation %q (want yes, accept, force or no)", s)
 }
+
+// inherited is the fragmentation state of an IKE SA that replaces this
+// one by rekeying: what IKE_SA_INIT negotiated carries over (strongSwan
+// does the same), nothing held in flight does.
+func (f *fragState) inherited() fragState {
+	return fragState{announced: f.announced, supported: f.supported, send: f.send}
+}

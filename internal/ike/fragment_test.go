@@ -263,3 +263,15 @@ func TestRetransmittedFragmentsGetOneResponse(t *testing.T) {
 		t.Errorf("resent %d packets; the response goes in fragments again", n.sent.Load()-sentBefore)
 	}
 }
+
+func TestFragStateInherited(t *testing.T) {
+	b := &fragBudget{}
+	f := fragState{announced: true, supported: true, send: true}
+	f.in[0].budget = b
+	f.in[0].add(t0, 1, 1, 2, wire.PayloadIDi, []byte("held"))
+	f.out[0] = fragmented{frags: [][]byte{{1}}}
+	n := f.inherited()
+	if !n.announced || !n.supported || !n.send || n.in[0].active || n.out[0].frags != nil {
+		t.Errorf("inherited %+v", n)
+	}
+}
