@@ -46,7 +46,7 @@ type cookieJar struct {
 	randFill func([]byte)
 }
 
-// rotate makes a new secret if the current one is older than the
+// rotateLocked makes a new secret if the current one is older than the
 // lifetime; jar.mu must be held.
 func (j *cookieJar) rotateLocked(now time.Time) {
 	if j.valid[j.version&1] && now.Sub(j.rotated) < cookieSecretLifetime {

@@ -114,7 +114,7 @@ func (sa *ikeSA) fragNegotiated(resp []wire.Payload) {
 	sa.log.Debug("IKE fragmentation", "supported", sa.frag.supported, "send", sa.frag.supported && sa.frag.send)
 }
 
-// fragmentSize is the largest IKE message (UDP payload, without the
+// maxMessageSize is the largest IKE message (UDP payload, without the
 // non-ESP marker) that fits a fragment on the current path.
 func (sa *ikeSA) maxMessageSize() int {
 	size := sa.e.cfg.FragmentSize
