@@ -42,9 +42,12 @@ type Connection struct {
 	// Proposals from suite.ParseIKEProposal, numbered from 1 in file order;
 	// default suite.DefaultIKEProposals().
 	Proposals []ike.Proposal
-	Local     AuthRound
-	Remote    AuthRound
-	Children  []*Child
+	// Fragmentation is "yes" (default), "accept", "force" or "no" (IKE
+	// fragmentation, RFC 7383; swanctl.conf(5) fragmentation).
+	Fragmentation string
+	Local         AuthRound
+	Remote        AuthRound
+	Children      []*Child
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA

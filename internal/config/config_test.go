@@ -197,6 +197,21 @@ func TestTemplateParses(t *testing.T) {
 	}
 }
 
+func TestFragmentation(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "yes"}, {"fragmentation = yes", "yes"}, {"fragmentation = accept", "accept"},
+		{"fragmentation = Force", "force"}, {"fragmentation = no", "no"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.line, "", "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Fragmentation; got != tc.want {
+			t.Errorf("%q: fragmentation %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	const file = "/etc/swanctl/swanctl.conf"
 	tests := []struct {
@@ -210,6 +225,7 @@ func TestErrors(t *testing.T) {
 		{conn: "vips = 0.0.0.0", want: "9: connections.site.vips: key not supported yet", kind: ErrUnsupported},
 		{conn: "remote_adrs = 10.0.0.1", want: "9: connections.site.remote_adrs: unknown key", kind: ErrUnknown},
 		{conn: "version = 1", want: "9: connections.site.version: IKEv1 not supported yet", kind: ErrUnsupported},
+		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},
 		{conn: "version = 3", want: `9: connections.site.version: invalid version "3" (want 0 or 2)`},
 		{conn: "proposals = aes256-sha256-modp1024", want: `9: connections.site.proposals: unsupported algorithm "modp1024"`, kind: suite.ErrUnsupportedAlgorithm},
 		{conn: "proposals = aes256gcm16-prfsha384-x25519-ke1_mlkem768", want: `9: connections.site.proposals: proposal "aes256gcm16-prfsha384-x25519-ke1_mlkem768": additional key exchange "ke1_mlkem768" (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is not supported yet`, kind: suite.ErrNotYetSupported},

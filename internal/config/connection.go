@@ -23,7 +23,7 @@ func set(words string) map[string]bool {
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
 	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_delay dpd_timeout
-		fragmentation childless send_certreq send_cert ppk_id ppk_required keyingtries unique
+		childless send_certreq send_cert ppk_id ppk_required keyingtries unique
 		reauth_time rekey_time over_time rand_time pools if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
 	authUnsupportedKeys = set(`round certs pubkeys ca_id eap_id aaa_id xauth_id revocation
@@ -59,16 +59,17 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		return nil, err
 	}
 	conn := &Connection{
-		Name:        s.Name,
-		Pos:         s.Pos,
-		Version:     2,
-		SendCert:    "ifasked",
-		SendCertReq: true,
-		LocalAddrs:  []string{"%any"},
-		RemoteAddrs: []string{"%any"},
-		LocalPort:   500,
-		RemotePort:  500,
-		Proposals:   suite.DefaultIKEProposals(),
+		Name:          s.Name,
+		Pos:           s.Pos,
+		Version:       2,
+		SendCert:      "ifasked",
+		SendCertReq:   true,
+		LocalAddrs:    []string{"%any"},
+		RemoteAddrs:   []string{"%any"},
+		LocalPort:     500,
+		RemotePort:    500,
+		Proposals:     suite.DefaultIKEProposals(),
+		Fragmentation: "yes",
 	}
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
@@ -90,6 +91,8 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.SendCert, err = parseSendCert(v, key)
 		case "send_certreq":
 			conn.SendCertReq, err = parseYesNo(v, key)
+		case "fragmentation":
+			conn.Fragmentation, err = parseFragmentation(v, key)
 		default:
 			err = otherKey(v, key, connUnsupportedKeys)
 		}
@@ -389,6 +392,19 @@ func parseSelectors(v *Value, key string) ([]string, []ts.Selector, error) {
 		sels = append(sels, sel)
 	}
 	return items, sels, nil
+}
+
+// parseFragmentation reads connections.<conn>.fragmentation (RFC 7383).
+func parseFragmentation(v *Value, key string) (string, error) {
+	s, err := single(v, key)
+	if err != nil {
+		return "", err
+	}
+	switch l := strings.ToLower(s); l {
+	case "yes", "accept", "force", "no":
+		return l, nil
+	}
+	return "", invalid(v.Pos, key, "invalid fragmentation %q (want yes, accept, force or no)", s)
 }
 
 func parseStartAction(v *Value, key string) (string, error) {

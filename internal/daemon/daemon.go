@@ -48,6 +48,9 @@ type Options struct {
 	// MetricsAddr, if set, is the TCP address of the Prometheus endpoint
 	// (http://ADDR/metrics), e.g. "127.0.0.1:9814" or ":9814".
 	MetricsAddr string
+	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
+	// 7383; strongSwan's charon.fragment_size); 0 means 1280.
+	FragmentSize int
 }
 
 // Daemon is a running goipsec daemon.
@@ -139,12 +142,13 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	db := &sadb.DB{}
 	d.engine = ike.New(ike.Config{
-		KeyLog:    kl,
-		Peers:     peers,
-		SharedKey: sharedKey(d.cfg.Load),
-		Logger:    d.log.With("subsys", "ike"),
-		NATTPort:  uint16(opts.NATTPort),
-		Events:    d.events,
+		KeyLog:       kl,
+		Peers:        peers,
+		SharedKey:    sharedKey(d.cfg.Load),
+		Logger:       d.log.With("subsys", "ike"),
+		NATTPort:     uint16(opts.NATTPort),
+		Events:       d.events,
+		FragmentSize: opts.FragmentSize,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)
 		},

@@ -49,6 +49,9 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		Proposals:  c.Proposals,
 	}
 	var err error
+	if p.Fragmentation, err = ike.ParseFragmentationMode(c.Fragmentation); err != nil {
+		return nil, "fragmentation", err
+	}
 	if p.LocalAddrs, _, err = addrPrefixes(ctx, c.LocalAddrs); err != nil {
 		return nil, "local_addrs", err
 	}

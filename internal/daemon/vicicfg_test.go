@@ -279,9 +279,9 @@ func TestRefusedCredentials(t *testing.T) {
 	d.vici = vici.NewServer(nil)
 	d.registerVICIConfig()
 	for cmd, want := range map[string]string{
-		"load-cert":      "certificates are not supported yet",
-		"load-key":       "private keys are not supported yet",
-		"load-authority": "certification authorities are not supported yet",
+		"load-cert":      "certificates are not supported over VICI yet",
+		"load-key":       "private keys are not supported over VICI yet",
+		"load-authority": "certification authorities are not supported over VICI yet",
 		"load-pool":      "pools are not supported yet",
 		"install":        "trap and shunt policies",
 		"get-counters":   "counters are not supported yet",

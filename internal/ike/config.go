@@ -35,6 +35,8 @@ type PeerConfig struct {
 	// RemoteID is the identity the peer must prove; zero means any.
 	LocalID, RemoteID Identity
 	Children          []*ChildConfig
+	// Fragmentation is swanctl's fragmentation option (RFC 7383).
+	Fragmentation FragmentationMode
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).

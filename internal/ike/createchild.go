@@ -134,6 +134,7 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 	n.nonceI, n.nonceR = ni, nr
 	n.local, n.remote, n.initRemote = sa.local, sa.remote, sa.remote
 	n.natLocal, n.natRemote = sa.natLocal, sa.natRemote
+	n.frag = sa.frag.inherited()
 	n.localID, n.remoteID = sa.localID, sa.remoteID
 	n.state = StateEstablished
 	n.established = n.created

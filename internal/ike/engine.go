@@ -58,6 +58,15 @@ type Config struct {
 	MaxHalfOpen int
 	// KeyLog, if set, receives every IKE and Child SA key (for Wireshark).
 	KeyLog KeyLogger
+	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
+	// 7383 2.5.1); 0 means DefaultFragmentSize.
+	FragmentSize int
+	// CookieThreshold is the number of half-open IKE SAs from which an
+	// IKE_SA_INIT must carry a COOKIE (RFC 7296 2.6); 0 means
+	// DefaultCookieThreshold, negative never. HalfOpenPerSource bounds
+	// half-open SAs per source address; 0 means DefaultHalfOpenPerSource.
+	CookieThreshold   int
+	HalfOpenPerSource int
 	// Events, if set, hears IKE and Child SAs come up and go down (VICI's
 	// ike-updown and child-updown events, metrics).
 	Events Events
@@ -98,6 +107,9 @@ type Engine struct {
 	closed    bool
 	wg        sync.WaitGroup
 
+	fragBudget fragBudget // bytes all SAs hold in partial messages
+	cookies    cookieJar  // responder COOKIE secrets (RFC 7296 2.6), see cookie.go
+
 	nextUnique atomic.Uint32
 	nextReqID  atomic.Uint32
 	spisMu     sync.Mutex
@@ -118,11 +130,14 @@ type Counters struct {
 	QueueFull        atomic.Uint64 // events dropped because an SA was busy
 	IKERekeys        atomic.Uint64 // IKE SAs rekeyed (RFC 7296 2.18)
 	ChildRekeys      atomic.Uint64 // Child SAs rekeyed (RFC 7296 2.8)
+	FragmentCounters
+	CookiesSent    atomic.Uint64 // IKE_SA_INIT answered with N(COOKIE), no state kept
+	CookiesInvalid atomic.Uint64 // IKE_SA_INIT with a COOKIE we did not make (or too old)
 }
 
 // Snapshot returns the counters by name.
 func (c *Counters) Snapshot() map[string]uint64 {
-	return map[string]uint64{
+	return c.addFragments(map[string]uint64{
 		"malformed":          c.Malformed.Load(),
 		"unknown_spi":        c.UnknownSPI.Load(),
 		"integrity_failed":   c.IntegrityFailed.Load(),
@@ -131,7 +146,9 @@ func (c *Counters) Snapshot() map[string]uint64 {
 		"cached_responses":   c.CachedResponses.Load(),
 		"half_open_rejected": c.HalfOpenRejected.Load(),
 		"queue_full":         c.QueueFull.Load(),
-	}
+		"cookies_sent":       c.CookiesSent.Load(),
+		"cookies_invalid":    c.CookiesInvalid.Load(),
+	})
 }
 
 // Rekeys returns the IKE and Child SA rekey counts (not drops, so they
@@ -291,7 +308,9 @@ func (e *Engine) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	sa := e.sas[spi]
 	l, lingering := e.lingering[spi]
 	e.mu.Unlock()
-	if sa == nil && lingering && !h.IsResponse() && h.MessageID == l.msgID && time.Now().Before(l.expires) {
+	// Of a fragmented retransmission only fragment 1 gets the answer (RFC 7383 2.6.1).
+	firstFrag := msg.Fragment == nil || msg.Fragment.FragmentNumber == 1
+	if sa == nil && lingering && firstFrag && !h.IsResponse() && h.MessageID == l.msgID && time.Now().Before(l.expires) {
 		e.Stats.CachedResponses.Add(1)
 		_ = e.cfg.Send(l.local, l.remote, l.resp)
 		return
@@ -314,6 +333,11 @@ func (e *Engine) handleInitRequest(ev packetEvent) {
 	if sa := e.halfOpen[key]; sa != nil {
 		e.mu.Unlock()
 		sa.deliver(ev) // a retransmission, or a retry after INVALID_KE/COOKIE
+		return
+	}
+	if ok, reply := e.admitInit(ev); !ok {
+		e.mu.Unlock()
+		e.sendStateless(ev, reply)
 		return
 	}
 	if len(e.halfOpen) >= e.cfg.MaxHalfOpen {

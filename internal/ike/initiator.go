@@ -36,16 +36,23 @@ func (sa *ikeSA) initiatorInit() error {
 	}
 	group := firstGroup(p.Proposals)
 	var cookie []byte
+	var kex suite.KeyExchange
 	for attempt := 0; ; attempt++ {
 		if attempt >= maxInitAttempts {
 			return errors.New("ike: IKE_SA_INIT: too many retries")
 		}
-		kex, err := suite.NewKeyExchange(group, sa.e.cfg.Rand)
-		if err != nil {
-			return fmt.Errorf("ike: key exchange %d: %w", group, err)
+		// A retry after COOKIE repeats the request unchanged but for the
+		// cookie (RFC 7296 2.6): responders compute the cookie over Ni.
+		if kex == nil || kex.Group() != group {
+			var err error
+			if kex, err = suite.NewKeyExchange(group, sa.e.cfg.Rand); err != nil {
+				return fmt.Errorf("ike: key exchange %d: %w", group, err)
+			}
 		}
-		sa.nonceI = make([]byte, nonceLen)
-		sa.e.random(sa.nonceI)
+		if sa.nonceI == nil {
+			sa.nonceI = make([]byte, nonceLen)
+			sa.e.random(sa.nonceI)
+		}
 		var ps []wire.Payload
 		if cookie != nil {
 			// The COOKIE notify goes first (RFC 7296 2.6).
@@ -58,6 +65,7 @@ func (sa *ikeSA) initiatorInit() error {
 		)
 		ps = append(ps, sa.initAuthPayloads(nil)...)
 		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
+		ps = append(ps, sa.fragNotify(p)...)
 		sa.spiR = 0
 		req, err := sa.encode(wire.IKESAInit, false, 0, ps)
 		if err != nil {
@@ -136,6 +144,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
 	sa.natLocal, sa.natRemote = local, remote
+	sa.fragNegotiated(resp)
 	// We always encapsulate ESP, so always float (we faked our own hash).
 	if supported {
 		sa.floatToNATT()

@@ -217,12 +217,25 @@ func sealSK(h wire.Header, ps []wire.Payload, t suite.SKTransform, ivCounter uin
 	if err != nil {
 		return nil, err
 	}
+	defer clear(plain)
+	return sealEncrypted(func(bodyLen int) []byte { return wire.SKPrefix(h, first, bodyLen) }, plain, t, ivCounter, rnd)
+}
+
+// sealEncrypted builds an SK or SKF message (RFC 7296 3.14, RFC 7383 2.5):
+// prefix | IV | E(content | Padding | Pad Length) | ICV, where prefix(bodyLen)
+// is everything before the IV and is authenticated with the ciphertext.
+// Padding fills to the cipher's block size; IVs are random for CBC and a
+// per-SA counter for the counter-based modes.
+func sealEncrypted(prefix func(bodyLen int) []byte, content []byte, t suite.SKTransform, ivCounter uint64, rnd io.Reader) ([]byte, error) {
 	bs := t.BlockSize()
-	padLen := (bs - (len(plain)+1)%bs) % bs
+	padLen := (bs - (len(content)+1)%bs) % bs
+	plain := make([]byte, len(content), len(content)+padLen+1)
+	copy(plain, content)
 	plain = append(plain, make([]byte, padLen+1)...)
 	plain[len(plain)-1] = byte(padLen)
+	defer clear(plain)
 	bodyLen := t.IVLen() + len(plain) + t.ICVLen()
-	prefix := wire.SKPrefix(h, first, bodyLen)
+	pre := prefix(bodyLen)
 	iv := make([]byte, t.IVLen())
 	if t.RandomIV() {
 		if rnd == nil {
@@ -234,13 +247,12 @@ func sealSK(h wire.Header, ps []wire.Payload, t suite.SKTransform, ivCounter uin
 	} else {
 		binary.BigEndian.PutUint64(iv[len(iv)-8:], ivCounter)
 	}
-	out := make([]byte, 0, len(prefix)+bodyLen)
-	out = append(out, prefix...)
+	out := make([]byte, 0, len(pre)+bodyLen)
+	out = append(out, pre...)
 	out = append(out, iv...)
-	out = t.Seal(out, prefix, iv, plain)
-	clear(plain)
-	if len(out) != len(prefix)+bodyLen {
-		return nil, fmt.Errorf("ike: internal error: sealed %d bytes, want %d", len(out), len(prefix)+bodyLen)
+	out = t.Seal(out, pre, iv, plain)
+	if len(out) != len(pre)+bodyLen {
+		return nil, fmt.Errorf("ike: internal error: sealed %d bytes, want %d", len(out), len(pre)+bodyLen)
 	}
 	return out, nil
 }
@@ -248,23 +260,33 @@ func sealSK(h wire.Header, ps []wire.Payload, t suite.SKTransform, ivCounter uin
 // openSK verifies and decrypts an SK payload and parses what it carries.
 // Nothing inside is looked at before the ICV has been verified.
 func openSK(enc *wire.Encrypted, t suite.SKTransform) ([]wire.Payload, error) {
+	content, err := openEncrypted(enc.Body, enc.AAD, t, "SK")
+	if err != nil {
+		return nil, err
+	}
+	return wire.ParsePayloads(enc.NextPayload, content)
+}
+
+// openEncrypted verifies and decrypts the body (IV | ciphertext | ICV) of
+// an SK or SKF payload whose authenticated prefix is aad, and returns the
+// content without its padding (RFC 7296 3.14).
+func openEncrypted(body, aad []byte, t suite.SKTransform, what string) ([]byte, error) {
 	ivLen, icvLen := t.IVLen(), t.ICVLen()
-	if len(enc.Body) < ivLen+icvLen+1 {
-		return nil, errMalformed("SK payload too short")
+	if len(body) < ivLen+icvLen+1 {
+		return nil, errMalformed(what + " payload too short")
 	}
-	if (len(enc.Body)-ivLen-icvLen)%t.BlockSize() != 0 {
-		return nil, errMalformed("SK payload not a multiple of the cipher's block size")
+	if (len(body)-ivLen-icvLen)%t.BlockSize() != 0 {
+		return nil, errMalformed(what + " payload not a multiple of the cipher's block size")
 	}
-	iv := enc.Body[:ivLen]
-	plain, err := t.Open(nil, enc.AAD, iv, enc.Body[ivLen:])
+	plain, err := t.Open(nil, aad, body[:ivLen], body[ivLen:])
 	if err != nil {
 		return nil, errIntegrity
 	}
 	padLen := int(plain[len(plain)-1])
 	if padLen+1 > len(plain) {
-		return nil, errMalformed("SK pad length exceeds payload")
+		return nil, errMalformed(what + " pad length exceeds payload")
 	}
-	return wire.ParsePayloads(enc.NextPayload, plain[:len(plain)-1-padLen])
+	return plain[:len(plain)-1-padLen], nil
 }
 
 func concat(parts ...[]byte) []byte {

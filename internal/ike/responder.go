@@ -44,12 +44,14 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	// The connection is not known before IKE_AUTH; candidates are those
 	// whose addresses match, and the first with a common proposal wins.
 	var chosen wire.Proposal
+	var candidate *PeerConfig
 	found := false
 	for _, p := range sa.e.Peers() {
 		if !prefixesMatch(p.LocalAddrs, ev.local.Addr()) || !prefixesMatch(p.RemoteAddrs, ev.remote.Addr()) {
 			continue
 		}
 		if chosen, found = selectProposal(p.Proposals, offered.Proposals, ke.Group); found {
+			candidate = p
 			break
 		}
 	}
@@ -105,6 +107,7 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	if supported {
 		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
 	}
+	resp = append(resp, sa.fragRespond(candidate, ps)...)
 	pkt, err := sa.encode(wire.IKESAInit, true, 0, resp)
 	if err != nil {
 		sa.log.Error("cannot encode IKE_SA_INIT response", "err", err)

@@ -38,6 +38,7 @@ type packetEvent struct {
 	msg           *wire.Message
 	raw           []byte
 	local, remote netip.AddrPort
+	frag          *reassembledMsg // set if reassembled from fragments (RFC 7383)
 }
 
 type cmdKind int
@@ -94,6 +95,7 @@ type ikeSA struct {
 	expectReqID uint32 // message ID of the peer's next request
 	lastResp    []byte // cached response to the peer's last request
 	ivCounter   uint64
+	frag        fragState // IKE fragmentation (RFC 7383), see fragment.go
 
 	// announced: Config.Events heard this SA come up, so it hears it go
 	// down. rekeyed: the SA replaced another in a rekey (no handshake).
@@ -199,8 +201,9 @@ func (sa *ikeSA) run() {
 		}
 		select {
 		case ev := <-sa.packets:
-			if ev.msg.IsResponse() {
-				continue // a late response to a request we no longer wait for
+			ev, ok := sa.reassemble(ev)
+			if !ok || ev.msg.IsResponse() {
+				continue // held fragment, or a late response to a request we no longer wait for
 			}
 			sa.handleRequest(ev)
 		case c := <-sa.commands:
@@ -246,6 +249,7 @@ func (sa *ikeSA) teardown() {
 		sa.uninstall(c)
 	}
 	sa.keys.zero()
+	sa.releaseFragments()
 	sa.e.forget(sa)
 	if ev := sa.e.cfg.Events; ev != nil && sa.announced {
 		sa.announced = false
@@ -288,6 +292,10 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 	for sent := 0; ; {
 		select {
 		case ev := <-sa.packets:
+			ev, ok := sa.reassemble(ev)
+			if !ok {
+				continue
+			}
 			h := ev.msg.Header
 			if !h.IsResponse() {
 				sa.handleRequest(ev)
@@ -417,7 +425,11 @@ func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []w
 		aead = sa.keys.encI
 	}
 	sa.ivCounter++
-	return sealSK(h, ps, aead, sa.ivCounter, sa.e.cfg.Rand)
+	pkt, err := sealSK(h, ps, aead, sa.ivCounter, sa.e.cfg.Rand)
+	if err == nil {
+		err = sa.fragmentIfNeeded(h, ps, pkt, aead)
+	}
+	return pkt, err
 }
 
 // decode returns the payloads of a received message, decrypting and
@@ -425,6 +437,9 @@ func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []w
 // IKE_SA_INIT. Only cleartext payloads before SK are refused.
 func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 	m := ev.msg
+	if ev.frag != nil {
+		return ev.frag.payloads, nil // authenticated fragment by fragment
+	}
 	if m.Exchange == wire.IKESAInit {
 		if m.Encrypted != nil {
 			return nil, errMalformed("SK payload in IKE_SA_INIT")
@@ -452,6 +467,10 @@ func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 }
 
 func (sa *ikeSA) send(pkt []byte) {
+	if frags := sa.fragmentsOf(pkt); frags != nil {
+		sa.sendAll(frags)
+		return
+	}
 	if err := sa.e.cfg.Send(sa.local, sa.remote, pkt); err != nil {
 		sa.log.Warn("send failed", "peer", sa.remote, "err", err)
 	}
