@@ -93,7 +93,7 @@ func (sa *ikeSA) info() SAInfo {
 	in.PRFAlg = wire.TransformName(wire.TransformPRF, sa.suite.prfID)
 	in.DHGroup = wire.TransformName(wire.TransformKE, sa.suite.group)
 	if !sa.established.IsZero() {
-		in.Established = time.Since(sa.established).Truncate(time.Second)
+		in.Established = sa.e.clock.Now().Sub(sa.established).Truncate(time.Second)
 	}
 	for _, c := range sa.children {
 		ci := ChildInfo{
@@ -108,7 +108,7 @@ func (sa *ikeSA) info() SAInfo {
 			BytesIn:   c.installed.Stats.BytesIn.Load(),
 			PacketsIn: c.installed.Stats.PacketsIn.Load(),
 			BytesOut:  c.installed.Stats.BytesOut.Load(),
-			Installed: time.Since(c.created).Truncate(time.Second),
+			Installed: sa.e.clock.Now().Sub(c.created).Truncate(time.Second),
 		}
 		ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
 		if integ := c.proposal.Get(wire.TransformINTEG); len(integ) == 1 && integ[0].ID != wire.IntegNone {
