@@ -107,7 +107,7 @@ type ikeSA struct {
 	lifetimes ikeLifetimes
 	lastRecv  time.Time // last authenticated message from the peer (DPD)
 	active    *activeExchange
-	rekeyed   bool     // replaced by a new IKE SA; waits for its DELETE
+	rekeyed   bool // replaced by a new IKE SA; waits for its DELETE
 	// lastInstalled is the Child SA install added last (for collisions).
 	lastInstalled *childSA
 	// restart lists child configs to initiate again once this SA is gone
