@@ -66,7 +66,10 @@ func (sa *ikeSA) rekeyIKE() error {
 		return nil
 	}
 	if col != nil {
+		// The peer deletes its redundant IKE SA; should its DELETE never
+		// come (our answer to it lost, then the old SA gone), it expires.
 		sa.log.Info("IKE SA rekey collision won; the peer deletes its redundant IKE SA")
+		col.ike.enqueue(command{kind: cmdRedundant})
 	}
 	sa.moveChildren(n)
 	e.start(n)

@@ -210,6 +210,7 @@ func (sa *ikeSA) rekeyChild(c *childSA) error {
 	}
 	if col != nil {
 		sa.log.Info("Child SA rekey collision won; the peer deletes its redundant SA", "child", c.cfg.Name)
+		sa.awaitDelete(col.child)
 	}
 	return sa.deleteChildSA(c)
 }
@@ -218,7 +219,7 @@ func (sa *ikeSA) rekeyChild(c *childSA) error {
 // lifetime does.
 func (sa *ikeSA) awaitDelete(c *childSA) {
 	c.rekeyed = true
-	limit := sa.e.clock.Now().Add(rekeyedWait)
+	limit := sa.e.clock.Now().Add(sa.e.rekeyedWait())
 	if c.life.expireAt.IsZero() || limit.Before(c.life.expireAt) {
 		c.life.expireAt = limit
 	}
@@ -277,7 +278,7 @@ func (sa *ikeSA) markRekeyed() {
 	sa.mu.Lock()
 	sa.rekeyedFlag = true
 	sa.mu.Unlock()
-	limit := sa.e.clock.Now().Add(rekeyedWait)
+	limit := sa.e.clock.Now().Add(sa.e.rekeyedWait())
 	if sa.lifetimes.expireAt.IsZero() || limit.Before(sa.lifetimes.expireAt) {
 		sa.lifetimes.expireAt = limit
 	}

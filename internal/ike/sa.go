@@ -53,6 +53,7 @@ const (
 	cmdRekeyChild  // rekey a Child SA now (1.3.3)
 	cmdRekeyIKE    // rekey the IKE SA now (1.3.2)
 	cmdWake        // re-read the Child SAs and deadlines (after a hand-over)
+	cmdRedundant   // lost a rekey collision: wait for the peer's DELETE
 )
 
 type command struct {
@@ -209,8 +210,6 @@ func (sa *ikeSA) run() {
 			return
 		}
 	}
-	idle := sa.newTimer(halfOpenTimeout) // a half-open responder SA expires
-	defer idle.Stop()
 	for sa.State() != StateDeleted {
 		if len(sa.pending) > 0 {
 			c := sa.pending[0]
@@ -235,12 +234,6 @@ func (sa *ikeSA) run() {
 		case c := <-sa.commands:
 			sa.sched.wake()
 			sa.runCommand(c)
-		case <-idle.C():
-			sa.sched.wake()
-			if sa.State() == StateConnecting {
-				sa.log.Info("half-open IKE SA expired", "peer", sa.remote)
-				sa.setState(StateDeleted)
-			}
 		case <-sa.life.C():
 			sa.sched.wake()
 			sa.lifeArmed = time.Time{}
@@ -268,6 +261,8 @@ func (sa *ikeSA) runCommand(c command) {
 	case cmdRekeyIKE:
 		err = sa.rekeyIKE()
 	case cmdWake:
+	case cmdRedundant:
+		sa.markRekeyed()
 	}
 	c.reply <- err
 }

@@ -20,10 +20,18 @@ const (
 	// (RFC 7296 2.25: "retry later").
 	retryMin    = 2 * time.Second
 	retryJitter = 8 * time.Second
-	// rekeyedWait is how long an SA replaced in a collision waits for the
-	// peer's DELETE before it is deleted anyway.
-	rekeyedWait = 30 * time.Second
+	// minRekeyedWait is the least time an SA replaced by a rekey waits
+	// for the peer's DELETE before it is deleted anyway (see rekeyedWait).
+	minRekeyedWait = 2 * time.Minute
 )
+
+// rekeyedWait is how long an SA replaced by a rekey waits for the peer's
+// DELETE: at least as long as our own retransmissions would take, since
+// the peer may still be retransmitting the request we answered.
+func (e *Engine) rekeyedWait() time.Duration {
+	span := e.cfg.RetransmitTimeout * time.Duration(1<<min(e.cfg.RetransmitTries+1, 20)-1)
+	return max(minRekeyedWait, span)
+}
 
 // IKELifetimes are the lifetimes of an IKE SA (swanctl.conf
 // connections.<conn>.rekey_time, over_time, rand_time; RFC 7296 2.8).
@@ -169,7 +177,9 @@ func (sa *ikeSA) lastActivity() time.Time {
 // nextDeadline is the earliest moment lifecycle has something to do;
 // zero if nothing is scheduled.
 func (sa *ikeSA) nextDeadline() time.Time {
-	if sa.State() != StateEstablished {
+	if st := sa.State(); st == StateConnecting && !sa.initiator {
+		return sa.created.Add(halfOpenTimeout)
+	} else if st != StateEstablished {
 		return time.Time{}
 	}
 	var next time.Time
@@ -223,10 +233,16 @@ func (sa *ikeSA) armLife() {
 // an IKE SA rekey, a Child SA rekey or a liveness check. It asks to be
 // called again at once after acting, since more may be due.
 func (sa *ikeSA) lifecycle() {
-	if sa.State() != StateEstablished {
+	now := sa.e.clock.Now()
+	if st := sa.State(); st == StateConnecting && !sa.initiator {
+		if !now.Before(sa.created.Add(halfOpenTimeout)) {
+			sa.log.Info("half-open IKE SA expired", "peer", sa.remote)
+			sa.setState(StateDeleted)
+		}
+		return
+	} else if st != StateEstablished {
 		return
 	}
-	now := sa.e.clock.Now()
 	if t := sa.lifetimes.expireAt; !t.IsZero() && !now.Before(t) {
 		sa.log.Info("IKE SA reached its hard lifetime; deleting it")
 		sa.afterFailure(sa.deleteIKE(sa.e.cfg.RetransmitTries))
