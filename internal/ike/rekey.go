@@ -209,8 +209,11 @@ func (sa *ikeSA) rekeyChild(c *childSA) error {
 		return sa.deleteChildSA(n)
 	}
 	if col != nil {
+		// The peer's SA is redundant: not for sending (the peer deletes
+		// it), and ours is the one both sides have installed by now.
 		sa.log.Info("Child SA rekey collision won; the peer deletes its redundant SA", "child", c.cfg.Name)
 		sa.awaitDelete(col.child)
+		sa.retireOutbound(col.child)
 	}
 	return sa.deleteChildSA(c)
 }
@@ -252,9 +255,7 @@ func (sa *ikeSA) deleteChildSA(c *childSA) error {
 	if !sa.detachChild(c) {
 		return nil
 	}
-	if r, ok := sa.e.cfg.Installer.(OutboundRetirer); ok {
-		r.RetireOutbound(c.inSPI)
-	}
+	sa.retireOutbound(c)
 	sa.active = &activeExchange{kind: activeDeleteChild, child: c}
 	defer func() { sa.active = nil }()
 	var spi [4]byte
@@ -265,6 +266,13 @@ func (sa *ikeSA) deleteChildSA(c *childSA) error {
 		return fmt.Errorf("ike: delete child %s: %w", c.cfg.Name, err)
 	}
 	return nil
+}
+
+// retireOutbound stops sending on c, if the data plane can (OutboundRetirer).
+func (sa *ikeSA) retireOutbound(c *childSA) {
+	if r, ok := sa.e.cfg.Installer.(OutboundRetirer); ok && c != nil {
+		r.RetireOutbound(c.inSPI)
+	}
 }
 
 func (sa *ikeSA) isRekeyed() bool {
