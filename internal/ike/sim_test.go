@@ -299,6 +299,7 @@ func (s *simNet) mustRun(d time.Duration, what string, cond func() bool) {
 
 // close shuts the engines down, running the network while they say goodbye.
 func (s *simNet) close() {
+	s.Check = nil // going down is what closing does
 	var wg sync.WaitGroup
 	for _, n := range s.sortedNodes() {
 		wg.Add(1)
