@@ -28,6 +28,7 @@ type childSA struct {
 	// rekeyed is set once a replacement is up: the SA only waits for its
 	// DELETE (RFC 7296 2.8) and is not rekeyed again.
 	rekeyed bool
+	drainAt time.Time // when a replaced, deleted SA is finally removed
 }
 
 // childOffer is what the initiator proposes for a new Child SA.

@@ -75,7 +75,7 @@ func (sa *ikeSA) removeChildByOutSPI(outSPI uint32) *childSA {
 	}
 	sa.mu.Unlock()
 	if found != nil {
-		sa.uninstall(found)
+		sa.retire(found)
 	}
 	return found
 }

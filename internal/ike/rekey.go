@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/suite"
 	"github.com/goipsec/goipsec/internal/ts"
@@ -208,6 +209,7 @@ func (sa *ikeSA) rekeyChild(c *childSA) error {
 		sa.awaitDelete(c)
 		return sa.deleteChildSA(n)
 	}
+	c.rekeyed = true
 	if col != nil {
 		// The peer's SA is redundant: not for sending (the peer deletes
 		// it), and ours is the one both sides have installed by now.
@@ -261,11 +263,46 @@ func (sa *ikeSA) deleteChildSA(c *childSA) error {
 	var spi [4]byte
 	binary.BigEndian.PutUint32(spi[:], c.inSPI)
 	_, _, err := sa.exchange(wire.Informational, []wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPIs: [][]byte{spi[:]}}}, sa.e.cfg.RetransmitTries)
-	sa.uninstall(c)
+	sa.retire(c)
 	if err != nil {
 		return fmt.Errorf("ike: delete child %s: %w", c.cfg.Name, err)
 	}
 	return nil
+}
+
+// deleteRekeyedDelay is how long a Child SA replaced by a rekey keeps
+// accepting inbound packets after its DELETE: ESP sealed just before the
+// peer switched may still be queued in its data plane or on the way and
+// arrive after the DELETE (strongSwan's charon.delete_rekeyed_delay).
+const deleteRekeyedDelay = 5 * time.Second
+
+// retire removes a detached Child SA: at once if it was simply deleted,
+// after deleteRekeyedDelay if a rekey replaced it (only inbound packets
+// use it meanwhile).
+func (sa *ikeSA) retire(c *childSA) {
+	if !c.rekeyed {
+		sa.uninstall(c)
+		return
+	}
+	sa.retireOutbound(c)
+	c.drainAt = sa.e.clock.Now().Add(deleteRekeyedDelay)
+	sa.draining = append(sa.draining, c)
+}
+
+// removeDrained uninstalls the replaced Child SAs whose delay is over
+// (all of them if all is set).
+func (sa *ikeSA) removeDrained(all bool) {
+	now := sa.e.clock.Now()
+	keep := sa.draining[:0]
+	for _, c := range sa.draining {
+		if all || !now.Before(c.drainAt) {
+			sa.uninstall(c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(sa.draining[len(keep):])
+	sa.draining = keep
 }
 
 // retireOutbound stops sending on c, if the data plane can (OutboundRetirer).

@@ -111,6 +111,9 @@ type ikeSA struct {
 	rekeyed   bool // replaced by a new IKE SA; waits for its DELETE
 	// lastInstalled is the Child SA install added last (for collisions).
 	lastInstalled *childSA
+	// draining are deleted Child SAs replaced by a rekey that still take
+	// inbound packets for a moment (see retire).
+	draining []*childSA
 	// restart lists child configs to initiate again once this SA is gone
 	// (dpd_action/close_action = restart/start).
 	restart []*ChildConfig
@@ -278,6 +281,7 @@ func (sa *ikeSA) teardown() {
 	for _, c := range children {
 		sa.uninstall(c)
 	}
+	sa.removeDrained(true)
 	sa.keys.zero()
 	sa.e.forget(sa)
 	if len(sa.restart) > 0 && sa.peer != nil {

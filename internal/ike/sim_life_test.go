@@ -54,9 +54,9 @@ func TestSimRekeyBytes(t *testing.T) {
 	p.up(t)
 	old := p.checkTunnel(t)
 	p.l.inst.all()[0].Stats.BytesOut.Store(1<<20 + 1)
-	p.s.mustRun(2*counterPoll, "rekeyed on bytes", func() bool {
+	p.s.mustRun(2*counterPoll+deleteRekeyedDelay, "rekeyed on bytes", func() bool {
 		sas := p.l.inst.all()
-		return len(sas) == 1 && sas[0].In.SPI() != old
+		return len(sas) == 1 && sas[0].In.SPI() != old && len(p.r.inst.all()) == 1
 	})
 	p.checkTunnel(t)
 

@@ -108,7 +108,7 @@ func TestSimIKERekey(t *testing.T) {
 			if err := <-reply; err != nil {
 				t.Fatal(err)
 			}
-			p.s.mustRun(time.Minute, "old Child SA removed", func() bool { return len(p.l.inst.all()) == 1 })
+			p.s.mustRun(time.Minute, "old Child SA removed", func() bool { return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1 })
 			p.checkTunnel(t)
 			reply = p.l.command(cmdDeleteIKE, "")
 			p.s.mustRun(time.Minute, "both sides empty", func() bool {

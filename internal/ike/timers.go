@@ -188,6 +188,9 @@ func (sa *ikeSA) nextDeadline() time.Time {
 			next = t
 		}
 	}
+	for _, c := range sa.draining {
+		consider(c.drainAt)
+	}
 	consider(sa.lifetimes.expireAt)
 	if !sa.rekeyed {
 		consider(sa.lifetimes.rekeyAt)
@@ -243,6 +246,7 @@ func (sa *ikeSA) lifecycle() {
 	} else if st != StateEstablished {
 		return
 	}
+	sa.removeDrained(false)
 	if t := sa.lifetimes.expireAt; !t.IsZero() && !now.Before(t) {
 		sa.log.Info("IKE SA reached its hard lifetime; deleting it")
 		sa.afterFailure(sa.deleteIKE(sa.e.cfg.RetransmitTries))
