@@ -173,23 +173,30 @@ func (sa *ikeSA) inherit(n *ikeSA, keys *ikeKeys, s ikeSuite, ni, nr []byte) {
 	n.logIKEKeys()
 }
 
-// moveChildren hands the Child SAs over to the new IKE SA n, which must
-// not run yet or be told with a wake-up.
-func (sa *ikeSA) moveChildren(n *ikeSA) {
+// moveChildren hands the Child SAs over to the new IKE SA n. It reports
+// false, keeping them, if n is gone already (its teardown and this move
+// both hold n.mu, so no Child SA falls between the two).
+func (sa *ikeSA) moveChildren(n *ikeSA) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state == StateDeleted {
+		return false
+	}
 	sa.mu.Lock()
 	moved := sa.children
 	sa.children = nil
 	sa.mu.Unlock()
-	n.mu.Lock()
 	n.children = append(n.children, moved...)
-	n.mu.Unlock()
+	return true
 }
 
 // handOver gives the Child SAs to n, the surviving SA the peer created,
-// which runs already; the old SA waits for the peer's DELETE.
+// which runs already; the old SA waits for the peer's DELETE. If n is
+// gone meanwhile, the Child SAs stay and go with this SA.
 func (sa *ikeSA) handOver(n *ikeSA) {
-	sa.moveChildren(n)
-	n.enqueue(command{kind: cmdWake})
+	if sa.moveChildren(n) {
+		n.enqueue(command{kind: cmdWake})
+	}
 	sa.markRekeyed()
 }
 
@@ -203,4 +210,15 @@ func (sa *ikeSA) enqueue(c command) {
 		sa.sched.delivered.Add(^uint64(0))
 		sa.e.Stats.QueueFull.Add(1)
 	}
+}
+
+// childElsewhere reports whether an SA of the same connection other than
+// sa has a Child SA named name.
+func (e *Engine) childElsewhere(sa *ikeSA, name string) bool {
+	for _, o := range e.snapshot() {
+		if o != sa && o.peerConfig() == sa.peer && o.State() != StateDeleted && o.hasChild(name) {
+			return true
+		}
+	}
+	return false
 }

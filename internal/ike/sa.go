@@ -284,9 +284,17 @@ func (sa *ikeSA) teardown() {
 	sa.removeDrained(true)
 	sa.keys.zero()
 	sa.e.forget(sa)
-	if len(sa.restart) > 0 && sa.peer != nil {
-		sa.log.Info("initiating the connection again", "children", len(sa.restart))
-		_, _ = sa.e.spawnInitiator(sa.peer, sa.restart[0], sa.restart[1:], make(chan error, 1), 0)
+	// Children that moved to another IKE SA (a rekey collision resolved
+	// as this SA went) need no restart.
+	var again []*ChildConfig
+	for _, c := range sa.restart {
+		if !sa.e.childElsewhere(sa, c.Name) {
+			again = append(again, c)
+		}
+	}
+	if len(again) > 0 && sa.peer != nil {
+		sa.log.Info("initiating the connection again", "children", len(again))
+		_, _ = sa.e.spawnInitiator(sa.peer, again[0], again[1:], make(chan error, 1), 0)
 	}
 	// Anyone still waiting for this SA hears that it is gone.
 	for {

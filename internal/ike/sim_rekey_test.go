@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/ts"
 )
 
@@ -248,4 +249,35 @@ func TestSimChildSANotFound(t *testing.T) {
 	if len(p.l.established()) != 1 {
 		t.Fatal("IKE SA lost")
 	}
+}
+
+// TestSimReplacedSAStillReceives: after a Child SA rekey the old SA
+// sends nothing more but opens inbound packets for deleteRekeyedDelay
+// after its DELETE on both sides (packets the peer sealed just before it
+// switched), then is removed and its keys cleared.
+func TestSimReplacedSAStillReceives(t *testing.T) {
+	p := newSimPair(t, 8, simOpts{})
+	p.up(t)
+	oldL, oldR := p.l.inst.all()[0], p.r.inst.all()[0]
+	reply := p.l.command(cmdRekeyChild, "net")
+	p.s.mustRun(time.Minute, "rekey done", func() bool { return len(reply) > 0 })
+	if err := <-reply; err != nil {
+		t.Fatal(err)
+	}
+	start := p.s.clock.Now()
+	for _, n := range []*simNode{p.l, p.r} {
+		if out := n.inst.outbound("site/net"); out == oldL || out == oldR {
+			t.Fatalf("%v still sends on the replaced SA", n.addr)
+		}
+	}
+	// A packet the right sealed on the old SA before switching still opens.
+	checkSealOpen(t, oldR, oldL)
+	p.s.mustRun(time.Minute, "replaced SAs removed", func() bool {
+		return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1
+	})
+	if d := p.s.clock.Now().Sub(start); d < deleteRekeyedDelay-time.Second {
+		t.Errorf("replaced SAs removed after %v, want about %v", d, deleteRekeyedDelay)
+	}
+	checkZeroed(t, []*sadb.ChildSA{oldL, oldR}, true)
+	p.checkTunnel(t)
 }
