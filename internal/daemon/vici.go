@@ -200,6 +200,9 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		_ = m.Set("prf-alg", s.PRFAlg)
 		_ = m.Set("dh-group", s.DHGroup)
 		_ = m.Set("established", strconv.Itoa(int(s.Established.Seconds())))
+		if s.RekeyIn > 0 {
+			_ = m.Set("rekey-time", strconv.Itoa(int(s.RekeyIn.Seconds())))
+		}
 	}
 	children := vici.NewMessage()
 	for _, c := range s.Children {
@@ -224,6 +227,13 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		)
 		if c.EncrKeySize > 0 {
 			_ = cm.Set("encr-keysize", strconv.Itoa(c.EncrKeySize))
+		}
+		// Seconds left, as strongSwan's list-sas reports them.
+		if c.RekeyIn > 0 {
+			_ = cm.Set("rekey-time", strconv.Itoa(int(c.RekeyIn.Seconds())))
+		}
+		if c.ExpireIn > 0 {
+			_ = cm.Set("life-time", strconv.Itoa(int(c.ExpireIn.Seconds())))
 		}
 		if c.IntegAlg != "" {
 			_ = cm.Set("integ-alg", c.IntegAlg)

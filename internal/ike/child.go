@@ -28,7 +28,8 @@ type childSA struct {
 	// rekeyed is set once a replacement is up: the SA only waits for its
 	// DELETE (RFC 7296 2.8) and is not rekeyed again.
 	rekeyed bool
-	drainAt time.Time // when a replaced, deleted SA is finally removed
+	drainAt time.Time      // when a replaced, deleted SA is finally removed
+	shown   childLifetimes // life as of the last armLife; guarded by the IKE SA's mu
 }
 
 // childOffer is what the initiator proposes for a new Child SA.

@@ -121,7 +121,8 @@ type ikeSA struct {
 	attempt int
 
 	mu          sync.Mutex
-	rekeyedFlag bool // rekeyed, for other goroutines
+	rekeyedFlag bool         // rekeyed, for other goroutines
+	shown       ikeLifetimes // lifetimes as of the last armLife, for status
 	state       State
 	created     time.Time
 	established time.Time

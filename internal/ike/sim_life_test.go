@@ -182,3 +182,22 @@ func checkZeroed(t *testing.T, sas []*sadb.ChildSA, want bool) {
 		}
 	}
 }
+
+// TestSimStatusShowsLifetimes: SAs reports the time left until the
+// rekeys and the hard lifetime (VICI list-sas rekey-time, life-time).
+func TestSimStatusShowsLifetimes(t *testing.T) {
+	p := newSimPair(t, 51, simOpts{
+		ikeLife:   IKELifetimes{RekeyTime: 4 * time.Hour, OverTime: 24 * time.Minute, RandTime: 24 * time.Minute},
+		childLife: ChildLifetimes{RekeyTime: time.Hour, LifeTime: 66 * time.Minute, RandTime: 6 * time.Minute},
+	})
+	p.up(t)
+	p.s.run(10*time.Minute, nil)
+	in := p.l.e.SAs()[0]
+	if in.RekeyIn < 4*time.Hour-34*time.Minute || in.RekeyIn > 4*time.Hour-10*time.Minute || in.ExpireIn != 4*time.Hour+14*time.Minute {
+		t.Errorf("IKE SA: rekey in %v, expires in %v", in.RekeyIn, in.ExpireIn)
+	}
+	c := in.Children[0]
+	if c.RekeyIn < 44*time.Minute || c.RekeyIn > 50*time.Minute || c.ExpireIn != 56*time.Minute {
+		t.Errorf("Child SA: rekey in %v, expires in %v", c.RekeyIn, c.ExpireIn)
+	}
+}

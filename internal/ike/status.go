@@ -32,7 +32,10 @@ type SAInfo struct {
 	PRFAlg      string
 	DHGroup     string
 	Established time.Duration // time since established (0 while connecting)
-	Children    []ChildInfo
+	// RekeyIn and ExpireIn are the times left until the IKE SA is rekeyed
+	// and until its hard lifetime ends (0: not scheduled).
+	RekeyIn, ExpireIn time.Duration
+	Children          []ChildInfo
 }
 
 // ChildInfo describes an installed Child SA.
@@ -49,6 +52,9 @@ type ChildInfo struct {
 	BytesIn, PacketsIn   uint64
 	BytesOut, PacketsOut uint64
 	Installed            time.Duration
+	// RekeyIn and ExpireIn: time left until the rekey and the hard
+	// lifetime (0: not scheduled).
+	RekeyIn, ExpireIn time.Duration
 }
 
 // SAs returns every IKE SA, ordered by unique ID.
@@ -92,9 +98,11 @@ func (sa *ikeSA) info() SAInfo {
 	in.EncrKeySize = sa.suite.keyBits
 	in.PRFAlg = wire.TransformName(wire.TransformPRF, sa.suite.prfID)
 	in.DHGroup = wire.TransformName(wire.TransformKE, sa.suite.group)
+	now := sa.e.clock.Now()
 	if !sa.established.IsZero() {
-		in.Established = sa.e.clock.Now().Sub(sa.established).Truncate(time.Second)
+		in.Established = now.Sub(sa.established).Truncate(time.Second)
 	}
+	in.RekeyIn, in.ExpireIn = left(now, sa.shown.rekeyAt), left(now, sa.shown.expireAt)
 	for _, c := range sa.children {
 		ci := ChildInfo{
 			Name:      c.cfg.Name,
@@ -111,6 +119,7 @@ func (sa *ikeSA) info() SAInfo {
 			Installed: sa.e.clock.Now().Sub(c.created).Truncate(time.Second),
 		}
 		ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
+		ci.RekeyIn, ci.ExpireIn = left(now, c.shown.rekeyAt), left(now, c.shown.expireAt)
 		if integ := c.proposal.Get(wire.TransformINTEG); len(integ) == 1 && integ[0].ID != wire.IntegNone {
 			ci.IntegAlg = strings.TrimPrefix(wire.TransformName(wire.TransformINTEG, integ[0].ID), "AUTH_")
 		}
@@ -129,4 +138,12 @@ func (sa *ikeSA) info() SAInfo {
 // String is a one-line summary, for logs.
 func (in SAInfo) String() string {
 	return fmt.Sprintf("%s[%d] %v %v...%v %s", in.Name, in.UniqueID, in.State, in.Local, in.Remote, in.Proposal)
+}
+
+// left is the time from now until t, at least one second, or 0 if t is unset.
+func left(now, t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return max(time.Second, t.Sub(now).Truncate(time.Second))
 }

@@ -218,8 +218,21 @@ func (sa *ikeSA) peerConfigDPD() time.Duration {
 	return sa.peer.DPDDelay
 }
 
-// armLife points the lifetime timer at the next deadline.
+// armLife points the lifetime timer at the next deadline and publishes
+// the deadlines for status queries.
 func (sa *ikeSA) armLife() {
+	sa.mu.Lock()
+	sa.shown = sa.lifetimes
+	if sa.rekeyed {
+		sa.shown.rekeyAt = time.Time{}
+	}
+	for _, c := range sa.children {
+		c.shown = c.life
+		if c.rekeyed {
+			c.shown.rekeyAt = time.Time{}
+		}
+	}
+	sa.mu.Unlock()
 	next := sa.nextDeadline()
 	if next.Equal(sa.lifeArmed) {
 		return
