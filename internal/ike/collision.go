@@ -100,8 +100,8 @@ func (sa *ikeSA) noteChildRekey(old *childSA, ni, nr []byte, created *childSA) {
 		a.collision = &collision{ni: ni, nr: nr, child: created}
 		return
 	}
-	// Not a collision: the peer will delete the old SA.
-	old.rekeyed = true
+	// Not a collision: the peer will delete the old SA (or its lifetime).
+	sa.awaitDelete(old)
 }
 
 // noteChildDeleted records that the peer deleted c.

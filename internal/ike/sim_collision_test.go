@@ -225,10 +225,14 @@ func TestSimCollisions(t *testing.T) {
 	for _, tc := range collisionCases {
 		t.Run(tc.name, func(t *testing.T) {
 			// Several seeds, so that either side's nonces are the lowest.
-			for seed := uint64(1); seed <= 8; seed++ {
-				p := newSimPair(t, seed*7919, simOpts{})
+			for seed := uint64(1); seed <= 12; seed++ {
+				p := newSimPair(t, seed*7919, simOpts{retransmitTries: 10})
 				p.s.Check = p.makeBeforeBreak(t)
 				p.up(t)
+				if seed > 8 {
+					// The same orderings with losses and reordering on top.
+					p.s.Loss, p.s.MinDelay, p.s.MaxDelay = 0.2, time.Millisecond, 100*time.Millisecond
+				}
 				before := snapshotSPIs{child: uint64(p.l.inst.all()[0].In.SPI()), ikeSPIi: p.l.established()[0].spiI}
 				p.s.Hold = tc.hold
 				replies := tc.start(p)

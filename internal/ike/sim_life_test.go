@@ -27,12 +27,16 @@ func (p *simPair) tunnelAlwaysUp(t *testing.T) func() {
 // both sides rekey on their own timers, collide now and then, and the
 // tunnel is never down nor sends on an SA the peer cannot receive.
 func TestSimLifetimes(t *testing.T) {
-	for seed := uint64(1); seed <= 3; seed++ {
+	for seed := uint64(1); seed <= 6; seed++ {
 		p := newSimPair(t, seed, simOpts{
-			ikeLife:   IKELifetimes{RekeyTime: 4 * time.Hour, OverTime: 24 * time.Minute, RandTime: 24 * time.Minute},
-			childLife: ChildLifetimes{RekeyTime: time.Hour, LifeTime: 66 * time.Minute, RandTime: 6 * time.Minute},
+			ikeLife:         IKELifetimes{RekeyTime: 4 * time.Hour, OverTime: 24 * time.Minute, RandTime: 24 * time.Minute},
+			childLife:       ChildLifetimes{RekeyTime: time.Hour, LifeTime: 66 * time.Minute, RandTime: 6 * time.Minute},
+			retransmitTries: 10,
 		})
 		p.s.MinDelay, p.s.MaxDelay = time.Millisecond, 50*time.Millisecond
+		if seed > 3 {
+			p.s.Loss = 0.1 // and with loss: retransmissions, cached responses
+		}
 		p.up(t)
 		p.s.Check = p.tunnelAlwaysUp(t)
 		p.s.run(13*time.Hour, nil)
