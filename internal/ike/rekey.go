@@ -185,10 +185,17 @@ func (sa *ikeSA) rekeyChild(c *childSA) error {
 			c.life.rekeyAt = sa.retryAt()
 			sa.log.Info("peer is busy; rekeying the Child SA later", "child", c.cfg.Name, "at", c.life.rekeyAt)
 			return nil
-		case errors.As(err, &ne) && ne.Type == wire.NotifyChildSANotFound:
-			// RFC 7296 2.25: the peer has no such SA; ours is useless.
-			sa.log.Info("peer does not know the Child SA; deleting it", "child", c.cfg.Name)
+		case errors.As(err, &ne) && ne.Type == wire.NotifyChildSANotFound && a.childDeleted:
+			// The peer deleted it before our request arrived: as it wished.
 			sa.dropChild(c)
+			return nil
+		case errors.As(err, &ne) && ne.Type == wire.NotifyChildSANotFound:
+			// RFC 7296 2.25: the peer has no such SA; ours is useless. The
+			// peer did not delete it on purpose (we would have heard), so
+			// set the Child SA up afresh, as strongSwan does.
+			sa.log.Info("peer does not know the Child SA; deleting and creating it again", "child", c.cfg.Name)
+			sa.dropChild(c)
+			sa.ensureChild(c.cfg)
 			return nil
 		}
 		if !c.life.rekeyAt.IsZero() {
@@ -327,4 +334,20 @@ func (sa *ikeSA) markRekeyed() {
 	if sa.lifetimes.expireAt.IsZero() || limit.Before(sa.lifetimes.expireAt) {
 		sa.lifetimes.expireAt = limit
 	}
+}
+
+// ensureChild queues the creation of a Child SA for cfg unless one that
+// is not being replaced exists (or is queued already).
+func (sa *ikeSA) ensureChild(cfg *ChildConfig) {
+	for _, c := range sa.childList() {
+		if c.cfg == cfg && !c.rekeyed {
+			return
+		}
+	}
+	for _, p := range sa.pending {
+		if p.kind == cmdCreateChild && p.cfg == cfg {
+			return
+		}
+	}
+	sa.pending = append(sa.pending, command{kind: cmdCreateChild, cfg: cfg, reply: make(chan error, 1)})
 }

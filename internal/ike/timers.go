@@ -268,6 +268,11 @@ func (sa *ikeSA) lifecycle() {
 	for _, c := range sa.childList() {
 		if why := c.hardExpired(now); why != "" {
 			sa.log.Info("Child SA reached its hard lifetime; deleting it", "child", c.cfg.Name, "limit", why)
+			if c.rekeyed {
+				// Replaced, but the replacement never came to be (the peer
+				// dropped its half of a collision): keep the tunnel.
+				sa.ensureChild(c.cfg)
+			}
 			sa.afterFailure(sa.deleteChildSA(c))
 			sa.lifeDue = true
 			return

@@ -4,6 +4,7 @@ package netns
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +148,63 @@ func dropsOf(ctx context.Context, t *testing.T, d *daemon) map[string]any {
 	}
 	drops, _ := st["goipsec-drops"].(map[string]any)
 	return drops
+}
+
+// TestRekeyCollisionsStrongSwan: goipsec and strongSwan both rekey every
+// few seconds, so their CREATE_CHILD_SA exchanges cross now and then
+// (RFC 7296 2.8.1): whatever the ordering, TCP gets through intact and
+// both end with one IKE SA and one Child SA.
+func TestRekeyCollisionsStrongSwan(t *testing.T) {
+	s := topology(t)
+	lc, rc := confs(s, "aes256gcm16-prfsha256-x25519", "aes256gcm16")
+	// No random jitter and the same times on both sides: after each rekey
+	// both restart their timers within a round trip of each other, so the
+	// next rekeys start together and cross.
+	lc.extraConn = "rekey_time = 7s\n        over_time = 60s\n        rand_time = 0s"
+	lc.extraChild = "rekey_time = 2s\n                life_time = 60s\n                rand_time = 0s"
+	rc.extraConn, rc.extraChild = lc.extraConn, lc.extraChild
+	charon := startCharon(t, s.Right, rc.String())
+	left := startDaemon(t, s.Left, "left", lc.String())
+	ctx := ctxFor(t, 120*time.Second)
+	if out, err := left.cli(ctx, "up", "site"); err != nil {
+		t.Fatalf("goipsec up: %v\n%s", err, out)
+	}
+	res, err := lab.TCPThroughput(ctxFor(t, 40*time.Second), s.Left, s.Right, s.LeftInner, s.RightInner, 15*time.Second)
+	if err != nil || !res.Intact {
+		out, _ := charon.Swanctl(ctx, "--list-sas")
+		t.Fatalf("TCP across rekeys from both sides: %v %v\nstrongSwan:\n%s", res, err, out)
+	}
+	t.Logf("TCP across rekeys from both sides: %v", res)
+	glog, _ := os.ReadFile(left.log)
+	t.Logf("goipsec: %d Child SA rekeys, %d IKE SA rekeys, %d collisions, %d TEMPORARY_FAILUREs; strongSwan: %d rekeys seen in its log",
+		strings.Count(string(glog), "Child SA rekeyed")+strings.Count(string(glog), "peer rekeys Child SA"),
+		strings.Count(string(glog), "IKE SA rekeyed")+strings.Count(string(glog), "peer rekeyed the IKE SA"),
+		strings.Count(string(glog), "collision\""), strings.Count(string(glog), "TEMPORARY_FAILURE"),
+		strings.Count(charon.Log(), "rekey"))
+	_, rerr := os.Stat(left.log)
+	if rerr != nil {
+		t.Logf("goipsec log: %v", rerr)
+	}
+	waitUntil(t, "goipsec between rekeys with one IKE SA and one Child SA", 10*time.Second, func() bool { return oneChild(left.sas(ctx)) })
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("strongSwan's SAs at the end:\n%s", last)
+		}
+	}()
+	waitUntil(t, "strongSwan between rekeys with one IKE SA and one Child SA", 10*time.Second, func() bool {
+		out, err := charon.Swanctl(ctx, "--list-sas")
+		last = out
+		// Replaced SAs linger as REKEYED for strongSwan's delete_rekeyed_delay;
+		// redundant ones from collisions must not stay INSTALLED.
+		return err == nil && strings.Count(out, "ESTABLISHED") == 1 && strings.Count(out, "INSTALLED") == 1
+	})
+	for _, l := range strings.Split(string(glog), "\n") {
+		if strings.Contains(l, "collision") {
+			t.Log(l)
+		}
+	}
+	if out, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 3); err != nil {
+		t.Fatalf("ping after rekeys: %v\n%s", err, out)
+	}
 }
