@@ -21,6 +21,16 @@ func (sa *ikeSA) rekeyIKE() error {
 	if sa.State() != StateEstablished || sa.rekeyed {
 		return nil
 	}
+	for _, c := range sa.childList() {
+		if c.rekeyed {
+			// A Child SA rekey is not finished: the peer still has to
+			// delete the old SA, or to complete its own exchange (which
+			// deleting this IKE SA would cut off). Rekey a little later.
+			sa.lifetimes.rekeyAt = sa.retryAt()
+			sa.log.Debug("IKE SA rekey waits for a Child SA rekey to finish", "child", c.cfg.Name)
+			return nil
+		}
+	}
 	e := sa.e
 	e.mu.Lock()
 	if e.closed {

@@ -198,7 +198,7 @@ func (sa *ikeSA) nextDeadline() time.Time {
 	now := sa.e.clock.Now()
 	for _, c := range sa.childList() {
 		consider(c.life.expireAt)
-		if !c.rekeyed {
+		if !c.rekeyed && !sa.replacing(c) {
 			consider(c.life.rekeyAt)
 		}
 		if c.countsVolume() {
@@ -287,7 +287,7 @@ func (sa *ikeSA) lifecycle() {
 		return
 	}
 	for _, c := range sa.childList() {
-		if why := c.rekeyDue(now); why != "" {
+		if why := c.rekeyDue(now); why != "" && !sa.replacing(c) {
 			sa.log.Info("rekeying Child SA", "child", c.cfg.Name, "limit", why)
 			sa.afterFailure(sa.rekeyChild(c))
 			sa.lifeDue = true
@@ -378,4 +378,17 @@ func (sa *ikeSA) finishInitiate(err error) {
 	case sa.initDone <- err:
 	default:
 	}
+}
+
+// replacing reports whether c replaces a Child SA that is still waiting
+// for its DELETE. Until then the exchange that created c may not be
+// finished at the peer (its request answered by us, our answer not yet
+// received), and a rekey of c would find nothing there.
+func (sa *ikeSA) replacing(c *childSA) bool {
+	for _, o := range sa.childList() {
+		if o != c && o.cfg == c.cfg && o.rekeyed && o.installed.ReqID < c.installed.ReqID {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ package netns
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -194,7 +195,7 @@ func TestRekeyCollisionsStrongSwan(t *testing.T) {
 	}()
 	waitUntil(t, "strongSwan between rekeys with one IKE SA and one Child SA", 10*time.Second, func() bool {
 		out, err := charon.Swanctl(ctx, "--list-sas")
-		last = out
+		last = fmt.Sprintf("%s(err %v, %d ESTABLISHED, %d INSTALLED)", out, err, strings.Count(out, "ESTABLISHED"), strings.Count(out, "INSTALLED"))
 		// Replaced SAs linger as REKEYED for strongSwan's delete_rekeyed_delay;
 		// redundant ones from collisions must not stay INSTALLED.
 		return err == nil && strings.Count(out, "ESTABLISHED") == 1 && strings.Count(out, "INSTALLED") == 1
