@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/ts"
 	"github.com/goipsec/goipsec/internal/wire/ike"
@@ -48,6 +49,14 @@ type Connection struct {
 	Local         AuthRound
 	Remote        AuthRound
 	Children      []*Child
+	// Life: rekey_time (default 4h; 0 never), over_time (default 10% of
+	// rekey_time), rand_time (default over_time). reauth_time is not
+	// supported yet.
+	Life IKELifetime
+	// DPDDelay is dpd_delay (default 0: no liveness checks of an idle peer).
+	DPDDelay time.Duration
+	// KeyingTries is keyingtries (default 1; 0 tries forever).
+	KeyingTries int
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA
@@ -66,6 +75,14 @@ type Child struct {
 	ESPProposals []ike.Proposal
 	StartAction  string // "none" (default) or "start"
 	Mode         string // "tunnel", the only mode supported yet
+	// Life: rekey_time (default 1h), life_time (default rekey_time +
+	// 10%), rand_time (default life_time - rekey_time), and the same for
+	// _bytes and _packets (default 0: no limit).
+	Life ChildLifetime
+	// DPDAction is dpd_action: "clear" (default) or "restart".
+	DPDAction string
+	// CloseAction is close_action: "none" (default) or "start".
+	CloseAction string
 }
 
 // Secret is one secrets.<type>[-suffix] section. Only IKE pre-shared keys

@@ -22,18 +22,17 @@ func set(words string) map[string]bool {
 // The swanctl.conf(5) keys of strongSwan 6.x that this build does not
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
-	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_delay dpd_timeout
-		childless send_certreq send_cert ppk_id ppk_required keyingtries unique
-		reauth_time rekey_time over_time rand_time pools if_id_in if_id_out mediation
+	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_timeout
+		childless ppk_id ppk_required unique
+		reauth_time pools if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
-	authUnsupportedKeys = set(`round certs pubkeys ca_id eap_id aaa_id xauth_id revocation
-		groups cert_policy cacerts`)
-	childUnsupportedKeys = set(`ah_proposals sha256_96 rekey_time life_time rand_time
-		rekey_bytes life_bytes rand_bytes rekey_packets life_packets rand_packets updown
-		hostaccess policies policies_fwd_out dpd_action ipcomp inactivity reqid priority
+	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
+		groups cert_policy`)
+	childUnsupportedKeys = set(`ah_proposals sha256_96 updown
+		hostaccess policies policies_fwd_out ipcomp inactivity reqid priority
 		interface mark_in mark_in_sa mark_out set_mark_in set_mark_out if_id_in if_id_out
 		label label_mode tfc_padding replay_window hw_offload copy_df copy_ecn copy_dscp
-		close_action per_cpu_sas`)
+		per_cpu_sas`)
 )
 
 func (c *Config) addConnections(s *Section) error {
@@ -70,9 +69,17 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		RemotePort:    500,
 		Proposals:     suite.DefaultIKEProposals(),
 		Fragmentation: "yes",
+		KeyingTries:   1,
 	}
+	var seen lifetimeKeys
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
+		if ok, err := connLifetimeKey(conn, v, key, &seen); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var err error
 		switch v.Key {
 		case "version":
@@ -125,6 +132,9 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := finishIKELifetime(conn, path, &seen); err != nil {
+		return nil, err
 	}
 	if haveLocal == nil {
 		return nil, missingAuth(s.Pos, join2(path, "local.auth"))
@@ -350,8 +360,15 @@ func parseChild(s *Section, path string) (*Child, error) {
 		StartAction:     "none",
 		Mode:            "tunnel",
 	}
+	var seen lifetimeKeys
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
+		if ok, err := childLifetimeKey(ch, v, key, &seen); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var err error
 		switch v.Key {
 		case "local_ts":
@@ -374,6 +391,9 @@ func parseChild(s *Section, path string) (*Child, error) {
 	if len(s.Sections) > 0 {
 		sub := s.Sections[0]
 		return nil, unknownSection(sub.Pos, join2(path, sub.Name))
+	}
+	if err := finishChildLifetime(ch, path, &seen); err != nil {
+		return nil, err
 	}
 	return ch, nil
 }

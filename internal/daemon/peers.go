@@ -47,6 +47,14 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		LocalPort:  uint16(c.LocalPort),
 		RemotePort: uint16(c.RemotePort),
 		Proposals:  c.Proposals,
+		IKELife: ike.IKELifetimes{
+			RekeyTime: c.Life.RekeyTime, OverTime: c.Life.OverTime, RandTime: c.Life.RandTime,
+		},
+		DPDDelay:    c.DPDDelay,
+		KeyingTries: c.KeyingTries,
+	}
+	if c.KeyingTries == 0 {
+		p.KeyingTries = -1 // swanctl: 0 tries forever
 	}
 	var err error
 	if p.Fragmentation, err = ike.ParseFragmentationMode(c.Fragmentation); err != nil {
@@ -75,9 +83,27 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 			RemoteTS:     ch.RemoteSelectors,
 			ESPProposals: ch.ESPProposals,
 			StartAction:  ch.StartAction,
+			Life: ike.ChildLifetimes{
+				RekeyTime: ch.Life.RekeyTime, LifeTime: ch.Life.LifeTime, RandTime: ch.Life.RandTime,
+				RekeyBytes: ch.Life.RekeyBytes, LifeBytes: ch.Life.LifeBytes, RandBytes: ch.Life.RandBytes,
+				RekeyPackets: ch.Life.RekeyPackets, LifePackets: ch.Life.LifePackets, RandPackets: ch.Life.RandPackets,
+			},
+			DPDAction:   actionOf(ch.DPDAction),
+			CloseAction: actionOf(ch.CloseAction),
 		})
 	}
 	return p, "", nil
+}
+
+// actionOf maps swanctl's dpd_action/close_action words to the engine's.
+func actionOf(s string) string {
+	switch s {
+	case "restart", "start":
+		return ike.ActionRestart
+	case "clear":
+		return ike.ActionClear
+	}
+	return ike.ActionNone
 }
 
 // addrPrefixes converts swanctl address specs (IPs, CIDR, ranges, %any,

@@ -283,6 +283,9 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		_ = m.Set("prf-alg", s.PRFAlg)
 		_ = m.Set("dh-group", s.DHGroup)
 		_ = m.Set("established", strconv.Itoa(int(s.Established.Seconds())))
+		if s.RekeyIn > 0 {
+			_ = m.Set("rekey-time", strconv.Itoa(int(s.RekeyIn.Seconds())))
+		}
 	}
 	children := vici.NewMessage()
 	for _, c := range s.Children {
@@ -313,6 +316,13 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		}
 		if !c.LastOut.IsZero() {
 			_ = cm.Set("use-out", strconv.Itoa(int(time.Since(c.LastOut).Seconds())))
+		}
+		// Seconds left, as strongSwan's list-sas reports them.
+		if c.RekeyIn > 0 {
+			_ = cm.Set("rekey-time", strconv.Itoa(int(c.RekeyIn.Seconds())))
+		}
+		if c.ExpireIn > 0 {
+			_ = cm.Set("life-time", strconv.Itoa(int(c.ExpireIn.Seconds())))
 		}
 		if c.IntegAlg != "" {
 			_ = cm.Set("integ-alg", c.IntegAlg)
@@ -377,26 +387,37 @@ func idOrAny(id string) string {
 }
 
 // viciRekey: request {child | ike | child-id | ike-id}; response
-// {success, matches, errmsg}. The engine answers the peer's rekeys but
-// cannot start one yet, so a matching SA gets a clear refusal.
-func (d *Daemon) viciRekey(_ context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+// {success, matches, errmsg}. Each matching IKE SA (or, with child or
+// child-id, each matching Child SA) is rekeyed with CREATE_CHILD_SA
+// (RFC 7296 1.3); the reply comes once every rekey is done.
+func (d *Daemon) viciRekey(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	child, childID := req.GetString("child"), req.GetString("child-id")
 	matches := 0
+	var errs []string
+	rekey := func(s ike.SAInfo, childName string) {
+		matches++
+		if err := d.engine.Rekey(ctx, s.UniqueID, childName); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
 	for _, s := range d.selectSAs(req) {
-		if child := req.GetString("child"); child != "" || req.GetString("child-id") != "" {
-			for _, c := range s.Children {
-				if c.Name == child || req.GetString("child-id") == strconv.FormatUint(uint64(c.UniqueID), 10) {
-					matches++
-				}
-			}
+		if child == "" && childID == "" {
+			rekey(s, "")
 			continue
 		}
-		matches++
+		for _, c := range s.Children {
+			if c.Name == child || childID == strconv.FormatUint(uint64(c.UniqueID), 10) {
+				rekey(s, c.Name)
+			}
+		}
 	}
 	if matches == 0 {
 		return msg("success", "no", "matches", "0", "errmsg", "no matching SAs to rekey found"), nil
 	}
-	return msg("success", "no", "matches", strconv.Itoa(matches),
-		"errmsg", "goipsec cannot start a rekey yet: it rekeys when the peer does (CREATE_CHILD_SA as responder)"), nil
+	if len(errs) > 0 {
+		return msg("success", "no", "matches", strconv.Itoa(matches), "errmsg", strings.Join(errs, "; ")), nil
+	}
+	return msg("success", "yes", "matches", strconv.Itoa(matches)), nil
 }
 
 // selectSAs picks the IKE SAs a request names with ike or ike-id (all if

@@ -287,6 +287,15 @@ func (d *Dataplane) RemoveChild(inSPI uint32) {
 	d.log.Debug("child SA removed", "sa", c.String())
 }
 
+// RetireOutbound moves outbound traffic off the SA with inbound SPI inSPI
+// (to the next SA with matching selectors) while it still accepts
+// inbound packets: the engine's make-before-break rekey.
+func (d *Dataplane) RetireOutbound(inSPI uint32) {
+	if c := d.db.Inbound(inSPI); c != nil {
+		c.RetireOutbound()
+	}
+}
+
 // TUNName returns the name of the TUN device, "" with NoTUN.
 func (d *Dataplane) TUNName() string { return d.tunName }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/ts"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -37,6 +38,14 @@ type PeerConfig struct {
 	Children          []*ChildConfig
 	// Fragmentation is swanctl's fragmentation option (RFC 7383).
 	Fragmentation FragmentationMode
+	// IKELife are the IKE SA's lifetimes (zero: never rekeyed).
+	IKELife IKELifetimes
+	// DPDDelay is how long the peer may stay silent before we check that
+	// it is alive (swanctl dpd_delay; 0 checks only when sending anyway).
+	DPDDelay time.Duration
+	// KeyingTries is how many times an initiation the peer did not answer
+	// is tried (swanctl keyingtries); 0 and 1 mean once, -1 forever.
+	KeyingTries int
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).
@@ -49,6 +58,14 @@ type ChildConfig struct {
 	ESPProposals      []wire.Proposal
 	// StartAction "start" makes the daemon initiate at start-up.
 	StartAction string
+	// Life are the Child SA's lifetimes (zero: never rekeyed).
+	Life ChildLifetimes
+	// DPDAction is what happens when the peer is found dead: ActionClear
+	// (the default) or ActionRestart (swanctl dpd_action).
+	DPDAction string
+	// CloseAction is what happens when the peer deletes the Child SA or
+	// its IKE SA: ActionNone or ActionRestart (swanctl close_action = start).
+	CloseAction string
 }
 
 // resolveTS replaces dynamic selectors with the outer address (RFC 7296

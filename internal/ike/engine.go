@@ -67,6 +67,8 @@ type Config struct {
 	// half-open SAs per source address; 0 means DefaultHalfOpenPerSource.
 	CookieThreshold   int
 	HalfOpenPerSource int
+	// Clock is the time source of every timer; SystemClock if nil.
+	Clock Clock
 	// Events, if set, hears IKE and Child SAs come up and go down (VICI's
 	// ike-updown and child-updown events, metrics).
 	Events Events
@@ -106,6 +108,9 @@ type Engine struct {
 	lingering map[uint64]lingerEntry
 	closed    bool
 	wg        sync.WaitGroup
+	liveMu    sync.Mutex
+	live      map[*ikeSA]struct{} // SA goroutines running (for the simulator)
+	clock     Clock
 
 	fragBudget fragBudget // bytes all SAs hold in partial messages
 	cookies    cookieJar  // responder COOKIE secrets (RFC 7296 2.6), see cookie.go
@@ -199,8 +204,13 @@ func New(cfg Config) *Engine {
 	if cfg.SharedKey == nil {
 		cfg.SharedKey = func(Identity, Identity) ([]byte, bool) { return nil, false }
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
 	return &Engine{
 		cfg:       cfg,
+		clock:     cfg.Clock,
+		live:      map[*ikeSA]struct{}{},
 		log:       cfg.Logger,
 		peers:     cfg.Peers,
 		sas:       map[uint64]*ikeSA{},
@@ -310,7 +320,7 @@ func (e *Engine) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	e.mu.Unlock()
 	// Of a fragmented retransmission only fragment 1 gets the answer (RFC 7383 2.6.1).
 	firstFrag := msg.Fragment == nil || msg.Fragment.FragmentNumber == 1
-	if sa == nil && lingering && firstFrag && !h.IsResponse() && h.MessageID == l.msgID && time.Now().Before(l.expires) {
+	if sa == nil && lingering && firstFrag && !h.IsResponse() && h.MessageID == l.msgID && e.clock.Now().Before(l.expires) {
 		e.Stats.CachedResponses.Add(1)
 		_ = e.cfg.Send(l.local, l.remote, l.resp)
 		return
@@ -365,7 +375,7 @@ func (e *Engine) newSA(p *PeerConfig, initiator bool) *ikeSA {
 		unique:    e.nextUnique.Add(1),
 		packets:   make(chan packetEvent, 32),
 		commands:  make(chan command, 8),
-		created:   time.Now(),
+		created:   e.clock.Now(),
 		state:     StateConnecting,
 	}
 	spi := e.randomSPI()
@@ -381,11 +391,18 @@ func (e *Engine) newSA(p *PeerConfig, initiator bool) *ikeSA {
 	return sa
 }
 
+// start runs the SA's goroutine; e.mu may be held by the caller.
 func (e *Engine) start(sa *ikeSA) {
 	e.wg.Add(1)
+	e.liveMu.Lock()
+	e.live[sa] = struct{}{}
+	e.liveMu.Unlock()
 	go func() {
 		defer e.wg.Done()
 		sa.run()
+		e.liveMu.Lock()
+		delete(e.live, sa)
+		e.liveMu.Unlock()
 	}()
 }
 
@@ -396,7 +413,7 @@ func (e *Engine) forget(sa *ikeSA) {
 	if e.sas[sa.ourSPI()] == sa {
 		delete(e.sas, sa.ourSPI())
 	}
-	now := time.Now()
+	now := e.clock.Now()
 	for spi, l := range e.lingering {
 		if now.After(l.expires) {
 			delete(e.lingering, spi)
@@ -447,41 +464,53 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 	} else if len(p.Children) > 0 {
 		child = p.Children[0]
 	}
-	if !p.RemoteHost.IsValid() {
-		return fmt.Errorf("ike: connection %q has no single remote address to initiate to", peerName)
-	}
 	for _, sa := range e.snapshot() {
-		if sa.peerConfig() == p && sa.State() == StateEstablished {
+		if sa.peerConfig() == p && sa.State() == StateEstablished && !sa.isRekeyed() {
 			if child == nil || sa.hasChild(child.Name) {
 				return nil
 			}
-			return fmt.Errorf("ike: connection %q is up; adding child %q needs CREATE_CHILD_SA, which this version does not do yet", peerName, child.Name)
+			// RFC 7296 1.3.1: more Child SAs on the IKE SA we have.
+			return sa.command(ctx, command{kind: cmdCreateChild, cfg: child})
 		}
 	}
-	local, err := e.localFor(p)
-	if err != nil {
+	done := make(chan error, 1)
+	if _, err := e.spawnInitiator(p, child, nil, done, 0); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return ErrClosed
-	}
-	sa := e.newSA(p, true)
-	sa.local = local
-	sa.remote = netip.AddrPortFrom(p.RemoteHost, p.RemotePort)
-	sa.initChild = child
-	done := make(chan error, 1)
-	sa.initDone = done
-	e.sas[sa.spiI] = sa
-	e.mu.Unlock()
-	e.start(sa)
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// spawnInitiator starts an initiator IKE SA for p whose IKE_AUTH carries
+// child and which creates more with CREATE_CHILD_SA once up; done hears
+// the outcome. attempt counts keyingtries.
+func (e *Engine) spawnInitiator(p *PeerConfig, child *ChildConfig, more []*ChildConfig, done chan error, attempt int) (*ikeSA, error) {
+	if !p.RemoteHost.IsValid() {
+		return nil, fmt.Errorf("ike: connection %q has no single remote address to initiate to", p.Name)
+	}
+	local, err := e.localFor(p)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	sa := e.newSA(p, true)
+	sa.local = local
+	sa.remote = netip.AddrPortFrom(p.RemoteHost, p.RemotePort)
+	sa.initChild = child
+	sa.moreChildren = more
+	sa.initDone = done
+	sa.attempt = attempt
+	e.sas[sa.spiI] = sa
+	e.start(sa)
+	return sa, nil
 }
 
 func (e *Engine) localFor(p *PeerConfig) (netip.AddrPort, error) {
@@ -529,6 +558,25 @@ func (e *Engine) TerminateChild(ctx context.Context, peerName, childName string)
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// Rekey rekeys the IKE SA with the given unique ID now (RFC 7296 1.3.2),
+// or, when childName is set, that Child SA of it (1.3.3), as swanctl
+// --rekey asks. It returns once the exchange is done.
+func (e *Engine) Rekey(ctx context.Context, ikeUnique uint32, childName string) error {
+	for _, sa := range e.snapshot() {
+		if sa.unique != ikeUnique {
+			continue
+		}
+		if childName == "" {
+			return sa.command(ctx, command{kind: cmdRekeyIKE})
+		}
+		if !sa.hasChild(childName) {
+			return fmt.Errorf("ike: IKE SA #%d has no Child SA %q", ikeUnique, childName)
+		}
+		return sa.command(ctx, command{kind: cmdRekeyChild, child: childName})
+	}
+	return fmt.Errorf("ike: no IKE SA #%d", ikeUnique)
 }
 
 // dropStale handles INITIAL_CONTACT (RFC 7296 3.10.1): the peer of sa

@@ -37,7 +37,10 @@ type SAInfo struct {
 	// SA's creation to its establishment (0 while connecting and for SAs
 	// created by a rekey).
 	HandshakeTime time.Duration
-	Children      []ChildInfo
+	// RekeyIn and ExpireIn are the times left until the IKE SA is rekeyed
+	// and until its hard lifetime ends (0: not scheduled).
+	RekeyIn, ExpireIn time.Duration
+	Children          []ChildInfo
 }
 
 // ChildInfo describes an installed Child SA.
@@ -59,6 +62,9 @@ type ChildInfo struct {
 	// each way (zero if none yet).
 	DropsReplay, DropsIntegrity, DropsPolicy uint64
 	LastIn, LastOut                          time.Time
+	// RekeyIn and ExpireIn: time left until the rekey and the hard
+	// lifetime (0: not scheduled).
+	RekeyIn, ExpireIn time.Duration
 }
 
 // SAs returns every IKE SA, ordered by unique ID.
@@ -105,21 +111,23 @@ func (sa *ikeSA) info() SAInfo {
 	}
 	in.PRFAlg = wire.TransformName(wire.TransformPRF, sa.suite.prfID)
 	in.DHGroup = wire.TransformName(wire.TransformKE, sa.suite.group)
+	now := sa.e.clock.Now()
 	if !sa.established.IsZero() {
-		in.Established = time.Since(sa.established).Truncate(time.Second)
-		if !sa.rekeyed {
+		in.Established = now.Sub(sa.established).Truncate(time.Second)
+		if !sa.fromRekey {
 			in.HandshakeTime = sa.established.Sub(sa.created)
 		}
 	}
+	in.RekeyIn, in.ExpireIn = left(now, sa.shown.rekeyAt), left(now, sa.shown.expireAt)
 	for _, c := range sa.children {
-		in.Children = append(in.Children, c.info())
+		in.Children = append(in.Children, c.info(now))
 	}
 	return in
 }
 
 // info describes an installed Child SA; its fields are fixed at install
 // time except the atomic counters, so no lock is needed.
-func (c *childSA) info() ChildInfo {
+func (c *childSA) info(now time.Time) ChildInfo {
 	ci := ChildInfo{
 		Name:      c.cfg.Name,
 		UniqueID:  c.installed.ReqID,
@@ -132,9 +140,10 @@ func (c *childSA) info() ChildInfo {
 		BytesIn:   c.installed.Stats.BytesIn.Load(),
 		PacketsIn: c.installed.Stats.PacketsIn.Load(),
 		BytesOut:  c.installed.Stats.BytesOut.Load(),
-		Installed: time.Since(c.created).Truncate(time.Second),
+		Installed: now.Sub(c.created).Truncate(time.Second),
 	}
 	ci.PacketsOut = c.installed.Stats.PacketsOut.Load()
+	ci.RekeyIn, ci.ExpireIn = left(now, c.shown.rekeyAt), left(now, c.shown.expireAt)
 	st := &c.installed.Stats
 	ci.DropsReplay, ci.DropsIntegrity, ci.DropsPolicy = st.DropsReplay.Load(), st.DropsAuth.Load(), st.DropsPolicy.Load()
 	if ns := st.LastIn.Load(); ns != 0 {
@@ -159,4 +168,12 @@ func (c *childSA) info() ChildInfo {
 // String is a one-line summary, for logs.
 func (in SAInfo) String() string {
 	return fmt.Sprintf("%s[%d] %v %v...%v %s", in.Name, in.UniqueID, in.State, in.Local, in.Remote, in.Proposal)
+}
+
+// left is the time from now until t, at least one second, or 0 if t is unset.
+func left(now, t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return max(time.Second, t.Sub(now).Truncate(time.Second))
 }

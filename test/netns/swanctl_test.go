@@ -266,10 +266,31 @@ s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv
 			t.Errorf("swanctl %v: want a refusal with the reason, got ok=%v %q", args, ok, out)
 		}
 	}
-	// goipsec does not start rekeys yet: a clear refusal, not a silent no.
-	out, ok := sw.run(ctx, "--rekey", "--child", "net")
-	if ok || !strings.Contains(out, "cannot start a rekey yet") {
-		t.Errorf("--rekey: want a clear refusal, got ok=%v %q", ok, out)
+	// --rekey runs CREATE_CHILD_SA (RFC 7296 1.3.3): a new Child SA
+	// replaces the old one, and the metrics count the rekey.
+	oldSPI := child["spi-in"]
+	sw.must(ctx, []string{"rekey completed successfully"}, "--rekey", "--child", "net")
+	waitUntil(t, "Child SA replaced by the rekey", 10*time.Second, func() bool {
+		sas := left.sas(ctx)
+		if len(sas) != 1 {
+			return false
+		}
+		for _, v := range sas[0] {
+			ike, _ := v.(map[string]any)
+			cs, _ := ike["child-sas"].(map[string]any)
+			for _, c := range cs {
+				if cm, _ := c.(map[string]any); cm != nil && cm["spi-in"] != oldSPI && len(cs) == 1 {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if got := scrapeMetrics(ctx, t, s.Left, metricsAddr)[`goipsec_rekeys_total{kind="child"}`]; got != 1 {
+		t.Errorf(`goipsec_rekeys_total{kind="child"} = %v after --rekey, want 1`, got)
+	}
+	if out, ok := sw.run(ctx, "--rekey", "--child", "nosuchchild"); ok || !strings.Contains(out, "no matching SAs") {
+		t.Errorf("--rekey of an unknown child: want a refusal, got ok=%v %q", ok, out)
 	}
 	sw.must(ctx, []string{"terminate completed successfully"}, "--terminate", "--child", "net")
 	waitUntil(t, "Child SA gone", 5*time.Second, func() bool {
@@ -287,14 +308,15 @@ s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv
 
 	// The event streams saw it all.
 	// swanctl --monitor-sa prints each ike-updown and child-updown event
-	// as list-sas would: IKE up, child up, child down, IKE down.
-	waitUntil(t, "four SA events", 5*time.Second, func() bool { return strings.Count(monitorOut(), "site: #1, ") >= 4 })
+	// as list-sas would: IKE up, child up, the rekey's new child up and
+	// old child down, child down, IKE down.
+	waitUntil(t, "six SA events", 5*time.Second, func() bool { return strings.Count(monitorOut(), "site: #1, ") >= 6 })
 	mon := monitor()
-	if n := strings.Count(mon, "site: #1, "); n != 4 {
-		t.Errorf("swanctl --monitor-sa printed %d SA events, want 4:\n%s", n, mon)
+	if n := strings.Count(mon, "site: #1, "); n != 6 {
+		t.Errorf("swanctl --monitor-sa printed %d SA events, want 6:\n%s", n, mon)
 	}
-	if n := strings.Count(mon, "net: #"); n != 2 {
-		t.Errorf("swanctl --monitor-sa printed %d Child SA events, want 2:\n%s", n, mon)
+	if n := strings.Count(mon, "net: #"); n != 4 {
+		t.Errorf("swanctl --monitor-sa printed %d Child SA events, want 4:\n%s", n, mon)
 	}
 	if l := logs(); !strings.Contains(l, "[IKE]") || !strings.Contains(l, "IKE SA established") || strings.Contains(l, "vici:") {
 		t.Errorf("swanctl --log output lacks the IKE log:\n%s", l)
@@ -317,7 +339,7 @@ s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv
 	if err := os.WriteFile(filepath.Join(sw.dir, "x509", "peer.pem"), []byte("not even a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, _ = sw.run(ctx, "--load-all", "--file", file)
+	out, _ := sw.run(ctx, "--load-all", "--file", file)
 	if !strings.Contains(out, "certificates are not supported over VICI yet") || !strings.Contains(out, "loaded connection 'site'") {
 		t.Errorf("--load-all with a certificate: %q", out)
 	}
@@ -339,6 +361,7 @@ s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv
 	if err := os.WriteFile(bad, []byte(strings.Replace(lc.String(), "esp_proposals = aes256gcm16", "esp_proposals = aes999", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var ok bool
 	out, ok = sw.run(ctx, "--load-conns", "--file", bad)
 	if ok || !regexp.MustCompile(`loading connection 'site' failed: connections\.site\.children\.net\.esp_proposals: .*aes999`).MatchString(out) {
 		t.Errorf("--load-conns with a bad proposal: ok=%v %q", ok, out)
