@@ -176,7 +176,13 @@ func (e *entry) match(p *pkt) bool {
 // the two, whichever keeps the entry lists at its prefixes shorter, so that
 // both "many remote subnets" and "many local subnets to one remote" stay flat.
 type family struct {
-	byRemote, byLocal *node
+	byRemote, byLocal *index
+}
+
+func (f *family) init() {
+	if f.byRemote == nil {
+		f.byRemote, f.byLocal = emptyIndex, emptyIndex
+	}
 }
 
 // spdSnapshot is one immutable state of the SPD index.
@@ -191,7 +197,7 @@ var emptySPD = &spdSnapshot{}
 // policies consulted for every outbound packet and for inbound packets after
 // decryption or, unprotected, on arrival. Safe for concurrent use; lookups
 // are lock-free and allocation-free and read an immutable snapshot that
-// writers replace (copy-on-write of one trie path). The zero value is an
+// writers replace (copy-on-write of one index shard). The zero value is an
 // empty SPD.
 type SPD struct {
 	mu       sync.Mutex // serialises writers
@@ -213,8 +219,8 @@ func (d *SPD) load() *spdSnapshot {
 // mixed address families, or an unknown action.
 var ErrInvalidPolicy = errors.New("sadb: invalid policy")
 
-// Add inserts p and returns its ID. Its cost is one trie path and the entry
-// lists at p's prefixes, independent of the number of policies.
+// Add inserts p and returns its ID. It copies one index shard per prefix of
+// the keyed range and the entry lists at those prefixes, not the SPD.
 func (d *SPD) Add(p Policy) (PolicyID, error) {
 	if !p.Local.Valid() || !p.Remote.Valid() || p.Local.Start.BitLen() != p.Remote.Start.BitLen() {
 		return 0, fmt.Errorf("%w: %s: %v === %v", ErrInvalidPolicy, p.Name, p.Local, p.Remote)
@@ -254,14 +260,15 @@ func (d *SPD) Add(p Policy) (PolicyID, error) {
 	// Key the entry by the side whose prefixes are less crowded (ties: the
 	// remote side, the usual discriminator: one remote subnet per site or
 	// per road warrior).
+	f.init()
 	e.byLoc = maxLoad(f.byLocal, lk) < maxLoad(f.byRemote, rk)
 	if e.byLoc {
 		for _, k := range lk {
-			f.byLocal = trieInsert(f.byLocal, k, e)
+			f.byLocal = f.byLocal.insert(k, e)
 		}
 	} else {
 		for _, k := range rk {
-			f.byRemote = trieInsert(f.byRemote, k, e)
+			f.byRemote = f.byRemote.insert(k, e)
 		}
 	}
 	s.n++
@@ -270,10 +277,10 @@ func (d *SPD) Add(p Policy) (PolicyID, error) {
 	return PolicyID(e.seq), nil
 }
 
-func maxLoad(root *node, keys []prefixKey) int {
+func maxLoad(ix *index, keys []prefixKey) int {
 	m := 0
 	for _, k := range keys {
-		m = max(m, trieLoad(root, k))
+		m = max(m, len(ix.get(k)))
 	}
 	return m
 }
@@ -304,11 +311,11 @@ func (d *SPD) Remove(id PolicyID) bool {
 	}
 	if e.byLoc {
 		for _, k := range rangeKeys(e.pol.Local) {
-			f.byLocal = trieRemove(f.byLocal, k, e)
+			f.byLocal = f.byLocal.remove(k, e)
 		}
 	} else {
 		for _, k := range rangeKeys(e.pol.Remote) {
-			f.byRemote = trieRemove(f.byRemote, k, e)
+			f.byRemote = f.byRemote.remove(k, e)
 		}
 	}
 	s.n--
@@ -435,13 +442,16 @@ func (d *SPD) lookup(local, remote netip.Addr, proto uint8, localPort, remotePor
 		return Decision{Action: Discard}
 	}
 	s := d.load()
-	f, maxBits := &s.v4, uint8(32)
+	f := &s.v4
 	if local.Is6() {
-		f, maxBits = &s.v6, 128
+		f = &s.v6
+	}
+	if f.byRemote == nil {
+		return Decision{Action: Discard}
 	}
 	p := pkt{local: addrU128(local), remote: addrU128(remote), proto: proto, localPort: localPort, remotePort: remotePort}
-	best := trieWalk(f.byRemote, p.remote, maxBits, &p, nil)
-	best = trieWalk(f.byLocal, p.local, maxBits, &p, best)
+	best := f.byRemote.lookup(p.remote, &p, nil)
+	best = f.byLocal.lookup(p.local, &p, best)
 	if best == nil {
 		return Decision{Action: Discard}
 	}

@@ -87,6 +87,13 @@ func BenchmarkSPDOutbound(b *testing.B) {
 				if v6 {
 					src = netip.MustParseAddr("2001:db8::34")
 				}
+				// Hash probes per lookup: the number of prefix lengths in use,
+				// the quantity the lookup cost depends on.
+				f := d.load().v4
+				if v6 {
+					f = d.load().v6
+				}
+				probes := float64(len(f.byRemote.lens) + len(f.byLocal.lens))
 				b.ReportAllocs()
 				b.ResetTimer()
 				hits := 0
@@ -98,6 +105,7 @@ func BenchmarkSPDOutbound(b *testing.B) {
 				if hits == 0 {
 					b.Fatal("no lookup hit a policy")
 				}
+				b.ReportMetric(probes, "probes/op")
 			})
 		}
 	}

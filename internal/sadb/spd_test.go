@@ -243,7 +243,7 @@ func refPriority(p Policy) uint32 {
 	return AutoPriority(ClassPass, p.Local, p.Remote)
 }
 
-func TestSPDRemoveAllLeavesEmptyTrie(t *testing.T) {
+func TestSPDRemoveAllLeavesEmptyIndex(t *testing.T) {
 	g := gen{r: rand.New(rand.NewPCG(3, 3))}
 	for _, v6 := range []bool{false, true} {
 		g.v6 = v6
@@ -260,9 +260,12 @@ func TestSPDRemoveAllLeavesEmptyTrie(t *testing.T) {
 			d.Remove(id)
 		}
 		s := d.load()
-		for _, r := range []*node{s.v4.byLocal, s.v4.byRemote, s.v6.byLocal, s.v6.byRemote} {
-			if n, refs := trieCount(r); n != 0 || refs != 0 {
-				t.Fatalf("after removing everything: %d nodes, %d refs", n, refs)
+		for _, ix := range []*index{s.v4.byLocal, s.v4.byRemote, s.v6.byLocal, s.v6.byRemote} {
+			if ix == nil {
+				continue
+			}
+			if n, refs := ix.size(); n != 0 || refs != 0 || len(ix.lens) != 0 {
+				t.Fatalf("after removing everything: %d prefixes, %d refs, lengths %v", n, refs, ix.lens)
 			}
 		}
 		if len(d.bindings) != 0 || len(d.entries) != 0 {
@@ -439,7 +442,7 @@ func TestSPDBalancesSides(t *testing.T) {
 		}
 	}
 	s := d.load()
-	if got := trieLoad(s.v4.byRemote, rangeKeys(remote)[0]); got > 1 {
+	if got := len(s.v4.byRemote.get(rangeKeys(remote)[0])); got > 1 {
 		t.Errorf("%d entries at the shared remote prefix", got)
 	}
 	got := d.Outbound(netip.MustParseAddr("10.7.9.1"), netip.MustParseAddr("10.200.1.1"), 6, 1, 2)

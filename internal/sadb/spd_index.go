@@ -1,0 +1,208 @@
+package sadb
+
+import (
+	"math/bits"
+	"net/netip"
+	"slices"
+
+	"github.com/goipsec/goipsec/internal/ts"
+)
+
+// This file holds the index behind SPD lookups: for one address family and
+// one side (local or remote), a hash from CIDR prefix to the entries stored
+// at exactly that prefix, plus the list of prefix lengths in use. Every SPD
+// entry is stored under the prefixes that exactly cover its address range
+// (ts.Selector.Prefixes); a lookup masks the packet's address to each
+// length in use and probes the hash once per length. Its cost depends on
+// how many distinct prefix lengths the configuration uses (a handful in
+// practice, at most 33 for IPv4 and 129 for IPv6), not on how many policies
+// there are, and it touches a few cache lines however large the SPD is.
+//
+// The index is persistent: a published index is never modified. The hash
+// is split into shards by a hash of the prefix; an insert or delete copies
+// the shard array (a few KiB of pointers) and the one shard map it changes,
+// so an update costs O(policies/shards + entries at that prefix), not
+// O(policies), and readers of the old index are unaffected.
+
+// u128 is an address as a 128-bit unsigned integer, most significant bit
+// first. IPv4 addresses sit in the top 32 bits so that prefix bit i means
+// the same thing in both families.
+type u128 struct{ hi, lo uint64 }
+
+func addrU128(a netip.Addr) u128 {
+	if a.Is4() {
+		b := a.As4()
+		return u128{hi: uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32}
+	}
+	b := a.As16()
+	var v u128
+	for i := 0; i < 8; i++ {
+		v.hi = v.hi<<8 | uint64(b[i])
+		v.lo = v.lo<<8 | uint64(b[8+i])
+	}
+	return v
+}
+
+func (a u128) less(b u128) bool { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo) }
+
+// masked keeps the top n bits.
+func (a u128) masked(n uint8) u128 {
+	switch {
+	case n == 0:
+		return u128{}
+	case n < 64:
+		return u128{hi: a.hi &^ (^uint64(0) >> n)}
+	case n == 64:
+		return u128{hi: a.hi}
+	case n < 128:
+		return u128{hi: a.hi, lo: a.lo &^ (^uint64(0) >> (n - 64))}
+	default:
+		return a
+	}
+}
+
+// commonLen returns the number of leading bits a and b share (0..128).
+func commonLen(a, b u128) uint8 {
+	if x := a.hi ^ b.hi; x != 0 {
+		return uint8(bits.LeadingZeros64(x))
+	}
+	return 64 + uint8(bits.LeadingZeros64(a.lo^b.lo))
+}
+
+// prefixKey is one CIDR prefix: the masked address and its length.
+type prefixKey struct {
+	key  u128
+	bits uint8
+}
+
+// rangeKeys returns the prefixes that exactly cover the selector's address
+// range (nil for an invalid or dynamic selector).
+func rangeKeys(s ts.Selector) []prefixKey {
+	ps := s.Prefixes()
+	out := make([]prefixKey, len(ps))
+	for i, p := range ps {
+		out[i] = prefixKey{key: addrU128(p.Addr()), bits: uint8(p.Bits())}
+	}
+	return out
+}
+
+const indexShards = 256
+
+// shardOf spreads prefixes over the shards (a multiplicative hash; the
+// shard maps hash again on their own, so this only has to be even).
+func shardOf(k prefixKey) uint8 {
+	h := k.key.hi*0x9e3779b97f4a7c15 ^ k.key.lo*0xc2b2ae3d27d4eb4f ^ uint64(k.bits)*0x165667b19e3779f9
+	return uint8(h >> 56)
+}
+
+// index is one immutable side index (see the file comment).
+type index struct {
+	lens   []uint8    // prefix lengths in use, longest first
+	count  [129]int32 // number of prefixes of each length
+	shards [indexShards]map[prefixKey][]*entry
+}
+
+var emptyIndex = &index{}
+
+// get returns the entries stored at exactly prefix k, in SPD order.
+func (ix *index) get(k prefixKey) []*entry { return ix.shards[shardOf(k)][k] }
+
+// with returns a copy of ix in which prefix k holds list (nil: k removed).
+func (ix *index) with(k prefixKey, list []*entry) *index {
+	c := *ix
+	si := shardOf(k)
+	old := ix.shards[si]
+	_, had := old[k]
+	m := make(map[prefixKey][]*entry, len(old)+1)
+	for pk, l := range old {
+		m[pk] = l
+	}
+	if len(list) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = list
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	c.shards[si] = m
+	switch {
+	case !had && len(list) > 0:
+		c.count[k.bits]++
+		if c.count[k.bits] == 1 {
+			c.lens = lensOf(&c.count)
+		}
+	case had && len(list) == 0:
+		c.count[k.bits]--
+		if c.count[k.bits] == 0 {
+			c.lens = lensOf(&c.count)
+		}
+	}
+	return &c
+}
+
+func lensOf(count *[129]int32) []uint8 {
+	var out []uint8
+	for l := len(count) - 1; l >= 0; l-- {
+		if count[l] > 0 {
+			out = append(out, uint8(l))
+		}
+	}
+	return out
+}
+
+// insert returns an index with e added at prefix k.
+func (ix *index) insert(k prefixKey, e *entry) *index {
+	list := ix.get(k)
+	i, _ := slices.BinarySearchFunc(list, e, func(x, t *entry) int {
+		if x.before(t) {
+			return -1
+		}
+		return 1
+	})
+	out := make([]*entry, 0, len(list)+1)
+	out = append(append(append(out, list[:i]...), e), list[i:]...)
+	return ix.with(k, out)
+}
+
+// remove returns an index without e at prefix k (ix itself if e is not there).
+func (ix *index) remove(k prefixKey, e *entry) *index {
+	list := ix.get(k)
+	i := slices.Index(list, e)
+	if i < 0 {
+		return ix
+	}
+	out := make([]*entry, 0, len(list)-1)
+	out = append(append(out, list[:i]...), list[i+1:]...)
+	return ix.with(k, out)
+}
+
+// lookup returns best, or the entry that precedes it among those matching
+// the packet and stored under a prefix that contains address a.
+func (ix *index) lookup(a u128, p *pkt, best *entry) *entry {
+	for _, l := range ix.lens {
+		k := prefixKey{key: a.masked(l), bits: l}
+		for _, e := range ix.shards[shardOf(k)][k] {
+			if best != nil && !e.before(best) {
+				break // the list is in SPD order: nothing later can win
+			}
+			if e.match(p) {
+				best = e
+				break
+			}
+		}
+	}
+	return best
+}
+
+// size returns the number of prefixes and of stored entry references, for
+// tests and memory accounting.
+func (ix *index) size() (prefixes, refs int) {
+	for _, m := range ix.shards {
+		for _, l := range m {
+			prefixes++
+			refs += len(l)
+		}
+	}
+	return prefixes, refs
+}
