@@ -20,7 +20,7 @@ import (
 //
 // The index is persistent: a published index is never modified. The hash
 // is split into shards by a hash of the prefix; an insert or delete copies
-// the shard array (a few KiB of pointers) and the one shard map it changes,
+// two small arrays of shard pointers and the one shard map it changes,
 // so an update costs O(policies/shards + entries at that prefix), not
 // O(policies), and readers of the old index are unaffected.
 
@@ -86,34 +86,51 @@ func rangeKeys(s ts.Selector) []prefixKey {
 	return out
 }
 
-const indexShards = 256
+// The shards form two levels of shardFan each, so that an update copies
+// 2*shardFan pointers and one shard map: 1,024 shards keep a shard at about
+// ten prefixes per 10,000 policies.
+const shardFan = 32
+
+type shard = map[prefixKey][]*entry
+
+type shardGroup [shardFan]shard
 
 // shardOf spreads prefixes over the shards (a multiplicative hash; the
 // shard maps hash again on their own, so this only has to be even).
-func shardOf(k prefixKey) uint8 {
+func shardOf(k prefixKey) (group, slot uint8) {
 	h := k.key.hi*0x9e3779b97f4a7c15 ^ k.key.lo*0xc2b2ae3d27d4eb4f ^ uint64(k.bits)*0x165667b19e3779f9
-	return uint8(h >> 56)
+	return uint8(h>>59) % shardFan, uint8(h>>54) % shardFan
 }
 
 // index is one immutable side index (see the file comment).
 type index struct {
-	lens   []uint8    // prefix lengths in use, longest first
-	count  [129]int32 // number of prefixes of each length
-	shards [indexShards]map[prefixKey][]*entry
+	lens   []uint8               // prefix lengths in use, longest first
+	count  [129]int32            // number of prefixes of each length
+	groups [shardFan]*shardGroup // nil: all its shards are empty
 }
 
 var emptyIndex = &index{}
 
 // get returns the entries stored at exactly prefix k, in SPD order.
-func (ix *index) get(k prefixKey) []*entry { return ix.shards[shardOf(k)][k] }
+func (ix *index) get(k prefixKey) []*entry {
+	gi, si := shardOf(k)
+	if g := ix.groups[gi]; g != nil {
+		return g[si][k]
+	}
+	return nil
+}
 
 // with returns a copy of ix in which prefix k holds list (nil: k removed).
 func (ix *index) with(k prefixKey, list []*entry) *index {
 	c := *ix
-	si := shardOf(k)
-	old := ix.shards[si]
+	gi, si := shardOf(k)
+	var g shardGroup
+	if ix.groups[gi] != nil {
+		g = *ix.groups[gi]
+	}
+	old := g[si]
 	_, had := old[k]
-	m := make(map[prefixKey][]*entry, len(old)+1)
+	m := make(shard, len(old)+1)
 	for pk, l := range old {
 		m[pk] = l
 	}
@@ -125,7 +142,8 @@ func (ix *index) with(k prefixKey, list []*entry) *index {
 	if len(m) == 0 {
 		m = nil
 	}
-	c.shards[si] = m
+	g[si] = m
+	c.groups[gi] = &g
 	switch {
 	case !had && len(list) > 0:
 		c.count[k.bits]++
@@ -181,8 +199,7 @@ func (ix *index) remove(k prefixKey, e *entry) *index {
 // the packet and stored under a prefix that contains address a.
 func (ix *index) lookup(a u128, p *pkt, best *entry) *entry {
 	for _, l := range ix.lens {
-		k := prefixKey{key: a.masked(l), bits: l}
-		for _, e := range ix.shards[shardOf(k)][k] {
+		for _, e := range ix.get(prefixKey{key: a.masked(l), bits: l}) {
 			if best != nil && !e.before(best) {
 				break // the list is in SPD order: nothing later can win
 			}
@@ -198,10 +215,15 @@ func (ix *index) lookup(a u128, p *pkt, best *entry) *entry {
 // size returns the number of prefixes and of stored entry references, for
 // tests and memory accounting.
 func (ix *index) size() (prefixes, refs int) {
-	for _, m := range ix.shards {
-		for _, l := range m {
-			prefixes++
-			refs += len(l)
+	for _, g := range ix.groups {
+		if g == nil {
+			continue
+		}
+		for _, m := range g {
+			for _, l := range m {
+				prefixes++
+				refs += len(l)
+			}
 		}
 	}
 	return prefixes, refs
