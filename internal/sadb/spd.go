@@ -390,7 +390,8 @@ type Decision struct {
 	// Action is Discard, RFC 4301 5.1). It is shared: do not modify it.
 	Policy *Policy
 	Action Action
-	// SA is the Child SA bound to a PROTECT policy, nil for a trap.
+	// SA is the Child SA bound to a PROTECT policy whose negotiated
+	// selectors cover the packet; nil for a trap.
 	SA *ChildSA
 	e  *entry
 }
@@ -427,14 +428,19 @@ func (d *SPD) InboundBypass(src, dst netip.Addr, proto uint8, srcPort, dstPort u
 }
 
 // InboundAllowed checks a packet decrypted on sa (RFC 4301 5.2 step 4):
-// the first policy matching it in the inbound direction must be a PROTECT
-// policy served by sa's ReqID, as Linux's xfrm_policy_check insists. This
-// keeps SPD order on inbound traffic too: a more specific DISCARD or BYPASS
-// ahead of the tunnel's policy wins, and a peer cannot slip traffic of
-// another child into this one.
+// its inner addresses must lie in sa's negotiated selectors (src in
+// RemoteTS, dst in LocalTS), and the first policy matching it in the
+// inbound direction must be a PROTECT policy of sa's ReqID, as Linux's
+// xfrm_policy_check insists. The second half keeps SPD order on inbound
+// traffic: a more specific DISCARD or BYPASS ahead of the tunnel's policy
+// wins, and a peer cannot slip another child's traffic into this SA. An SA
+// that a rekey already replaced still passes (same ReqID) until removed.
 func (d *SPD) InboundAllowed(sa *ChildSA, src, dst netip.Addr, proto uint8, srcPort, dstPort uint16) bool {
+	if sa == nil || !sa.MatchInbound(src, dst, proto, srcPort, dstPort) {
+		return false
+	}
 	r := d.lookup(dst, src, proto, dstPort, srcPort)
-	return r.Action == Protect && sa != nil && r.Policy.ReqID == sa.ReqID
+	return r.Action == Protect && r.Policy.ReqID == sa.ReqID
 }
 
 func (d *SPD) lookup(local, remote netip.Addr, proto uint8, localPort, remotePort uint16) Decision {
@@ -457,7 +463,13 @@ func (d *SPD) lookup(local, remote netip.Addr, proto uint8, localPort, remotePor
 	}
 	r := Decision{Policy: &best.pol, Action: best.pol.Action, e: best}
 	if best.bind != nil {
-		r.SA = best.bind.sa.Load()
+		// The SA serves only what its negotiated selectors cover: narrowing
+		// (RFC 7296 2.9) may have given it less than the policy. The rest
+		// stays trapped, so IKE negotiates another Child SA for it, as
+		// strongSwan's trap policies do.
+		if sa := best.bind.sa.Load(); sa != nil && sa.MatchOutbound(local, remote, proto, localPort, remotePort) {
+			r.SA = sa
+		}
 	}
 	return r
 }

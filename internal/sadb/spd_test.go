@@ -325,8 +325,10 @@ func TestSPDOrderAndActions(t *testing.T) {
 
 	// Binding an SA turns the trap into protection, for all policies of the
 	// ReqID; Unbind of a stale SA changes nothing.
-	sa := &ChildSA{Name: "site/net", ReqID: 7}
-	rekeyed := &ChildSA{Name: "site/net", ReqID: 7}
+	net := func() *ChildSA {
+		return &ChildSA{Name: "site/net", ReqID: 7, LocalTS: []ts.Selector{mustSel(t, "10.1.0.0/16")}, RemoteTS: []ts.Selector{mustSel(t, "10.2.0.0/16")}}
+	}
+	sa, rekeyed := net(), net()
 	d.Bind(7, sa)
 	if got := d.Outbound(src, netip.MustParseAddr("10.2.1.1"), 17, 1, 53); got.SA != sa || got.Trap() {
 		t.Fatalf("after Bind: %+v", got)
@@ -354,6 +356,30 @@ func TestSPDOrderAndActions(t *testing.T) {
 	if d.InboundAllowed(rekeyed, netip.MustParseAddr("10.9.0.1"), src, ts.ProtoUDP, 53, 40000) {
 		t.Error("traffic outside every policy accepted")
 	}
+	if d.InboundAllowed(nil, peer, src, ts.ProtoUDP, 53, 40000) {
+		t.Error("accepted without an SA")
+	}
+	if !d.InboundAllowed(sa, peer, src, ts.ProtoUDP, 53, 40000) {
+		t.Error("the SA replaced by a rekey no longer accepts its traffic")
+	}
+
+	// Narrowing: an SA that got only part of its policy serves that part;
+	// the rest of the policy stays a trap, outbound and inbound.
+	narrow := &ChildSA{Name: "site/net", ReqID: 7, LocalTS: []ts.Selector{mustSel(t, "10.1.2.0/24")}, RemoteTS: []ts.Selector{mustSel(t, "10.2.1.0/24[udp]")}}
+	d.Bind(7, narrow)
+	if got := d.Outbound(src, peer, ts.ProtoUDP, 40000, 53); got.SA != narrow {
+		t.Errorf("inside the narrowed selectors: %+v", got)
+	}
+	if got := d.Outbound(src, peer, ts.ProtoTCP, 40000, 53); !got.Trap() || got.Policy.ReqID != 7 {
+		t.Errorf("outside the narrowed selectors: %+v, want the trap of ReqID 7", got)
+	}
+	if d.InboundAllowed(narrow, peer, src, ts.ProtoTCP, 53, 40000) {
+		t.Error("inbound traffic outside the SA's narrowed selectors accepted")
+	}
+	if !d.Unbind(7, narrow) || !d.Outbound(src, peer, ts.ProtoUDP, 40000, 53).Trap() {
+		t.Error("Unbind did not turn the policy back into a trap")
+	}
+
 	if got := d.InboundBypass(netip.MustParseAddr("10.2.9.9"), src, ts.ProtoTCP, 443, 40000); got.Action != Bypass {
 		t.Errorf("plaintext from the bypassed LAN: %v", got.Action)
 	}
@@ -456,7 +482,15 @@ func TestSPDLookupDoesNotAllocate(t *testing.T) {
 	d6 := benchSPD(t, 1000, true)
 	src, dst := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("172.16.3.7")
 	src6, dst6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8:1:3::7")
-	sa := &ChildSA{}
+	hit := d.Outbound(src, dst, 6, 1234, 443)
+	if hit.Action != Protect {
+		t.Fatalf("bench SPD: %+v", hit)
+	}
+	sa := &ChildSA{ReqID: hit.Policy.ReqID, LocalTS: []ts.Selector{mustSel(t, "10.0.0.0/16")}, RemoteTS: []ts.Selector{mustSel(t, "172.16.0.0/12")}}
+	d.Bind(sa.ReqID, sa)
+	if got := d.Outbound(src, dst, 6, 1234, 443); got.SA != sa {
+		t.Fatalf("bench SPD: %+v", got)
+	}
 	if n := testing.AllocsPerRun(1000, func() {
 		d.Outbound(src, dst, 6, 1234, 443)
 		d6.Outbound(src6, dst6, 6, 1234, 443)
