@@ -1,5 +1,34 @@
 package sadb
 
+// The Security Policy Database (RFC 4301 4.4.1).
+//
+// Order. The SPD is an ordered list and the first entry that matches a
+// packet decides (RFC 4301 4.4.1: "the SPD is ordered"; no decorrelation,
+// 4.4.1.2, is attempted or needed). The order is by Priority, lower first,
+// then by the order of Add. A Policy with Priority 0 gets AutoPriority, the
+// scheme strongSwan's kernel interface uses (kernel_netlink get_priority):
+// a class (shunts, i.e. BYPASS and DISCARD, before PROTECT policies before
+// fallbacks), then more specific first by the sum of the two selectors'
+// prefix lengths, then selectors with ports, then selectors with a
+// protocol. So a child for 10.2.0.0/24[tcp/443] wins over a child for
+// 10.2.0.0/16 whatever the order of the configuration, and a `mode = pass`
+// child for the local LAN wins over a tunnel that covers it too.
+//
+// PROTECT and traps. PROTECT policies name a ReqID; Bind attaches the
+// Child SA that currently serves that ReqID (one atomic store, no rebuild).
+// A PROTECT policy with no bound SA, or a packet outside the bound SA's
+// negotiated (possibly narrowed) selectors, is a trap: Decision.Trap()
+// tells the data plane to hold the packet (Acquires) and ask IKE for an SA.
+//
+// Index. See spd_index.go: per address family two hash indexes keyed by
+// CIDR prefix, one over the remote and one over the local selector; each
+// entry is in one of them. A lookup probes once per prefix length in use
+// and scans only the entries stored at the probed prefixes, in SPD order,
+// stopping as soon as nothing later can win. Lookups do not allocate.
+// Entries whose keyed prefix is shared by many others (say 10,000 policies
+// with the same addresses differing only in ports) make that one list long:
+// lookups through it and updates of it are linear in its length.
+
 import (
 	"errors"
 	"fmt"
@@ -257,19 +286,16 @@ func (d *SPD) Add(p Policy) (PolicyID, error) {
 	if e.v6 {
 		f = &s.v6
 	}
-	// Key the entry by the side whose prefixes are less crowded (ties: the
-	// remote side, the usual discriminator: one remote subnet per site or
-	// per road warrior).
+	// Key the entry by the cheaper side: lookups pay for the entries sharing
+	// its prefixes, updates (and memory) for the number of prefixes its
+	// range needs. Ties go to the remote side, the usual discriminator (one
+	// remote subnet per site or per road warrior).
 	f.init()
-	e.byLoc = maxLoad(f.byLocal, lk) < maxLoad(f.byRemote, rk)
+	e.byLoc = maxLoad(f.byLocal, lk)+len(lk) < maxLoad(f.byRemote, rk)+len(rk)
 	if e.byLoc {
-		for _, k := range lk {
-			f.byLocal = f.byLocal.insert(k, e)
-		}
+		f.byLocal = f.byLocal.insert(lk, e)
 	} else {
-		for _, k := range rk {
-			f.byRemote = f.byRemote.insert(k, e)
-		}
+		f.byRemote = f.byRemote.insert(rk, e)
 	}
 	s.n++
 	d.entries[PolicyID(e.seq)] = e
@@ -310,13 +336,9 @@ func (d *SPD) Remove(id PolicyID) bool {
 		f = &s.v6
 	}
 	if e.byLoc {
-		for _, k := range rangeKeys(e.pol.Local) {
-			f.byLocal = f.byLocal.remove(k, e)
-		}
+		f.byLocal = f.byLocal.remove(rangeKeys(e.pol.Local), e)
 	} else {
-		for _, k := range rangeKeys(e.pol.Remote) {
-			f.byRemote = f.byRemote.remove(k, e)
-		}
+		f.byRemote = f.byRemote.remove(rangeKeys(e.pol.Remote), e)
 	}
 	s.n--
 	if e.bind != nil {

@@ -68,7 +68,7 @@ func FuzzSPDIndexVsLinear(f *testing.F) {
 	f.Add([]byte("\x01\x80\x00\x00\x18\x00\x00\x00\x00\x20\x02\x02\x02\x02\x02\x02\x02"))
 	f.Add(binary.BigEndian.AppendUint64(nil, 0xdeadbeefcafef00d))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 4096 {
+		if len(data) > 2048 {
 			return
 		}
 		r := &fuzzReader{b: data}

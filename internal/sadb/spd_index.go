@@ -120,41 +120,66 @@ func (ix *index) get(k prefixKey) []*entry {
 	return nil
 }
 
-// with returns a copy of ix in which prefix k holds list (nil: k removed).
-func (ix *index) with(k prefixKey, list []*entry) *index {
+// update returns a copy of ix in which the list at each prefix in keys is
+// replaced by change(old list) (an empty result removes the prefix). Each
+// touched shard group and shard map is copied once, however many of the
+// keys fall into it: an arbitrary IPv6 range covers up to 254 prefixes.
+func (ix *index) update(keys []prefixKey, change func([]*entry) []*entry) *index {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b prefixKey) int {
+		ga, sa := shardOf(a)
+		gb, sb := shardOf(b)
+		return int(ga)<<8 + int(sa) - (int(gb)<<8 + int(sb))
+	})
 	c := *ix
-	gi, si := shardOf(k)
-	var g shardGroup
-	if ix.groups[gi] != nil {
-		g = *ix.groups[gi]
-	}
-	old := g[si]
-	_, had := old[k]
-	m := make(shard, len(old)+1)
-	for pk, l := range old {
-		m[pk] = l
-	}
-	if len(list) == 0 {
-		delete(m, k)
-	} else {
-		m[k] = list
-	}
-	if len(m) == 0 {
-		m = nil
-	}
-	g[si] = m
-	c.groups[gi] = &g
-	switch {
-	case !had && len(list) > 0:
-		c.count[k.bits]++
-		if c.count[k.bits] == 1 {
-			c.lens = lensOf(&c.count)
+	lensChanged := false
+	var g *shardGroup
+	var m shard
+	gCur, sCur := -1, -1
+	finish := func() { // drop a shard left empty
+		if g != nil && sCur >= 0 && len(m) == 0 {
+			g[sCur] = nil
 		}
-	case had && len(list) == 0:
-		c.count[k.bits]--
-		if c.count[k.bits] == 0 {
-			c.lens = lensOf(&c.count)
+	}
+	for _, k := range keys {
+		gi, si := shardOf(k)
+		if int(gi) != gCur {
+			finish()
+			g = new(shardGroup)
+			if old := ix.groups[gi]; old != nil {
+				*g = *old
+			}
+			c.groups[gi] = g
+			gCur, sCur = int(gi), -1
 		}
+		if int(si) != sCur {
+			finish()
+			old := g[si]
+			m = make(shard, len(old)+1)
+			for pk, l := range old {
+				m[pk] = l
+			}
+			g[si] = m
+			sCur = int(si)
+		}
+		old := m[k]
+		list := change(old)
+		switch {
+		case len(list) > 0:
+			m[k] = list
+			if len(old) == 0 {
+				c.count[k.bits]++
+				lensChanged = lensChanged || c.count[k.bits] == 1
+			}
+		case len(old) > 0:
+			delete(m, k)
+			c.count[k.bits]--
+			lensChanged = lensChanged || c.count[k.bits] == 0
+		}
+	}
+	finish()
+	if lensChanged {
+		c.lens = lensOf(&c.count)
 	}
 	return &c
 }
@@ -169,30 +194,30 @@ func lensOf(count *[129]int32) []uint8 {
 	return out
 }
 
-// insert returns an index with e added at prefix k.
-func (ix *index) insert(k prefixKey, e *entry) *index {
-	list := ix.get(k)
-	i, _ := slices.BinarySearchFunc(list, e, func(x, t *entry) int {
-		if x.before(t) {
-			return -1
-		}
-		return 1
+// insert returns an index with e added at every prefix in keys.
+func (ix *index) insert(keys []prefixKey, e *entry) *index {
+	return ix.update(keys, func(list []*entry) []*entry {
+		i, _ := slices.BinarySearchFunc(list, e, func(x, t *entry) int {
+			if x.before(t) {
+				return -1
+			}
+			return 1
+		})
+		out := make([]*entry, 0, len(list)+1)
+		return append(append(append(out, list[:i]...), e), list[i:]...)
 	})
-	out := make([]*entry, 0, len(list)+1)
-	out = append(append(append(out, list[:i]...), e), list[i:]...)
-	return ix.with(k, out)
 }
 
-// remove returns an index without e at prefix k (ix itself if e is not there).
-func (ix *index) remove(k prefixKey, e *entry) *index {
-	list := ix.get(k)
-	i := slices.Index(list, e)
-	if i < 0 {
-		return ix
-	}
-	out := make([]*entry, 0, len(list)-1)
-	out = append(append(out, list[:i]...), list[i+1:]...)
-	return ix.with(k, out)
+// remove returns an index without e at the prefixes in keys.
+func (ix *index) remove(keys []prefixKey, e *entry) *index {
+	return ix.update(keys, func(list []*entry) []*entry {
+		i := slices.Index(list, e)
+		if i < 0 {
+			return list
+		}
+		out := make([]*entry, 0, len(list)-1)
+		return append(append(out, list[:i]...), list[i+1:]...)
+	})
 }
 
 // lookup returns best, or the entry that precedes it among those matching
