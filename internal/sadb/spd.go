@@ -147,7 +147,8 @@ type entry struct {
 	local  compiled
 	remote compiled
 	v6     bool
-	byLoc  bool // indexed by the local range (else by the remote range)
+	byLoc  bool        // indexed by the local range (else by the remote range)
+	keys   []prefixKey // the prefixes it is stored under
 }
 
 // before reports whether e precedes o in the SPD's order.
@@ -293,8 +294,10 @@ func (d *SPD) Add(p Policy) (PolicyID, error) {
 	f.init()
 	e.byLoc = maxLoad(f.byLocal, lk)+len(lk) < maxLoad(f.byRemote, rk)+len(rk)
 	if e.byLoc {
+		e.keys = lk
 		f.byLocal = f.byLocal.insert(lk, e)
 	} else {
+		e.keys = rk
 		f.byRemote = f.byRemote.insert(rk, e)
 	}
 	s.n++
@@ -336,9 +339,9 @@ func (d *SPD) Remove(id PolicyID) bool {
 		f = &s.v6
 	}
 	if e.byLoc {
-		f.byLocal = f.byLocal.remove(rangeKeys(e.pol.Local), e)
+		f.byLocal = f.byLocal.remove(e.keys, e)
 	} else {
-		f.byRemote = f.byRemote.remove(rangeKeys(e.pol.Remote), e)
+		f.byRemote = f.byRemote.remove(e.keys, e)
 	}
 	s.n--
 	if e.bind != nil {

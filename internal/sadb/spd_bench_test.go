@@ -149,6 +149,23 @@ func BenchmarkSPDUpdate(b *testing.B) {
 			}
 		})
 	}
+	// The worst shape for the index: a policy whose ranges are arbitrary
+	// IPv6 ranges, 2001:db8::1-2001:db8::ffff:fffe on both sides (a few
+	// dozen prefixes per side, each stored and copied separately).
+	b.Run("v6/range-add+remove/policies=10000", func(b *testing.B) {
+		d := benchSPD(b, n, true)
+		r := ts.FromRange(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff:fffe"))
+		p := Policy{Action: Bypass, Local: r, Remote: r}
+		b.ReportAllocs()
+		for b.Loop() {
+			id, err := d.Add(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d.Remove(id)
+		}
+		b.ReportMetric(float64(len(r.Prefixes())), "prefixes/side")
+	})
 	b.Run("bind/policies=10000", func(b *testing.B) {
 		d := benchSPD(b, n, false)
 		sa := &ChildSA{ReqID: 5}

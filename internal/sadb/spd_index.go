@@ -75,15 +75,69 @@ type prefixKey struct {
 	bits uint8
 }
 
-// rangeKeys returns the prefixes that exactly cover the selector's address
-// range (nil for an invalid or dynamic selector).
+// rangeKeys returns the minimal list of CIDR prefixes that exactly cover
+// the selector's address range, in ascending order (what
+// ts.Selector.Prefixes computes, in integer arithmetic: an arbitrary IPv6
+// range needs up to 254 prefixes, and Add should not spend milliseconds on
+// them). It returns nil for an invalid or dynamic selector.
 func rangeKeys(s ts.Selector) []prefixKey {
-	ps := s.Prefixes()
-	out := make([]prefixKey, len(ps))
-	for i, p := range ps {
-		out[i] = prefixKey{key: addrU128(p.Addr()), bits: uint8(p.Bits())}
+	if !s.Valid() {
+		return nil
 	}
-	return out
+	w := uint8(s.Start.BitLen())
+	lo, hi := rightAligned(s.Start), rightAligned(s.End)
+	var out []prefixKey
+	for {
+		// The largest block that starts at lo (aligned) and ends by hi.
+		k := min(trailingZeros(lo), w)
+		for k > 0 && hi.less(lo.add(ones(k))) {
+			k--
+		}
+		key := lo
+		if w == 32 {
+			key = u128{hi: lo.lo << 32}
+		}
+		out = append(out, prefixKey{key: key, bits: w - k})
+		last := lo.add(ones(k))
+		if last == hi {
+			return out
+		}
+		lo = last.add(u128{lo: 1})
+	}
+}
+
+// rightAligned returns the address as an integer (IPv4 in the low 32 bits).
+func rightAligned(a netip.Addr) u128 {
+	v := addrU128(a)
+	if a.Is4() {
+		return u128{lo: v.hi >> 32}
+	}
+	return v
+}
+
+func (a u128) add(b u128) u128 {
+	lo, carry := bits.Add64(a.lo, b.lo, 0)
+	hi, _ := bits.Add64(a.hi, b.hi, carry)
+	return u128{hi: hi, lo: lo}
+}
+
+// ones returns 2^k - 1.
+func ones(k uint8) u128 {
+	switch {
+	case k < 64:
+		return u128{lo: 1<<k - 1}
+	case k < 128:
+		return u128{hi: 1<<(k-64) - 1, lo: ^uint64(0)}
+	default:
+		return u128{hi: ^uint64(0), lo: ^uint64(0)}
+	}
+}
+
+func trailingZeros(a u128) uint8 {
+	if a.lo != 0 {
+		return uint8(bits.TrailingZeros64(a.lo))
+	}
+	return 64 + uint8(bits.TrailingZeros64(a.hi)) // 128 for zero
 }
 
 // The shards form two levels of shardFan each, so that an update copies

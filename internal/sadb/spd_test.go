@@ -283,6 +283,36 @@ func mustSel(t testing.TB, s string) ts.Selector {
 	return sel
 }
 
+// rangeKeys must cover exactly what ts.Selector.Prefixes covers.
+func TestRangeKeysMatchPrefixes(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		g := gen{r: rand.New(rand.NewPCG(5, 5)), v6: v6}
+		sels := []ts.Selector{
+			ts.FromPrefix(netip.MustParsePrefix("0.0.0.0/0")),
+			ts.FromPrefix(netip.MustParsePrefix("::/0")),
+			ts.FromRange(netip.MustParseAddr("0.0.0.1"), netip.MustParseAddr("255.255.255.254")),
+			ts.FromRange(netip.MustParseAddr("::1"), netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe")),
+			ts.FromRange(netip.MustParseAddr("::ffff:ffff:ffff:ffff"), netip.MustParseAddr("::1:0:0:0:0")),
+			{},
+		}
+		for range 2000 {
+			sels = append(sels, g.sel())
+		}
+		for _, s := range sels {
+			ps := s.Prefixes()
+			ks := rangeKeys(s)
+			if len(ps) != len(ks) {
+				t.Fatalf("%v: %d keys, %d prefixes", s, len(ks), len(ps))
+			}
+			for i, p := range ps {
+				if want := (prefixKey{key: addrU128(p.Addr()), bits: uint8(p.Bits())}); ks[i] != want {
+					t.Fatalf("%v: key %d = %+v, want %v", s, i, ks[i], p)
+				}
+			}
+		}
+	}
+}
+
 func TestSPDOrderAndActions(t *testing.T) {
 	var d SPD
 	add := func(p Policy) PolicyID {
