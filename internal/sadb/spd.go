@@ -498,3 +498,20 @@ func (d *SPD) lookup(local, remote netip.Addr, proto uint8, localPort, remotePor
 	}
 	return r
 }
+
+// ChildPolicies returns the policies of one child (swanctl
+// children.<child>): one per (local, remote) selector pair, in the order of
+// the lists, as strongSwan installs them. Dynamic selectors must be
+// resolved first (ts.Selector.Resolve); Add refuses them.
+func ChildPolicies(name string, reqID uint32, action Action, local, remote []ts.Selector) []Policy {
+	out := make([]Policy, 0, len(local)*len(remote))
+	for _, l := range local {
+		for _, r := range remote {
+			if l.Start.BitLen() != r.Start.BitLen() {
+				continue // an IPv4 and an IPv6 selector select no packet together
+			}
+			out = append(out, Policy{Name: name, ReqID: reqID, Action: action, Local: l, Remote: r})
+		}
+	}
+	return out
+}

@@ -570,3 +570,35 @@ func TestSPDConcurrentReadersAndWriters(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestChildPolicies(t *testing.T) {
+	local := []ts.Selector{mustSel(t, "10.1.0.0/16"), mustSel(t, "2001:db8:1::/48")}
+	remote := []ts.Selector{mustSel(t, "10.2.0.0/24[tcp/443]"), mustSel(t, "10.3.0.0/16"), mustSel(t, "2001:db8:2::/48")}
+	ps := ChildPolicies("c/n", 3, Protect, local, remote)
+	if len(ps) != 3 {
+		t.Fatalf("%d policies, want 3 (mixed families dropped): %+v", len(ps), ps)
+	}
+	var d SPD
+	for _, p := range ps {
+		if _, err := d.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		src, dst string
+		proto    uint8
+		dport    uint16
+		hit      bool
+	}{
+		{"10.1.0.1", "10.2.0.9", ts.ProtoTCP, 443, true},
+		{"10.1.0.1", "10.2.0.9", ts.ProtoTCP, 80, false},
+		{"10.1.0.1", "10.3.7.7", ts.ProtoUDP, 53, true},
+		{"2001:db8:1::1", "2001:db8:2::1", ts.ProtoUDP, 53, true},
+		{"2001:db8:1::1", "2001:db8:3::1", ts.ProtoUDP, 53, false},
+	} {
+		got := d.Outbound(netip.MustParseAddr(c.src), netip.MustParseAddr(c.dst), c.proto, 40000, c.dport)
+		if (got.Policy != nil) != c.hit || (c.hit && !got.Trap()) {
+			t.Errorf("%s -> %s %d/%d: %+v, want hit %v", c.src, c.dst, c.proto, c.dport, got, c.hit)
+		}
+	}
+}
