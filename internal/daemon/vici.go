@@ -356,9 +356,9 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 		for _, ch := range c.Children {
 			_ = children.Set(ch.Name, msg(
 				"mode", strings.ToUpper(ch.Mode),
-				"rekey_time", "0",
-				"rekey_bytes", "0",
-				"rekey_packets", "0",
+				"rekey_time", secs(ch.Life.RekeyTime),
+				"rekey_bytes", strconv.FormatUint(ch.Life.RekeyBytes, 10),
+				"rekey_packets", strconv.FormatUint(ch.Life.RekeyPackets, 10),
 				"start_action", ch.StartAction,
 				"local-ts", ch.LocalTS,
 				"remote-ts", ch.RemoteTS,
@@ -368,11 +368,11 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 			"local_addrs", c.LocalAddrs,
 			"remote_addrs", c.RemoteAddrs,
 			"version", "IKEv2",
-			// goipsec does not rekey or reauthenticate on its own yet.
+			// goipsec does not reauthenticate (reauth_time) yet.
 			"reauth_time", "0",
-			"rekey_time", "0",
-			"local-1", msg("class", "pre-shared key", "id", idOrAny(c.Local.ID)),
-			"remote-1", msg("class", "pre-shared key", "id", idOrAny(c.Remote.ID)),
+			"rekey_time", secs(c.Life.RekeyTime),
+			"local-1", msg("class", authClass(c.Local.Auth), "id", idOrAny(c.Local.ID)),
+			"remote-1", msg("class", authClass(c.Remote.Auth), "id", idOrAny(c.Remote.ID)),
 			"children", children,
 		)))
 	}
@@ -457,4 +457,15 @@ func (d *Daemon) viciListPolicies(_ context.Context, req *vici.Message, emit fun
 		}
 	}
 	return vici.NewMessage(), nil
+}
+
+// secs formats d in whole seconds, as list-conns reports lifetimes.
+func secs(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) }
+
+// authClass names an authentication method as charon's list-conns does.
+func authClass(auth string) string {
+	if auth == "psk" {
+		return "pre-shared key"
+	}
+	return "public key"
 }
