@@ -217,6 +217,10 @@ func (sa *ikeSA) rekeyChild(c *childSA) error {
 		return sa.deleteChildSA(n)
 	}
 	c.rekeyed = true
+	if col == nil {
+		// (In a collision the peer's rekey was counted when we answered it.)
+		sa.e.Stats.ChildRekeys.Add(1)
+	}
 	if col != nil {
 		// The peer's SA is redundant: not for sending (the peer deletes
 		// it), and ours is the one both sides have installed by now.

@@ -61,6 +61,12 @@ func TestSimChildRekey(t *testing.T) {
 			if now := p.checkTunnel(t); now == old {
 				t.Fatalf("inbound SPI still %08x after the rekey", old)
 			}
+			// Both sides count the one rekey (metrics), whoever started it.
+			for side, e := range map[string]*Engine{"left": p.l.e, "right": p.r.e} {
+				if ikeN, childN := e.Stats.Rekeys(); ikeN != 0 || childN != 1 {
+					t.Errorf("%s counts %d IKE and %d Child SA rekeys, want 0 and 1", side, ikeN, childN)
+				}
+			}
 		})
 	}
 }
@@ -112,6 +118,11 @@ func TestSimIKERekey(t *testing.T) {
 			}
 			p.s.mustRun(time.Minute, "old Child SA removed", func() bool { return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1 })
 			p.checkTunnel(t)
+			for side, e := range map[string]*Engine{"left": p.l.e, "right": p.r.e} {
+				if ikeN, childN := e.Stats.Rekeys(); ikeN != 1 || childN != 1 {
+					t.Errorf("%s counts %d IKE and %d Child SA rekeys, want 1 and 1", side, ikeN, childN)
+				}
+			}
 			reply = p.l.command(cmdDeleteIKE, "")
 			p.s.mustRun(time.Minute, "both sides empty", func() bool {
 				return len(p.l.e.snapshot()) == 0 && len(p.r.e.snapshot()) == 0 && len(p.r.inst.all()) == 0
