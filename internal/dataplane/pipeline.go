@@ -1,0 +1,99 @@
+package dataplane
+
+import (
+	"runtime"
+	"sync"
+)
+
+// The crypto pipeline (the pattern of wireguard-go's device/send.go and
+// device/receive.go, at batch rather than packet granularity so that the
+// hand-offs cost a few channel operations per batch, not per packet):
+//
+// Outbound:
+//
+//	routineReadFromTUN (one goroutine)
+//	    takes a free outBatch from outFree (bounded: blocks when every batch
+//	    is in flight, which pushes back on the TUN), reads a TUN batch into it,
+//	    parses, looks up the policy and reserves each packet's sequence
+//	    number (esp.Outbound.NextSeq) — serial, so numbers follow read order;
+//	    then queues the batch on outQueue (FIFO) and its packets, in chunks,
+//	    on jobs
+//	-> routineCrypto (GOMAXPROCS goroutines, shared by both directions)
+//	    seals the chunk's packets in place (sadb.ChildSA.SealSeq), in
+//	    parallel; small batches are sealed by the reader itself instead
+//	-> routineSendESP (one goroutine)
+//	    takes batches from outQueue in order, waits until each is sealed,
+//	    joins runs of equal-size packets to the same peer into UDP GSO
+//	    messages, sends them with one sendmmsg and frees the batch.
+//
+// Inbound:
+//
+//	routineReceiveNATT (one goroutine)
+//	    takes a free inBatch from inFree, reads a recvmmsg batch (with
+//	    UDP_GRO a datagram holds a run of segments), splits the segments,
+//	    classifies them (keepalive, IKE: handled here), looks up the SA by
+//	    SPI and runs the anti-replay pre-check (sadb.ChildSA.OpenPrepare,
+//	    serial per SA); queues the batch on inQueue and chunks on jobs
+//	-> routineCrypto
+//	    verifies the ICV and decrypts in place, checks padding, next header
+//	    and the inbound policy (RFC 4301 5.2), in parallel
+//	-> routineWriteTUN (one goroutine)
+//	    takes batches from inQueue in order, waits until each is decrypted,
+//	    updates the replay window (OpenAccept; RFC 4303 3.4.3: only after the
+//	    ICV passed), copies the inner packets into its TUN write buffers
+//	    (each with room for the TUN to GRO-coalesce a flow's packets behind
+//	    it) and writes them in batches.
+//
+// One reader and one writer per direction and FIFO queues between them mean
+// the packets of every SA (and of every flow) leave in the order they came:
+// parallel crypto never reorders. Memory is bounded by the pools: outPool
+// and inPool batches per direction, preallocated, nothing allocated per
+// packet; under overload the readers block on the pools and the kernel's
+// socket buffer and TUN queue drop.
+
+const (
+	outPool = 4 // outbound batches in flight
+	inPool  = 4 // inbound batches in flight
+	// minChunk is the fewest packets worth a hand-off to a worker: smaller
+	// batches (pings, ACKs) are processed by the reader, so light traffic
+	// pays no scheduling latency.
+	minChunk = 16
+)
+
+// cryptoWork is a batch whose packets [lo, hi) a worker processes.
+type cryptoWork interface {
+	process(d *Dataplane, lo, hi int)
+}
+
+type cryptoJob struct {
+	w      cryptoWork
+	lo, hi int
+	done   *sync.WaitGroup
+}
+
+// workers returns the number of crypto goroutines.
+func workers() int { return max(runtime.GOMAXPROCS(0), 1) }
+
+func (d *Dataplane) routineCrypto() {
+	defer d.wg.Done()
+	for j := range d.jobs {
+		j.w.process(d, j.lo, j.hi)
+		j.done.Done()
+	}
+}
+
+// dispatch processes packets [0, n) of w: inline if there are few, else in
+// chunks on the workers; done is the batch's WaitGroup, which the in-order
+// stage waits on.
+func (d *Dataplane) dispatch(w cryptoWork, n int, done *sync.WaitGroup) {
+	if n < 2*minChunk || d.jobs == nil {
+		w.process(d, 0, n)
+		return
+	}
+	chunks := min(d.nworkers, n/minChunk)
+	size := (n + chunks - 1) / chunks
+	done.Add((n + size - 1) / size)
+	for lo := 0; lo < n; lo += size {
+		d.jobs <- cryptoJob{w: w, lo: lo, hi: min(lo+size, n), done: done}
+	}
+}
