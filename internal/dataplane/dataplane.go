@@ -154,6 +154,7 @@ type Dataplane struct {
 	inFree   chan *inBatch
 	inQueue  chan *inBatch
 	readers  sync.WaitGroup // the goroutines that feed jobs
+	stats    pipelineStats
 
 	startOnce sync.Once
 	closeOnce sync.Once

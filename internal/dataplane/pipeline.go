@@ -3,6 +3,7 @@ package dataplane
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // The crypto pipeline (the pattern of wireguard-go's device/send.go and
@@ -20,7 +21,8 @@ import (
 //	    on jobs
 //	-> routineCrypto (GOMAXPROCS goroutines, shared by both directions)
 //	    seals the chunk's packets in place (sadb.ChildSA.SealSeq), in
-//	    parallel; small batches are sealed by the reader itself instead
+//	    parallel with each other and with the reader, which seals the
+//	    first chunk itself (and small batches whole)
 //	-> routineSendESP (one goroutine)
 //	    takes batches from outQueue in order, waits until each is sealed,
 //	    joins runs of equal-size packets to the same peer into UDP GSO
@@ -71,6 +73,16 @@ type cryptoJob struct {
 	done   *sync.WaitGroup
 }
 
+// pipelineStats counts how the pipeline's levers were used, for tests and
+// benchmarks (not packet drops, so not in Counters).
+type pipelineStats struct {
+	parallelBatches atomic.Uint64 // batches handed to the workers
+	gsoMessages     atomic.Uint64 // UDP messages sent with UDP_SEGMENT
+	gsoSegments     atomic.Uint64 // datagrams in them
+	groDatagrams    atomic.Uint64 // datagrams received with UDP_GRO (coalesced)
+	groSegments     atomic.Uint64 // datagrams in them
+}
+
 // workers returns the number of crypto goroutines.
 func workers() int { return max(runtime.GOMAXPROCS(0), 1) }
 
@@ -83,17 +95,20 @@ func (d *Dataplane) routineCrypto() {
 }
 
 // dispatch processes packets [0, n) of w: inline if there are few, else in
-// chunks on the workers; done is the batch's WaitGroup, which the in-order
-// stage waits on.
+// chunks, the first on the calling reader (one hand-off fewer, and the
+// reader's core does crypto too) and the rest on the workers; done is the
+// batch's WaitGroup, which the in-order stage waits on.
 func (d *Dataplane) dispatch(w cryptoWork, n int, done *sync.WaitGroup) {
 	if n < 2*minChunk || d.jobs == nil {
 		w.process(d, 0, n)
 		return
 	}
-	chunks := min(d.nworkers, n/minChunk)
+	d.stats.parallelBatches.Add(1)
+	chunks := min(d.nworkers+1, n/minChunk)
 	size := (n + chunks - 1) / chunks
-	done.Add((n + size - 1) / size)
-	for lo := 0; lo < n; lo += size {
+	done.Add((n - 1) / size) // chunks after the first
+	for lo := size; lo < n; lo += size {
 		d.jobs <- cryptoJob{w: w, lo: lo, hi: min(lo+size, n), done: done}
 	}
+	w.process(d, 0, size)
 }

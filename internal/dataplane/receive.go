@@ -87,8 +87,10 @@ func (d *Dataplane) splitDatagram(b *inBatch, m *ipv4.Message, buf []byte) {
 	size := len(data)
 	if d.natt.gro {
 		nn := min(max(m.NN, 0), len(m.OOB))
-		if g := groSegmentSize(m.OOB[:nn]); g > 0 {
+		if g := groSegmentSize(m.OOB[:nn]); g > 0 && g < len(data) {
 			size = g
+			d.stats.groDatagrams.Add(1)
+			d.stats.groSegments.Add(uint64((len(data) + g - 1) / g))
 		}
 	}
 	for off := 0; off < len(data); off += size {

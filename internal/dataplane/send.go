@@ -249,6 +249,8 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 func (d *Dataplane) finishMessage(m *ipv4.Message, segSize int) {
 	if m != nil && len(m.Buffers) > 1 {
 		m.OOB = putUDPSegment(m.OOB, uint16(segSize))
+		d.stats.gsoMessages.Add(1)
+		d.stats.gsoSegments.Add(uint64(len(m.Buffers)))
 	}
 }
 
