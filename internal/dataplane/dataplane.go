@@ -154,6 +154,12 @@ type Dataplane struct {
 	inFree   chan *inBatch
 	inQueue  chan *inBatch
 	readers  sync.WaitGroup // the goroutines that feed jobs
+	tunw     *tunWriter     // routineWriteTUN's, or the NAT-T reader's on its fast path
+
+	// Batches queued to the in-order stages and not yet sent or
+	// delivered: at 0 a reader may finish a small batch itself.
+	outInflight atomic.Int32
+	inInflight  atomic.Int32
 	stats    pipelineStats
 
 	startOnce sync.Once
@@ -237,6 +243,7 @@ func (d *Dataplane) Start() {
 				go d.routineCrypto()
 			}
 		}
+		d.tunw = newTUNWriter(udpBatchSize)
 		d.inFree = make(chan *inBatch, inPool)
 		d.inQueue = make(chan *inBatch, inPool)
 		for range inPool {

@@ -71,6 +71,16 @@ func (d *Dataplane) routineReceiveNATT() {
 			d.inFree <- b
 			continue
 		}
+		if b.nsegs < 2*minChunk && d.inInflight.Load() == 0 {
+			// Fast path for light traffic, as in routineReadFromTUN:
+			// routineWriteTUN is idle and nothing can be queued behind
+			// its back, so its writer is ours until we are done.
+			b.process(d, 0, b.nsegs)
+			d.deliverBatch(b, d.tunw)
+			d.inFree <- b
+			continue
+		}
+		d.inInflight.Add(1)
 		d.dispatch(b, b.nsegs, &b.done)
 		d.inQueue <- b
 	}
@@ -208,10 +218,10 @@ func newTUNWriter(n int) *tunWriter {
 // order, each once decrypted: replay window update, then to the TUN.
 func (d *Dataplane) routineWriteTUN() {
 	defer d.wg.Done()
-	w := newTUNWriter(udpBatchSize)
 	for b := range d.inQueue {
 		b.done.Wait()
-		d.deliverBatch(b, w)
+		d.deliverBatch(b, d.tunw)
+		d.inInflight.Add(-1)
 		d.inFree <- b
 	}
 }

@@ -80,8 +80,18 @@ func (d *Dataplane) routineReadFromTUN() {
 			for i := range b.count {
 				d.prepareOut(b, i)
 			}
-			d.dispatch(b, b.count, &b.done)
-			d.outQueue <- b
+			if b.count < 2*minChunk && d.outInflight.Load() == 0 {
+				// Fast path for light traffic (pings, ACKs): nothing is
+				// queued ahead of this batch, so sending it from here
+				// keeps the order and saves a hand-off.
+				b.process(d, 0, b.count)
+				d.sendBatch(b)
+				d.outFree <- b
+			} else {
+				d.outInflight.Add(1)
+				d.dispatch(b, b.count, &b.done)
+				d.outQueue <- b
+			}
 		} else {
 			d.outFree <- b
 		}
@@ -191,6 +201,7 @@ func (d *Dataplane) routineSendESP() {
 	for b := range d.outQueue {
 		b.done.Wait()
 		d.sendBatch(b)
+		d.outInflight.Add(-1)
 		d.outFree <- b
 	}
 }
