@@ -160,7 +160,7 @@ type Dataplane struct {
 	// delivered: at 0 a reader may finish a small batch itself.
 	outInflight atomic.Int32
 	inInflight  atomic.Int32
-	stats    pipelineStats
+	stats       pipelineStats
 
 	startOnce sync.Once
 	closeOnce sync.Once
