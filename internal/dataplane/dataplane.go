@@ -195,6 +195,9 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := tuningFromEnv(&cfg); err != nil {
+		return nil, err
+	}
 	d := &Dataplane{
 		log:       cfg.Logger,
 		db:        cfg.DB,

@@ -113,3 +113,26 @@ func TestParallelCryptoKeepsOrder(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyTuning(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		workers   int
+		noOffload bool
+		err       bool
+	}{
+		{"", 0, false, false},
+		{"serial", -1, false, false},
+		{"nooffload, workers=3", 3, true, false},
+		{"serial,nooffload", -1, true, false},
+		{"workers=0", 0, false, true},
+		{"workers=x", 0, false, true},
+		{"fast", 0, false, true},
+	} {
+		var c Config
+		err := applyTuning(&c, tc.in)
+		if (err != nil) != tc.err || (err == nil && (c.Workers != tc.workers || c.NoOffload != tc.noOffload)) {
+			t.Errorf("applyTuning(%q) = %+v, %v", tc.in, c, err)
+		}
+	}
+}
