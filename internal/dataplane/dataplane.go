@@ -138,6 +138,7 @@ type Dataplane struct {
 	handleIKE func(local, remote netip.AddrPort, pkt []byte)
 
 	tun     tun.Device // nil with NoTUN
+	mtu     int
 	tunName string
 	ike     *udpSocket
 	natt    *udpSocket
@@ -203,6 +204,7 @@ func New(cfg Config) (*Dataplane, error) {
 		db:        cfg.DB,
 		handleIKE: cfg.HandleIKE,
 		nworkers:  cfg.Workers,
+		mtu:       cfg.MTU,
 	}
 	if d.nworkers == 0 {
 		d.nworkers = workers()
@@ -262,7 +264,7 @@ func (d *Dataplane) Start() {
 			d.outFree = make(chan *outBatch, outPool)
 			d.outQueue = make(chan *outBatch, outPool)
 			for range outPool {
-				d.outFree <- newOutBatch(n)
+				d.outFree <- newOutBatch(n, d.outMTU())
 			}
 			d.wg.Add(2)
 			d.readers.Add(1)
@@ -352,6 +354,21 @@ func (d *Dataplane) RemoveChild(inSPI uint32) {
 	c.Zero()
 	d.log.Debug("child SA removed", "sa", c.String())
 }
+
+// outMTU is the largest packet the outbound buffers take: the TUN's MTU,
+// with room to spare for an administrator raising it up to jumbo frames
+// (larger packets fail the TUN read and are counted as tun_read_error).
+// The Linux TUN splits its TSO super-packets into MTU-size segments, so
+// bigger buffers are never needed.
+func (d *Dataplane) outMTU() int {
+	mtu := d.mtu
+	if m, err := d.tun.MTU(); err == nil {
+		mtu = max(mtu, m)
+	}
+	return min(max(mtu, jumboMTU), maxPacket)
+}
+
+const jumboMTU = 9000
 
 // TUNName returns the name of the TUN device, "" with NoTUN.
 func (d *Dataplane) TUNName() string { return d.tunName }

@@ -104,7 +104,7 @@ func FuzzOutbound(f *testing.F) {
 	f.Add(make([]byte, 40))
 	f.Add([]byte{0x60})
 	f.Add([]byte{0x45, 0, 0, 20})
-	b := newOutBatch(1)
+	b := newOutBatch(1, maxPacket)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		if len(pkt) > maxPacket {
 			return

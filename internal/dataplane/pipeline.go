@@ -65,7 +65,7 @@ const (
 	// minChunk is the fewest packets worth a hand-off to a worker: smaller
 	// batches (pings, ACKs) are processed by the reader, so light traffic
 	// pays no scheduling latency.
-	minChunk = 16
+	minChunk = 32
 )
 
 // cryptoWork is a batch whose packets [lo, hi) a worker processes.

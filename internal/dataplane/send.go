@@ -45,7 +45,8 @@ type outBatch struct {
 	iovs  [][]byte // backing of the messages' Buffers
 }
 
-func newOutBatch(n int) *outBatch {
+// newOutBatch makes a batch of n buffers for packets of up to mtu bytes.
+func newOutBatch(n, mtu int) *outBatch {
 	b := &outBatch{
 		bufs:  make([][]byte, n),
 		sizes: make([]int, n),
@@ -56,7 +57,7 @@ func newOutBatch(n int) *outBatch {
 		iovs:  make([][]byte, n),
 	}
 	for i := range n {
-		b.bufs[i] = make([]byte, outHeadroom+maxPacket+outTailroom)
+		b.bufs[i] = make([]byte, outHeadroom+mtu+outTailroom)
 		b.addrs[i].IP = make(net.IP, net.IPv4len)
 		b.oobs[i] = make([]byte, 0, pktinfoLen+gsoControlLen)
 	}
