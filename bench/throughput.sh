@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/throughput.sh — single-stream TCP throughput and ping RTT through
-# tunnels between two network namespaces (issue 6, first form). Run as root:
+# tunnels between two network namespaces (issue 6). Run as root:
 #
 #	sudo bench/throughput.sh
 #	sudo RUNS=5 DURATION=20 bench/throughput.sh
