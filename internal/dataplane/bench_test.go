@@ -92,3 +92,29 @@ func benchPipeline(b *testing.B, size int, change func(*Config)) {
 	}
 	b.ReportMetric(float64(int64(b.N)-delivered)/float64(b.N), "lost/op")
 }
+
+// BenchmarkLatency sends one packet at a time from A's TUN to B's TUN and
+// waits for it: one op is one one-way trip through both data planes (seal,
+// loopback UDP, open), the part a ping pays twice. Light traffic takes the
+// readers' fast path (pipeline.go).
+func BenchmarkLatency(b *testing.B) {
+	a, z := newPeer(b, 128), newPeer(b, 128)
+	defaultPair.install(b, a, z)
+	arrived := make(chan struct{}, 1)
+	z.tun.SetWriteHandler(func(pkt []byte) { arrived <- struct{}{} })
+	pkt := ipv4UDP("10.1.0.5", "10.2.0.7", 1, 2, make([]byte, 64-28))
+	timeout := time.NewTimer(time.Hour)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := a.tun.Inject(pkt); err != nil {
+			b.Fatal(err)
+		}
+		timeout.Reset(5 * time.Second)
+		select {
+		case <-arrived:
+		case <-timeout.C:
+			b.Fatal("packet lost")
+		}
+	}
+}
