@@ -305,8 +305,8 @@ func (d *Dataplane) sendESP(msgs []ipv4.Message) {
 // sendSegments sends the segments of a GSO message one datagram each.
 func (d *Dataplane) sendSegments(m *ipv4.Message) {
 	oob := m.OOB
-	if len(oob) >= gsoControlLen && len(oob)-gsoControlLen >= 0 {
-		oob = oob[:len(oob)-gsoControlLen] // the UDP_SEGMENT message is last
+	if len(oob) >= gsoControlLen {
+		oob = oob[:len(oob)-gsoControlLen] // finishMessage put UDP_SEGMENT last
 	}
 	var one [1]ipv4.Message
 	for _, seg := range m.Buffers {
