@@ -86,7 +86,6 @@ func TestGSOFallback(t *testing.T) {
 	}
 }
 
-
 // groControl builds the UDP_GRO control message the kernel attaches to a
 // coalesced datagram (udp(7)): the segment size as an int.
 func groControl(size int) []byte {
