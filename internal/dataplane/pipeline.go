@@ -19,7 +19,7 @@ import (
 //	    number (esp.Outbound.NextSeq) — serial, so numbers follow read order;
 //	    then queues the batch on outQueue (FIFO) and its packets, in chunks,
 //	    on jobs
-//	-> routineCrypto (GOMAXPROCS goroutines, shared by both directions)
+//	-> routineCrypto (GOMAXPROCS-1 goroutines, shared by both directions)
 //	    seals the chunk's packets in place (sadb.ChildSA.SealSeq), in
 //	    parallel with each other and with the reader, which seals the
 //	    first chunk itself (and small batches whole)
@@ -91,8 +91,11 @@ type pipelineStats struct {
 	groSegments     atomic.Uint64 // datagrams in them
 }
 
-// workers returns the number of crypto goroutines.
-func workers() int { return max(runtime.GOMAXPROCS(0), 1) }
+// workers returns the default number of crypto goroutines: one per core
+// but one, since each reader seals or opens the first chunk of its batches
+// itself (dispatch), so together they use every core without
+// oversubscribing it.
+func workers() int { return max(runtime.GOMAXPROCS(0)-1, 1) }
 
 func (d *Dataplane) routineCrypto() {
 	defer d.wg.Done()
