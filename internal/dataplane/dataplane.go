@@ -98,8 +98,8 @@ type Config struct {
 	TUN tun.Device
 
 	// Workers is the number of crypto goroutines (pipeline.go); 0 means
-	// GOMAXPROCS, 1 or less.. see below. A negative value turns parallel
-	// crypto off: the readers seal and open every batch themselves.
+	// GOMAXPROCS-1, at least 1. A negative value turns parallel crypto
+	// off: the readers seal and open every batch themselves.
 	Workers int
 
 	// NoOffload leaves UDP GSO and GRO off on the NAT-T socket (for
