@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 if [ "$(id -u)" -eq 0 ]; then
 	install_packages iproute2 iputils-ping strongswan-charon strongswan-swanctl \
-		libcharon-extra-plugins libstrongswan-standard-plugins iperf3 tcpdump tshark python3-scapy nftables
+		libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins iperf3 tcpdump tshark python3-scapy nftables
 else
 	echo "!!! not root: cannot install packages; namespace and strongSwan tests will be SKIPPED" >&2
 fi

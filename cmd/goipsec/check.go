@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/goipsec/goipsec/internal/config"
+	"github.com/goipsec/goipsec/internal/daemon"
 )
 
 func runCheck(args []string) error {
@@ -20,9 +21,16 @@ func runCheck(args []string) error {
 	if err != nil {
 		return err
 	}
+	creds, err := daemon.CheckCredentials(c)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("%s: OK, %d connection(s), %d secret(s)\n", *cfg, len(c.Connections), len(c.Secrets))
 	for _, conn := range c.Connections {
 		fmt.Println(conn.Describe())
+	}
+	for _, l := range creds {
+		fmt.Println(l)
 	}
 	return nil
 }

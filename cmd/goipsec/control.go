@@ -102,3 +102,25 @@ func runStatus(args []string) error {
 	ctl.PrintSAs(os.Stdout, sas)
 	return nil
 }
+
+func runReload(args []string) error {
+	fs := newFlagSet("reload", "")
+	control, timeout := controlFlags(fs)
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	c, err := ctl.Dial(*control)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	if err := c.Reload(ctx); err != nil {
+		return err
+	}
+	fmt.Println("configuration reloaded")
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/goipsec/goipsec/internal/daemon"
+	"github.com/goipsec/goipsec/internal/ike"
 )
 
 func runDaemon(args []string) error {
@@ -19,10 +20,15 @@ func runDaemon(args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	tunName := fs.String("tun", "goipsec0", "TUN interface `name`")
 	keyLog := fs.String("keylog", "", "write every IKE and ESP key to Wireshark's ikev2_decryption_table and esp_sa files in `dir` (debugging only)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9814)")
+	fragSize := fs.Int("fragment-size", ike.DefaultFragmentSize, "largest IP datagram `octets` of an IKE fragment (RFC 7383), like strongSwan's charon.fragment_size")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if *fragSize < 576 || *fragSize > 65535 {
+		return fmt.Errorf("--fragment-size: want 576..65535, not %d", *fragSize)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -41,14 +47,32 @@ func runDaemon(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, daemon.Options{
-		ConfigPath:  *cfg,
-		ControlPath: *control,
-		TUNName:     *tunName,
-		KeyLogDir:   *keyLog,
-		Logger:      slog.New(h),
+		ConfigPath:   *cfg,
+		ControlPath:  *control,
+		TUNName:      *tunName,
+		KeyLogDir:    *keyLog,
+		MetricsAddr:  *metricsAddr,
+		FragmentSize: *fragSize,
+		Logger:       slog.New(h),
 	})
 	if err != nil {
 		return err
 	}
+	// SIGHUP reloads the configuration, as for charon's swanctl users.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := d.Reload(ctx); err != nil {
+					slog.New(h).Error("reload failed; the running configuration is unchanged", "err", err)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	return d.Run(ctx)
 }

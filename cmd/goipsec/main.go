@@ -8,6 +8,7 @@
 //	goipsec up CONN [--child NAME]
 //	goipsec down CONN [--child NAME]
 //	goipsec status [--json]
+//	goipsec reload
 //	goipsec check --config FILE
 //	goipsec demo
 //	goipsec version
@@ -34,6 +35,7 @@ func init() {
 		{"up", "CONN [--child NAME]", "initiate a connection", runUp},
 		{"down", "CONN [--child NAME]", "delete a connection's SAs (tells the peer)", runDown},
 		{"status", "[--json]", "show the IKE and Child SAs", runStatus},
+		{"reload", "", "re-read the daemon's config file and apply changes (like SIGHUP)", runReload},
 		{"check", "--config FILE", "validate a configuration without starting anything", runCheck},
 		{"demo", "", "two network namespaces, a tunnel, traffic across it (needs root)", runDemo},
 		{"version", "", "print the version", runVersion},

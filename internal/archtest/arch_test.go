@@ -27,13 +27,16 @@ var allowed = map[string][]string{
 	"internal/suite":       {"internal/wire/ike"},
 	"internal/esp":         {"internal/suite", "internal/replay", "internal/wire/packet", "internal/wire/ike"},
 	"internal/sadb":        {"internal/esp", "internal/ts", "internal/suite", "internal/replay", "internal/wire/packet", "internal/wire/ike"},
-	"internal/ike":         {"internal/sadb", "internal/esp", "internal/ts", "internal/suite", "internal/replay", "internal/wire/packet", "internal/wire/ike"},
+	"internal/pki":         {"internal/wire/ike"},
+	"internal/pki/pkitest": {},
+	"internal/ike":         {"internal/pki", "internal/sadb", "internal/esp", "internal/ts", "internal/suite", "internal/replay", "internal/wire/packet", "internal/wire/ike"},
 	"internal/dataplane":   {"internal/sadb", "internal/esp", "internal/ts", "internal/suite", "internal/replay", "internal/wire/packet", "internal/wire/ike"},
 	"internal/config":      {"internal/ts", "internal/suite", "internal/wire/ike"},
 	"internal/vici":        {},
 	"internal/lab":         {},
 	"internal/ctl":         {},
 	"internal/keylog":      {"internal/wire/ike"},
+	"internal/metrics":     {},
 }
 
 func repoRoot(t *testing.T) string {

@@ -10,7 +10,9 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/ts"
 	"github.com/goipsec/goipsec/internal/wire/ike"
@@ -20,6 +22,9 @@ import (
 type Config struct {
 	Connections []*Connection
 	Secrets     []*Secret
+	// Dir is the directory of the swanctl.conf that Parse or Load read,
+	// under which swanctl keeps its credential directories (x509/, ...).
+	Dir string
 }
 
 // Connection is one connections.<conn> section: an IKE SA configuration.
@@ -31,19 +36,27 @@ type Connection struct {
 	RemoteAddrs []string // same; default ["%any"]
 	LocalPort   int      // default 500
 	RemotePort  int      // default 500
+	// SendCert is send_cert: "always", "ifasked" (default) or "never".
+	SendCert string
+	// SendCertReq is send_certreq (default yes).
+	SendCertReq bool
 	// Proposals from suite.ParseIKEProposal, numbered from 1 in file order;
 	// default suite.DefaultIKEProposals().
 	Proposals []ike.Proposal
-	Local     AuthRound
-	Remote    AuthRound
-	Children  []*Child
-}
-
-// AuthRound is a local or remote authentication round
-// (connections.<conn>.local[-suffix] / remote[-suffix]).
-type AuthRound struct {
-	Auth string // "psk", the only method supported yet
-	ID   string // strongSwan identity syntax (see ParseIdentity); "" = default (local: the IKE address, remote: %any)
+	// Fragmentation is "yes" (default), "accept", "force" or "no" (IKE
+	// fragmentation, RFC 7383; swanctl.conf(5) fragmentation).
+	Fragmentation string
+	Local         AuthRound
+	Remote        AuthRound
+	Children      []*Child
+	// Life: rekey_time (default 4h; 0 never), over_time (default 10% of
+	// rekey_time), rand_time (default over_time). reauth_time is not
+	// supported yet.
+	Life IKELifetime
+	// DPDDelay is dpd_delay (default 0: no liveness checks of an idle peer).
+	DPDDelay time.Duration
+	// KeyingTries is keyingtries (default 1; 0 tries forever).
+	KeyingTries int
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA
@@ -62,6 +75,14 @@ type Child struct {
 	ESPProposals []ike.Proposal
 	StartAction  string // "none" (default) or "start"
 	Mode         string // "tunnel", the only mode supported yet
+	// Life: rekey_time (default 1h), life_time (default rekey_time +
+	// 10%), rand_time (default life_time - rekey_time), and the same for
+	// _bytes and _packets (default 0: no limit).
+	Life ChildLifetime
+	// DPDAction is dpd_action: "clear" (default) or "restart".
+	DPDAction string
+	// CloseAction is close_action: "none" (default) or "start".
+	CloseAction string
 }
 
 // Secret is one secrets.<type>[-suffix] section. Only IKE pre-shared keys
@@ -90,7 +111,12 @@ func Parse(filename string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FromTree(root)
+	c, err := FromTree(root)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = filepath.Dir(filename)
+	return c, nil
 }
 
 // FromTree validates a parsed tree and builds the typed Config. It returns

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/suite"
 	"github.com/goipsec/goipsec/internal/ts"
@@ -101,7 +102,7 @@ func TestParseExample(t *testing.T) {
 	if !reflect.DeepEqual(gw.Proposals, []ike.Proposal{p1, p2}) {
 		t.Errorf("proposals:\n got %+v\nwant %+v", gw.Proposals, []ike.Proposal{p1, p2})
 	}
-	if gw.Local != (AuthRound{"psk", "moon.strongswan.org"}) || gw.Remote != (AuthRound{"psk", "sun.strongswan.org"}) {
+	if !reflect.DeepEqual(gw.Local, AuthRound{Auth: "psk", ID: "moon.strongswan.org"}) || !reflect.DeepEqual(gw.Remote, AuthRound{Auth: "psk", ID: "sun.strongswan.org"}) {
 		t.Errorf("auth: %+v %+v", gw.Local, gw.Remote)
 	}
 	if len(gw.Children) != 2 || gw.Children[0].Name != "net-net" || gw.Children[1].Name != "host" {
@@ -136,7 +137,7 @@ func TestParseExample(t *testing.T) {
 		!reflect.DeepEqual(rw.Proposals, suite.DefaultIKEProposals()) || len(rw.Children) != 0 {
 		t.Errorf("connection defaults: %+v", rw)
 	}
-	if rw.Local != (AuthRound{Auth: "psk"}) || rw.Remote.ID != "C=CH, O=strongSwan, CN=carol" {
+	if !reflect.DeepEqual(rw.Local, AuthRound{Auth: "psk"}) || rw.Remote.ID != "C=CH, O=strongSwan, CN=carol" {
 		t.Errorf("rw auth: %+v %+v", rw.Local, rw.Remote)
 	}
 	if cfg.Connection("nope") != nil {
@@ -197,6 +198,21 @@ func TestTemplateParses(t *testing.T) {
 	}
 }
 
+func TestFragmentation(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "yes"}, {"fragmentation = yes", "yes"}, {"fragmentation = accept", "accept"},
+		{"fragmentation = Force", "force"}, {"fragmentation = no", "no"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.line, "", "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Fragmentation; got != tc.want {
+			t.Errorf("%q: fragmentation %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	const file = "/etc/swanctl/swanctl.conf"
 	tests := []struct {
@@ -204,14 +220,21 @@ func TestErrors(t *testing.T) {
 		want                string // full error text after "FILE:"
 		kind                error  // ErrUnknown, ErrUnsupported or nil
 	}{
-		{conn: "rekey_time = 4h", want: "9: connections.site.rekey_time: key not supported yet", kind: ErrUnsupported},
-		{conn: "dpd_delay = 30s", want: "9: connections.site.dpd_delay: key not supported yet", kind: ErrUnsupported},
+		{conn: "reauth_time = 4h", want: "9: connections.site.reauth_time: key not supported yet", kind: ErrUnsupported},
+		{conn: "dpd_timeout = 30s", want: "9: connections.site.dpd_timeout: key not supported yet", kind: ErrUnsupported},
+		{conn: "rekey_time = 4 hours", want: `9: connections.site.rekey_time: invalid time "4 hours" (want a number with an optional unit s, m, h or d)`},
+		{conn: "rekey_time = -1h", want: `9: connections.site.rekey_time: invalid time "-1h" (want a number with an optional unit s, m, h or d)`},
+		{conn: "rekey_time = 1h\n    rand_time = 2h", want: "10: connections.site.rand_time: rand_time (2h0m0s) must be shorter than rekey_time (1h0m0s)"},
+		{conn: "keyingtries = -2", want: `9: connections.site.keyingtries: invalid keyingtries "-2" (want 0 for forever, or a count)`},
+		{conn: "dpd_delay = 30x", want: `9: connections.site.dpd_delay: invalid time "30x" (want a number with an optional unit s, m, h or d)`},
 		{conn: "pools = ipv4", want: "9: connections.site.pools: key not supported yet", kind: ErrUnsupported},
 		{conn: "vips = 0.0.0.0", want: "9: connections.site.vips: key not supported yet", kind: ErrUnsupported},
 		{conn: "remote_adrs = 10.0.0.1", want: "9: connections.site.remote_adrs: unknown key", kind: ErrUnknown},
 		{conn: "version = 1", want: "9: connections.site.version: IKEv1 not supported yet", kind: ErrUnsupported},
+		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},
 		{conn: "version = 3", want: `9: connections.site.version: invalid version "3" (want 0 or 2)`},
-		{conn: "proposals = aes256-sha256-modp2048", want: `9: connections.site.proposals: unsupported algorithm "aes256" for IKE (ESP only; the IKE SA uses AEADs)`, kind: suite.ErrUnsupportedAlgorithm},
+		{conn: "proposals = aes256-sha256-modp1024", want: `9: connections.site.proposals: unsupported algorithm "modp1024"`, kind: suite.ErrUnsupportedAlgorithm},
+		{conn: "proposals = aes256gcm16-prfsha384-x25519-ke1_mlkem768", want: `9: connections.site.proposals: proposal "aes256gcm16-prfsha384-x25519-ke1_mlkem768": additional key exchange "ke1_mlkem768" (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is not supported yet`, kind: suite.ErrNotYetSupported},
 		{conn: "proposals = aes999gcm16-prfsha256-x25519", want: `9: connections.site.proposals: unknown algorithm "aes999gcm16"`, kind: suite.ErrUnknownAlgorithm},
 		{conn: "proposals = default,", want: `9: connections.site.proposals: empty list item in "default,"`},
 		{conn: "local_port = 0", want: `9: connections.site.local_port: invalid port "0" (want 1..65535)`},
@@ -234,7 +257,13 @@ func TestErrors(t *testing.T) {
 		{child: "local_ts = 10.0.0.0/33", want: `12: connections.site.children.net.local_ts: invalid traffic selector "10.0.0.0/33": bad subnet "10.0.0.0/33"`, kind: ts.ErrSyntax},
 		{child: "remote_ts = 10.0.0.0/8[tcp/99999]", want: `12: connections.site.children.net.remote_ts: invalid traffic selector "10.0.0.0/8[tcp/99999]": bad port "99999"`, kind: ts.ErrSyntax},
 		{child: "esp_proposals = aes128-md5", want: `12: connections.site.children.net.esp_proposals: unsupported algorithm "md5"`, kind: suite.ErrUnsupportedAlgorithm},
-		{child: "rekey_time = 1h", want: "12: connections.site.children.net.rekey_time: key not supported yet", kind: ErrUnsupported},
+		{child: "life_time = 30m", want: "12: connections.site.children.net.life_time: life_time (30m0s) must be greater than rekey_time (1h0m0s)"},
+		{child: "rekey_bytes = 1M\n        life_bytes = 1024K", want: "13: connections.site.children.net.life_bytes: life_bytes (1048576) must be greater than rekey_bytes (1048576)"},
+		{child: "rekey_packets = 100\n        rand_packets = 100", want: "13: connections.site.children.net.rand_packets: rand_packets (100) must be less than rekey_packets (100)"},
+		{child: "rekey_bytes = 12X", want: `12: connections.site.children.net.rekey_bytes: invalid number "12X" (want digits with an optional K, M or G)`},
+		{child: "dpd_action = trap", want: `12: connections.site.children.net.dpd_action: "trap" not supported yet (trap policies); use clear|restart`, kind: ErrUnsupported},
+		{child: "dpd_action = hold", want: `12: connections.site.children.net.dpd_action: invalid value "hold" (want clear|trap|restart)`},
+		{child: "close_action = trap", want: `12: connections.site.children.net.close_action: "trap" not supported yet (trap policies); use none|start`, kind: ErrUnsupported},
 		{child: "updown = /usr/libexec/ipsec/_updown iptables", want: "12: connections.site.children.net.updown: key not supported yet", kind: ErrUnsupported},
 		{child: "ah_proposals = sha256", want: "12: connections.site.children.net.ah_proposals: key not supported yet", kind: ErrUnsupported},
 		{child: "local_tss = dynamic", want: "12: connections.site.children.net.local_tss: unknown key", kind: ErrUnknown},
@@ -294,17 +323,23 @@ func TestWholeFileErrors(t *testing.T) {
 		{"duplicate local", "connections {\n  a {\n" + auth + "    local {\n    }\n  }\n}\n",
 			"s.conf:9: connections.a.local: duplicate section (first defined at s.conf:3)", nil},
 		{"no local", "connections {\n  a {\n    remote {\n      auth = psk\n    }\n  }\n}\n",
-			"s.conf:2: connections.a.local.auth: missing: set auth = psk (strongSwan's default, pubkey, is not supported yet)", ErrUnsupported},
-		{"no auth", "connections {\n  a {\n    local {\n      id = x\n    }\n    remote {\n      auth = psk\n    }\n  }\n}\n",
-			"s.conf:3: connections.a.local.auth: missing: set auth = psk (strongSwan's default, pubkey, is not supported yet)", ErrUnsupported},
-		{"auth pubkey", "connections {\n  a {\n    local {\n      auth = pubkey\n    }\n  }\n}\n",
-			`s.conf:4: connections.a.local.auth: auth "pubkey" not supported yet (only psk)`, ErrUnsupported},
+			"s.conf:2: connections.a.local.auth: missing: a connection needs a local and a remote section (auth = pubkey or psk)", nil},
 		{"auth eap", "connections {\n  a {\n    remote {\n      auth = eap-md5\n    }\n  }\n}\n",
-			`s.conf:4: connections.a.remote.auth: auth "eap-md5" not supported yet (only psk)`, ErrUnsupported},
+			`s.conf:4: connections.a.remote.auth: auth "eap-md5" not supported yet (psk or pubkey)`, ErrUnsupported},
 		{"auth unknown", "connections {\n  a {\n    local {\n      auth = pks\n    }\n  }\n}\n",
-			`s.conf:4: connections.a.local.auth: unknown auth method "pks" (want psk)`, nil},
-		{"auth round keys", "connections {\n  a {\n    local {\n      auth = psk\n      certs = moon.pem\n    }\n  }\n}\n",
-			"s.conf:5: connections.a.local.certs: key not supported yet", ErrUnsupported},
+			`s.conf:4: connections.a.local.auth: unknown auth method "pks" (want psk, pubkey, rsa, rsa/pss, ecdsa or ed25519)`, nil},
+		{"auth bad hash", "connections {\n  a {\n    local {\n      auth = rsa-md5\n    }\n  }\n}\n",
+			`s.conf:4: connections.a.local.auth: auth "rsa-md5": unknown signature hash "md5" (sha1, sha256, sha384, sha512, identity)`, nil},
+		{"certs with psk", "connections {\n  a {\n    local {\n      auth = psk\n      certs = moon.pem\n    }\n  }\n}\n",
+			"s.conf:5: connections.a.local.certs: only applies with auth = pubkey (auth is psk)", nil},
+		{"local cacerts", "connections {\n  a {\n    local {\n      cacerts = ca.pem\n    }\n  }\n}\n",
+			"s.conf:4: connections.a.local.cacerts: cacerts constrains the peer's CA: set it in a remote section", nil},
+		{"send_cert", "connections {\n  a {\n    send_cert = sometimes\n  }\n}\n",
+			`s.conf:3: connections.a.send_cert: invalid send_cert "sometimes" (want always, ifasked or never)`, nil},
+		{"send_certreq", "connections {\n  a {\n    send_certreq = maybe\n  }\n}\n",
+			`s.conf:3: connections.a.send_certreq: invalid boolean "maybe" (want yes or no)`, nil},
+		{"empty certs", "connections {\n  a {\n    remote {\n      certs = a.pem,,b.pem\n    }\n  }\n}\n",
+			`s.conf:4: connections.a.remote.certs: empty list item in "a.pem,,b.pem"`, nil},
 		{"cert section", "connections {\n  a {\n    local {\n      auth = psk\n      cert-1 {\n      }\n    }\n  }\n}\n",
 			"s.conf:5: connections.a.local.cert-1: section not supported yet", ErrUnsupported},
 		{"bad id", "connections {\n  a {\n    local {\n      auth = psk\n      id = CN=moon, XX=y\n    }\n  }\n}\n",
@@ -488,6 +523,52 @@ func TestErrorFormat(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.e.Error(); got != tt.want {
 			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// TestLifetimeDefaults: swanctl.conf(5)'s defaults, and values derived
+// from the keys that were set.
+func TestLifetimeDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		conn, child string
+		ike         IKELifetime
+		life        ChildLifetime
+		dpd         time.Duration
+		tries       int
+		dpdAction   string
+		closeAction string
+	}{
+		{
+			ike:   IKELifetime{RekeyTime: 4 * time.Hour, OverTime: 24 * time.Minute, RandTime: 24 * time.Minute},
+			life:  ChildLifetime{RekeyTime: time.Hour, LifeTime: 66 * time.Minute, RandTime: 6 * time.Minute},
+			tries: 1, dpdAction: "clear", closeAction: "none",
+		},
+		{
+			conn:  "rekey_time = 1d\n    over_time = 1h\n    dpd_delay = 30\n    keyingtries = 0",
+			child: "rekey_time = 10m\n        rekey_bytes = 1G\n        life_packets = 500\n        dpd_action = restart\n        close_action = start",
+			ike:   IKELifetime{RekeyTime: 24 * time.Hour, OverTime: time.Hour, RandTime: time.Hour},
+			life: ChildLifetime{RekeyTime: 10 * time.Minute, LifeTime: 11 * time.Minute, RandTime: time.Minute,
+				RekeyBytes: 1 << 30, LifeBytes: 1<<30 + 1<<30/10, RandBytes: 1 << 30 / 10, LifePackets: 500},
+			dpd: 30 * time.Second, tries: 0, dpdAction: "restart", closeAction: "start",
+		},
+		{
+			conn:  "rekey_time = 0",
+			child: "rekey_time = 0s",
+			tries: 1, dpdAction: "clear", closeAction: "none",
+		},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.conn, tc.child, "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := c.Connections[0]
+		ch := conn.Children[0]
+		if conn.Life != tc.ike || ch.Life != tc.life || conn.DPDDelay != tc.dpd || conn.KeyingTries != tc.tries ||
+			ch.DPDAction != tc.dpdAction || ch.CloseAction != tc.closeAction {
+			t.Errorf("%q/%q:\n got %+v %+v dpd %v tries %d %s %s\nwant %+v %+v dpd %v tries %d %s %s", tc.conn, tc.child,
+				conn.Life, ch.Life, conn.DPDDelay, conn.KeyingTries, ch.DPDAction, ch.CloseAction,
+				tc.ike, tc.life, tc.dpd, tc.tries, tc.dpdAction, tc.closeAction)
 		}
 	}
 }

@@ -22,18 +22,17 @@ func set(words string) map[string]bool {
 // The swanctl.conf(5) keys of strongSwan 6.x that this build does not
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
-	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_delay dpd_timeout
-		fragmentation childless send_certreq send_cert ppk_id ppk_required keyingtries unique
-		reauth_time rekey_time over_time rand_time pools if_id_in if_id_out mediation
+	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_timeout
+		childless ppk_id ppk_required unique
+		reauth_time pools if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
-	authUnsupportedKeys = set(`round certs pubkeys ca_id eap_id aaa_id xauth_id revocation
-		groups cert_policy cacerts`)
-	childUnsupportedKeys = set(`ah_proposals sha256_96 rekey_time life_time rand_time
-		rekey_bytes life_bytes rand_bytes rekey_packets life_packets rand_packets updown
-		hostaccess policies policies_fwd_out dpd_action ipcomp inactivity reqid priority
+	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
+		groups cert_policy`)
+	childUnsupportedKeys = set(`ah_proposals sha256_96 updown
+		hostaccess policies policies_fwd_out ipcomp inactivity reqid priority
 		interface mark_in mark_in_sa mark_out set_mark_in set_mark_out if_id_in if_id_out
 		label label_mode tfc_padding replay_window hw_offload copy_df copy_ecn copy_dscp
-		close_action per_cpu_sas`)
+		per_cpu_sas`)
 )
 
 func (c *Config) addConnections(s *Section) error {
@@ -59,17 +58,28 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		return nil, err
 	}
 	conn := &Connection{
-		Name:        s.Name,
-		Pos:         s.Pos,
-		Version:     2,
-		LocalAddrs:  []string{"%any"},
-		RemoteAddrs: []string{"%any"},
-		LocalPort:   500,
-		RemotePort:  500,
-		Proposals:   suite.DefaultIKEProposals(),
+		Name:          s.Name,
+		Pos:           s.Pos,
+		Version:       2,
+		SendCert:      "ifasked",
+		SendCertReq:   true,
+		LocalAddrs:    []string{"%any"},
+		RemoteAddrs:   []string{"%any"},
+		LocalPort:     500,
+		RemotePort:    500,
+		Proposals:     suite.DefaultIKEProposals(),
+		Fragmentation: "yes",
+		KeyingTries:   1,
 	}
+	var seen lifetimeKeys
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
+		if ok, err := connLifetimeKey(conn, v, key, &seen); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var err error
 		switch v.Key {
 		case "version":
@@ -84,6 +94,12 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.RemotePort, err = parsePort(v, key)
 		case "proposals":
 			conn.Proposals, err = parseProposals(v, key, suite.ParseIKEProposal)
+		case "send_cert":
+			conn.SendCert, err = parseSendCert(v, key)
+		case "send_certreq":
+			conn.SendCertReq, err = parseYesNo(v, key)
+		case "fragmentation":
+			conn.Fragmentation, err = parseFragmentation(v, key)
 		default:
 			err = otherKey(v, key, connUnsupportedKeys)
 		}
@@ -103,19 +119,22 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 				return nil, unsupported(sub.Pos, key, fmt.Sprintf("a second local authentication round (RFC 4739, after %s at %s) is", haveLocal.Name, haveLocal.Pos))
 			}
 			haveLocal = sub
-			conn.Local, err = parseAuthRound(sub, key)
+			conn.Local, err = parseAuthRound(sub, key, true)
 		case strings.HasPrefix(sub.Name, "remote"):
 			if haveRemote != nil {
 				return nil, unsupported(sub.Pos, key, fmt.Sprintf("a second remote authentication round (RFC 4739, after %s at %s) is", haveRemote.Name, haveRemote.Pos))
 			}
 			haveRemote = sub
-			conn.Remote, err = parseAuthRound(sub, key)
+			conn.Remote, err = parseAuthRound(sub, key, false)
 		default:
 			err = unknownSection(sub.Pos, key)
 		}
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := finishIKELifetime(conn, path, &seen); err != nil {
+		return nil, err
 	}
 	if haveLocal == nil {
 		return nil, missingAuth(s.Pos, join2(path, "local.auth"))
@@ -127,7 +146,7 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 }
 
 func missingAuth(pos Pos, key string) *Error {
-	return &Error{Pos: pos, Key: key, Msg: "missing: set auth = psk (strongSwan's default, pubkey, is not supported yet)", Err: ErrUnsupported}
+	return &Error{Pos: pos, Key: key, Msg: "missing: a connection needs a local and a remote section (auth = pubkey or psk)"}
 }
 
 // otherKey classifies a key that the caller does not handle.
@@ -257,7 +276,7 @@ func parseProposals(v *Value, key string, parse func(string) (ike.Proposal, erro
 	return out, nil
 }
 
-func parseAuthRound(s *Section, path string) (AuthRound, error) {
+func parseAuthRound(s *Section, path string, local bool) (AuthRound, error) {
 	var a AuthRound
 	if err := checkDuplicates(s, path); err != nil {
 		return a, err
@@ -270,7 +289,7 @@ func parseAuthRound(s *Section, path string) (AuthRound, error) {
 			if err != nil {
 				return a, err
 			}
-			if a.Auth, err = authMethod(m); err != nil {
+			if err = parseAuth(m, &a); err != nil {
 				return a, &Error{Pos: v.Pos, Key: key, Msg: err.Error(), Err: err}
 			}
 		case "id":
@@ -283,6 +302,12 @@ func parseAuthRound(s *Section, path string) (AuthRound, error) {
 			}
 			a.ID = id
 		default:
+			if ok, err := parseAuthKey(v, key, local, &a); ok {
+				if err != nil {
+					return a, err
+				}
+				continue
+			}
 			if err := otherKey(v, key, authUnsupportedKeys); err != nil {
 				return a, err
 			}
@@ -296,25 +321,7 @@ func parseAuthRound(s *Section, path string) (AuthRound, error) {
 		}
 		return a, unknownSection(sub.Pos, key)
 	}
-	if a.Auth == "" {
-		return a, missingAuth(s.Pos, join2(path, "auth"))
-	}
-	return a, nil
-}
-
-// authMethod accepts psk; the other methods strongSwan knows are not
-// supported yet.
-func authMethod(m string) (string, error) {
-	l := strings.ToLower(m)
-	if l == "psk" {
-		return "psk", nil
-	}
-	for _, p := range []string{"pubkey", "rsa", "ecdsa", "ed25519", "ed448", "bliss", "ike:", "eap", "xauth"} {
-		if strings.HasPrefix(l, p) {
-			return "", fmt.Errorf("auth %q %w (only psk)", m, ErrUnsupported)
-		}
-	}
-	return "", fmt.Errorf("unknown auth method %q (want psk)", m)
+	return a, checkAuthRound(s, path, &a)
 }
 
 func parseChildren(conn *Connection, s *Section, path string) error {
@@ -353,8 +360,15 @@ func parseChild(s *Section, path string) (*Child, error) {
 		StartAction:     "none",
 		Mode:            "tunnel",
 	}
+	var seen lifetimeKeys
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
+		if ok, err := childLifetimeKey(ch, v, key, &seen); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var err error
 		switch v.Key {
 		case "local_ts":
@@ -378,6 +392,9 @@ func parseChild(s *Section, path string) (*Child, error) {
 		sub := s.Sections[0]
 		return nil, unknownSection(sub.Pos, join2(path, sub.Name))
 	}
+	if err := finishChildLifetime(ch, path, &seen); err != nil {
+		return nil, err
+	}
 	return ch, nil
 }
 
@@ -395,6 +412,19 @@ func parseSelectors(v *Value, key string) ([]string, []ts.Selector, error) {
 		sels = append(sels, sel)
 	}
 	return items, sels, nil
+}
+
+// parseFragmentation reads connections.<conn>.fragmentation (RFC 7383).
+func parseFragmentation(v *Value, key string) (string, error) {
+	s, err := single(v, key)
+	if err != nil {
+		return "", err
+	}
+	switch l := strings.ToLower(s); l {
+	case "yes", "accept", "force", "no":
+		return l, nil
+	}
+	return "", invalid(v.Pos, key, "invalid fragmentation %q (want yes, accept, force or no)", s)
 }
 
 func parseStartAction(v *Value, key string) (string, error) {

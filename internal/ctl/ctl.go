@@ -146,3 +146,13 @@ func str(v any) string {
 	s, _ := v.(string)
 	return s
 }
+
+// Reload asks the daemon to re-read its config file and apply the changes
+// (VICI reload-settings; the same as SIGHUP).
+func (c *Client) Reload(ctx context.Context) error {
+	resp, err := c.s.Call(ctx, "reload-settings", nil)
+	if err != nil {
+		return commandError(resp, err)
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/goipsec/goipsec/internal/dataplane"
 	"github.com/goipsec/goipsec/internal/ike"
 	"github.com/goipsec/goipsec/internal/keylog"
+	"github.com/goipsec/goipsec/internal/metrics"
 	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/vici"
 )
@@ -43,6 +45,12 @@ type Options struct {
 	// ShutdownTimeout bounds how long shutdown waits for peers to
 	// acknowledge our DELETEs.
 	ShutdownTimeout time.Duration
+	// MetricsAddr, if set, is the TCP address of the Prometheus endpoint
+	// (http://ADDR/metrics), e.g. "127.0.0.1:9814" or ":9814".
+	MetricsAddr string
+	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
+	// 7383; strongSwan's charon.fragment_size); 0 means 1280.
+	FragmentSize int
 }
 
 // Daemon is a running goipsec daemon.
@@ -57,6 +65,23 @@ type Daemon struct {
 	keylog *keylog.Writer
 	wg     sync.WaitGroup
 	start  time.Time
+
+	// changeMu serialises configuration changes (reload, load-conn, ...);
+	// store holds the file and VICI layers, cfg their effective merge.
+	changeMu sync.Mutex
+	store    *store
+	effConns map[string]*config.Connection // the running connections by name
+	effPeers map[string]*ike.PeerConfig    // and their engine peers
+
+	events    *eventHub
+	metrics   *metrics.Metrics
+	metricsLn net.Listener
+	logTee    *logTee
+
+	// runCtx lives from New until shutdown: background initiations
+	// (start_action, reload) use it.
+	runCtx    context.Context
+	runCancel context.CancelFunc
 }
 
 // New loads the configuration and opens everything the daemon needs (TUN,
@@ -80,20 +105,33 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 3 * time.Second
 	}
-	d := &Daemon{opts: opts, log: opts.Logger, start: time.Now()}
-	cfg, err := config.Load(opts.ConfigPath)
+	d := &Daemon{opts: opts, start: time.Now()}
+	d.logTee = newLogTee(opts.Logger.Handler())
+	d.log = slog.New(d.logTee)
+	file, err := config.Load(opts.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
+	d.store = newStore(file)
+	cfg := d.store.effective()
 	peers, err := peersFromConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	d.cfg.Store(cfg)
+	d.events = newEventHub(d)
+	if opts.MetricsAddr != "" {
+		d.metrics = metrics.New(d.metricsSnapshot)
+		if d.metricsLn, err = net.Listen("tcp", opts.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("--metrics: %w", err)
+		}
+	}
+	d.runCtx, d.runCancel = context.WithCancel(context.Background())
 
 	var kl ike.KeyLogger
 	if opts.KeyLogDir != "" {
 		if d.keylog, err = keylog.Open(opts.KeyLogDir); err != nil {
+			d.closeEarly()
 			return nil, err
 		}
 		kl = d.keylog
@@ -104,11 +142,13 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	db := &sadb.DB{}
 	d.engine = ike.New(ike.Config{
-		KeyLog:    kl,
-		Peers:     peers,
-		SharedKey: sharedKey(d.cfg.Load),
-		Logger:    d.log.With("subsys", "ike"),
-		NATTPort:  uint16(opts.NATTPort),
+		KeyLog:       kl,
+		Peers:        peers,
+		SharedKey:    sharedKey(d.cfg.Load),
+		Logger:       d.log.With("subsys", "ike"),
+		NATTPort:     uint16(opts.NATTPort),
+		Events:       d.events,
+		FragmentSize: opts.FragmentSize,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)
 		},
@@ -122,18 +162,20 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		DB:        db,
 	})
 	if err != nil {
-		d.closeKeyLog()
+		d.closeEarly()
 		return nil, err
 	}
 	d.engine.SetInstaller(d.dp)
+	d.index(cfg, peers)
 	d.ln, err = vici.Listen(opts.ControlPath)
 	if err != nil {
 		d.dp.Close()
-		d.closeKeyLog()
+		d.closeEarly()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	d.vici = vici.NewServer(d.log.With("subsys", "vici"))
 	d.registerVICI()
+	d.logTee.server.Store(d.vici)
 	return d, nil
 }
 
@@ -148,35 +190,48 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Error("control socket failed", "err", err)
 		}
 	}()
-	d.log.Info("goipsec daemon started", "version", Version, "config", d.opts.ConfigPath,
-		"control", d.opts.ControlPath, "tun", d.dp.TUNName(), "connections", len(d.engine.Peers()))
-	d.startActions(ctx)
-	<-ctx.Done()
-	return d.shutdown()
-}
-
-// startActions initiates the children configured with start_action=start.
-func (d *Daemon) startActions(ctx context.Context) {
-	for _, p := range d.engine.Peers() {
-		for _, c := range p.Children {
-			if c.StartAction != "start" {
-				continue
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.events.run(d.runCtx)
+	}()
+	var msrv *http.Server
+	if d.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", d.metrics.Handler())
+		msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := msrv.Serve(d.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("metrics endpoint failed", "err", err)
 			}
-			d.wg.Add(1)
-			go func() {
-				defer d.wg.Done()
-				if err := d.engine.Initiate(ctx, p.Name, c.Name); err != nil && !errors.Is(err, context.Canceled) {
-					d.log.Warn("start_action=start failed", "conn", p.Name, "child", c.Name, "err", err)
-				}
-			}()
-		}
+		}()
 	}
+	d.log.Info("goipsec daemon started", "version", Version, "config", d.opts.ConfigPath,
+		"control", d.opts.ControlPath, "tun", d.dp.TUNName(), "connections", len(d.engine.Peers()),
+		"metrics", d.opts.MetricsAddr)
+	d.changeMu.Lock()
+	for _, p := range d.engine.Peers() {
+		d.initiateStart(p)
+	}
+	d.changeMu.Unlock()
+	<-ctx.Done()
+	if msrv != nil {
+		msrv.Close()
+	}
+	return d.shutdown()
 }
 
 func (d *Daemon) shutdown() error {
 	d.log.Info("shutting down: deleting SAs")
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
 	defer cancel()
+	// No new background work from here on (initiateStart checks runCtx
+	// under changeMu).
+	d.changeMu.Lock()
+	d.runCancel()
+	d.changeMu.Unlock()
 	d.engine.Close(ctx)
 	err := d.vici.Close()
 	d.wg.Wait()
@@ -186,6 +241,14 @@ func (d *Daemon) shutdown() error {
 	d.closeKeyLog()
 	d.log.Info("goipsec daemon stopped")
 	return err
+}
+
+// closeEarly releases what New opened before it failed.
+func (d *Daemon) closeEarly() {
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
+	}
+	d.closeKeyLog()
 }
 
 func (d *Daemon) closeKeyLog() {

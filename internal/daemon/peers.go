@@ -17,10 +17,23 @@ import (
 // peer configs, resolving DNS names in local_addrs / remote_addrs.
 func peersFromConfig(ctx context.Context, cfg *config.Config) ([]*ike.PeerConfig, error) {
 	var out []*ike.PeerConfig
+	var creds *credentials
 	for _, c := range cfg.Connections {
 		p, key, err := peerFromConnection(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("%v: connections.%s.%s: %w", c.Pos, c.Name, key, err)
+		}
+		if c.Local.Auth == "pubkey" || c.Remote.Auth == "pubkey" {
+			if creds == nil {
+				// Only configurations with certificates read the
+				// credential directories.
+				if creds, err = loadCredentials(cfg.Dir); err != nil {
+					return nil, err
+				}
+			}
+			if err := creds.authFromConfig(c, p); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, p)
 	}
@@ -34,8 +47,19 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		LocalPort:  uint16(c.LocalPort),
 		RemotePort: uint16(c.RemotePort),
 		Proposals:  c.Proposals,
+		IKELife: ike.IKELifetimes{
+			RekeyTime: c.Life.RekeyTime, OverTime: c.Life.OverTime, RandTime: c.Life.RandTime,
+		},
+		DPDDelay:    c.DPDDelay,
+		KeyingTries: c.KeyingTries,
+	}
+	if c.KeyingTries == 0 {
+		p.KeyingTries = -1 // swanctl: 0 tries forever
 	}
 	var err error
+	if p.Fragmentation, err = ike.ParseFragmentationMode(c.Fragmentation); err != nil {
+		return nil, "fragmentation", err
+	}
 	if p.LocalAddrs, _, err = addrPrefixes(ctx, c.LocalAddrs); err != nil {
 		return nil, "local_addrs", err
 	}
@@ -59,9 +83,27 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 			RemoteTS:     ch.RemoteSelectors,
 			ESPProposals: ch.ESPProposals,
 			StartAction:  ch.StartAction,
+			Life: ike.ChildLifetimes{
+				RekeyTime: ch.Life.RekeyTime, LifeTime: ch.Life.LifeTime, RandTime: ch.Life.RandTime,
+				RekeyBytes: ch.Life.RekeyBytes, LifeBytes: ch.Life.LifeBytes, RandBytes: ch.Life.RandBytes,
+				RekeyPackets: ch.Life.RekeyPackets, LifePackets: ch.Life.LifePackets, RandPackets: ch.Life.RandPackets,
+			},
+			DPDAction:   actionOf(ch.DPDAction),
+			CloseAction: actionOf(ch.CloseAction),
 		})
 	}
 	return p, "", nil
+}
+
+// actionOf maps swanctl's dpd_action/close_action words to the engine's.
+func actionOf(s string) string {
+	switch s {
+	case "restart", "start":
+		return ike.ActionRestart
+	case "clear":
+		return ike.ActionClear
+	}
+	return ike.ActionNone
 }
 
 // addrPrefixes converts swanctl address specs (IPs, CIDR, ranges, %any,

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
@@ -19,6 +20,9 @@ connections {
         local_addrs = 192.0.2.1
         remote_addrs = 192.0.2.2, 198.51.100.0/24, 203.0.113.1-203.0.113.2
         proposals = aes256gcm16-prfsha256-x25519
+        rekey_time = 2h
+        dpd_delay = 30s
+        keyingtries = 0
         local {
             auth = psk
             id = moon.example.org
@@ -32,6 +36,9 @@ connections {
                 local_ts = 10.1.0.0/24
                 remote_ts = dynamic
                 start_action = start
+                rekey_time = 20m
+                rekey_bytes = 1M
+                dpd_action = restart
             }
         }
     }
@@ -83,6 +90,17 @@ secrets {
 	c := site.Children[0]
 	if c.StartAction != "start" || len(c.RemoteTS) != 1 || !c.RemoteTS[0].IsDynamic() {
 		t.Errorf("child %+v", c)
+	}
+	if site.IKELife != (ike.IKELifetimes{RekeyTime: 2 * time.Hour, OverTime: 12 * time.Minute, RandTime: 12 * time.Minute}) ||
+		site.DPDDelay != 30*time.Second || site.KeyingTries != -1 {
+		t.Errorf("IKE lifetimes %+v, dpd %v, keyingtries %d", site.IKELife, site.DPDDelay, site.KeyingTries)
+	}
+	if c.Life.RekeyTime != 20*time.Minute || c.Life.LifeTime != 22*time.Minute || c.Life.RekeyBytes != 1<<20 ||
+		c.DPDAction != ike.ActionRestart || c.CloseAction != ike.ActionNone {
+		t.Errorf("child lifetimes %+v, dpd_action %q, close_action %q", c.Life, c.DPDAction, c.CloseAction)
+	}
+	if road.KeyingTries != 1 || road.IKELife.RekeyTime != 4*time.Hour {
+		t.Errorf("defaults: keyingtries %d, IKE %+v", road.KeyingTries, road.IKELife)
 	}
 	if road.RemoteHost.IsValid() || len(road.RemoteAddrs) != 0 || !road.RemoteID.IsZero() {
 		t.Errorf("responder-only connection: %+v", road)

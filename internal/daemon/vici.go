@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -16,15 +18,17 @@ import (
 // request and response keys of strongSwan's vici plugin (README.md there),
 // so that swanctl and govici clients work.
 func (d *Daemon) registerVICI() {
-	d.vici.RegisterEvent("list-sa")
-	d.vici.RegisterEvent("list-conn")
-	d.vici.RegisterEvent("control-log")
+	d.vici.RegisterEvent("list-sa", "list-conn", "list-policy", "list-cert", "list-authority",
+		"control-log", "log", "ike-updown", "child-updown", "ike-rekey", "child-rekey")
 	d.vici.Handle("version", d.viciVersion)
 	d.vici.Handle("stats", d.viciStats)
 	d.vici.Handle("initiate", d.viciInitiate)
 	d.vici.Handle("terminate", d.viciTerminate)
+	d.vici.Handle("rekey", d.viciRekey)
 	d.vici.Handle("list-sas", d.viciListSAs)
 	d.vici.Handle("list-conns", d.viciListConns)
+	d.vici.Handle("list-policies", d.viciListPolicies)
+	d.registerVICIConfig()
 }
 
 func msg(kv ...any) *vici.Message {
@@ -47,7 +51,8 @@ func yesNo(b bool) string {
 }
 
 func (d *Daemon) viciVersion(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
-	return msg("daemon", "goipsec", "version", Version, "sysname", "Linux", "release", "", "machine", ""), nil
+	sys, release, machine := uname()
+	return msg("daemon", "goipsec", "version", Version, "sysname", sys, "release", release, "machine", machine), nil
 }
 
 func (d *Daemon) viciStats(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
@@ -58,10 +63,17 @@ func (d *Daemon) viciStats(context.Context, *vici.Message, func(string, *vici.Me
 			half++
 		}
 	}
-	up := time.Since(d.start)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	m := msg(
-		"uptime", msg("running", up.Truncate(time.Second).String(), "since", d.start.Format(time.RFC1123)),
+		"uptime", msg("running", uptime(time.Since(d.start)), "since", d.start.Format("Jan 02 15:04:05 2006")),
+		// goipsec has goroutines, not charon's worker threads and job
+		// queues: the goroutine count stands in for the threads, the
+		// queues do not exist.
+		"workers", msg("total", strconv.Itoa(runtime.NumGoroutine())),
 		"ikesas", msg("total", strconv.Itoa(len(sas)), "half-open", strconv.Itoa(half)),
+		"plugins", []string{},
+		"mem", msg("total", strconv.FormatUint(ms.HeapAlloc, 10), "allocs", strconv.FormatUint(ms.Mallocs-ms.Frees, 10)),
 	)
 	counters := vici.NewMessage()
 	for k, v := range d.engine.Stats.Snapshot() {
@@ -70,8 +82,31 @@ func (d *Daemon) viciStats(context.Context, *vici.Message, func(string, *vici.Me
 	for k, v := range d.dp.Counters().Map() {
 		_ = counters.Set("esp-"+k, strconv.FormatUint(v, 10))
 	}
+	_ = counters.Set("vici-events_dropped", strconv.FormatUint(d.events.dropped.Load(), 10))
 	_ = m.Set("goipsec-drops", counters)
 	return m, nil
+}
+
+// uptime renders a duration the way charon's stats do ("42 seconds",
+// "3 minutes", "2 hours", "5 days").
+func uptime(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 120:
+		return plural(s, "second")
+	case s < 2*3600:
+		return plural(s/60, "minute")
+	case s < 2*86400:
+		return plural(s/3600, "hour")
+	default:
+		return plural(s/86400, "day")
+	}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }
 
 // timeoutCtx applies the request's "timeout" (milliseconds; swanctl sends
@@ -83,7 +118,10 @@ func timeoutCtx(ctx context.Context, req *vici.Message) (context.Context, contex
 	return context.WithTimeout(ctx, 5*time.Minute)
 }
 
-// viciInitiate: request {child, ike, timeout}; response {success, errmsg}.
+// viciInitiate: request {child, ike, timeout, loglevel}; response
+// {success, errmsg}. While it runs, the connection's log lines up to
+// loglevel (default 1) stream to the client as control-log events, as
+// charon's do.
 func (d *Daemon) viciInitiate(ctx context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
 	child, conn := req.GetString("child"), req.GetString("ike")
 	if conn == "" {
@@ -94,12 +132,44 @@ func (d *Daemon) viciInitiate(ctx context.Context, req *vici.Message, emit func(
 	}
 	ctx, cancel := timeoutCtx(ctx, req)
 	defer cancel()
-	emit("control-log", msg("group", "CFG", "level", "1", "msg", fmt.Sprintf("initiating %s/%s", conn, child)))
-	if err := d.engine.Initiate(ctx, conn, child); err != nil {
-		emit("control-log", msg("group", "IKE", "level", "1", "msg", err.Error()))
+	err := d.withControlLog(req, conn, emit, func() error { return d.engine.Initiate(ctx, conn, child) })
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return failure("%s not established after %sms", childOr(conn, child), req.GetString("timeout")), nil
+		}
 		return failure("initiating %s failed: %v", childOr(conn, child), err), nil
 	}
 	return msg("success", "yes"), nil
+}
+
+// withControlLog runs f, streaming conn's log lines to emit as control-log
+// events meanwhile (from this goroutine only: emit may block on a slow
+// client, the logging IKE SA goroutine must not).
+func (d *Daemon) withControlLog(req *vici.Message, conn string, emit func(string, *vici.Message), f func() error) error {
+	level := 1
+	if l, err := strconv.Atoi(req.GetString("loglevel")); err == nil {
+		level = l
+	}
+	lines, stop := d.logTee.Follow(conn, level)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	for {
+		select {
+		case m := <-lines:
+			emit("control-log", m)
+		case err := <-done:
+			stop()
+			for {
+				select {
+				case m := <-lines:
+					emit("control-log", m)
+				default:
+					return err
+				}
+			}
+		}
+	}
 }
 
 func childOr(conn, child string) string {
@@ -120,25 +190,39 @@ func (d *Daemon) connOfChild(child string) string {
 
 // viciTerminate: request {child | ike, timeout}; response {success,
 // matches, terminated, errmsg}.
-func (d *Daemon) viciTerminate(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+func (d *Daemon) viciTerminate(ctx context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
 	child, conn := req.GetString("child"), req.GetString("ike")
 	ctx, cancel := timeoutCtx(ctx, req)
 	defer cancel()
+	if id := req.GetString("ike-id"); id != "" && conn == "" {
+		// The engine terminates by name; the unique ID picks the name.
+		sas := d.selectSAs(req)
+		if len(sas) == 0 {
+			return msg("success", "no", "matches", "0", "terminated", "0", "errmsg", "no matching SAs to terminate found"), nil
+		}
+		conn = sas[0].Name
+	}
 	var n int
 	var err error
 	switch {
 	case conn != "" && child == "":
-		n, err = d.engine.Terminate(ctx, conn)
+		err = d.withControlLog(req, conn, emit, func() (err error) {
+			n, err = d.engine.Terminate(ctx, conn)
+			return err
+		})
 	case child != "":
 		if conn == "" {
 			conn = d.connOfChild(child)
 		}
-		n, err = d.engine.TerminateChild(ctx, conn, child)
+		err = d.withControlLog(req, conn, emit, func() (err error) {
+			n, err = d.engine.TerminateChild(ctx, conn, child)
+			return err
+		})
 	default:
-		return failure("terminate needs an ike or child name"), nil
+		return failure("terminate needs an ike, ike-id or child name"), nil
 	}
 	if n == 0 {
-		return failure("no matching SAs to terminate found"), nil
+		return msg("success", "no", "matches", "0", "terminated", "0", "errmsg", "no matching SAs to terminate found"), nil
 	}
 	if err != nil {
 		// The SA is gone locally even if the peer did not answer.
@@ -151,11 +235,7 @@ func (d *Daemon) viciTerminate(ctx context.Context, req *vici.Message, _ func(st
 // viciListSAs streams one "list-sa" event per IKE SA, keyed by the
 // connection name, in the layout of strongSwan's list-sas.
 func (d *Daemon) viciListSAs(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
-	filter := req.GetString("ike")
-	for _, s := range d.engine.SAs() {
-		if filter != "" && s.Name != filter {
-			continue
-		}
+	for _, s := range d.selectSAs(req) {
 		emit("list-sa", msg(nameOr(s), ikeSAMessage(s)))
 	}
 	return vici.NewMessage(), nil
@@ -197,9 +277,15 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		if s.EncrKeySize > 0 {
 			_ = m.Set("encr-keysize", strconv.Itoa(s.EncrKeySize))
 		}
+		if s.IntegAlg != "" {
+			_ = m.Set("integ-alg", s.IntegAlg)
+		}
 		_ = m.Set("prf-alg", s.PRFAlg)
 		_ = m.Set("dh-group", s.DHGroup)
 		_ = m.Set("established", strconv.Itoa(int(s.Established.Seconds())))
+		if s.RekeyIn > 0 {
+			_ = m.Set("rekey-time", strconv.Itoa(int(s.RekeyIn.Seconds())))
+		}
 	}
 	children := vici.NewMessage()
 	for _, c := range s.Children {
@@ -224,6 +310,19 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		)
 		if c.EncrKeySize > 0 {
 			_ = cm.Set("encr-keysize", strconv.Itoa(c.EncrKeySize))
+		}
+		if !c.LastIn.IsZero() {
+			_ = cm.Set("use-in", strconv.Itoa(int(time.Since(c.LastIn).Seconds())))
+		}
+		if !c.LastOut.IsZero() {
+			_ = cm.Set("use-out", strconv.Itoa(int(time.Since(c.LastOut).Seconds())))
+		}
+		// Seconds left, as strongSwan's list-sas reports them.
+		if c.RekeyIn > 0 {
+			_ = cm.Set("rekey-time", strconv.Itoa(int(c.RekeyIn.Seconds())))
+		}
+		if c.ExpireIn > 0 {
+			_ = cm.Set("life-time", strconv.Itoa(int(c.ExpireIn.Seconds())))
 		}
 		if c.IntegAlg != "" {
 			_ = cm.Set("integ-alg", c.IntegAlg)
@@ -257,6 +356,9 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 		for _, ch := range c.Children {
 			_ = children.Set(ch.Name, msg(
 				"mode", strings.ToUpper(ch.Mode),
+				"rekey_time", secs(ch.Life.RekeyTime),
+				"rekey_bytes", strconv.FormatUint(ch.Life.RekeyBytes, 10),
+				"rekey_packets", strconv.FormatUint(ch.Life.RekeyPackets, 10),
 				"start_action", ch.StartAction,
 				"local-ts", ch.LocalTS,
 				"remote-ts", ch.RemoteTS,
@@ -266,8 +368,11 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 			"local_addrs", c.LocalAddrs,
 			"remote_addrs", c.RemoteAddrs,
 			"version", "IKEv2",
-			"local-1", msg("class", "pre-shared key", "id", idOrAny(c.Local.ID)),
-			"remote-1", msg("class", "pre-shared key", "id", idOrAny(c.Remote.ID)),
+			// goipsec does not reauthenticate (reauth_time) yet.
+			"reauth_time", "0",
+			"rekey_time", secs(c.Life.RekeyTime),
+			"local-1", msg("class", authClass(c.Local.Auth), "id", idOrAny(c.Local.ID)),
+			"remote-1", msg("class", authClass(c.Remote.Auth), "id", idOrAny(c.Remote.ID)),
 			"children", children,
 		)))
 	}
@@ -279,4 +384,88 @@ func idOrAny(id string) string {
 		return "%any"
 	}
 	return id
+}
+
+// viciRekey: request {child | ike | child-id | ike-id}; response
+// {success, matches, errmsg}. Each matching IKE SA (or, with child or
+// child-id, each matching Child SA) is rekeyed with CREATE_CHILD_SA
+// (RFC 7296 1.3); the reply comes once every rekey is done.
+func (d *Daemon) viciRekey(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	child, childID := req.GetString("child"), req.GetString("child-id")
+	matches := 0
+	var errs []string
+	rekey := func(s ike.SAInfo, childName string) {
+		matches++
+		if err := d.engine.Rekey(ctx, s.UniqueID, childName); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, s := range d.selectSAs(req) {
+		if child == "" && childID == "" {
+			rekey(s, "")
+			continue
+		}
+		for _, c := range s.Children {
+			if c.Name == child || childID == strconv.FormatUint(uint64(c.UniqueID), 10) {
+				rekey(s, c.Name)
+			}
+		}
+	}
+	if matches == 0 {
+		return msg("success", "no", "matches", "0", "errmsg", "no matching SAs to rekey found"), nil
+	}
+	if len(errs) > 0 {
+		return msg("success", "no", "matches", strconv.Itoa(matches), "errmsg", strings.Join(errs, "; ")), nil
+	}
+	return msg("success", "yes", "matches", strconv.Itoa(matches)), nil
+}
+
+// selectSAs picks the IKE SAs a request names with ike or ike-id (all if
+// neither is given).
+func (d *Daemon) selectSAs(req *vici.Message) []ike.SAInfo {
+	name, id := req.GetString("ike"), req.GetString("ike-id")
+	var out []ike.SAInfo
+	for _, s := range d.engine.SAs() {
+		if name != "" && s.Name != name {
+			continue
+		}
+		if id != "" && strconv.FormatUint(uint64(s.UniqueID), 10) != id {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// viciListPolicies streams one "list-policy" event per installed Child
+// SA: its selectors are the policy the data plane enforces (goipsec has no
+// trap, pass or drop policies yet, so those filters select nothing).
+func (d *Daemon) viciListPolicies(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
+	filter := req.GetString("child")
+	for _, s := range d.engine.SAs() {
+		for _, c := range s.Children {
+			if filter != "" && c.Name != filter {
+				continue
+			}
+			emit("list-policy", msg(s.Name+"/"+c.Name, msg(
+				"child", c.Name,
+				"ike", s.Name,
+				"mode", "TUNNEL",
+				"local-ts", tsStrings(c.LocalTS),
+				"remote-ts", tsStrings(c.RemoteTS),
+			)))
+		}
+	}
+	return vici.NewMessage(), nil
+}
+
+// secs formats d in whole seconds, as list-conns reports lifetimes.
+func secs(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) }
+
+// authClass names an authentication method as charon's list-conns does.
+func authClass(auth string) string {
+	if auth == "psk" {
+		return "pre-shared key"
+	}
+	return "public key"
 }

@@ -370,6 +370,15 @@ func (d *Dataplane) outMTU() int {
 
 const jumboMTU = 9000
 
+// RetireOutbound moves outbound traffic off the SA with inbound SPI inSPI
+// (to the next SA with matching selectors) while it still accepts
+// inbound packets: the engine's make-before-break rekey.
+func (d *Dataplane) RetireOutbound(inSPI uint32) {
+	if c := d.db.Inbound(inSPI); c != nil {
+		c.RetireOutbound()
+	}
+}
+
 // TUNName returns the name of the TUN device, "" with NoTUN.
 func (d *Dataplane) TUNName() string { return d.tunName }
 

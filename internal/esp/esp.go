@@ -4,7 +4,13 @@
 // AES-CTR, NULL and 3DES with a separate integrity algorithm): sealing
 // and opening packets in place in caller-owned buffers, sequence numbers
 // (32-bit or extended, RFC 4303 2.2.1), the anti-replay check (RFC 4303
-// 3.4.3) and the UDP encapsulation markers of RFC 3948.
+// 3.4.3) and the UDP encapsulation markers of RFC 3948. It also
+// implements the IP Authentication Header of RFC 4302 (AHOutbound,
+// AHInbound; ah.go), transport and tunnel mode for whole IP packets, IPv4
+// and IPv6 (modes.go: SealTransport, OpenTransport, SealTunnel,
+// OpenTunnel), the outer header of tunnel mode with the ECN rules of RFC
+// 6040 and the DSCP and DF rules of RFC 4301 (tunnel.go), and TFC padding
+// (RFC 4303 2.7, SetTFCPadding).
 //
 // The package does no I/O and starts no goroutines; it neither allocates nor
 // panics per packet.
@@ -26,6 +32,8 @@ package esp
 import (
 	"errors"
 	"fmt"
+
+	"github.com/goipsec/goipsec/internal/replay"
 )
 
 // HeaderLen is the length of the ESP header: SPI and sequence number
@@ -97,4 +105,26 @@ func IsNonESPMarker(udpPayload []byte) bool {
 // 0xFF octet (RFC 3948 2.3), which the receiver ignores.
 func IsKeepalive(udpPayload []byte) bool {
 	return len(udpPayload) == 1 && udpPayload[0] == 0xff
+}
+
+// ReplayDisabled as the replay window of an inbound SA turns the
+// anti-replay check off (RFC 4303 3.4.3, RFC 4302 3.4.3: the receiver may
+// disable it for an SA). Only do so when the SA was negotiated that way:
+// the default is on.
+const ReplayDisabled = -1
+
+// initWindow initialises w for an inbound SA and reports whether the
+// anti-replay check is disabled. ESN cannot do without the window, which
+// infers the high-order bits (RFC 4303 2.2.1, Appendix A2), so asking for
+// both is a programming error.
+func initWindow(w *replay.Window, size int, esn bool) (disabled bool) {
+	if size == ReplayDisabled {
+		if esn {
+			panic("esp: Extended Sequence Numbers need the anti-replay window")
+		}
+		w.Init(0) // unused, but keeps the zero value out of reach
+		return true
+	}
+	w.Init(size)
+	return false
 }

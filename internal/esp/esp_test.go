@@ -286,11 +286,11 @@ func TestEveryBitFlipRejected(t *testing.T) {
 					}
 				}
 				st := in.Stats()
-				if total := st.Auth + st.Malformed + st.Replay + st.Padding; total != uint64(len(pkt)*8) {
+				if total := st.Auth + st.Malformed + st.WrongSPI + st.Replay + st.Padding; total != uint64(len(pkt)*8) {
 					t.Errorf("drops counted %d (%+v), want %d", total, st, len(pkt)*8)
 				}
-				if st.Malformed != 32 {
-					t.Errorf("Malformed = %d, want 32 (the SPI bits)", st.Malformed)
+				if st.WrongSPI != 32 || st.Malformed != 0 {
+					t.Errorf("WrongSPI = %d, Malformed = %d, want 32 (the SPI bits) and 0", st.WrongSPI, st.Malformed)
 				}
 				if st.Padding != 0 {
 					t.Errorf("Padding = %d: a flip got past the ICV", st.Padding)
@@ -332,8 +332,8 @@ func TestWrongSPI(t *testing.T) {
 	if !errors.Is(err, ErrWrongSPI) || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("err = %v, want ErrWrongSPI (an ErrMalformed)", err)
 	}
-	if in.Stats().Malformed != 1 {
-		t.Fatalf("Stats = %+v", in.Stats())
+	if st := in.Stats(); st.WrongSPI != 1 || st.Malformed != 0 {
+		t.Fatalf("Stats = %+v", st)
 	}
 }
 

@@ -16,11 +16,14 @@ type Inbound struct {
 	esn    bool
 	ivLen  int
 	icvLen int
-	block  int                       // the transform's block size (>= 4)
-	xf     atomic.Pointer[transform] // nil after Zero
-	window replay.Window
-	stats  struct {
+	block  int // the transform's block size (>= 4)
+	// noReplay: the anti-replay check is disabled (ReplayDisabled).
+	noReplay bool
+	xf       atomic.Pointer[transform] // nil after Zero
+	window   replay.Window
+	stats    struct {
 		replay, auth, padding, malformed atomic.Uint64
+		fragment, ecn, wrongSPI          atomic.Uint64
 	}
 }
 
@@ -29,7 +32,10 @@ type Stats struct {
 	Replay    uint64 // sequence number 0, too old or seen (ErrReplay)
 	Auth      uint64 // ICV did not verify (ErrAuth)
 	Padding   uint64 // inconsistent padding (ErrPadding)
-	Malformed uint64 // too short or wrong SPI (ErrMalformed)
+	Malformed uint64 // too short or inconsistent (ErrMalformed)
+	WrongSPI  uint64 // another SA's packet (ErrWrongSPI)
+	Fragment  uint64 // OpenTransport/OpenTunnel: an IP fragment (ErrFragment)
+	ECN       uint64 // OpenTunnel: outer CE, inner not-ECT (ErrECNDrop)
 }
 
 // NewInbound returns the inbound SA for our spi with an AEAD, 32-bit
@@ -48,8 +54,10 @@ func NewInboundESN(spi uint32, aead *suite.AEAD, replayWindow int) *Inbound {
 
 // NewInboundTransform returns the inbound SA for our spi for any ESP
 // transform (suite.NewESPTransform), with an anti-replay window of
-// replayWindow packets (as for NewInbound) and Extended Sequence Numbers
-// if esn is set (as for NewInboundESN).
+// replayWindow packets (as for NewInbound; ReplayDisabled turns the check
+// off) and Extended Sequence Numbers if esn is set (as for NewInboundESN).
+// ESN needs the window to infer the high-order bits, so esn with
+// ReplayDisabled panics.
 func NewInboundTransform(spi uint32, t suite.ESPTransform, replayWindow int, esn bool) *Inbound {
 	in := &Inbound{
 		spi:    spi,
@@ -58,7 +66,7 @@ func NewInboundTransform(spi uint32, t suite.ESPTransform, replayWindow int, esn
 		icvLen: t.ICVLen(),
 		block:  alignment(t.BlockSize()),
 	}
-	in.window.Init(replayWindow)
+	in.noReplay = initWindow(&in.window, replayWindow, esn)
 	in.xf.Store(&transform{t})
 	return in
 }
@@ -69,8 +77,14 @@ func (in *Inbound) SPI() uint32 { return in.spi }
 // ESN reports whether the SA uses Extended Sequence Numbers.
 func (in *Inbound) ESN() bool { return in.esn }
 
-// ReplayWindow returns the anti-replay window size in packets.
-func (in *Inbound) ReplayWindow() int { return in.window.Size() }
+// ReplayWindow returns the anti-replay window size in packets, 0 if the
+// check is disabled.
+func (in *Inbound) ReplayWindow() int {
+	if in.noReplay {
+		return 0
+	}
+	return in.window.Size()
+}
 
 // HighestSeq returns the highest sequence number received so far.
 func (in *Inbound) HighestSeq() uint64 { return in.window.Highest() }
@@ -82,6 +96,9 @@ func (in *Inbound) Stats() Stats {
 		Auth:      in.stats.auth.Load(),
 		Padding:   in.stats.padding.Load(),
 		Malformed: in.stats.malformed.Load(),
+		WrongSPI:  in.stats.wrongSPI.Load(),
+		Fragment:  in.stats.fragment.Load(),
+		ECN:       in.stats.ecn.Load(),
 	}
 }
 
@@ -113,14 +130,14 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 		return nil, 0, ErrMalformed
 	}
 	if e.SPI() != in.spi {
-		in.stats.malformed.Add(1)
+		in.stats.wrongSPI.Add(1)
 		return nil, 0, ErrWrongSPI
 	}
 	seq := uint64(e.Seq())
 	if in.esn {
 		seq = in.window.InferESN(e.Seq())
 	}
-	if !in.window.Check(seq) {
+	if !in.noReplay && !in.window.Check(seq) {
 		in.stats.replay.Add(1)
 		return nil, 0, ErrReplay
 	}
@@ -135,7 +152,7 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 		in.stats.auth.Add(1)
 		return nil, 0, ErrAuth
 	}
-	if !in.window.Update(seq) {
+	if !in.noReplay && !in.window.Update(seq) {
 		in.stats.replay.Add(1)
 		return nil, 0, ErrReplay
 	}

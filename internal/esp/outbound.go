@@ -25,6 +25,7 @@ type Outbound struct {
 	randomIV bool
 	xf       atomic.Pointer[transform] // nil after Zero
 	seq      atomic.Uint64             // last sequence number handed out
+	tfc      atomic.Int32              // TFC padding target (SetTFCPadding)
 
 	// ivRand makes the unpredictable IVs of CBC (RFC 3602 3): a per-SA
 	// ChaCha8 CSPRNG seeded from crypto/rand, so that an IV costs neither
@@ -94,17 +95,30 @@ func (o *Outbound) LastSeq() uint64 { return o.seq.Load() }
 func (o *Outbound) PayloadOffset() int { return HeaderLen + o.ivLen }
 
 // Overhead returns the sealed length minus the payload length payloadLen
-// (>= 0): header, IV, padding to the transform's block size, trailer and
-// ICV.
+// (>= 0): header, IV, TFC padding (for an IP payload, when configured),
+// padding to the transform's block size, trailer and ICV.
 func (o *Outbound) Overhead(payloadLen int) int {
-	return HeaderLen + o.ivLen + padLen(payloadLen, o.align) + trailerLen + o.icvLen
+	tfc := o.tfcPad(payloadLen)
+	return HeaderLen + o.ivLen + tfc + padLen(payloadLen+tfc, o.align) + trailerLen + o.icvLen
 }
 
 // MaxOverhead returns the largest Overhead for any payload length (the
-// padding at its worst, block size - 1), for sizing buffers up front.
+// padding at its worst, block size - 1, and all of the TFC padding), for
+// sizing buffers up front.
 func (o *Outbound) MaxOverhead() int {
-	return HeaderLen + o.ivLen + o.align - 1 + trailerLen + o.icvLen
+	return HeaderLen + o.ivLen + int(o.tfc.Load()) + o.align - 1 + trailerLen + o.icvLen
 }
+
+// SetTFCPadding makes Seal pad tunnel-mode payloads (next header IPv4 or
+// IPv6, whose length the receiver learns from the inner header) with
+// zeros up to n octets, to hide their length (traffic flow
+// confidentiality, RFC 4303 2.4, 2.7); 0 turns it off. Longer payloads
+// are not padded. n is capped at 65535. Safe to call at any time; buffers
+// sized with an earlier MaxOverhead may then be too small.
+func (o *Outbound) SetTFCPadding(n int) { o.tfc.Store(int32(min(max(n, 0), 0xffff))) }
+
+// tfcPad returns the TFC padding for an IP payload of n octets.
+func (o *Outbound) tfcPad(n int) int { return max(int(o.tfc.Load())-n, 0) }
 
 // NextSeq reserves the next sequence number, or returns ErrSeqExhausted
 // once the last one was used (RFC 4303 3.3.3: the counter never cycles;
@@ -157,6 +171,15 @@ func (o *Outbound) seal(buf []byte, n int, nextHeader uint8, seq uint64, iv []by
 		return nil, ErrBufferTooSmall
 	}
 	off := HeaderLen + o.ivLen
+	if nextHeader == NextHeaderIPv4 || nextHeader == NextHeaderIPv6 {
+		if tfc := o.tfcPad(n); tfc > 0 {
+			if cap(buf) < off+n+tfc {
+				return nil, ErrBufferTooSmall
+			}
+			clear(buf[off+n : off+n+tfc])
+			n += tfc
+		}
+	}
 	pad := padLen(n, o.align)
 	ptLen := n + pad + trailerLen
 	total := off + ptLen + o.icvLen

@@ -131,3 +131,17 @@ func TestDecryptConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitOpenReplayDisabled: with the check off (ReplayDisabled) a
+// duplicate passes every step, as it passes Open.
+func TestSplitOpenReplayDisabled(t *testing.T) {
+	s := aeadSuites[0]
+	a := newAEAD(t, s, nil)
+	o, in := NewOutbound(testSPI, a), NewInbound(testSPI, a, ReplayDisabled)
+	pkt := sealPayload(t, o, []byte("twice"), 4)
+	for i := range 2 {
+		if p, _, err := splitOpen(in, bytes.Clone(pkt)); err != nil || string(p) != "twice" {
+			t.Fatalf("copy %d: %q %v", i, p, err)
+		}
+	}
+}

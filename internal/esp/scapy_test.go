@@ -87,6 +87,11 @@ type scapyOp struct {
 	Src     string `json:"src,omitempty"`
 	Dst     string `json:"dst,omitempty"`
 	Inner   string `json:"inner,omitempty"` // encrypt: hex inner IPv4 packet
+
+	ESNEn     bool   `json:"esn_en,omitempty"`    // Extended Sequence Numbers
+	ESN       uint32 `json:"esn,omitempty"`       // their high 32 bits
+	Transport bool   `json:"transport,omitempty"` // ESP: no tunnel header
+	Tunnel    bool   `json:"tunnel,omitempty"`    // ah_decrypt: tunnel mode
 }
 
 type scapyResult struct {

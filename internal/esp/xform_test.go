@@ -138,8 +138,8 @@ func TestTransformEveryBitFlipRejected(t *testing.T) {
 					}
 				}
 				st := in.Stats()
-				if st.Malformed != 32 || st.Padding != 0 || st.Auth+st.Replay+st.Malformed != uint64(len(pkt)*8) {
-					t.Errorf("Stats = %+v for %d flips: want 32 malformed (the SPI), the rest auth or replay", st, len(pkt)*8)
+				if st.WrongSPI != 32 || st.Padding != 0 || st.Auth+st.Replay+st.WrongSPI != uint64(len(pkt)*8) {
+					t.Errorf("Stats = %+v for %d flips: want 32 wrong SPIs, the rest auth or replay", st, len(pkt)*8)
 				}
 				if _, _, err := in.Open(pkt); err != nil {
 					t.Fatalf("original after the flips: %v", err)

@@ -24,6 +24,12 @@ type childSA struct {
 	inSPI     uint32
 	outSPI    uint32
 	created   time.Time
+	life      childLifetimes
+	// rekeyed is set once a replacement is up: the SA only waits for its
+	// DELETE (RFC 7296 2.8) and is not rekeyed again.
+	rekeyed bool
+	drainAt time.Time      // when a replaced, deleted SA is finally removed
+	shown   childLifetimes // life as of the last armLife; guarded by the IKE SA's mu
 }
 
 // childOffer is what the initiator proposes for a new Child SA.
@@ -59,9 +65,14 @@ func (sa *ikeSA) releaseOffer(o *childOffer) {
 	}
 }
 
-// acceptChild checks the responder's answer to our Child SA offer (RFC 7296
-// 2.7, 2.9) and installs the Child SA.
+// acceptChild checks the responder's answer to our Child SA offer in
+// IKE_AUTH (RFC 7296 2.7, 2.9) and installs the Child SA.
 func (sa *ikeSA) acceptChild(o *childOffer, resp []wire.Payload) error {
+	return sa.acceptChildSeed(o, resp, childSeed{ni: sa.nonceI, nr: sa.nonceR, weInitiated: true})
+}
+
+// acceptChildSeed is acceptChild with the key seed of the exchange.
+func (sa *ikeSA) acceptChildSeed(o *childOffer, resp []wire.Payload, seed childSeed) error {
 	var saP *wire.SA
 	var tsi, tsr *wire.TS
 	for _, p := range resp {
@@ -95,7 +106,7 @@ func (sa *ikeSA) acceptChild(o *childOffer, resp []wire.Payload) error {
 		return fmt.Errorf("TSr: %w", err)
 	}
 	outSPI := binary.BigEndian.Uint32(chosen.SPI)
-	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote, childSeed{ni: sa.nonceI, nr: sa.nonceR, weInitiated: true})
+	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote, seed)
 }
 
 // narrowedSubset checks that the responder's selectors lie within what we
@@ -295,10 +306,13 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 			return err
 		}
 	}
-	child := &childSA{cfg: cfg, installed: c, proposal: chosen, inSPI: inSPI, outSPI: outSPI, created: time.Now()}
+	child := &childSA{cfg: cfg, installed: c, proposal: chosen, inSPI: inSPI, outSPI: outSPI, created: sa.e.clock.Now()}
+	sa.startChildLifetimes(child)
+	sa.lastInstalled = child
 	sa.mu.Lock()
 	sa.children = append(sa.children, child)
 	sa.mu.Unlock()
+	sa.announceChild(child, true)
 	sa.log.Info("Child SA installed", "child", cfg.Name, "spi_in", fmt.Sprintf("%08x", inSPI),
 		"spi_out", fmt.Sprintf("%08x", outSPI), "local_ts", localTS, "remote_ts", remoteTS,
 		"proposal", suite.Describe(chosen))
@@ -307,6 +321,7 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 
 // uninstall removes a Child SA from the data plane and clears its keys.
 func (sa *ikeSA) uninstall(c *childSA) {
+	sa.announceChild(c, false)
 	if sa.e.cfg.Installer != nil {
 		sa.e.cfg.Installer.RemoveChild(c.inSPI)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/ts"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -27,10 +28,24 @@ type PeerConfig struct {
 	LocalPort  uint16 // IKE port we initiate from (500)
 	RemotePort uint16 // IKE port we initiate to (500)
 	Proposals  []wire.Proposal
+	// LocalAuth and RemoteAuth say how each side authenticates (auth.go);
+	// the zero values mean pre-shared keys.
+	LocalAuth  LocalAuth
+	RemoteAuth RemoteAuth
 	// LocalID is our identity; the zero Identity means "our IP address".
 	// RemoteID is the identity the peer must prove; zero means any.
 	LocalID, RemoteID Identity
 	Children          []*ChildConfig
+	// Fragmentation is swanctl's fragmentation option (RFC 7383).
+	Fragmentation FragmentationMode
+	// IKELife are the IKE SA's lifetimes (zero: never rekeyed).
+	IKELife IKELifetimes
+	// DPDDelay is how long the peer may stay silent before we check that
+	// it is alive (swanctl dpd_delay; 0 checks only when sending anyway).
+	DPDDelay time.Duration
+	// KeyingTries is how many times an initiation the peer did not answer
+	// is tried (swanctl keyingtries); 0 and 1 mean once, -1 forever.
+	KeyingTries int
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).
@@ -43,6 +58,14 @@ type ChildConfig struct {
 	ESPProposals      []wire.Proposal
 	// StartAction "start" makes the daemon initiate at start-up.
 	StartAction string
+	// Life are the Child SA's lifetimes (zero: never rekeyed).
+	Life ChildLifetimes
+	// DPDAction is what happens when the peer is found dead: ActionClear
+	// (the default) or ActionRestart (swanctl dpd_action).
+	DPDAction string
+	// CloseAction is what happens when the peer deletes the Child SA or
+	// its IKE SA: ActionNone or ActionRestart (swanctl close_action = start).
+	CloseAction string
 }
 
 // resolveTS replaces dynamic selectors with the outer address (RFC 7296
@@ -118,6 +141,10 @@ func (id Identity) String() string {
 		return string(id.Data)
 	case wire.IDKeyID:
 		return "@#" + hex.EncodeToString(id.Data)
+	case wire.IDDERASN1DN:
+		if s, ok := formatDN(id.Data); ok {
+			return s
+		}
 	case 0:
 		if len(id.Data) == 0 {
 			return "%any"

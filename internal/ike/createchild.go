@@ -3,6 +3,7 @@ package ike
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/goipsec/goipsec/internal/suite"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -10,9 +11,9 @@ import (
 
 // respondCreateChild answers a CREATE_CHILD_SA request (RFC 7296 1.3): a
 // new Child SA, the rekey of a Child SA (REKEY_SA notify, 1.3.3), or the
-// rekey of this IKE SA (an IKE proposal, 1.3.2). goipsec does not start
-// these exchanges yet, so there are no collisions to resolve (2.8.1): the
-// peer deletes the old SA once the new one is up.
+// rekey of this IKE SA (an IKE proposal, 1.3.2). The peer deletes the old
+// SA once the new one is up; if we are rekeying the same SA ourselves,
+// the collision is noted and resolved when our exchange ends (collision.go).
 func (sa *ikeSA) respondCreateChild(ps []wire.Payload) []wire.Payload {
 	if sa.State() != StateEstablished {
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
@@ -33,22 +34,40 @@ func (sa *ikeSA) respondCreateChild(ps []wire.Payload) []wire.Payload {
 	nr := make([]byte, nonceLen)
 	sa.e.random(nr)
 	if offered.Proposals[0].Protocol == wire.ProtoIKE {
-		return sa.respondRekeyIKE(ps, offered, ni.Data, nr)
+		if sa.refuseIKERekey() {
+			sa.log.Info("peer rekeys the IKE SA during another exchange; asking it to retry")
+			return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
+		}
+		return sa.respondRekeyIKE(ps, offered, slices.Clone(ni.Data), nr)
 	}
-	req := childRequest{ni: ni.Data, nr: nr}
+	req := childRequest{ni: slices.Clone(ni.Data), nr: nr}
+	var old *childSA
 	if n := wire.FindNotify(ps, wire.NotifyRekeySA); n != nil {
 		if n.Protocol != wire.ProtoESP || len(n.SPI) != 4 {
 			return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 		}
 		// The SPI is the one the peer receives on: our outbound SPI.
-		old := sa.childByOutSPI(binary.BigEndian.Uint32(n.SPI))
-		if old == nil {
+		spi := binary.BigEndian.Uint32(n.SPI)
+		if old = sa.childByOutSPI(spi); old == nil {
+			if sa.deletingChild(spi) {
+				// RFC 7296 2.25: a Child SA we are closing.
+				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
+			}
 			return []wire.Payload{&wire.Notify{Protocol: wire.ProtoESP, SPI: n.SPI, NotifyType: wire.NotifyChildSANotFound}}
 		}
 		req.only = old.cfg
 		sa.log.Info("peer rekeys Child SA", "child", old.cfg.Name, "spi_in", fmt.Sprintf("%08x", old.inSPI))
 	}
-	return sa.respondChild(ps, req)
+	if t, refuse := sa.refuseChildRequest(old); refuse {
+		return []wire.Payload{&wire.Notify{NotifyType: t}}
+	}
+	sa.lastInstalled = nil
+	resp := sa.respondChild(ps, req)
+	if created := sa.lastInstalled; created != nil && old != nil {
+		sa.e.Stats.ChildRekeys.Add(1)
+		sa.noteChildRekey(old, req.ni, nr, created)
+	}
+	return resp
 }
 
 func (sa *ikeSA) childByOutSPI(spi uint32) *childSA {
@@ -115,26 +134,19 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 		sa.log.Error("IKE SA rekey: key derivation failed", "err", err)
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
 	}
-	n.keys, n.suite = keys, s
-	n.nonceI, n.nonceR = ni, nr
-	n.local, n.remote, n.initRemote = sa.local, sa.remote, sa.remote
-	n.natLocal, n.natRemote = sa.natLocal, sa.natRemote
-	n.localID, n.remoteID = sa.localID, sa.remoteID
-	n.state = StateEstablished
-	n.established = n.created
-	n.log = e.log.With("ike_sa", n.unique, "conn", sa.peer.Name, "peer", sa.remote,
-		"ike_spi", fmt.Sprintf("%016x_i %016x_r", n.spiI, n.spiR))
+	sa.inherit(n, keys, s, ni, nr)
 	e.sas[n.spiR] = n
 	e.mu.Unlock()
-	n.logIKEKeys()
 
-	sa.mu.Lock()
-	moved := sa.children
-	sa.children = nil
-	sa.mu.Unlock()
-	n.mu.Lock()
-	n.children = moved
-	n.mu.Unlock()
+	if sa.ikeRekeyCollides() {
+		// Both rekey: the Child SAs stay until our exchange decides
+		// which new IKE SA survives (RFC 7296 2.8.1).
+		sa.log.Info("IKE SA rekey collision", "peer_new_ike_sa", n.unique)
+		sa.active.collision = &collision{ni: ni, nr: nr, ike: n}
+	} else {
+		sa.moveChildren(n)
+		sa.markRekeyed()
+	}
 	sa.log.Info("peer rekeyed the IKE SA", "new_ike_sa", n.unique, "proposal", suite.Describe(chosen))
 	e.start(n)
 

@@ -58,11 +58,39 @@ type Config struct {
 	MaxHalfOpen int
 	// KeyLog, if set, receives every IKE and Child SA key (for Wireshark).
 	KeyLog KeyLogger
+	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
+	// 7383 2.5.1); 0 means DefaultFragmentSize.
+	FragmentSize int
+	// CookieThreshold is the number of half-open IKE SAs from which an
+	// IKE_SA_INIT must carry a COOKIE (RFC 7296 2.6); 0 means
+	// DefaultCookieThreshold, negative never. HalfOpenPerSource bounds
+	// half-open SAs per source address; 0 means DefaultHalfOpenPerSource.
+	CookieThreshold   int
+	HalfOpenPerSource int
+	// Clock is the time source of every timer; SystemClock if nil.
+	Clock Clock
+	// Events, if set, hears IKE and Child SAs come up and go down (VICI's
+	// ike-updown and child-updown events, metrics).
+	Events Events
+}
+
+// Events receives SA life-cycle events. The engine calls it from the SA's
+// own goroutine, so it must return quickly and must not call back into the
+// engine (queue the event instead).
+type Events interface {
+	// IKEUpDown: an IKE SA was established (up) or an established one is
+	// gone (down). An IKE SA rekey (RFC 7296 2.18) is neither: the new SA
+	// takes over silently.
+	IKEUpDown(sa SAInfo, up bool)
+	// ChildUpDown: a Child SA was installed (up) or removed (down); sa
+	// describes its IKE SA without children. A Child SA rekey shows as the
+	// new SA up, then the old one down.
+	ChildUpDown(sa SAInfo, child ChildInfo, up bool)
 }
 
 // KeyLogger records keys for decrypting captures (see package keylog).
 type KeyLogger interface {
-	LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte)
+	LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte, integID uint16, skAi, skAr []byte)
 	LogChildSA(src, dst netip.Addr, spi uint32, encrID uint16, encKey []byte, integID uint16, integKey []byte)
 }
 
@@ -80,6 +108,12 @@ type Engine struct {
 	lingering map[uint64]lingerEntry
 	closed    bool
 	wg        sync.WaitGroup
+	liveMu    sync.Mutex
+	live      map[*ikeSA]struct{} // SA goroutines running (for the simulator)
+	clock     Clock
+
+	fragBudget fragBudget // bytes all SAs hold in partial messages
+	cookies    cookieJar  // responder COOKIE secrets (RFC 7296 2.6), see cookie.go
 
 	nextUnique atomic.Uint32
 	nextReqID  atomic.Uint32
@@ -99,11 +133,16 @@ type Counters struct {
 	CachedResponses  atomic.Uint64 // retransmitted requests answered from cache
 	HalfOpenRejected atomic.Uint64 // IKE_SA_INIT dropped over the half-open limit
 	QueueFull        atomic.Uint64 // events dropped because an SA was busy
+	IKERekeys        atomic.Uint64 // IKE SAs rekeyed (RFC 7296 2.18)
+	ChildRekeys      atomic.Uint64 // Child SAs rekeyed (RFC 7296 2.8)
+	FragmentCounters
+	CookiesSent    atomic.Uint64 // IKE_SA_INIT answered with N(COOKIE), no state kept
+	CookiesInvalid atomic.Uint64 // IKE_SA_INIT with a COOKIE we did not make (or too old)
 }
 
 // Snapshot returns the counters by name.
 func (c *Counters) Snapshot() map[string]uint64 {
-	return map[string]uint64{
+	return c.addFragments(map[string]uint64{
 		"malformed":          c.Malformed.Load(),
 		"unknown_spi":        c.UnknownSPI.Load(),
 		"integrity_failed":   c.IntegrityFailed.Load(),
@@ -112,7 +151,15 @@ func (c *Counters) Snapshot() map[string]uint64 {
 		"cached_responses":   c.CachedResponses.Load(),
 		"half_open_rejected": c.HalfOpenRejected.Load(),
 		"queue_full":         c.QueueFull.Load(),
-	}
+		"cookies_sent":       c.CookiesSent.Load(),
+		"cookies_invalid":    c.CookiesInvalid.Load(),
+	})
+}
+
+// Rekeys returns the IKE and Child SA rekey counts (not drops, so they
+// are not in Snapshot).
+func (c *Counters) Rekeys() (ike, child uint64) {
+	return c.IKERekeys.Load(), c.ChildRekeys.Load()
 }
 
 // lingerTime is how long a deleted SA's last response is kept (about the
@@ -157,8 +204,13 @@ func New(cfg Config) *Engine {
 	if cfg.SharedKey == nil {
 		cfg.SharedKey = func(Identity, Identity) ([]byte, bool) { return nil, false }
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
 	return &Engine{
 		cfg:       cfg,
+		clock:     cfg.Clock,
+		live:      map[*ikeSA]struct{}{},
 		log:       cfg.Logger,
 		peers:     cfg.Peers,
 		sas:       map[uint64]*ikeSA{},
@@ -266,7 +318,9 @@ func (e *Engine) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	sa := e.sas[spi]
 	l, lingering := e.lingering[spi]
 	e.mu.Unlock()
-	if sa == nil && lingering && !h.IsResponse() && h.MessageID == l.msgID && time.Now().Before(l.expires) {
+	// Of a fragmented retransmission only fragment 1 gets the answer (RFC 7383 2.6.1).
+	firstFrag := msg.Fragment == nil || msg.Fragment.FragmentNumber == 1
+	if sa == nil && lingering && firstFrag && !h.IsResponse() && h.MessageID == l.msgID && e.clock.Now().Before(l.expires) {
 		e.Stats.CachedResponses.Add(1)
 		_ = e.cfg.Send(l.local, l.remote, l.resp)
 		return
@@ -289,6 +343,11 @@ func (e *Engine) handleInitRequest(ev packetEvent) {
 	if sa := e.halfOpen[key]; sa != nil {
 		e.mu.Unlock()
 		sa.deliver(ev) // a retransmission, or a retry after INVALID_KE/COOKIE
+		return
+	}
+	if ok, reply := e.admitInit(ev); !ok {
+		e.mu.Unlock()
+		e.sendStateless(ev, reply)
 		return
 	}
 	if len(e.halfOpen) >= e.cfg.MaxHalfOpen {
@@ -316,7 +375,7 @@ func (e *Engine) newSA(p *PeerConfig, initiator bool) *ikeSA {
 		unique:    e.nextUnique.Add(1),
 		packets:   make(chan packetEvent, 32),
 		commands:  make(chan command, 8),
-		created:   time.Now(),
+		created:   e.clock.Now(),
 		state:     StateConnecting,
 	}
 	spi := e.randomSPI()
@@ -332,11 +391,18 @@ func (e *Engine) newSA(p *PeerConfig, initiator bool) *ikeSA {
 	return sa
 }
 
+// start runs the SA's goroutine; e.mu may be held by the caller.
 func (e *Engine) start(sa *ikeSA) {
 	e.wg.Add(1)
+	e.liveMu.Lock()
+	e.live[sa] = struct{}{}
+	e.liveMu.Unlock()
 	go func() {
 		defer e.wg.Done()
 		sa.run()
+		e.liveMu.Lock()
+		delete(e.live, sa)
+		e.liveMu.Unlock()
 	}()
 }
 
@@ -347,7 +413,7 @@ func (e *Engine) forget(sa *ikeSA) {
 	if e.sas[sa.ourSPI()] == sa {
 		delete(e.sas, sa.ourSPI())
 	}
-	now := time.Now()
+	now := e.clock.Now()
 	for spi, l := range e.lingering {
 		if now.After(l.expires) {
 			delete(e.lingering, spi)
@@ -398,41 +464,53 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 	} else if len(p.Children) > 0 {
 		child = p.Children[0]
 	}
-	if !p.RemoteHost.IsValid() {
-		return fmt.Errorf("ike: connection %q has no single remote address to initiate to", peerName)
-	}
 	for _, sa := range e.snapshot() {
-		if sa.peerConfig() == p && sa.State() == StateEstablished {
+		if sa.peerConfig() == p && sa.State() == StateEstablished && !sa.isRekeyed() {
 			if child == nil || sa.hasChild(child.Name) {
 				return nil
 			}
-			return fmt.Errorf("ike: connection %q is up; adding child %q needs CREATE_CHILD_SA, which this version does not do yet", peerName, child.Name)
+			// RFC 7296 1.3.1: more Child SAs on the IKE SA we have.
+			return sa.command(ctx, command{kind: cmdCreateChild, cfg: child})
 		}
 	}
-	local, err := e.localFor(p)
-	if err != nil {
+	done := make(chan error, 1)
+	if _, err := e.spawnInitiator(p, child, nil, done, 0); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return ErrClosed
-	}
-	sa := e.newSA(p, true)
-	sa.local = local
-	sa.remote = netip.AddrPortFrom(p.RemoteHost, p.RemotePort)
-	sa.initChild = child
-	done := make(chan error, 1)
-	sa.initDone = done
-	e.sas[sa.spiI] = sa
-	e.mu.Unlock()
-	e.start(sa)
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// spawnInitiator starts an initiator IKE SA for p whose IKE_AUTH carries
+// child and which creates more with CREATE_CHILD_SA once up; done hears
+// the outcome. attempt counts keyingtries.
+func (e *Engine) spawnInitiator(p *PeerConfig, child *ChildConfig, more []*ChildConfig, done chan error, attempt int) (*ikeSA, error) {
+	if !p.RemoteHost.IsValid() {
+		return nil, fmt.Errorf("ike: connection %q has no single remote address to initiate to", p.Name)
+	}
+	local, err := e.localFor(p)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	sa := e.newSA(p, true)
+	sa.local = local
+	sa.remote = netip.AddrPortFrom(p.RemoteHost, p.RemotePort)
+	sa.initChild = child
+	sa.moreChildren = more
+	sa.initDone = done
+	sa.attempt = attempt
+	e.sas[sa.spiI] = sa
+	e.start(sa)
+	return sa, nil
 }
 
 func (e *Engine) localFor(p *PeerConfig) (netip.AddrPort, error) {
@@ -480,6 +558,25 @@ func (e *Engine) TerminateChild(ctx context.Context, peerName, childName string)
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// Rekey rekeys the IKE SA with the given unique ID now (RFC 7296 1.3.2),
+// or, when childName is set, that Child SA of it (1.3.3), as swanctl
+// --rekey asks. It returns once the exchange is done.
+func (e *Engine) Rekey(ctx context.Context, ikeUnique uint32, childName string) error {
+	for _, sa := range e.snapshot() {
+		if sa.unique != ikeUnique {
+			continue
+		}
+		if childName == "" {
+			return sa.command(ctx, command{kind: cmdRekeyIKE})
+		}
+		if !sa.hasChild(childName) {
+			return fmt.Errorf("ike: IKE SA #%d has no Child SA %q", ikeUnique, childName)
+		}
+		return sa.command(ctx, command{kind: cmdRekeyChild, child: childName})
+	}
+	return fmt.Errorf("ike: no IKE SA #%d", ikeUnique)
 }
 
 // dropStale handles INITIAL_CONTACT (RFC 7296 3.10.1): the peer of sa

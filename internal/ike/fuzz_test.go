@@ -3,6 +3,7 @@ package ike
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,10 +15,15 @@ import (
 // nothing may panic, and the engine must still shut down cleanly.
 func FuzzHandlePacket(f *testing.F) {
 	// Seeds: the messages of a real exchange between two test engines.
-	var seeds [][]byte
+	var (
+		mu    sync.Mutex // both engines send (a retransmission can overlap the reply)
+		seeds [][]byte
+	)
 	n, l, _ := newPairForFuzz(f)
 	n.drop = func(_ netip.AddrPort, pkt []byte) bool {
+		mu.Lock()
 		seeds = append(seeds, append([]byte(nil), pkt...))
+		mu.Unlock()
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -25,9 +31,11 @@ func FuzzHandlePacket(f *testing.F) {
 	if err := l.e.Initiate(ctx, "site", "net"); err != nil {
 		f.Fatal(err)
 	}
+	mu.Lock()
 	for _, s := range seeds {
 		f.Add(s)
 	}
+	mu.Unlock()
 	f.Add([]byte{})
 	f.Add(make([]byte, wire.HeaderLen))
 

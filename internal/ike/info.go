@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -20,6 +21,11 @@ func (sa *ikeSA) respondInformational(ps []wire.Payload) []wire.Payload {
 			switch p.Protocol {
 			case wire.ProtoIKE:
 				sa.log.Info("peer deleted the IKE SA")
+				for _, c := range sa.childList() {
+					if c.cfg.CloseAction == ActionRestart && !c.rekeyed {
+						sa.restart = appendOnce(sa.restart, c.cfg)
+					}
+				}
 				sa.setState(StateDeleting)
 				return nil // an empty response; Child SAs go with it
 			case wire.ProtoESP:
@@ -31,6 +37,11 @@ func (sa *ikeSA) respondInformational(ps []wire.Payload) []wire.Payload {
 						var b [4]byte
 						binary.BigEndian.PutUint32(b[:], c.inSPI)
 						ours = append(ours, b[:])
+						sa.noteChildDeleted(c)
+						if c.cfg.CloseAction == ActionRestart && !c.rekeyed && !sa.hasChild(c.cfg.Name) {
+							// close_action = start: set it up again once this exchange is over.
+							sa.pending = append(sa.pending, command{kind: cmdCreateChild, cfg: c.cfg, reply: make(chan error, 1)})
+						}
 					}
 				}
 			}
@@ -64,7 +75,7 @@ func (sa *ikeSA) removeChildByOutSPI(outSPI uint32) *childSA {
 	}
 	sa.mu.Unlock()
 	if found != nil {
-		sa.uninstall(found)
+		sa.retire(found)
 	}
 	return found
 }
@@ -80,7 +91,7 @@ func (sa *ikeSA) deleteIKE(tries int) error {
 	sa.setState(StateDeleting)
 	sa.log.Info("deleting IKE SA")
 	_, _, err := sa.exchange(wire.Informational, []wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, tries)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("ike: delete: %w", err)
 	}
 	return nil
@@ -89,26 +100,15 @@ func (sa *ikeSA) deleteIKE(tries int) error {
 // deleteChild deletes the named Child SA with an INFORMATIONAL DELETE of
 // our inbound SPI; the peer answers with its own (RFC 7296 1.4.1).
 func (sa *ikeSA) deleteChild(name string) error {
-	sa.mu.Lock()
 	var c *childSA
-	for i, x := range sa.children {
+	for _, x := range sa.childList() {
 		if x.cfg.Name == name {
 			c = x
-			sa.children = append(sa.children[:i:i], sa.children[i+1:]...)
 			break
 		}
 	}
-	sa.mu.Unlock()
 	if c == nil {
 		return fmt.Errorf("ike: no Child SA %q", name)
 	}
-	// Stop using it at once; the peer's half goes with its answer.
-	sa.uninstall(c)
-	var spi [4]byte
-	binary.BigEndian.PutUint32(spi[:], c.inSPI)
-	_, _, err := sa.exchange(wire.Informational, []wire.Payload{&wire.Delete{Protocol: wire.ProtoESP, SPIs: [][]byte{spi[:]}}}, sa.e.cfg.RetransmitTries)
-	if err != nil {
-		return fmt.Errorf("ike: delete child: %w", err)
-	}
-	return nil
+	return sa.deleteChildSA(c)
 }

@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,16 +36,23 @@ func (sa *ikeSA) initiatorInit() error {
 	}
 	group := firstGroup(p.Proposals)
 	var cookie []byte
+	var kex suite.KeyExchange
 	for attempt := 0; ; attempt++ {
 		if attempt >= maxInitAttempts {
 			return errors.New("ike: IKE_SA_INIT: too many retries")
 		}
-		kex, err := suite.NewKeyExchange(group, sa.e.cfg.Rand)
-		if err != nil {
-			return fmt.Errorf("ike: key exchange %d: %w", group, err)
+		// A retry after COOKIE repeats the request unchanged but for the
+		// cookie (RFC 7296 2.6): responders compute the cookie over Ni.
+		if kex == nil || kex.Group() != group {
+			var err error
+			if kex, err = suite.NewKeyExchange(group, sa.e.cfg.Rand); err != nil {
+				return fmt.Errorf("ike: key exchange %d: %w", group, err)
+			}
 		}
-		sa.nonceI = make([]byte, nonceLen)
-		sa.e.random(sa.nonceI)
+		if sa.nonceI == nil {
+			sa.nonceI = make([]byte, nonceLen)
+			sa.e.random(sa.nonceI)
+		}
 		var ps []wire.Payload
 		if cookie != nil {
 			// The COOKIE notify goes first (RFC 7296 2.6).
@@ -57,7 +63,9 @@ func (sa *ikeSA) initiatorInit() error {
 			&wire.KE{Group: group, Data: kex.PublicValue()},
 			&wire.Nonce{Data: sa.nonceI},
 		)
+		ps = append(ps, sa.initAuthPayloads(nil)...)
 		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
+		ps = append(ps, sa.fragNotify(p)...)
 		sa.spiR = 0
 		req, err := sa.encode(wire.IKESAInit, false, 0, ps)
 		if err != nil {
@@ -132,9 +140,11 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 		return err
 	}
 	sa.msg1, sa.msg2 = req, ev.raw
+	sa.noteAuthPayloads(resp)
 	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
 	sa.natLocal, sa.natRemote = local, remote
+	sa.fragNegotiated(resp)
 	// We always encapsulate ESP, so always float (we faked our own hash).
 	if supported {
 		sa.floatToNATT()
@@ -151,16 +161,17 @@ func (sa *ikeSA) initiatorAuth() error {
 		sa.localID = IdentityFromAddr(sa.local.Addr())
 	}
 	idi := &wire.ID{IDType: sa.localID.Type, Data: sa.localID.Data}
-	psk, ok := sa.e.cfg.SharedKey(sa.localID, p.RemoteID)
-	if !ok {
-		return fmt.Errorf("ike: no shared key for %v - %v", sa.localID, p.RemoteID)
+	certs, auth, err := sa.localAuthPayloads(idi, sa.msg1, sa.nonceR, sa.keys.skPi)
+	if err != nil {
+		return fmt.Errorf("ike: %w", err)
 	}
-	auth := sa.keys.pskAuth(psk, sa.msg1, sa.nonceR, sa.keys.skPi, idi.Body())
-	ps := []wire.Payload{idi}
+	// IDi, [CERT,] [CERTREQ,] [IDr,] AUTH (RFC 7296 1.2)
+	ps := append([]wire.Payload{idi}, certs...)
+	ps = append(ps, sa.localCertReq()...)
 	if !p.RemoteID.IsZero() {
 		ps = append(ps, &wire.ID{Responder: true, IDType: p.RemoteID.Type, Data: p.RemoteID.Data})
 	}
-	ps = append(ps, &wire.Auth{Method: wire.AuthPSK, Data: auth})
+	ps = append(ps, auth)
 	if !sa.e.hasOtherSA(sa, p) {
 		// We hold no other IKE SA with this peer: whatever it still has
 		// from us is stale (RFC 7296 3.10.1, 2.4).
@@ -176,13 +187,14 @@ func (sa *ikeSA) initiatorAuth() error {
 		sa.releaseOffer(offer)
 		return fmt.Errorf("ike: IKE_AUTH: %w", err)
 	}
-	if err := sa.checkResponderAuth(resp, psk); err != nil {
+	if err := sa.checkResponderAuth(resp); err != nil {
 		sa.releaseOffer(offer)
 		return err
 	}
 	sa.setState(StateEstablished)
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID,
 		"proposal", sa.describeSuite())
+	sa.announceUp()
 	if offer == nil {
 		return nil
 	}
@@ -196,7 +208,7 @@ func (sa *ikeSA) initiatorAuth() error {
 
 // checkResponderAuth verifies IDr and AUTH in the IKE_AUTH response. An
 // error notify in its place (AUTHENTICATION_FAILED) ends the attempt.
-func (sa *ikeSA) checkResponderAuth(resp []wire.Payload, psk []byte) error {
+func (sa *ikeSA) checkResponderAuth(resp []wire.Payload) error {
 	var idr *wire.ID
 	var auth *wire.Auth
 	for _, p := range resp {
@@ -219,13 +231,10 @@ func (sa *ikeSA) checkResponderAuth(resp []wire.Payload, psk []byte) error {
 		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true,
 			Detail: fmt.Sprintf("peer identity %v, expected %v", sa.remoteID, sa.peer.RemoteID)}
 	}
-	if peerPSK, ok := sa.e.cfg.SharedKey(sa.localID, sa.remoteID); ok {
-		psk = peerPSK
-	}
-	want := sa.keys.pskAuth(psk, sa.msg2, sa.nonceI, sa.keys.skPr, idr.Body())
-	if auth.Method != wire.AuthPSK || subtle.ConstantTimeCompare(want, auth.Data) != 1 {
+	if err := sa.verifyPeerAuth(sa.peer, sa.localID, resp, idr, auth, sa.msg2, sa.nonceI, sa.keys.skPr); err != nil {
+		sa.log.Warn("authentication of responder failed: "+err.Error(), "remote_id", sa.remoteID)
 		sa.notifyAuthFailed()
-		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true, Detail: "responder's AUTH does not verify (wrong pre-shared key?)"}
+		return &NotifyError{Type: wire.NotifyAuthenticationFailed, Sent: true, Detail: "responder: " + err.Error()}
 	}
 	return nil
 }
@@ -237,11 +246,16 @@ func (sa *ikeSA) notifyAuthFailed() {
 }
 
 func (sa *ikeSA) describeSuite() string {
+	// In strongSwan's order: ENCR/INTEG/PRF/KE.
 	p := wire.Proposal{Protocol: wire.ProtoIKE, Transforms: []wire.Transform{
 		{Type: wire.TransformENCR, ID: sa.suite.encrID, KeyLength: uint16(sa.suite.keyBits)},
-		{Type: wire.TransformPRF, ID: sa.suite.prfID},
-		{Type: wire.TransformKE, ID: sa.suite.group},
 	}}
+	if sa.suite.integID != wire.IntegNone {
+		p.Transforms = append(p.Transforms, wire.Transform{Type: wire.TransformINTEG, ID: sa.suite.integID})
+	}
+	p.Transforms = append(p.Transforms,
+		wire.Transform{Type: wire.TransformPRF, ID: sa.suite.prfID},
+		wire.Transform{Type: wire.TransformKE, ID: sa.suite.group})
 	return suite.Describe(p)
 }
 

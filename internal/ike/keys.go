@@ -1,16 +1,18 @@
 package ike
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/goipsec/goipsec/internal/suite"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
 )
 
-// ikeKeys holds the keying material of an IKE SA (RFC 7296 2.14).
-// The SK payload uses an AEAD in this slice, so SK_ai and SK_ar are empty.
+// ikeKeys holds the keying material of an IKE SA (RFC 7296 2.14). SK_ai
+// and SK_ar are empty when the SK payload uses a combined-mode cipher.
 type ikeKeys struct {
 	prf      *suite.PRF
 	skD      []byte
@@ -18,22 +20,30 @@ type ikeKeys struct {
 	skPr     []byte
 	skEi     []byte // SK_ei and SK_er as derived, for the key log
 	skEr     []byte
-	encI     *suite.AEAD // protects messages sent by the original initiator (SK_ei)
-	encR     *suite.AEAD // protects messages sent by the original responder (SK_er)
+	skAi     []byte // SK_ai and SK_ar, for the key log
+	skAr     []byte
+	encI     suite.SKTransform // protects messages sent by the original initiator (SK_ei, SK_ai)
+	encR     suite.SKTransform // protects messages sent by the original responder (SK_er, SK_ar)
 	encrID   uint16
 	keyBits  int
 	group    uint16
 	rawKeyed [][]byte // every secret slice, for zeroing on delete
 }
 
-// ikeSuite is the negotiated IKE SA transform set.
+// ikeSuite is the negotiated IKE SA transform set. integID is
+// wire.IntegNone for a combined-mode cipher.
 type ikeSuite struct {
 	encrID  uint16
 	keyBits int
+	integID uint16
 	prfID   uint16
 	group   uint16
 }
 
+// suiteOf reads the negotiated transforms of an IKE proposal: one ENCR,
+// PRF and KE transform, and one INTEG transform unless the cipher is a
+// combined-mode one (RFC 7296 3.3.3), in a combination the SK payload
+// code can do.
 func suiteOf(p wire.Proposal) (ikeSuite, error) {
 	var s ikeSuite
 	enc := p.Get(wire.TransformENCR)
@@ -42,12 +52,36 @@ func suiteOf(p wire.Proposal) (ikeSuite, error) {
 	if len(enc) != 1 || len(prf) != 1 || len(ke) != 1 {
 		return s, errors.New("proposal must carry exactly one ENCR, PRF and KE transform")
 	}
-	if integ := p.Get(wire.TransformINTEG); len(integ) > 1 || (len(integ) == 1 && integ[0].ID != wire.IntegNone) {
-		return s, errors.New("integrity transform with an AEAD is not supported")
+	integ := p.Get(wire.TransformINTEG)
+	if len(integ) > 1 {
+		return s, errors.New("proposal must carry at most one INTEG transform")
 	}
 	s.encrID, s.keyBits = enc[0].ID, int(enc[0].KeyLength)
 	s.prfID, s.group = prf[0].ID, ke[0].ID
+	if len(integ) == 1 {
+		s.integID = integ[0].ID
+	}
+	if _, _, err := suite.SKKeymatLen(s.encrID, s.keyBits, s.integID); err != nil {
+		return s, err
+	}
+	if _, err := suite.NewPRF(s.prfID); err != nil {
+		return s, err
+	}
+	if !suite.SupportedGroup(s.group) || suite.IsKEM(s.group) {
+		return s, fmt.Errorf("%w: key exchange method %s for IKE_SA_INIT", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, s.group))
+	}
 	return s, nil
+}
+
+// warnings are the notes suite.IKEProposalWarnings has on the negotiated
+// transforms (3DES, SHA-1), for the log.
+func (s ikeSuite) warnings() []string {
+	p := wire.Proposal{Protocol: wire.ProtoIKE, Transforms: []wire.Transform{
+		{Type: wire.TransformENCR, ID: s.encrID, KeyLength: uint16(s.keyBits)},
+		{Type: wire.TransformPRF, ID: s.prfID},
+		{Type: wire.TransformINTEG, ID: s.integID},
+	}}
+	return suite.IKEProposalWarnings(p)
 }
 
 // deriveIKEKeys computes SKEYSEED and the seven IKE SA keys (RFC 7296 2.14):
@@ -55,12 +89,25 @@ func suiteOf(p wire.Proposal) (ikeSuite, error) {
 //	SKEYSEED = prf(Ni | Nr, g^ir)
 //	{SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr}
 //	         = prf+ (SKEYSEED, Ni | Nr | SPIi | SPIr)
+//
+// A PRF with a fixed key length (AES-XCBC, AES-CMAC) takes as its key the
+// first half of that length from Ni and the first half from Nr (RFC 7296
+// 2.14; RFC 4434 and strongSwan do this for AES-XCBC, we and strongSwan
+// do it for AES-CMAC too).
 func deriveIKEKeys(s ikeSuite, ni, nr, sharedSecret []byte, spiI, spiR uint64) (*ikeKeys, error) {
 	prf, err := suite.NewPRF(s.prfID)
 	if err != nil {
 		return nil, err
 	}
-	return expandIKEKeys(s, prf.Compute(concat(ni, nr), sharedSecret), ni, nr, spiI, spiR)
+	key := concat(ni, nr)
+	if n := prf.FixedKeyLen(); n > 0 {
+		half := n / 2
+		if len(ni) < half || len(nr) < half { // RFC 7296 2.10: nonces are at least 16 octets
+			return nil, errors.New("nonces too short for the PRF's key")
+		}
+		key = concat(ni[:half], nr[:half])
+	}
+	return expandIKEKeys(s, prf.Compute(key, sharedSecret), ni, nr, spiI, spiR)
 }
 
 // rekeyIKEKeys derives the keys of an IKE SA created by rekeying (RFC 7296
@@ -75,14 +122,14 @@ func expandIKEKeys(s ikeSuite, skeyseed, ni, nr []byte, spiI, spiR uint64) (*ike
 	if err != nil {
 		return nil, err
 	}
-	encLen, err := suite.AEADKeymatLen(s.encrID, s.keyBits)
+	encLen, integLen, err := suite.SKKeymatLen(s.encrID, s.keyBits, s.integID)
 	if err != nil {
 		return nil, err
 	}
 	var spis [16]byte
 	binary.BigEndian.PutUint64(spis[:8], spiI)
 	binary.BigEndian.PutUint64(spis[8:], spiR)
-	n := 3*prf.Size() + 2*encLen
+	n := 3*prf.Size() + 2*integLen + 2*encLen
 	km, err := prf.Plus(skeyseed, concat(ni, nr, spis[:]), n)
 	if err != nil {
 		return nil, err
@@ -94,22 +141,26 @@ func expandIKEKeys(s ikeSuite, skeyseed, ni, nr []byte, spiI, spiR uint64) (*ike
 		return b
 	}
 	k.skD = take(prf.Size())
+	ai, ar := take(integLen), take(integLen)
 	ei, er := take(encLen), take(encLen)
+	k.skAi, k.skAr = ai, ar
 	k.skEi, k.skEr = ei, er
 	k.skPi = take(prf.Size())
 	k.skPr = take(prf.Size())
-	if k.encI, err = suite.NewAEAD(s.encrID, s.keyBits, ei); err != nil {
+	k.rawKeyed = [][]byte{skeyseed, k.skD, ei, er, k.skPi, k.skPr, ai, ar}
+	if k.encI, err = suite.NewSKTransform(s.encrID, s.keyBits, s.integID, ei, ai); err != nil {
+		k.zero()
 		return nil, err
 	}
-	if k.encR, err = suite.NewAEAD(s.encrID, s.keyBits, er); err != nil {
+	if k.encR, err = suite.NewSKTransform(s.encrID, s.keyBits, s.integID, er, ar); err != nil {
+		k.zero()
 		return nil, err
 	}
-	k.rawKeyed = [][]byte{skeyseed, k.skD, ei, er, k.skPi, k.skPr}
 	return k, nil
 }
 
-// zero overwrites the key material we hold (the AEADs keep their own
-// expanded keys; dropping the references lets them go).
+// zero overwrites the key material we hold (the SK transforms keep their
+// own expanded keys; dropping the references lets them go).
 func (k *ikeKeys) zero() {
 	if k == nil {
 		return
@@ -153,46 +204,89 @@ func (k *ikeKeys) pskAuth(psk, realMessage, peerNonce []byte, skP []byte, idBody
 	return k.prf.Compute(padKey, realMessage, peerNonce, maced)
 }
 
-// sealSK builds an encrypted message (RFC 7296 3.14, RFC 5282 for the
-// AEAD layout): header | SK header | IV | E(payloads | pad | padlen) | ICV.
-func sealSK(h wire.Header, ps []wire.Payload, aead *suite.AEAD, ivCounter uint64) ([]byte, error) {
+// sealSK builds an encrypted message (RFC 7296 3.14):
+//
+//	header | SK header | IV | E(payloads | padding | pad length) | ICV
+//
+// The plaintext is padded to the cipher's block size with zeros (any value
+// will do, 3.14). CBC needs an unpredictable IV, drawn from rnd (nil:
+// crypto/rand); the other modes take ivCounter, which must not repeat
+// under one key (RFC 5282 3.1, RFC 5930 2).
+func sealSK(h wire.Header, ps []wire.Payload, t suite.SKTransform, ivCounter uint64, rnd io.Reader) ([]byte, error) {
 	first, plain, err := wire.MarshalPayloads(ps)
 	if err != nil {
 		return nil, err
 	}
-	// AEAD modes need no block alignment; the Pad Length octet is always there.
-	plain = append(plain, 0)
-	bodyLen := aead.IVLen() + len(plain) + aead.ICVLen()
-	prefix := wire.SKPrefix(h, first, bodyLen)
-	iv := make([]byte, aead.IVLen())
-	binary.BigEndian.PutUint64(iv[len(iv)-8:], ivCounter)
-	out := make([]byte, 0, len(prefix)+bodyLen)
-	out = append(out, prefix...)
+	defer clear(plain)
+	return sealEncrypted(func(bodyLen int) []byte { return wire.SKPrefix(h, first, bodyLen) }, plain, t, ivCounter, rnd)
+}
+
+// sealEncrypted builds an SK or SKF message (RFC 7296 3.14, RFC 7383 2.5):
+// prefix | IV | E(content | Padding | Pad Length) | ICV, where prefix(bodyLen)
+// is everything before the IV and is authenticated with the ciphertext.
+// Padding fills to the cipher's block size; IVs are random for CBC and a
+// per-SA counter for the counter-based modes.
+func sealEncrypted(prefix func(bodyLen int) []byte, content []byte, t suite.SKTransform, ivCounter uint64, rnd io.Reader) ([]byte, error) {
+	bs := t.BlockSize()
+	padLen := (bs - (len(content)+1)%bs) % bs
+	plain := make([]byte, len(content), len(content)+padLen+1)
+	copy(plain, content)
+	plain = append(plain, make([]byte, padLen+1)...)
+	plain[len(plain)-1] = byte(padLen)
+	defer clear(plain)
+	bodyLen := t.IVLen() + len(plain) + t.ICVLen()
+	pre := prefix(bodyLen)
+	iv := make([]byte, t.IVLen())
+	if t.RandomIV() {
+		if rnd == nil {
+			rnd = rand.Reader
+		}
+		if _, err := io.ReadFull(rnd, iv); err != nil {
+			return nil, fmt.Errorf("ike: SK IV: %w", err)
+		}
+	} else {
+		binary.BigEndian.PutUint64(iv[len(iv)-8:], ivCounter)
+	}
+	out := make([]byte, 0, len(pre)+bodyLen)
+	out = append(out, pre...)
 	out = append(out, iv...)
-	out = aead.Seal(out, iv, plain, prefix)
-	if len(out) != len(prefix)+bodyLen {
-		return nil, fmt.Errorf("ike: internal error: sealed %d bytes, want %d", len(out), len(prefix)+bodyLen)
+	out = t.Seal(out, pre, iv, plain)
+	if len(out) != len(pre)+bodyLen {
+		return nil, fmt.Errorf("ike: internal error: sealed %d bytes, want %d", len(out), len(pre)+bodyLen)
 	}
 	return out, nil
 }
 
 // openSK verifies and decrypts an SK payload and parses what it carries.
 // Nothing inside is looked at before the ICV has been verified.
-func openSK(enc *wire.Encrypted, aead *suite.AEAD) ([]wire.Payload, error) {
-	ivLen, icvLen := aead.IVLen(), aead.ICVLen()
-	if len(enc.Body) < ivLen+icvLen+1 {
-		return nil, errMalformed("SK payload too short")
+func openSK(enc *wire.Encrypted, t suite.SKTransform) ([]wire.Payload, error) {
+	content, err := openEncrypted(enc.Body, enc.AAD, t, "SK")
+	if err != nil {
+		return nil, err
 	}
-	iv := enc.Body[:ivLen]
-	plain, err := aead.Open(nil, iv, enc.Body[ivLen:], enc.AAD)
+	return wire.ParsePayloads(enc.NextPayload, content)
+}
+
+// openEncrypted verifies and decrypts the body (IV | ciphertext | ICV) of
+// an SK or SKF payload whose authenticated prefix is aad, and returns the
+// content without its padding (RFC 7296 3.14).
+func openEncrypted(body, aad []byte, t suite.SKTransform, what string) ([]byte, error) {
+	ivLen, icvLen := t.IVLen(), t.ICVLen()
+	if len(body) < ivLen+icvLen+1 {
+		return nil, errMalformed(what + " payload too short")
+	}
+	if (len(body)-ivLen-icvLen)%t.BlockSize() != 0 {
+		return nil, errMalformed(what + " payload not a multiple of the cipher's block size")
+	}
+	plain, err := t.Open(nil, aad, body[:ivLen], body[ivLen:])
 	if err != nil {
 		return nil, errIntegrity
 	}
 	padLen := int(plain[len(plain)-1])
 	if padLen+1 > len(plain) {
-		return nil, errMalformed("SK pad length exceeds payload")
+		return nil, errMalformed(what + " pad length exceeds payload")
 	}
-	return wire.ParsePayloads(enc.NextPayload, plain[:len(plain)-1-padLen])
+	return plain[:len(plain)-1-padLen], nil
 }
 
 func concat(parts ...[]byte) []byte {

@@ -87,7 +87,7 @@ func TestSKRoundTrip(t *testing.T) {
 	}
 	h := wire.Header{SPIi: 1, SPIr: 2, Exchange: wire.Informational, Flags: wire.FlagInitiator, MessageID: 7}
 	ps := []wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}
-	pkt, err := sealSK(h, ps, k.encI, 1)
+	pkt, err := sealSK(h, ps, k.encI, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

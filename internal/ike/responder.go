@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -45,12 +44,14 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	// The connection is not known before IKE_AUTH; candidates are those
 	// whose addresses match, and the first with a common proposal wins.
 	var chosen wire.Proposal
+	var candidate *PeerConfig
 	found := false
 	for _, p := range sa.e.Peers() {
 		if !prefixesMatch(p.LocalAddrs, ev.local.Addr()) || !prefixesMatch(p.RemoteAddrs, ev.remote.Addr()) {
 			continue
 		}
 		if chosen, found = selectProposal(p.Proposals, offered.Proposals, ke.Group); found {
+			candidate = p
 			break
 		}
 	}
@@ -102,9 +103,11 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		&wire.KE{Group: s.group, Data: kex.PublicValue()},
 		&wire.Nonce{Data: sa.nonceR},
 	}
+	resp = append(resp, sa.respondInitAuth(ps, ev)...)
 	if supported {
 		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
 	}
+	resp = append(resp, sa.fragRespond(candidate, ps)...)
 	pkt, err := sa.encode(wire.IKESAInit, true, 0, resp)
 	if err != nil {
 		sa.log.Error("cannot encode IKE_SA_INIT response", "err", err)
@@ -159,7 +162,8 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 		sa.setState(StateDeleting) // deleted once the response is out
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyAuthenticationFailed}}
 	}
-	peer := sa.selectPeer(sa.remoteID, wantLocal)
+	sa.noteAuthPayloads(ps) // CERTREQ
+	peer, err := sa.authenticateInitiator(ps, idi, auth, sa.matchPeers(sa.remoteID, wantLocal))
 	if peer == nil {
 		return fail("no connection matches the peer's identity")
 	}
@@ -167,39 +171,38 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	sa.peer = peer // read by status and commands from other goroutines
 	sa.mu.Unlock()
 	sa.log = sa.log.With("conn", peer.Name)
-	sa.localID = peer.LocalID
-	if sa.localID.IsZero() {
-		sa.localID = IdentityFromAddr(sa.local.Addr())
-	}
-	psk, ok := sa.e.cfg.SharedKey(sa.localID, sa.remoteID)
-	if !ok {
-		return fail("no pre-shared key for the identities", "local_id", sa.localID)
-	}
-	want := sa.keys.pskAuth(psk, sa.msg1, sa.nonceR, sa.keys.skPi, idi.Body())
-	if auth.Method != wire.AuthPSK || subtle.ConstantTimeCompare(want, auth.Data) != 1 {
-		return fail("AUTH does not verify (wrong pre-shared key?)", "method", auth.Method)
+	sa.localID = localIDOf(peer, sa.local.Addr())
+	if err != nil {
+		return fail(err.Error(), "method", auth.Method, "local_id", sa.localID)
 	}
 	idrOut := &wire.ID{Responder: true, IDType: sa.localID.Type, Data: sa.localID.Data}
-	resp := []wire.Payload{
-		idrOut,
-		&wire.Auth{Method: wire.AuthPSK, Data: sa.keys.pskAuth(psk, sa.msg2, sa.nonceI, sa.keys.skPr, idrOut.Body())},
+	certs, authOut, err := sa.localAuthPayloads(idrOut, sa.msg2, sa.nonceI, sa.keys.skPr)
+	if err != nil {
+		// Our own credentials are broken; the peer hears only that
+		// authentication failed (RFC 7296 2.21.2).
+		return fail("cannot authenticate ourselves: "+err.Error(), "local_id", sa.localID)
 	}
+	// IDr, [CERT,] AUTH (RFC 7296 1.2)
+	resp := append(append([]wire.Payload{idrOut}, certs...), authOut)
 	sa.setState(StateEstablished)
 	sa.e.established(sa)
 	if wire.FindNotify(ps, wire.NotifyInitialContact) != nil {
 		sa.e.dropStale(sa)
 	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID, "proposal", sa.describeSuite())
+	sa.announceUp()
 	if hasPayload(ps, wire.PayloadSA) {
 		resp = append(resp, sa.respondChild(ps, childRequest{inIKEAuth: true, ni: sa.nonceI, nr: sa.nonceR})...)
 	}
 	return resp
 }
 
-// selectPeer picks the configured connection for the initiator's
-// identity: addresses must match, the remote ID (if configured) must
-// equal IDi, and our local ID must equal IDr when the initiator sent one.
-func (sa *ikeSA) selectPeer(idi, idr Identity) *PeerConfig {
+// matchPeers finds the configured connections for the initiator's
+// identity, in configuration order: addresses must match, the remote ID
+// (if configured) must equal IDi, and our local ID must equal IDr when
+// the initiator sent one.
+func (sa *ikeSA) matchPeers(idi, idr Identity) []*PeerConfig {
+	var out []*PeerConfig
 	for _, p := range sa.e.Peers() {
 		if !prefixesMatch(p.LocalAddrs, sa.local.Addr()) || !prefixesMatch(p.RemoteAddrs, sa.remote.Addr()) {
 			continue
@@ -216,9 +219,9 @@ func (sa *ikeSA) selectPeer(idi, idr Identity) *PeerConfig {
 				continue
 			}
 		}
-		return p
+		out = append(out, p)
 	}
-	return nil
+	return out
 }
 
 func describeAll(ps []wire.Proposal) string {

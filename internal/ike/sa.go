@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -38,6 +39,7 @@ type packetEvent struct {
 	msg           *wire.Message
 	raw           []byte
 	local, remote netip.AddrPort
+	frag          *reassembledMsg // set if reassembled from fragments (RFC 7383)
 }
 
 type cmdKind int
@@ -49,11 +51,17 @@ const (
 	// cmdDrop deletes the SA without telling the peer, which has lost it
 	// already (INITIAL_CONTACT, RFC 7296 3.10.1).
 	cmdDrop
+	cmdCreateChild // CREATE_CHILD_SA for a new Child SA (RFC 7296 1.3.1)
+	cmdRekeyChild  // rekey a Child SA now (1.3.3)
+	cmdRekeyIKE    // rekey the IKE SA now (1.3.2)
+	cmdWake        // re-read the Child SAs and deadlines (after a hand-over)
+	cmdRedundant   // lost a rekey collision: wait for the peer's DELETE
 )
 
 type command struct {
 	kind  cmdKind
 	child string
+	cfg   *ChildConfig // cmdCreateChild
 	reply chan error
 }
 
@@ -73,8 +81,9 @@ type ikeSA struct {
 	pending  []command // commands that arrived during an exchange
 
 	// initiator only
-	initChild *ChildConfig
-	initDone  chan error
+	initChild    *ChildConfig
+	moreChildren []*ChildConfig // created with CREATE_CHILD_SA once up
+	initDone     chan error
 
 	local, remote netip.AddrPort
 	initRemote    netip.AddrPort // address the IKE_SA_INIT came from (half-open key)
@@ -88,13 +97,44 @@ type ikeSA struct {
 	nonceI     []byte
 	nonceR     []byte
 	msg1, msg2 []byte // IKE_SA_INIT request and response, signed in AUTH
+	auth       authState
 
 	nextReqID   uint32 // message ID of our next request
 	expectReqID uint32 // message ID of the peer's next request
 	lastResp    []byte // cached response to the peer's last request
 	ivCounter   uint64
+	frag        fragState // IKE fragmentation (RFC 7383), see fragment.go
+
+	// announced: Config.Events heard this SA come up (or the SA it
+	// replaced in a rekey), so it hears it go down; it moves with the
+	// Child SAs to the IKE SA that replaces this one (moveChildren).
+	// fromRekey: the SA was created by a rekey (no handshake); set before
+	// the SA's goroutine starts.
+	announced atomic.Bool
+	fromRekey bool
+
+	sched     schedState
+	life      Timer     // the next lifetime or liveness deadline (timers.go)
+	lifeArmed time.Time // when life fires; zero if not armed
+	lifeDue   bool      // life fired during an exchange
+	lifetimes ikeLifetimes
+	lastRecv  time.Time // last authenticated message from the peer (DPD)
+	active    *activeExchange
+	rekeyed   bool // replaced by a new IKE SA; waits for its DELETE
+	// lastInstalled is the Child SA install added last (for collisions).
+	lastInstalled *childSA
+	// draining are deleted Child SAs replaced by a rekey that still take
+	// inbound packets for a moment (see retire).
+	draining []*childSA
+	// restart lists child configs to initiate again once this SA is gone
+	// (dpd_action/close_action = restart/start).
+	restart []*ChildConfig
+	// attempt counts initiation attempts (keyingtries).
+	attempt int
 
 	mu          sync.Mutex
+	rekeyedFlag bool         // rekeyed, for other goroutines
+	shown       ikeLifetimes // lifetimes as of the last armLife, for status
 	state       State
 	created     time.Time
 	established time.Time
@@ -119,9 +159,12 @@ func (sa *ikeSA) setState(s State) {
 	sa.mu.Lock()
 	sa.state = s
 	if s == StateEstablished {
-		sa.established = time.Now()
+		sa.established = sa.e.clock.Now()
 	}
 	sa.mu.Unlock()
+	if s == StateEstablished {
+		sa.startIKELifetimes()
+	}
 }
 
 // peerConfig returns the SA's connection (nil for a responder before
@@ -145,9 +188,11 @@ func (sa *ikeSA) hasChild(name string) bool {
 
 // deliver queues a packet for the SA goroutine without blocking.
 func (sa *ikeSA) deliver(ev packetEvent) {
+	sa.sched.delivered.Add(1)
 	select {
 	case sa.packets <- ev:
 	default:
+		sa.sched.delivered.Add(^uint64(0))
 		sa.e.Stats.QueueFull.Add(1)
 	}
 }
@@ -155,9 +200,11 @@ func (sa *ikeSA) deliver(ev packetEvent) {
 // command runs c on the SA goroutine and waits for its result.
 func (sa *ikeSA) command(ctx context.Context, c command) error {
 	c.reply = make(chan error, 1)
+	sa.sched.delivered.Add(1)
 	select {
 	case sa.commands <- c:
 	case <-ctx.Done():
+		sa.sched.delivered.Add(^uint64(0))
 		return ctx.Err()
 	}
 	select {
@@ -169,21 +216,16 @@ func (sa *ikeSA) command(ctx context.Context, c command) error {
 }
 
 // run is the SA goroutine: the handshake (as initiator), then serving
-// requests and commands until the SA is deleted.
+// requests, commands and lifetime timers until the SA is deleted.
 func (sa *ikeSA) run() {
 	defer sa.teardown()
-	if sa.initiator {
-		err := sa.initiate()
-		if err != nil {
-			sa.log.Warn("IKE SA setup failed", "conn", sa.peer.Name, "peer", sa.remote, "err", err)
-		}
-		sa.initDone <- err
-		if err != nil {
+	sa.life = sa.newTimer(never)
+	defer sa.life.Stop()
+	if sa.keys == nil && sa.initiator {
+		if !sa.runInitiate() {
 			return
 		}
 	}
-	idle := time.NewTimer(30 * time.Second) // a half-open responder SA expires
-	defer idle.Stop()
 	for sa.State() != StateDeleted {
 		if len(sa.pending) > 0 {
 			c := sa.pending[0]
@@ -191,19 +233,28 @@ func (sa *ikeSA) run() {
 			sa.runCommand(c)
 			continue
 		}
+		if sa.lifeDue {
+			sa.lifeDue = false
+			sa.lifecycle()
+			continue
+		}
+		sa.armLife()
+		sa.sched.park()
 		select {
 		case ev := <-sa.packets:
-			if ev.msg.IsResponse() {
-				continue // a late response to a request we no longer wait for
+			sa.sched.wake()
+			ev, ok := sa.reassemble(ev)
+			if !ok || ev.msg.IsResponse() {
+				continue // held fragment, or a late response to a request we no longer wait for
 			}
 			sa.handleRequest(ev)
 		case c := <-sa.commands:
+			sa.sched.wake()
 			sa.runCommand(c)
-		case <-idle.C:
-			if sa.State() == StateConnecting {
-				sa.log.Info("half-open IKE SA expired", "peer", sa.remote)
-				sa.setState(StateDeleted)
-			}
+		case <-sa.life.C():
+			sa.sched.wake()
+			sa.lifeArmed = time.Time{}
+			sa.lifecycle()
 		}
 	}
 }
@@ -220,6 +271,15 @@ func (sa *ikeSA) runCommand(c command) {
 		sa.setState(StateDeleted)
 	case cmdDeleteChild:
 		err = sa.deleteChild(c.child)
+	case cmdCreateChild:
+		err = sa.createChild(c.cfg)
+	case cmdRekeyChild:
+		err = sa.rekeyChildByName(c.child)
+	case cmdRekeyIKE:
+		err = sa.rekeyIKE()
+	case cmdWake:
+	case cmdRedundant:
+		sa.markRekeyed()
 	}
 	c.reply <- err
 }
@@ -227,6 +287,10 @@ func (sa *ikeSA) runCommand(c command) {
 // teardown removes the SA's Child SAs from the data plane, clears keys and
 // unregisters the SA.
 func (sa *ikeSA) teardown() {
+	var last SAInfo
+	if sa.announced.Load() {
+		last = sa.info()
+	}
 	sa.mu.Lock()
 	children := sa.children
 	sa.children = nil
@@ -235,8 +299,26 @@ func (sa *ikeSA) teardown() {
 	for _, c := range children {
 		sa.uninstall(c)
 	}
+	sa.removeDrained(true)
 	sa.keys.zero()
+	sa.releaseFragments()
 	sa.e.forget(sa)
+	if ev := sa.e.cfg.Events; ev != nil && sa.announced.Swap(false) {
+		last.State, last.Children = StateDeleted, nil
+		ev.IKEUpDown(last, false)
+	}
+	// Children that moved to another IKE SA (a rekey collision resolved
+	// as this SA went) need no restart.
+	var again []*ChildConfig
+	for _, c := range sa.restart {
+		if !sa.e.childElsewhere(sa, c.Name) {
+			again = append(again, c)
+		}
+	}
+	if len(again) > 0 && sa.peer != nil {
+		sa.log.Info("initiating the connection again", "children", len(again))
+		_, _ = sa.e.spawnInitiator(sa.peer, again[0], again[1:], make(chan error, 1), 0)
+	}
 	// Anyone still waiting for this SA hears that it is gone.
 	for {
 		select {
@@ -268,11 +350,17 @@ func (sa *ikeSA) exchange(exch wire.ExchangeType, ps []wire.Payload, tries int) 
 func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries int) (*packetEvent, []wire.Payload, error) {
 	sa.send(pkt)
 	timeout := sa.e.cfg.RetransmitTimeout
-	timer := time.NewTimer(timeout)
+	timer := sa.newTimer(timeout)
 	defer timer.Stop()
 	for sent := 0; ; {
+		sa.sched.park()
 		select {
 		case ev := <-sa.packets:
+			sa.sched.wake()
+			ev, ok := sa.reassemble(ev)
+			if !ok {
+				continue
+			}
 			h := ev.msg.Header
 			if !h.IsResponse() {
 				sa.handleRequest(ev)
@@ -290,6 +378,7 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 				sa.log.Debug("dropped invalid response", "exchange", exch, "err", err)
 				continue
 			}
+			sa.lastRecv = sa.e.clock.Now()
 			if err := wire.Verify(exch, true, ps); err != nil {
 				// Authenticated but broken: the exchange failed (RFC 7296 2.21).
 				return nil, nil, fmt.Errorf("ike: invalid %v response: %w", exch, err)
@@ -297,6 +386,7 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 			sa.nextReqID++
 			return &ev, ps, nil
 		case c := <-sa.commands:
+			sa.sched.wake()
 			// Shutting down, or deleting an SA still being set up, ends the
 			// exchange at once; anything else waits for it.
 			if c.kind == cmdShutdown || c.kind == cmdDrop || (c.kind == cmdDeleteIKE && sa.State() == StateConnecting) {
@@ -305,7 +395,12 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 				return nil, nil, ErrClosed
 			}
 			sa.pending = append(sa.pending, c)
-		case <-timer.C:
+		case <-sa.life.C():
+			sa.sched.wake()
+			sa.lifeArmed = time.Time{}
+			sa.lifeDue = true // handled once this exchange is over
+		case <-timer.C():
+			sa.sched.wake()
 			if sent >= tries {
 				return nil, nil, ErrTimeout
 			}
@@ -347,6 +442,7 @@ func (sa *ikeSA) handleRequest(ev packetEvent) {
 		sa.log.Debug("dropped invalid request", "exchange", h.Exchange, "err", err)
 		return
 	}
+	sa.lastRecv = sa.e.clock.Now()
 	// Authenticated: follow the peer's address (RFC 7296 2.23, NAT-T port float).
 	sa.setAddrs(ev.local, ev.remote)
 	var resp []wire.Payload
@@ -402,7 +498,11 @@ func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []w
 		aead = sa.keys.encI
 	}
 	sa.ivCounter++
-	return sealSK(h, ps, aead, sa.ivCounter)
+	pkt, err := sealSK(h, ps, aead, sa.ivCounter, sa.e.cfg.Rand)
+	if err == nil {
+		err = sa.fragmentIfNeeded(h, ps, pkt, aead)
+	}
+	return pkt, err
 }
 
 // decode returns the payloads of a received message, decrypting and
@@ -410,6 +510,9 @@ func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []w
 // IKE_SA_INIT. Only cleartext payloads before SK are refused.
 func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 	m := ev.msg
+	if ev.frag != nil {
+		return ev.frag.payloads, nil // authenticated fragment by fragment
+	}
 	if m.Exchange == wire.IKESAInit {
 		if m.Encrypted != nil {
 			return nil, errMalformed("SK payload in IKE_SA_INIT")
@@ -437,15 +540,23 @@ func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 }
 
 func (sa *ikeSA) send(pkt []byte) {
+	if frags := sa.fragmentsOf(pkt); frags != nil {
+		sa.sendAll(frags)
+		return
+	}
 	if err := sa.e.cfg.Send(sa.local, sa.remote, pkt); err != nil {
 		sa.log.Warn("send failed", "peer", sa.remote, "err", err)
 	}
 }
 
-// logIKEKeys hands the IKE SA's encryption keys to the key log, if any.
+// logIKEKeys hands the IKE SA's encryption keys to the key log, if any,
+// and warns about deprecated algorithms in the negotiated suite.
 func (sa *ikeSA) logIKEKeys() {
+	for _, w := range sa.suite.warnings() {
+		sa.log.Warn("weak IKE algorithm negotiated", "warning", w)
+	}
 	if kl := sa.e.cfg.KeyLog; kl != nil {
-		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr)
+		kl.LogIKESA(sa.spiI, sa.spiR, sa.suite.encrID, sa.suite.keyBits, sa.keys.skEi, sa.keys.skEr, sa.suite.integID, sa.keys.skAi, sa.keys.skAr)
 	}
 }
 
@@ -460,4 +571,25 @@ func (sa *ikeSA) setAddrs(local, remote netip.AddrPort) {
 	sa.mu.Lock()
 	sa.local, sa.remote = local, remote
 	sa.mu.Unlock()
+}
+
+// announceUp tells Config.Events that the SA is established (RFC 7296
+// 1.2: after IKE_AUTH); called once by the SA's goroutine.
+func (sa *ikeSA) announceUp() {
+	sa.announced.Store(true)
+	if ev := sa.e.cfg.Events; ev != nil {
+		in := sa.info()
+		in.Children = nil
+		ev.IKEUpDown(in, true)
+	}
+}
+
+// announceChild tells Config.Events that a Child SA was installed or
+// removed.
+func (sa *ikeSA) announceChild(c *childSA, up bool) {
+	if ev := sa.e.cfg.Events; ev != nil {
+		in := sa.info()
+		in.Children = nil
+		ev.ChildUpDown(in, c.info(sa.e.clock.Now()), up)
+	}
 }

@@ -71,13 +71,49 @@ func (w *Writer) Close() error {
 }
 
 // ikeEncrName is Wireshark's name for an IKE SA encryption algorithm
-// (packet-isakmp.c); the keys include the salt for AEADs (RFC 5282).
+// (packet-isakmp.c); the keys include the salt or nonce of the counter
+// modes (RFC 5282, RFC 5930).
 func ikeEncrName(encrID uint16, keyBits int) (string, bool) {
-	icv := map[uint16]int{wire.EncrAESGCM8: 8, wire.EncrAESGCM12: 12, wire.EncrAESGCM16: 16}
+	aesKey := keyBits == 128 || keyBits == 192 || keyBits == 256
+	switch encrID {
+	case wire.Encr3DES:
+		return "3DES [RFC2451]", true
+	case wire.EncrAESCBC:
+		return fmt.Sprintf("AES-CBC-%d [RFC3602]", keyBits), aesKey
+	case wire.EncrAESCTR:
+		return fmt.Sprintf("AES-CTR-%d [RFC5930]", keyBits), aesKey
+	}
+	icv := map[uint16]int{
+		wire.EncrAESGCM8: 8, wire.EncrAESGCM12: 12, wire.EncrAESGCM16: 16,
+		wire.EncrAESCCM8: 8, wire.EncrAESCCM12: 12, wire.EncrAESCCM16: 16,
+	}
 	if n, ok := icv[encrID]; ok {
-		return fmt.Sprintf("AES-GCM-%d with %d octet ICV [RFC5282]", keyBits, n), true
+		mode := "GCM"
+		if encrID == wire.EncrAESCCM8 || encrID == wire.EncrAESCCM12 || encrID == wire.EncrAESCCM16 {
+			mode = "CCM"
+		}
+		return fmt.Sprintf("AES-%s-%d with %d octet ICV [RFC5282]", mode, keyBits, n), aesKey
 	}
 	return "", false // e.g. ChaCha20-Poly1305: Wireshark has no IKE decryption for it
+}
+
+// ikeAuthName is Wireshark's name for an IKE SA integrity algorithm. It
+// has no AES-XCBC or AES-CMAC: for those the table says "decrypt, do not
+// check" with the ICV length, so the capture still decrypts.
+func ikeAuthName(integID uint16) string {
+	switch integID {
+	case wire.IntegHMACSHA1_96:
+		return "HMAC_SHA1_96 [RFC2404]"
+	case wire.IntegHMACSHA256_128:
+		return "HMAC_SHA2_256_128 [RFC4868]"
+	case wire.IntegHMACSHA384_192:
+		return "HMAC_SHA2_384_192 [RFC4868]"
+	case wire.IntegHMACSHA512_256:
+		return "HMAC_SHA2_512_256 [RFC4868]"
+	case wire.IntegAESXCBC96, wire.IntegAESCMAC96:
+		return "ANY 96-bits of Authentication [No Checking]"
+	}
+	return "NONE [RFC4306]"
 }
 
 // espEncrName is Wireshark's name for an ESP encryption algorithm
@@ -121,11 +157,13 @@ func espAuthName(integID uint16) (string, bool) {
 	return "", false // AES-XCBC-96
 }
 
-// LogIKESA records an IKE SA's encryption keys (SK_ei, SK_er, RFC 7296
-// 2.14). Algorithms Wireshark cannot decrypt are written as a comment.
-func (w *Writer) LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte) {
+// LogIKESA records an IKE SA's encryption and integrity keys (SK_ei,
+// SK_er, SK_ai, SK_ar, RFC 7296 2.14; the integrity keys are empty and
+// integID is 0 for a combined-mode cipher). Algorithms Wireshark cannot
+// decrypt are written as a comment.
+func (w *Writer) LogIKESA(spiI, spiR uint64, encrID uint16, keyBits int, skEi, skEr []byte, integID uint16, skAi, skAr []byte) {
 	name, ok := ikeEncrName(encrID, keyBits)
-	line := fmt.Sprintf("%016x,%016x,%x,%x,%q,,,%q\n", spiI, spiR, skEi, skEr, name, "NONE [RFC4306]")
+	line := fmt.Sprintf("%016x,%016x,%x,%x,%q,%x,%x,%q\n", spiI, spiR, skEi, skEr, name, skAi, skAr, ikeAuthName(integID))
 	if !ok {
 		line = fmt.Sprintf("# %016x,%016x: %s has no Wireshark IKEv2 decryption\n", spiI, spiR, wire.TransformName(wire.TransformENCR, encrID))
 	}

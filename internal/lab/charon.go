@@ -53,6 +53,15 @@ func CheckStrongSwan() error {
 	return nil
 }
 
+// CheckPlugin reports whether strongSwan's plugin name is installed.
+func CheckPlugin(name string) error {
+	path := filepath.Join(CharonPluginDir, "libstrongswan-"+name+".so")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("lab: strongSwan plugin %s missing: %w", name, err)
+	}
+	return nil
+}
+
 // Charon is a strongSwan charon daemon running as a peer in a Namespace,
 // with its configuration, VICI socket and log in Dir.
 type Charon struct {

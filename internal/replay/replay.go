@@ -18,8 +18,12 @@ const (
 	// and Linux default to 32..128; 128 absorbs the reordering of a parallel
 	// data plane.
 	DefaultSize = 128
-	// MinSize and MaxSize bound the window (in packets).
-	MinSize = 64
+	// MinSize and MaxSize bound the window (in packets). MinSize is the
+	// smallest window RFC 4303 3.4.3 allows (32); like every size it is
+	// rounded up to a multiple of the 64-bit bitmap block, so a window of
+	// 32 tracks 64 packets. A receiver may always keep a larger window
+	// than negotiated: it only accepts more reordering.
+	MinSize = 32
 	MaxSize = 65536
 )
 
@@ -39,8 +43,8 @@ type Window struct {
 	ring    []uint64 // bit (seq % 64) of block (seq/64) & mask marks seq as seen
 }
 
-// Init (re)initialises w for a window of size packets. The size is rounded
-// up to a multiple of 64 and clamped to [MinSize, MaxSize]; 0 selects
+// Init (re)initialises w for a window of size packets. The size is clamped
+// to [MinSize, MaxSize] and rounded up to a multiple of 64; 0 selects
 // DefaultSize. RFC 4303 3.4.3 requires at least 32 and recommends 64.
 func (w *Window) Init(size int) {
 	switch {

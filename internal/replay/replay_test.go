@@ -392,3 +392,37 @@ func BenchmarkInferESN(b *testing.B) {
 	}
 	_ = sink
 }
+
+// TestWindowSizes checks the window's edges at the sizes a peer may
+// configure, from RFC 4303's minimum of 32 up to 4096 and beyond: after
+// highest is seen, highest-size+1 is still inside and highest-size is too
+// old (sizes are rounded up to 64).
+func TestWindowSizes(t *testing.T) {
+	for _, size := range []int{32, 64, 100, 128, 512, 1024, 2048, 4096, 8192, 65536} {
+		w := newWindow(size)
+		n := uint64(w.Size())
+		if n < uint64(size) || n%64 != 0 {
+			t.Fatalf("Init(%d).Size() = %d", size, n)
+		}
+		const base = 1<<32 + 12345 // across a 32-bit boundary, too
+		for _, highest := range []uint64{n + 7, base} {
+			w.Reset()
+			if !accept(w, highest) {
+				t.Fatalf("size %d: %d rejected", size, highest)
+			}
+			if !w.Check(highest-n+1) || w.Check(highest-n) {
+				t.Errorf("size %d (%d): edges wrong at highest %d", size, n, highest)
+			}
+			for s := highest - n + 1; s < highest; s++ {
+				if !accept(w, s) {
+					t.Fatalf("size %d: %d in the window rejected", size, s)
+				}
+			}
+			for s := highest - n + 1; s <= highest; s++ {
+				if w.Check(s) {
+					t.Fatalf("size %d: %d accepted twice", size, s)
+				}
+			}
+		}
+	}
+}

@@ -53,7 +53,14 @@ type ChildSA struct {
 	inMu    sync.Mutex
 	outMu   sync.RWMutex
 	deleted bool // guarded by inMu and outMu (both held to set)
+	// retired SAs are skipped by DB.Outbound but still open inbound
+	// packets: the SA is being replaced (make-before-break, RFC 7296 2.8).
+	retired atomic.Bool
 }
+
+// RetireOutbound stops the policy lookup from choosing c for outbound
+// packets; inbound packets are still accepted until c is removed.
+func (c *ChildSA) RetireOutbound() { c.retired.Store(true) }
 
 // Stats are the per-SA counters (the numbers `swanctl --list-sas` shows).
 // Bytes count inner (plaintext) packet bytes, as strongSwan does.
@@ -282,10 +289,11 @@ func (db *DB) Inbound(spi uint32) *ChildSA {
 // Outbound returns the first SA, in insertion order, whose LocalTS matches
 // src and whose RemoteTS matches dst (RFC 4301 5.1), or nil. When selectors
 // of several SAs overlap the oldest wins, so during a rekey (RFC 7296 2.8)
-// the old SA keeps carrying traffic until it is removed.
+// the old SA keeps carrying traffic until it is retired (RetireOutbound)
+// or removed.
 func (db *DB) Outbound(src, dst netip.Addr, proto uint8, srcPort, dstPort uint16) *ChildSA {
 	for _, c := range db.load().out {
-		if c.MatchOutbound(src, dst, proto, srcPort, dstPort) {
+		if !c.retired.Load() && c.MatchOutbound(src, dst, proto, srcPort, dstPort) {
 			return c
 		}
 	}

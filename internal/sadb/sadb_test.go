@@ -225,3 +225,27 @@ func TestConcurrentLookups(t *testing.T) {
 		t.Fatalf("Len = %d, want %d", got, want)
 	}
 }
+
+// TestRetiredSkippedOutbound: a retired SA gives way to the next one with
+// matching selectors for outbound packets and still opens inbound ones.
+func TestRetiredSkippedOutbound(t *testing.T) {
+	var db DB
+	old := newChild(t, "old", 0x100, "10.1.0.0/24", "10.2.0.0/24")
+	repl := newChild(t, "new", 0x200, "10.1.0.0/24", "10.2.0.0/24")
+	for _, c := range []*ChildSA{old, repl} {
+		if err := db.Add(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, dst := netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.2.0.1")
+	if got := db.Outbound(src, dst, 6, 1, 2); got != old {
+		t.Fatalf("before retiring: %v", got)
+	}
+	old.RetireOutbound()
+	if got := db.Outbound(src, dst, 6, 1, 2); got != repl {
+		t.Fatalf("after retiring: %v, want the replacement", got)
+	}
+	if db.Inbound(0x100) != old {
+		t.Fatal("retired SA no longer found inbound")
+	}
+}

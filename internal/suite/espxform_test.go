@@ -37,6 +37,7 @@ var xformCases = func() []xformCase {
 	}{
 		{ike.IntegHMACSHA1_96, "HMAC_SHA1_96", 12},
 		{ike.IntegAESXCBC96, "AES_XCBC_96", 12},
+		{ike.IntegAESCMAC96, "AES_CMAC_96", 12},
 		{ike.IntegHMACSHA256_128, "HMAC_SHA2_256_128", 16},
 		{ike.IntegHMACSHA384_192, "HMAC_SHA2_384_192", 24},
 		{ike.IntegHMACSHA512_256, "HMAC_SHA2_512_256", 32},

@@ -75,7 +75,8 @@ func FuzzAEADOpen(f *testing.F) {
 func FuzzParseProposal(f *testing.F) {
 	for _, s := range []string{
 		"aes256gcm16-prfsha256-x25519", "default", "aes128gcm16-esn-x25519", "chacha20poly1305",
-		"aes256-sha256-modp2048", "ke1_mlkem768", "--", " - ", "aes128gcm8-aes192gcm96-prfsha512-ecp384-modp2048-noesn",
+		"aes256-sha256-modp2048", "ke1_mlkem768", "--", "aes128ctr-sha384-ecp521", "aes128ccm16-prfaescmac-ecp384",
+		"aes256gcm16-prfsha384-x25519-ke1_mlkem768", "aes192-aesxcbc-aescmac-modp8192", "3des-sha1-modp3072", " - ", "aes128gcm8-aes192gcm96-prfsha512-ecp384-modp2048-noesn",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -104,8 +105,47 @@ func FuzzParseProposal(f *testing.F) {
 		for _, tr := range p.Transforms {
 			checkImplemented(t, tr)
 		}
+		if !esp { // every ENCR/INTEG pairing can protect the IKE SA
+			integs := p.Get(ike.TransformINTEG)
+			if len(integs) == 0 {
+				integs = []ike.Transform{{Type: ike.TransformINTEG, ID: ike.IntegNone}}
+			}
+			for _, e := range p.Get(ike.TransformENCR) {
+				for _, i := range integs {
+					if _, _, err := SKKeymatLen(e.ID, int(e.KeyLength), i.ID); err != nil {
+						t.Fatalf("%q: %v", s, err)
+					}
+				}
+			}
+		}
 		if d := Describe(p); d == "" || strings.Contains(d, "UNKNOWN") {
 			t.Fatalf("%q: Describe = %q", s, d)
+		}
+	})
+}
+
+// FuzzSKTransformOpen feeds arbitrary SK payload bodies to every SK
+// transform: no panic, and anything but a genuine message fails.
+func FuzzSKTransformOpen(f *testing.F) {
+	trs := make([]SKTransform, len(skCases))
+	for i, c := range skCases {
+		trs[i] = newTestSK(f, c, 9)
+		aad, iv, pt := testSKMessage(c, 20, 9)
+		f.Add(uint8(i), aad, iv, trs[i].Seal(nil, aad, iv, pt))
+		f.Add(uint8(i), aad, iv, []byte{})
+		f.Add(uint8(i), []byte{}, []byte{1}, make([]byte, 40))
+	}
+	f.Fuzz(func(t *testing.T, which uint8, aad, iv, ct []byte) {
+		tr := trs[int(which)%len(trs)]
+		pt, err := tr.Open(nil, aad, iv, ct)
+		if err != nil {
+			if !errors.Is(err, ErrOpen) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if again := tr.Seal(nil, aad, iv, pt); !bytes.Equal(again, ct) {
+			t.Fatalf("%v: opened a message that does not re-seal to itself", tr)
 		}
 	})
 }

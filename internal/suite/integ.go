@@ -17,9 +17,10 @@ import (
 )
 
 // Integ is an ESP/AH integrity algorithm (IKEv2 transform type 3):
-// AUTH_HMAC_SHA1_96 (RFC 2404), AUTH_AES_XCBC_96 (RFC 3566) and
-// AUTH_HMAC_SHA2_256_128, _384_192 and _512_256 (RFC 4868), each an HMAC
-// or AES-XCBC-MAC truncated to its ICV length. An Integ is immutable and
+// AUTH_HMAC_SHA1_96 (RFC 2404), AUTH_AES_XCBC_96 (RFC 3566),
+// AUTH_AES_CMAC_96 (RFC 4494) and AUTH_HMAC_SHA2_256_128, _384_192 and
+// _512_256 (RFC 4868), each an HMAC, AES-XCBC-MAC or AES-CMAC truncated
+// to its ICV length. An Integ is immutable and
 // safe for concurrent use; Sum and Verify do not allocate when dst has the
 // capacity.
 type Integ struct {
@@ -38,7 +39,7 @@ type xcbcKey struct {
 
 // integState is the running MAC of one computation.
 type integState struct {
-	h   hash.Hash // keyed HMAC; nil for XCBC
+	h   hash.Hash // keyed HMAC or AES-CMAC; nil for XCBC
 	mac [64]byte  // the full MAC
 	x   [16]byte  // XCBC: chaining value
 	buf [16]byte  // XCBC: pending block, processed once more data follows
@@ -47,14 +48,15 @@ type integState struct {
 }
 
 // integAlgs lists the integrity algorithms: key length (RFC 2404, RFC
-// 4868 2.1.1: as long as the hash output; RFC 3566: 128 bits for XCBC)
-// and ICV length.
+// 4868 2.1.1: as long as the hash output; RFC 3566 and RFC 4494: 128 bits
+// for XCBC and CMAC) and ICV length.
 var integAlgs = map[uint16]struct {
 	keyLen, icvLen int
 	hash           func() hash.Hash
 }{
 	ike.IntegHMACSHA1_96:    {sha1.Size, 12, sha1.New},
 	ike.IntegAESXCBC96:      {16, 12, nil},
+	ike.IntegAESCMAC96:      {16, 12, nil},
 	ike.IntegHMACSHA256_128: {sha256.Size, 16, sha256.New},
 	ike.IntegHMACSHA384_192: {sha512.Size384, 24, sha512.New384},
 	ike.IntegHMACSHA512_256: {sha512.Size, 32, sha512.New},
@@ -88,6 +90,16 @@ func NewInteg(id uint16, key []byte) (*Integ, error) {
 func newInteg(id uint16, key []byte) (*Integ, error) {
 	alg := integAlgs[id]
 	m := &Integ{id: id, icvLen: alg.icvLen}
+	if id == ike.IntegAESCMAC96 {
+		// Each pooled state is a CMAC with its own chaining value; they
+		// share the key schedule (cipher.Block is safe for concurrent use).
+		c, err := newCMAC(key)
+		if err != nil {
+			return nil, err
+		}
+		m.states.New = func() any { cp := *c; return &integState{h: &cp} }
+		return m, nil
+	}
 	if alg.hash == nil {
 		x, err := newXCBCKey(key)
 		if err != nil {

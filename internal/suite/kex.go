@@ -30,35 +30,89 @@ type KeyExchange interface {
 	SharedSecret(peer []byte) ([]byte, error)
 }
 
-// SupportedGroup reports whether NewKeyExchange implements group.
+// SupportedGroup reports whether NewKeyExchange and Respond implement
+// group.
 func SupportedGroup(group uint16) bool {
 	switch group {
-	case ike.GroupMODP2048, ike.GroupECP256, ike.GroupECP384, ike.GroupCurve25519:
+	case ike.GroupMODP2048, ike.GroupMODP3072, ike.GroupMODP4096, ike.GroupMODP6144, ike.GroupMODP8192,
+		ike.GroupECP256, ike.GroupECP384, ike.GroupECP521, ike.GroupCurve25519, ike.GroupCurve448:
 		return true
 	}
-	return false
+	return IsKEM(group)
 }
 
-// NewKeyExchange makes a fresh key pair for group: MODP-2048 (14, RFC 3526
-// 3), the 256- and 384-bit random ECP groups (19, 20; RFC 5903) or
-// Curve25519 (31, RFC 8031). The private key is drawn from r (nil means
-// crypto/rand.Reader); unlike crypto/ecdh.GenerateKey, r is really used, so
-// a deterministic reader gives reproducible keys in tests and simulations.
+// IsKEM reports whether group is a key encapsulation mechanism (ML-KEM,
+// RFC 9370 2.2.2, draft-ietf-ipsecme-ikev2-mlkem) rather than a
+// Diffie-Hellman group: the two sides then send different things (the
+// initiator an encapsulation key, the responder a ciphertext), and the
+// responder must use Respond.
+func IsKEM(group uint16) bool {
+	return group == ike.GroupMLKEM512 || group == ike.GroupMLKEM768 || group == ike.GroupMLKEM1024
+}
+
+// NewKeyExchange makes the initiator's side of a key exchange for group:
+// a fresh key pair for MODP-2048 to -8192 (14 to 18, RFC 3526), the random
+// ECP groups of 256, 384 and 521 bits (19, 20, 21; RFC 5903),
+// Curve25519 or Curve448 (31, 32; RFC 8031); for ML-KEM-512, -768 and
+// -1024 (35, 36, 37; FIPS 203) a decapsulation key whose encapsulation key
+// is the public value. The
+// private key is drawn from r (nil means crypto/rand.Reader); unlike
+// crypto/ecdh.GenerateKey, r is really used, so a deterministic reader
+// gives reproducible keys in tests and simulations.
+//
+// For a Diffie-Hellman group the responder may use NewKeyExchange too;
+// Respond works for every group.
 func NewKeyExchange(group uint16, r io.Reader) (KeyExchange, error) {
 	if r == nil {
 		r = rand.Reader
 	}
 	switch group {
 	case ike.GroupMODP2048:
-		return newMODP(group, modp2048, r)
+		return newMODP(group, modp2048, 512, r)
+	case ike.GroupMODP3072:
+		return newMODP(group, modp3072, 512, r)
+	case ike.GroupMODP4096:
+		return newMODP(group, modp4096, 512, r)
+	case ike.GroupMODP6144:
+		return newMODP(group, modp6144, 640, r)
+	case ike.GroupMODP8192:
+		return newMODP(group, modp8192, 640, r)
 	case ike.GroupECP256:
 		return newECDH(group, ecdh.P256(), 32, r)
 	case ike.GroupECP384:
 		return newECDH(group, ecdh.P384(), 48, r)
+	case ike.GroupECP521:
+		return newECDH(group, ecdh.P521(), 66, r)
 	case ike.GroupCurve25519:
 		return newECDH(group, ecdh.X25519(), 32, r)
+	case ike.GroupCurve448:
+		return newX448(r)
+	case ike.GroupMLKEM512, ike.GroupMLKEM768, ike.GroupMLKEM1024:
+		return newMLKEM(group, r)
 	}
 	return nil, fmt.Errorf("%w: key exchange method %d", ErrUnsupported, group)
+}
+
+// Respond is the responder's side of a key exchange for group, given the
+// initiator's Key Exchange Data peer: it returns the Key Exchange Data of
+// our reply and the shared secret. For a Diffie-Hellman group that is a
+// fresh key pair and the secret it shares with peer; for ML-KEM peer is
+// the encapsulation key, which is checked (FIPS 203 7.2), and our data is
+// the ciphertext encapsulating a fresh secret to it (RFC 9370 2.2.2).
+// Errors for peer values wrap ErrInvalidPublicValue.
+func Respond(group uint16, peer []byte, r io.Reader) (public, secret []byte, err error) {
+	if IsKEM(group) {
+		return encapsulate(group, peer)
+	}
+	ke, err := NewKeyExchange(group, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, err = ke.SharedSecret(peer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ke.PublicValue(), secret, nil
 }
 
 // modp2048 is the 2048-bit MODP group of RFC 3526 3 (IKE group 14):
@@ -84,12 +138,6 @@ func mustHexInt(s string) *big.Int {
 	return n
 }
 
-// modpExponentBits is the size of our private exponent. RFC 3526 8
-// estimates 110-160 bits of strength for the 2048-bit group and asks for an
-// exponent of at least twice that; 512 bits is well above it and much
-// cheaper than a full-size exponent.
-const modpExponentBits = 512
-
 // maxKeyTries bounds the rejection sampling of private keys: a random
 // 256-bit string is >= the P-256 order with probability about 2^-32, so a
 // reader that fails this many times is broken.
@@ -108,11 +156,17 @@ type modpKE struct {
 	pub   []byte
 }
 
-func newMODP(group uint16, p *big.Int, r io.Reader) (*modpKE, error) {
-	buf := make([]byte, modpExponentBits/8)
+// newMODP makes a key pair with a private exponent of expBits bits. RFC
+// 3526 8 estimates the strength of each group (110-160 bits for 2048,
+// 130-210 for 3072, 150-240 for 4096, 170-270 for 6144, 190-310 for 8192)
+// and asks for an exponent of at least twice that: 512 bits up to 4096,
+// 640 above, is at or above the upper estimates of 2048 to 4096 and the
+// lower ones of 6144 and 8192, and much cheaper than a full-size exponent.
+func newMODP(group uint16, p *big.Int, expBits int, r io.Reader) (*modpKE, error) {
+	buf := make([]byte, expBits/8)
 	defer clear(buf)
 	x := new(big.Int)
-	for try := 0; x.Cmp(big.NewInt(2)) < 0; try++ { // x in [2, 2^512): never 0 or 1
+	for try := 0; x.Cmp(big.NewInt(2)) < 0; try++ { // x in [2, 2^expBits): never 0 or 1
 		if try == maxKeyTries {
 			return nil, errBadRandom
 		}
@@ -172,6 +226,11 @@ func newECDH(group uint16, curve ecdh.Curve, coordLen int, r io.Reader) (*ecdhKE
 		}
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return nil, fmt.Errorf("suite: key exchange: %w", err)
+		}
+		if group == ike.GroupECP521 {
+			// 66 octets hold 528 bits; the order has 521. Without the
+			// top 7 bits most draws would be refused.
+			buf[0] &= 0x01
 		}
 		// X25519 takes any 32 bytes (clamped, RFC 7748 5); NIST scalars
 		// must be in [1, n-1] and are otherwise drawn again.

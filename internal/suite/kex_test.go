@@ -20,6 +20,16 @@ var testGroups = []struct {
 	{ike.GroupECP256, 64, 32},
 	{ike.GroupECP384, 96, 48},
 	{ike.GroupCurve25519, 32, 32},
+	{ike.GroupMODP3072, 384, 384},
+	{ike.GroupMODP4096, 512, 512},
+	{ike.GroupMODP6144, 768, 768},
+	{ike.GroupMODP8192, 1024, 1024},
+	{ike.GroupECP521, 132, 66}, // RFC 5903 7: 66 octets per coordinate
+	{ike.GroupCurve448, 56, 56},
+}
+
+func isECP(g uint16) bool {
+	return g == ike.GroupECP256 || g == ike.GroupECP384 || g == ike.GroupECP521
 }
 
 // seeded is a deterministic random source for reproducible tests.
@@ -86,38 +96,46 @@ func TestMODPPadding(t *testing.T) {
 	}
 }
 
-// TestMODPRejectsRFC6989 checks the MODP group's public value tests of RFC
-// 6989 2.1 (1 < y < p-1) and the exact length of RFC 7296 3.4.
+// TestMODPRejectsRFC6989 checks the MODP groups' public value tests of
+// RFC 6989 2.1 (1 < y < p-1) and the exact length of RFC 7296 3.4.
 func TestMODPRejectsRFC6989(t *testing.T) {
-	ke, err := NewKeyExchange(ike.GroupMODP2048, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := modp2048
-	enc := func(n *big.Int) []byte { return n.FillBytes(make([]byte, 256)) }
-	one := big.NewInt(1)
-	bad := map[string][]byte{
-		"0":             enc(big.NewInt(0)),
-		"1":             enc(one),
-		"p-1":           enc(new(big.Int).Sub(p, one)),
-		"p":             enc(p),
-		"p+1":           enc(new(big.Int).Add(p, one)),
-		"p+2":           enc(new(big.Int).Add(p, big.NewInt(2))),
-		"2^2048-1":      bytes.Repeat([]byte{0xff}, 256),
-		"empty":         nil,
-		"255 bytes":     make([]byte, 255),
-		"257 bytes":     append([]byte{0}, enc(big.NewInt(5))...),
-		"unpadded 2":    {2},
-		"1 MiB garbage": bytes.Repeat([]byte{0x17}, 1<<20),
-	}
-	for name, y := range bad {
-		if s, err := ke.SharedSecret(y); !errors.Is(err, ErrInvalidPublicValue) {
-			t.Errorf("%s: SharedSecret = %x, %v; want ErrInvalidPublicValue", name, s, err)
+	for _, g := range []struct {
+		group uint16
+		p     *big.Int
+	}{{ike.GroupMODP2048, modp2048}, {ike.GroupMODP3072, modp3072}, {ike.GroupMODP4096, modp4096}, {ike.GroupMODP6144, modp6144}, {ike.GroupMODP8192, modp8192}} {
+		ke, err := NewKeyExchange(g.group, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	for name, y := range map[string]*big.Int{"2": big.NewInt(2), "p-2": new(big.Int).Sub(p, big.NewInt(2))} {
-		if _, err := ke.SharedSecret(enc(y)); err != nil {
-			t.Errorf("%s: rejected: %v", name, err)
+		p, size := g.p, len(ke.PublicValue())
+		if size != p.BitLen()/8 {
+			t.Fatalf("group %d: public value of %d bytes", g.group, size)
+		}
+		enc := func(n *big.Int) []byte { return n.FillBytes(make([]byte, size)) }
+		one := big.NewInt(1)
+		bad := map[string][]byte{
+			"0":             enc(big.NewInt(0)),
+			"1":             enc(one),
+			"p-1":           enc(new(big.Int).Sub(p, one)),
+			"p":             enc(p),
+			"p+1":           enc(new(big.Int).Add(p, one)),
+			"p+2":           enc(new(big.Int).Add(p, big.NewInt(2))),
+			"2^n-1":         bytes.Repeat([]byte{0xff}, size),
+			"empty":         nil,
+			"one short":     make([]byte, size-1),
+			"one long":      append([]byte{0}, enc(big.NewInt(5))...),
+			"unpadded 2":    {2},
+			"1 MiB garbage": bytes.Repeat([]byte{0x17}, 1<<20),
+		}
+		for name, y := range bad {
+			if s, err := ke.SharedSecret(y); !errors.Is(err, ErrInvalidPublicValue) {
+				t.Errorf("group %d, %s: SharedSecret = %x, %v; want ErrInvalidPublicValue", g.group, name, s, err)
+			}
+		}
+		for name, y := range map[string]*big.Int{"2": big.NewInt(2), "p-2": new(big.Int).Sub(p, big.NewInt(2))} {
+			if _, err := ke.SharedSecret(enc(y)); err != nil {
+				t.Errorf("group %d, %s: rejected: %v", g.group, name, err)
+			}
 		}
 	}
 }
@@ -125,7 +143,10 @@ func TestMODPRejectsRFC6989(t *testing.T) {
 // TestECPRejects checks RFC 6989 2.3 (the point must be on the curve) and
 // the x || y length of RFC 5903 7.
 func TestECPRejects(t *testing.T) {
-	for _, g := range testGroups[1:3] {
+	for _, g := range testGroups {
+		if !isECP(g.group) {
+			continue
+		}
 		ke, _ := NewKeyExchange(g.group, nil)
 		peer, _ := NewKeyExchange(g.group, nil)
 		good := peer.PublicValue()
@@ -143,7 +164,7 @@ func TestECPRejects(t *testing.T) {
 			"one byte long":     append(bytes.Clone(good), 0),
 			"empty":             nil,
 			"compressed point":  append([]byte{2}, good[:len(good)/2]...),
-			"other curve's len": make([]byte, 2*66),
+			"other curve's len": make([]byte, 2*48),
 		}
 		for name, v := range bad {
 			if s, err := ke.SharedSecret(v); !errors.Is(err, ErrInvalidPublicValue) {
@@ -179,7 +200,7 @@ func TestX25519Rejects(t *testing.T) {
 }
 
 func TestKeyExchangeUnsupported(t *testing.T) {
-	for _, g := range []uint16{ike.GroupNone, 1, 2, 5, ike.GroupMODP3072, ike.GroupMODP4096, ike.GroupECP521, ike.GroupCurve448, 35, 0xffff} {
+	for _, g := range []uint16{ike.GroupNone, 1, 2, 5, 22, 23, 24, 25, 26, 27, 28, 29, 30, 33, 34, 38, 0xffff} {
 		if SupportedGroup(g) {
 			t.Errorf("SupportedGroup(%d) = true", g)
 		}
@@ -201,8 +222,37 @@ func TestKeyExchangeBrokenRandom(t *testing.T) {
 		// All zeros is a valid (clamped) X25519 scalar but no valid MODP
 		// exponent or NIST scalar; it must fail, not loop.
 		_, err := NewKeyExchange(g.group, zeroReader{})
-		if (err == nil) != (g.group == ike.GroupCurve25519) {
+		if (err == nil) != (g.group == ike.GroupCurve25519 || g.group == ike.GroupCurve448) {
 			t.Errorf("group %d with an all-zero random source: err %v", g.group, err)
+		}
+	}
+}
+
+// TestX448Rejects checks RFC 8031 2: 56-octet values only, and low-order
+// points (all-zero shared secret) are errors; u = p+1 is 1 reduced (RFC
+// 7748 5 reduces non-canonical values).
+func TestX448Rejects(t *testing.T) {
+	ke, _ := NewKeyExchange(ike.GroupCurve448, nil)
+	p := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 448), new(big.Int).Lsh(big.NewInt(1), 224))
+	p.Sub(p, big.NewInt(1))
+	le := func(n *big.Int) []byte {
+		b := n.FillBytes(make([]byte, 56))
+		for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+			b[i], b[j] = b[j], b[i]
+		}
+		return b
+	}
+	for name, u := range map[string]*big.Int{
+		"0": big.NewInt(0), "1": big.NewInt(1), "p-1": new(big.Int).Sub(p, big.NewInt(1)),
+		"p": p, "p+1": new(big.Int).Add(p, big.NewInt(1)),
+	} {
+		if s, err := ke.SharedSecret(le(u)); !errors.Is(err, ErrInvalidPublicValue) {
+			t.Errorf("%s: SharedSecret = %x, %v; want ErrInvalidPublicValue", name, s, err)
+		}
+	}
+	for _, n := range []int{0, 32, 55, 57, 112} {
+		if _, err := ke.SharedSecret(make([]byte, n)); !errors.Is(err, ErrInvalidPublicValue) {
+			t.Errorf("%d-byte value: err %v", n, err)
 		}
 	}
 }

@@ -18,9 +18,9 @@ var (
 	ErrUnknownAlgorithm     = errors.New("unknown algorithm")
 )
 
-// The default proposals (swanctl.conf "default"): AEADs only, as that is
-// all this build implements, in the order of preference of RFC 8247 and
-// RFC 8221.
+// The default proposals (swanctl.conf "default"): AEADs only, in the
+// order of preference of RFC 8247 and RFC 8221; peers that need AES-CBC
+// and friends get them by configuration.
 const (
 	defaultIKE = "aes256gcm16-aes128gcm16-chacha20poly1305-prfsha256-prfsha384-x25519-ecp256-ecp384-modp2048"
 	defaultESP = "aes256gcm16-aes128gcm16-chacha20poly1305"
@@ -39,31 +39,77 @@ type keyword struct {
 var keywords = func() map[string]keyword {
 	m := map[string]keyword{
 		"chacha20poly1305": {ike.TransformENCR, ike.EncrChaCha20Poly1305, 0}, // RFC 7634: no key length attribute
+		"3des":             {ike.TransformENCR, ike.Encr3DES, 0},
+		"aes":              {ike.TransformENCR, ike.EncrAESCBC, 128},
+		"sha":              {ike.TransformINTEG, ike.IntegHMACSHA1_96, 0},
+		"sha1":             {ike.TransformINTEG, ike.IntegHMACSHA1_96, 0},
+		"sha256":           {ike.TransformINTEG, ike.IntegHMACSHA256_128, 0},
+		"sha2_256":         {ike.TransformINTEG, ike.IntegHMACSHA256_128, 0},
+		"sha384":           {ike.TransformINTEG, ike.IntegHMACSHA384_192, 0},
+		"sha2_384":         {ike.TransformINTEG, ike.IntegHMACSHA384_192, 0},
+		"sha512":           {ike.TransformINTEG, ike.IntegHMACSHA512_256, 0},
+		"sha2_512":         {ike.TransformINTEG, ike.IntegHMACSHA512_256, 0},
+		"aesxcbc":          {ike.TransformINTEG, ike.IntegAESXCBC96, 0},
+		"aescmac":          {ike.TransformINTEG, ike.IntegAESCMAC96, 0},
 		"prfsha1":          {ike.TransformPRF, ike.PRFHMACSHA1, 0},
 		"prfsha256":        {ike.TransformPRF, ike.PRFHMACSHA256, 0},
 		"prfsha384":        {ike.TransformPRF, ike.PRFHMACSHA384, 0},
 		"prfsha512":        {ike.TransformPRF, ike.PRFHMACSHA512, 0},
+		"prfaesxcbc":       {ike.TransformPRF, ike.PRFAES128XCBC, 0},
+		"prfaescmac":       {ike.TransformPRF, ike.PRFAES128CMAC, 0},
 		"modp2048":         {ike.TransformKE, ike.GroupMODP2048, 0},
+		"modp3072":         {ike.TransformKE, ike.GroupMODP3072, 0},
+		"modp4096":         {ike.TransformKE, ike.GroupMODP4096, 0},
+		"modp6144":         {ike.TransformKE, ike.GroupMODP6144, 0},
+		"modp8192":         {ike.TransformKE, ike.GroupMODP8192, 0},
 		"ecp256":           {ike.TransformKE, ike.GroupECP256, 0},
 		"ecp384":           {ike.TransformKE, ike.GroupECP384, 0},
+		"ecp521":           {ike.TransformKE, ike.GroupECP521, 0},
 		"curve25519":       {ike.TransformKE, ike.GroupCurve25519, 0},
 		"x25519":           {ike.TransformKE, ike.GroupCurve25519, 0},
+		"curve448":         {ike.TransformKE, ike.GroupCurve448, 0},
+		"x448":             {ike.TransformKE, ike.GroupCurve448, 0},
+		"mlkem512":         {ike.TransformKE, ike.GroupMLKEM512, 0},
+		"mlkem768":         {ike.TransformKE, ike.GroupMLKEM768, 0},
+		"mlkem1024":        {ike.TransformKE, ike.GroupMLKEM1024, 0},
 		"noesn":            {ike.TransformESN, ike.ESNNone, 0},
 		"esn":              {ike.TransformESN, ike.ESNYes, 0},
 	}
-	// aes<bits>gcm<icv>: the ICV in octets (8, 12, 16) or bits (64, 96,
-	// 128); plain aes<bits>gcm means a 16-octet ICV.
+	// aes<bits>gcm<icv> and aes<bits>ccm<icv>: the ICV in octets (8, 12,
+	// 16) or bits (64, 96, 128); without a suffix a 16-octet ICV.
 	for _, bits := range []uint16{128, 192, 256} {
-		for suffix, id := range map[string]uint16{
-			"8": ike.EncrAESGCM8, "64": ike.EncrAESGCM8,
-			"12": ike.EncrAESGCM12, "96": ike.EncrAESGCM12,
-			"16": ike.EncrAESGCM16, "128": ike.EncrAESGCM16, "": ike.EncrAESGCM16,
-		} {
-			m[fmt.Sprintf("aes%dgcm%s", bits, suffix)] = keyword{ike.TransformENCR, id, bits}
+		m[fmt.Sprintf("aes%d", bits)] = keyword{ike.TransformENCR, ike.EncrAESCBC, bits}
+		m[fmt.Sprintf("aes%dctr", bits)] = keyword{ike.TransformENCR, ike.EncrAESCTR, bits}
+		for _, mode := range []struct {
+			name         string
+			i8, i12, i16 uint16
+		}{{"gcm", ike.EncrAESGCM8, ike.EncrAESGCM12, ike.EncrAESGCM16}, {"ccm", ike.EncrAESCCM8, ike.EncrAESCCM12, ike.EncrAESCCM16}} {
+			for suffix, id := range map[string]uint16{
+				"8": mode.i8, "64": mode.i8, "12": mode.i12, "96": mode.i12, "16": mode.i16, "128": mode.i16, "": mode.i16,
+			} {
+				m[fmt.Sprintf("aes%d%s%s", bits, mode.name, suffix)] = keyword{ike.TransformENCR, id, bits}
+			}
 		}
 	}
 	return m
 }()
+
+// prfForInteg is the PRF strongSwan adds to an IKE proposal that names
+// integrity algorithms but no PRF: the one built on the same primitive.
+var prfForInteg = map[uint16]uint16{
+	ike.IntegHMACSHA1_96:    ike.PRFHMACSHA1,
+	ike.IntegAESXCBC96:      ike.PRFAES128XCBC,
+	ike.IntegAESCMAC96:      ike.PRFAES128CMAC,
+	ike.IntegHMACSHA256_128: ike.PRFHMACSHA256,
+	ike.IntegHMACSHA384_192: ike.PRFHMACSHA384,
+	ike.IntegHMACSHA512_256: ike.PRFHMACSHA512,
+}
+
+// ErrNotYetSupported is wrapped by the errors for proposals that are
+// valid but need protocol machinery this build lacks: additional key
+// exchanges (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) and
+// ML-KEM, which goes in one.
+var ErrNotYetSupported = errors.New("not supported yet")
 
 // unsupportedKeywords are the other keywords strongSwan accepts (up to 6.x):
 // configurations that use them are valid strongSwan, but this build cannot
@@ -74,12 +120,11 @@ var unsupportedKeywords = func() map[string]bool {
 		blowfish blowfish128 blowfish192 blowfish256 cast128
 		camellia camellia128 camellia192 camellia256 camellia128ctr camellia192ctr camellia256ctr
 		serpent serpent128 serpent192 serpent256 twofish twofish128 twofish192 twofish256
-		sha1_160 sha256_96 sha2_256_96 md5 md5_128 camelliaxcbc aescmac
-		prfmd5 prfaesxcbc prfcamelliaxcbc prfaescmac
-		none modpnone modpnull modp768 modp1024 modp1536 modp3072 modp4096 modp6144 modp8192
-		ecp192 ecp224 ecp521 modp1024s160 modp2048s224 modp2048s256
-		ecp224bp ecp256bp ecp384bp ecp512bp curve448 x448
-		mlkem512 mlkem768 mlkem1024
+		sha1_160 sha256_96 sha2_256_96 md5 md5_128 camelliaxcbc
+		prfmd5 prfcamelliaxcbc
+		none modpnone modpnull modp768 modp1024 modp1536
+		ecp192 ecp224 modp1024s160 modp2048s224 modp2048s256
+		ecp224bp ecp256bp ecp384bp ecp512bp
 		ntru112 ntru128 ntru192 ntru256 newhope128 kyber1 kyber3 kyber5
 		ntrup1 ntrup3 ntrup5 ntrur3 saber1 saber3 saber5 bike1 bike3 bike5
 		frodoa1 frodoa3 frodoa5 frodos1 frodos3 frodos5 hqc1 hqc3 hqc5 sike1 sike2 sike3 sike5`)
@@ -111,7 +156,9 @@ func isKEKeyword(w string) bool {
 	return false
 }
 
-// lookup classifies one keyword of a proposal for proto.
+// lookup classifies one keyword of a proposal for proto. A keyword with
+// a ke1_ ... ke7_ prefix names an additional key exchange (RFC 9370 2.2),
+// transform type 6 to 12.
 func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 	if k, ok := keywords[w]; ok {
 		return k, nil
@@ -120,15 +167,18 @@ func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 		if proto == ike.ProtoESP {
 			return k, nil
 		}
-		return keyword{}, fmt.Errorf("%w %q for IKE (ESP only; the IKE SA uses AEADs)", ErrUnsupportedAlgorithm, w)
+		return keyword{}, fmt.Errorf("%w %q for IKE (ESP only)", ErrUnsupportedAlgorithm, w)
 	}
 	if unsupportedKeywords[w] {
 		return keyword{}, fmt.Errorf("%w %q", ErrUnsupportedAlgorithm, w)
 	}
-	// ke1_ ... ke7_ prefix additional key exchanges (RFC 9370), which
-	// this build does not do.
 	if len(w) > 4 && w[:2] == "ke" && w[2] >= '1' && w[2] <= '7' && w[3] == '_' && isKEKeyword(w[4:]) {
-		return keyword{}, fmt.Errorf("%w %q", ErrUnsupportedAlgorithm, w)
+		k, ok := keywords[w[4:]]
+		if !ok {
+			return keyword{}, fmt.Errorf("%w %q", ErrUnsupportedAlgorithm, w)
+		}
+		k.typ = ike.TransformType(5 + w[2] - '0')
+		return k, nil
 	}
 	return keyword{}, fmt.Errorf("%w %q", ErrUnknownAlgorithm, w)
 }
@@ -136,11 +186,50 @@ func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 // ParseIKEProposal parses one IKE proposal in strongSwan's syntax
 // (swanctl.conf connections.<conn>.proposals): keywords joined by "-", e.g.
 // "aes256gcm16-prfsha256-x25519", or "default". An IKE proposal needs at
-// least one encryption algorithm, a PRF (AEADs leave no integrity algorithm
-// to derive one from, so "prfsha..." is required) and a key exchange method
-// (RFC 7296 3.3.3). The result has Protocol ike.ProtoIKE and Number 1.
+// least one encryption algorithm, a PRF and a key exchange method (RFC 7296
+// 3.3.3); with AEADs, which leave no integrity algorithm to derive a PRF
+// from, "prf..." is required. The result has Protocol ike.ProtoIKE and
+// Number 1.
+//
+// Besides the AEADs it takes AES-CBC (aes128, aes192, aes256), AES-CTR
+// (aes128ctr..., RFC 5930), AES-CCM (aes128ccm16..., RFC 5282) and 3DES
+// with the integrity algorithms sha1, sha256, sha384, sha512, aesxcbc and
+// aescmac; without a prf... keyword such a proposal gets the PRFs that
+// match its integrity algorithms, as strongSwan does (sha256 gives
+// prfsha256, aesxcbc prfaesxcbc). IKEProposalWarnings notes the deprecated
+// algorithms. Key exchanges: modp2048..modp8192, ecp256/384/521, x25519
+// (curve25519), x448 (curve448). Additional key exchanges (ke1_mlkem768,
+// RFC 9370) and ML-KEM are refused with an error wrapping
+// ErrNotYetSupported: they need the IKE_INTERMEDIATE exchange (RFC 9242).
 func ParseIKEProposal(s string) (ike.Proposal, error) {
-	return parseProposal(ike.ProtoIKE, s)
+	p, err := parseProposal(ike.ProtoIKE, s)
+	if err != nil {
+		return p, err
+	}
+	return p, refuseNotYet(s, p)
+}
+
+// refuseNotYet refuses what parseProposal understands but the engine
+// cannot negotiate yet: additional key exchanges and ML-KEM, naming the
+// keyword.
+func refuseNotYet(s string, p ike.Proposal) error {
+	need := false
+	for _, t := range p.Transforms {
+		need = need || (t.Type >= 6 && t.Type <= 12) || (t.Type == ike.TransformKE && IsKEM(t.ID))
+	}
+	if !need {
+		return nil
+	}
+	for _, w := range strings.Split(s, "-") {
+		w = strings.TrimSpace(w)
+		if len(w) > 4 && w[:2] == "ke" && w[3] == '_' {
+			return fmt.Errorf("proposal %q: additional key exchange %q (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is %w", s, w, ErrNotYetSupported)
+		}
+		if k, ok := keywords[w]; ok && k.typ == ike.TransformKE && IsKEM(k.id) {
+			return fmt.Errorf("proposal %q: %q is meant as an additional key exchange (ke1_%s, RFC 9370), which is %w", s, w, w, ErrNotYetSupported)
+		}
+	}
+	return fmt.Errorf("proposal %q: additional key exchanges are %w", s, ErrNotYetSupported)
 }
 
 // ParseESPProposal parses one ESP proposal (swanctl.conf
@@ -156,7 +245,11 @@ func ParseIKEProposal(s string) (ike.Proposal, error) {
 // 0, no extended sequence numbers. PRF keywords are dropped, as strongSwan
 // does. The result has Protocol ike.ProtoESP and Number 1.
 func ParseESPProposal(s string) (ike.Proposal, error) {
-	return parseProposal(ike.ProtoESP, s)
+	p, err := parseProposal(ike.ProtoESP, s)
+	if err != nil {
+		return p, err
+	}
+	return p, refuseNotYet(s, p)
 }
 
 func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {
@@ -170,7 +263,7 @@ func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {
 		}
 		return DefaultESPProposals()[0], nil
 	}
-	var byType [6][]ike.Transform // indexed by transform type 1..5
+	var byType [13][]ike.Transform // indexed by transform type 1..12
 	for _, w := range strings.Split(s, "-") {
 		w = strings.TrimSpace(w)
 		if w == "" {
@@ -191,7 +284,18 @@ func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {
 	if len(byType[ike.TransformENCR]) == 0 {
 		return ike.Proposal{}, fmt.Errorf("proposal %q has no encryption algorithm", s)
 	}
+	if err := checkPairing(proto, s, byType[ike.TransformENCR], byType[ike.TransformINTEG]); err != nil {
+		return ike.Proposal{}, err
+	}
 	if proto == ike.ProtoIKE {
+		if len(byType[ike.TransformPRF]) == 0 {
+			for _, t := range byType[ike.TransformINTEG] {
+				pt := ike.Transform{Type: ike.TransformPRF, ID: prfForInteg[t.ID]}
+				if !slices.Contains(byType[ike.TransformPRF], pt) {
+					byType[ike.TransformPRF] = append(byType[ike.TransformPRF], pt)
+				}
+			}
+		}
 		if len(byType[ike.TransformPRF]) == 0 {
 			return ike.Proposal{}, fmt.Errorf("IKE proposal %q has no PRF (add e.g. prfsha256)", s)
 		}
@@ -202,16 +306,13 @@ func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {
 			return ike.Proposal{}, fmt.Errorf("IKE proposal %q: esn/noesn apply to ESP only", s)
 		}
 	} else {
-		if err := checkESPProposal(s, byType[ike.TransformENCR], byType[ike.TransformINTEG]); err != nil {
-			return ike.Proposal{}, err
-		}
 		byType[ike.TransformPRF] = nil
 		if len(byType[ike.TransformESN]) == 0 {
 			byType[ike.TransformESN] = []ike.Transform{{Type: ike.TransformESN, ID: ike.ESNNone}}
 		}
 	}
 	p := ike.Proposal{Number: 1, Protocol: proto}
-	for _, typ := range []ike.TransformType{ike.TransformENCR, ike.TransformPRF, ike.TransformINTEG, ike.TransformKE, ike.TransformESN} {
+	for typ := ike.TransformENCR; typ <= 12; typ++ {
 		p.Transforms = append(p.Transforms, byType[typ]...)
 	}
 	return p, nil
@@ -279,11 +380,13 @@ var transformNames = map[ike.TransformType]map[uint16]string{
 	ike.TransformINTEG: {
 		ike.IntegNone: "NONE", ike.IntegHMACSHA1_96: "HMAC_SHA1_96", ike.IntegAESXCBC96: "AES_XCBC_96",
 		ike.IntegHMACSHA256_128: "HMAC_SHA2_256_128", ike.IntegHMACSHA384_192: "HMAC_SHA2_384_192",
-		ike.IntegHMACSHA512_256: "HMAC_SHA2_512_256",
+		ike.IntegHMACSHA512_256: "HMAC_SHA2_512_256", ike.IntegAESCMAC96: "AES_CMAC_96",
 	},
 	ike.TransformKE: {
 		ike.GroupNone: "KE_NONE", 2: "MODP_1024", 5: "MODP_1536", ike.GroupMODP2048: "MODP_2048",
 		ike.GroupMODP3072: "MODP_3072", ike.GroupMODP4096: "MODP_4096",
+		ike.GroupMODP6144: "MODP_6144", ike.GroupMODP8192: "MODP_8192",
+		ike.GroupMLKEM512: "ML_KEM_512", ike.GroupMLKEM768: "ML_KEM_768", ike.GroupMLKEM1024: "ML_KEM_1024",
 		ike.GroupECP256: "ECP_256", ike.GroupECP384: "ECP_384", ike.GroupECP521: "ECP_521",
 		ike.GroupCurve25519: "CURVE_25519", ike.GroupCurve448: "CURVE_448",
 	},
@@ -291,6 +394,11 @@ var transformNames = map[ike.TransformType]map[uint16]string{
 }
 
 func transformName(typ ike.TransformType, id uint16) string {
+	if typ >= 6 && typ <= 12 { // RFC 9370 additional key exchanges share the KE registry
+		if name, ok := transformNames[ike.TransformKE][id]; ok {
+			return fmt.Sprintf("KE%d_%s", typ-5, name)
+		}
+	}
 	if name, ok := transformNames[typ][id]; ok {
 		return name
 	}

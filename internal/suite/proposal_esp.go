@@ -7,58 +7,55 @@ import (
 )
 
 // espKeywords are strongSwan's proposal keywords (proposal_keywords_static.txt)
-// that this build implements for ESP only: the non-AEAD ciphers, AES-CCM
-// and AES-GMAC, and the integrity algorithms. The IKE SA does AEADs only,
-// so in IKE proposals they are unsupported.
+// that this build implements for ESP only: NULL encryption and AES-GMAC,
+// which protect no IKE SA (RFC 7296 5, RFC 4543).
 var espKeywords = func() map[string]keyword {
 	m := map[string]keyword{
-		"null":     {ike.TransformENCR, ike.EncrNull, 0},
-		"3des":     {ike.TransformENCR, ike.Encr3DES, 0},
-		"aes":      {ike.TransformENCR, ike.EncrAESCBC, 128},
-		"sha":      {ike.TransformINTEG, ike.IntegHMACSHA1_96, 0},
-		"sha1":     {ike.TransformINTEG, ike.IntegHMACSHA1_96, 0},
-		"sha256":   {ike.TransformINTEG, ike.IntegHMACSHA256_128, 0},
-		"sha2_256": {ike.TransformINTEG, ike.IntegHMACSHA256_128, 0},
-		"sha384":   {ike.TransformINTEG, ike.IntegHMACSHA384_192, 0},
-		"sha2_384": {ike.TransformINTEG, ike.IntegHMACSHA384_192, 0},
-		"sha512":   {ike.TransformINTEG, ike.IntegHMACSHA512_256, 0},
-		"sha2_512": {ike.TransformINTEG, ike.IntegHMACSHA512_256, 0},
-		"aesxcbc":  {ike.TransformINTEG, ike.IntegAESXCBC96, 0},
+		"null": {ike.TransformENCR, ike.EncrNull, 0},
 	}
 	for _, bits := range []uint16{128, 192, 256} {
-		m[fmt.Sprintf("aes%d", bits)] = keyword{ike.TransformENCR, ike.EncrAESCBC, bits}
-		m[fmt.Sprintf("aes%dctr", bits)] = keyword{ike.TransformENCR, ike.EncrAESCTR, bits}
 		m[fmt.Sprintf("aes%dgmac", bits)] = keyword{ike.TransformENCR, ike.EncrNullAuthAESGMAC, bits}
-		// aes<bits>ccm<icv>: the ICV in octets or bits, as for GCM.
-		for suffix, id := range map[string]uint16{
-			"8": ike.EncrAESCCM8, "64": ike.EncrAESCCM8,
-			"12": ike.EncrAESCCM12, "96": ike.EncrAESCCM12,
-			"16": ike.EncrAESCCM16, "128": ike.EncrAESCCM16, "": ike.EncrAESCCM16,
-		} {
-			m[fmt.Sprintf("aes%dccm%s", bits, suffix)] = keyword{ike.TransformENCR, id, bits}
-		}
 	}
 	return m
 }()
 
-// checkESPProposal enforces what an ESP proposal must pair (RFC 7296 3.3,
-// RFC 4303 3.2, 5): a combined-mode (AEAD) algorithm takes no integrity
-// algorithm; every other one, NULL included, needs one. Since an integrity
-// transform applies to every ENCR transform of the proposal, AEADs and
-// the others cannot share one proposal.
-func checkESPProposal(s string, encrs, integs []ike.Transform) error {
+// checkPairing enforces what an IKE or ESP proposal must pair (RFC 7296
+// 3.3, RFC 4303 3.2, 5): a combined-mode (AEAD) algorithm takes no
+// integrity algorithm; every other one, NULL included, needs one. Since an
+// integrity transform applies to every ENCR transform of the proposal,
+// AEADs and the others cannot share one proposal.
+func checkPairing(proto ike.ProtocolID, s string, encrs, integs []ike.Transform) error {
 	for _, t := range encrs {
 		switch {
 		case isCombined(t.ID) && len(integs) > 0:
-			return fmt.Errorf("ESP proposal %q: combined-mode %s takes no integrity algorithm (RFC 7296 3.3); put AEADs in a proposal of their own",
-				s, describeTransform(t))
+			return fmt.Errorf("%v proposal %q: combined-mode %s takes no integrity algorithm (RFC 7296 3.3); put AEADs in a proposal of their own",
+				proto, s, describeTransform(t))
 		case t.ID == ike.EncrNull && len(integs) == 0:
-			return fmt.Errorf("ESP proposal %q: NULL encryption without an integrity algorithm protects nothing (RFC 4303 5; add e.g. sha256)", s)
+			return fmt.Errorf("%v proposal %q: NULL encryption without an integrity algorithm protects nothing (RFC 4303 5; add e.g. sha256)", proto, s)
 		case !isCombined(t.ID) && len(integs) == 0:
-			return fmt.Errorf("ESP proposal %q: %s needs an integrity algorithm (add e.g. sha256)", s, describeTransform(t))
+			return fmt.Errorf("%v proposal %q: %s needs an integrity algorithm (add e.g. sha256)", proto, s, describeTransform(t))
 		}
 	}
 	return nil
+}
+
+// IKEProposalWarnings returns notes on the algorithms of an IKE proposal
+// that are allowed but discouraged (RFC 8247 3), for the caller to log,
+// e.g. "3DES is deprecated (RFC 8247)". It returns nil when there is
+// nothing to say.
+func IKEProposalWarnings(p ike.Proposal) []string {
+	var w []string
+	for _, t := range p.Transforms {
+		switch {
+		case t.Type == ike.TransformENCR && t.ID == ike.Encr3DES:
+			w = append(w, "3DES is deprecated (RFC 8247 3.1)")
+		case t.Type == ike.TransformINTEG && t.ID == ike.IntegHMACSHA1_96:
+			w = append(w, "HMAC-SHA1-96 is deprecated (RFC 8247 3.3)")
+		case t.Type == ike.TransformPRF && t.ID == ike.PRFHMACSHA1:
+			w = append(w, "PRF-HMAC-SHA1 is deprecated (RFC 8247 3.2)")
+		}
+	}
+	return w
 }
 
 // ESPProposalWarnings returns notes on the algorithms of an ESP proposal

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,6 +41,33 @@ func TestParseIKEProposal(t *testing.T) {
 		{"chacha20poly1305-prfsha256-curve25519",
 			[]ike.Transform{encr(ike.EncrChaCha20Poly1305, 0), prfT(ike.PRFHMACSHA256), keT(ike.GroupCurve25519)},
 			"CHACHA20_POLY1305/PRF_HMAC_SHA2_256/CURVE_25519"},
+		// Ciphers with integrity: without a PRF keyword the PRFs follow
+		// the integrity algorithms, as in strongSwan.
+		{"aes256-sha256-modp3072",
+			[]ike.Transform{encr(ike.EncrAESCBC, 256), prfT(ike.PRFHMACSHA256), integT(ike.IntegHMACSHA256_128), keT(ike.GroupMODP3072)},
+			"AES_CBC_256/PRF_HMAC_SHA2_256/HMAC_SHA2_256_128/MODP_3072"},
+		{"aes128ctr-sha384-ecp521",
+			[]ike.Transform{encr(ike.EncrAESCTR, 128), prfT(ike.PRFHMACSHA384), integT(ike.IntegHMACSHA384_192), keT(ike.GroupECP521)},
+			"AES_CTR_128/PRF_HMAC_SHA2_384/HMAC_SHA2_384_192/ECP_521"},
+		{"aes192-aes128-sha512-aesxcbc-aescmac-sha1-modp4096-modp6144-modp8192",
+			[]ike.Transform{encr(ike.EncrAESCBC, 192), encr(ike.EncrAESCBC, 128),
+				prfT(ike.PRFHMACSHA512), prfT(ike.PRFAES128XCBC), prfT(ike.PRFAES128CMAC), prfT(ike.PRFHMACSHA1),
+				integT(ike.IntegHMACSHA512_256), integT(ike.IntegAESXCBC96), integT(ike.IntegAESCMAC96), integT(ike.IntegHMACSHA1_96),
+				keT(ike.GroupMODP4096), keT(ike.GroupMODP6144), keT(ike.GroupMODP8192)},
+			"AES_CBC_192/AES_CBC_128/PRF_HMAC_SHA2_512/PRF_AES128_XCBC/PRF_AES128_CMAC/PRF_HMAC_SHA1/HMAC_SHA2_512_256/AES_XCBC_96/AES_CMAC_96/HMAC_SHA1_96/MODP_4096/MODP_6144/MODP_8192"},
+		// An explicit PRF wins.
+		{"aes256-sha512-prfsha512-modp4096",
+			[]ike.Transform{encr(ike.EncrAESCBC, 256), prfT(ike.PRFHMACSHA512), integT(ike.IntegHMACSHA512_256), keT(ike.GroupMODP4096)},
+			"AES_CBC_256/PRF_HMAC_SHA2_512/HMAC_SHA2_512_256/MODP_4096"},
+		{"aes128ccm16-prfaescmac-ecp384",
+			[]ike.Transform{encr(ike.EncrAESCCM16, 128), prfT(ike.PRFAES128CMAC), keT(ike.GroupECP384)},
+			"AES_CCM_16_128/PRF_AES128_CMAC/ECP_384"},
+		{"aes256gcm12-prfaesxcbc-x25519",
+			[]ike.Transform{encr(ike.EncrAESGCM12, 256), prfT(ike.PRFAES128XCBC), keT(ike.GroupCurve25519)},
+			"AES_GCM_12_256/PRF_AES128_XCBC/CURVE_25519"},
+		{"3des-sha256-modp2048",
+			[]ike.Transform{encr(ike.Encr3DES, 0), prfT(ike.PRFHMACSHA256), integT(ike.IntegHMACSHA256_128), keT(ike.GroupMODP2048)},
+			"3DES/PRF_HMAC_SHA2_256/HMAC_SHA2_256_128/MODP_2048"},
 		// x25519 and curve25519 are the same group; duplicates collapse.
 		{" aes256gcm16 - prfsha256-x25519-curve25519 ",
 			[]ike.Transform{encr(ike.EncrAESGCM16, 256), prfT(ike.PRFHMACSHA256), keT(ike.GroupCurve25519)},
@@ -135,27 +163,31 @@ func TestParseProposalErrors(t *testing.T) {
 		sentinel error  // nil: a structural error
 		msg      string // substring of the message
 	}{
-		{false, "aes256-sha256-modp2048", ErrUnsupportedAlgorithm, `unsupported algorithm "aes256"`},
-		{false, "aes256gcm16-sha256-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "sha256"`},
 		{false, "aes256gcm16-prfsha256-modp1024", ErrUnsupportedAlgorithm, `unsupported algorithm "modp1024"`},
-		{false, "aes256gcm16-prfsha256-ecp521", ErrUnsupportedAlgorithm, `unsupported algorithm "ecp521"`},
-		{false, "aes256gcm16-prfsha256-x25519-mlkem768", ErrUnsupportedAlgorithm, `unsupported algorithm "mlkem768"`},
-		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem768", ErrUnsupportedAlgorithm, `unsupported algorithm "ke1_mlkem768"`},
-		{false, "aes256gcm16-prfsha256-x25519-ke7_x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "ke7_x25519"`},
-		{false, "3des-sha1-modp1024", ErrUnsupportedAlgorithm, `unsupported algorithm "3des" for IKE (ESP only`},
-		{false, "aes128ctr-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128ctr"`},
-		{false, "aes128ccm16-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128ccm16"`},
+		{false, "aes256gcm16-prfsha256-x25519-mlkem768", ErrNotYetSupported, `"mlkem768" is meant as an additional key exchange (ke1_mlkem768, RFC 9370), which is not supported yet`},
+		{false, "aes256gcm16-prfsha256-mlkem1024", ErrNotYetSupported, `"mlkem1024" is meant as an additional key exchange`},
+		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem768", ErrNotYetSupported, `additional key exchange "ke1_mlkem768" (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is not supported yet`},
+		{false, "aes256gcm16-prfsha256-x25519-ke7_x25519", ErrNotYetSupported, `additional key exchange "ke7_x25519"`},
+		{true, "aes256gcm16-x25519-ke1_mlkem768", ErrNotYetSupported, `additional key exchange "ke1_mlkem768"`},
+		{true, "aes256gcm16-mlkem768", ErrNotYetSupported, `"mlkem768" is meant as an additional key exchange`},
+		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem512", ErrNotYetSupported, `additional key exchange "ke1_mlkem512"`},
+		{false, "aes256gcm16-prfsha256-x25519-ke1_kyber3", ErrUnsupportedAlgorithm, `unsupported algorithm "ke1_kyber3"`},
+		{false, "aes256gcm16-prfsha256-x25519-ke2_ecp224", ErrUnsupportedAlgorithm, `unsupported algorithm "ke2_ecp224"`},
 		{false, "camellia256ccm96-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia256ccm96"`},
-		{false, "aes256gcm16-prfaesxcbc-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "prfaesxcbc"`},
 		{true, "aes256gcm16-modpnone", ErrUnsupportedAlgorithm, `unsupported algorithm "modpnone"`},
 		{true, "chacha20poly1305compat", ErrUnsupportedAlgorithm, `unsupported algorithm "chacha20poly1305compat"`},
-		{false, "aes128gmac-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128gmac"`},
-		{false, "aes256gcm16-aesxcbc-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aesxcbc"`},
-		{false, "null-sha256-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "null"`},
+		{false, "aes128gmac-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "aes128gmac" for IKE (ESP only)`},
+		{false, "null-sha256-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "null" for IKE (ESP only)`},
+		{false, "aes256-sha256-ecp256bp", ErrUnsupportedAlgorithm, `unsupported algorithm "ecp256bp"`},
+		// IKE pairing rules (RFC 7296 3.3).
+		{false, "aes256gcm16-sha256-prfsha256-x25519", nil, `IKE proposal "aes256gcm16-sha256-prfsha256-x25519": combined-mode AES_GCM_16_256 takes no integrity algorithm`},
+		{false, "aes256gcm16-aesxcbc-prfsha256-x25519", nil, "combined-mode AES_GCM_16_256 takes no integrity"},
+		{false, "aes128ctr-prfsha256-x25519", nil, `IKE proposal "aes128ctr-prfsha256-x25519": AES_CTR_128 needs an integrity algorithm`},
+		{false, "aes128-prfsha256-x25519", nil, "AES_CBC_128 needs an integrity algorithm"},
+		{false, "aes256gcm16-aes256-sha256-prfsha256-x25519", nil, "combined-mode AES_GCM_16_256 takes no integrity"},
 		{true, "aes128-md5", ErrUnsupportedAlgorithm, `unsupported algorithm "md5"`},
 		{true, "aes128-sha256_96", ErrUnsupportedAlgorithm, `unsupported algorithm "sha256_96"`},
 		{true, "aes128-sha1_160", ErrUnsupportedAlgorithm, `unsupported algorithm "sha1_160"`},
-		{true, "aes128-aescmac", ErrUnsupportedAlgorithm, `unsupported algorithm "aescmac"`},
 		{true, "des-sha256", ErrUnsupportedAlgorithm, `unsupported algorithm "des"`},
 		{true, "camellia128-sha256", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia128"`},
 		{true, "camellia128ccm16", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia128ccm16"`},
@@ -176,6 +208,7 @@ func TestParseProposalErrors(t *testing.T) {
 		{false, "AES256GCM16-prfsha256-x25519", ErrUnknownAlgorithm, `unknown algorithm "AES256GCM16"`},
 		{false, "aes256gcm16-prfsha256-ke8_x25519", ErrUnknownAlgorithm, `unknown algorithm "ke8_x25519"`},
 		{false, "aes256gcm16-prfsha256-ke1_aes128", ErrUnknownAlgorithm, `unknown algorithm "ke1_aes128"`},
+		{false, "aes256gcm16-prfsha256-ke0_x25519", ErrUnknownAlgorithm, `unknown algorithm "ke0_x25519"`},
 		{true, "aes256gcm16,aes128gcm16", ErrUnknownAlgorithm, `unknown algorithm "aes256gcm16,aes128gcm16"`},
 		// Structure (RFC 7296 3.3.3: an IKE proposal needs ENCR, PRF, KE).
 		{false, "", nil, "empty proposal"},
@@ -271,8 +304,8 @@ func checkImplemented(t *testing.T, tr ike.Transform) {
 	}
 }
 
-// Every supported keyword names something this package implements; the
-// ones IKE accepts name only what the IKE SA can do (AEADs).
+// Every supported keyword names something this package implements: the
+// shared ones for the IKE SA too, the ESP-only ones only for ESP.
 func TestKeywordsImplemented(t *testing.T) {
 	for w, k := range keywords {
 		if unsupportedKeywords[w] {
@@ -282,46 +315,111 @@ func TestKeywordsImplemented(t *testing.T) {
 			t.Errorf("%q is in both keywords and espKeywords", w)
 		}
 		checkImplemented(t, ike.Transform{Type: k.typ, ID: k.id, KeyLength: k.keyBits})
-		if k.typ == ike.TransformENCR {
-			if _, err := AEADKeymatLen(k.id, int(k.keyBits)); err != nil {
-				t.Errorf("IKE keyword %q: %v", w, err)
+		var err error
+		switch k.typ {
+		case ike.TransformENCR:
+			integ := ike.IntegHMACSHA256_128
+			if isCombined(k.id) {
+				integ = ike.IntegNone
+			}
+			_, _, err = SKKeymatLen(k.id, int(k.keyBits), integ)
+		case ike.TransformINTEG:
+			_, _, err = SKKeymatLen(ike.EncrAESCBC, 128, k.id)
+			if _, ok := prfForInteg[k.id]; !ok {
+				t.Errorf("IKE keyword %q: no PRF to derive", w)
 			}
 		}
-		if k.typ == ike.TransformINTEG {
-			t.Errorf("IKE keyword %q is an integrity algorithm", w)
+		if err != nil {
+			t.Errorf("IKE keyword %q: %v", w, err)
 		}
 	}
 	for w, k := range espKeywords {
 		if unsupportedKeywords[w] {
 			t.Errorf("%q is both supported and unsupported", w)
 		}
-		if k.typ != ike.TransformENCR && k.typ != ike.TransformINTEG {
+		if k.typ != ike.TransformENCR {
 			t.Errorf("ESP keyword %q has type %v", w, k.typ)
 		}
 		checkImplemented(t, ike.Transform{Type: k.typ, ID: k.id, KeyLength: k.keyBits})
+		if _, _, err := SKKeymatLen(k.id, int(k.keyBits), ike.IntegNone); err == nil {
+			t.Errorf("ESP-only keyword %q can protect an IKE SA", w)
+		}
 	}
 }
 
-// The keywords strongSwan 6 knows for ESP ciphers and integrity, split
-// between what this build does and what it refuses as unsupported.
-func TestESPKeywordCoverage(t *testing.T) {
-	supported := strings.Fields(`null 3des aes aes128 aes192 aes256 aes128ctr aes192ctr aes256ctr
+// The keywords strongSwan 6 knows for ciphers and integrity, split between
+// what this build does for both, for ESP only, and what it refuses.
+func TestKeywordCoverage(t *testing.T) {
+	both := strings.Fields(`3des aes aes128 aes192 aes256 aes128ctr aes192ctr aes256ctr
 		aes128ccm8 aes128ccm64 aes128ccm12 aes128ccm96 aes128ccm16 aes128ccm128 aes128ccm
 		aes192ccm8 aes192ccm64 aes192ccm12 aes192ccm96 aes192ccm16 aes192ccm128 aes192ccm
 		aes256ccm8 aes256ccm64 aes256ccm12 aes256ccm96 aes256ccm16 aes256ccm128 aes256ccm
-		aes128gmac aes192gmac aes256gmac
-		sha sha1 sha256 sha2_256 sha384 sha2_384 sha512 sha2_512 aesxcbc`)
-	for _, w := range supported {
-		if _, ok := espKeywords[w]; !ok {
-			t.Errorf("ESP keyword %q not supported", w)
+		aes128gcm8 aes192gcm12 aes256gcm16 chacha20poly1305
+		sha sha1 sha256 sha2_256 sha384 sha2_384 sha512 sha2_512 aesxcbc aescmac
+		prfsha1 prfsha256 prfsha384 prfsha512 prfaesxcbc prfaescmac
+		modp2048 modp3072 modp4096 modp6144 modp8192 ecp256 ecp384 ecp521 curve25519 x25519 curve448 x448
+		mlkem512 mlkem768 mlkem1024`)
+	for _, w := range both {
+		for _, proto := range []ike.ProtocolID{ike.ProtoIKE, ike.ProtoESP} {
+			if _, err := lookup(proto, w); err != nil {
+				t.Errorf("%v keyword %q: %v", proto, w, err)
+			}
+		}
+	}
+	for _, w := range strings.Fields(`null aes128gmac aes192gmac aes256gmac`) {
+		if _, err := lookup(ike.ProtoESP, w); err != nil {
+			t.Errorf("ESP keyword %q: %v", w, err)
 		}
 		if _, err := lookup(ike.ProtoIKE, w); !errors.Is(err, ErrUnsupportedAlgorithm) {
 			t.Errorf("IKE keyword %q: %v, want ErrUnsupportedAlgorithm", w, err)
 		}
 	}
-	for _, w := range strings.Fields(`des sha1_160 sha256_96 sha2_256_96 md5 md5_128 camelliaxcbc aescmac camellia128 camellia256ctr`) {
+	for _, w := range strings.Fields(`des sha1_160 sha256_96 sha2_256_96 md5 md5_128 camelliaxcbc camellia128 camellia256ctr
+		prfmd5 modp1024 modp1536 ecp224 ecp384bp kyber3 ke1_kyber3 ke3_modp1024`) {
 		if _, err := lookup(ike.ProtoESP, w); !errors.Is(err, ErrUnsupportedAlgorithm) {
 			t.Errorf("ESP keyword %q: %v, want ErrUnsupportedAlgorithm", w, err)
+		}
+	}
+	// ke1_ ... ke7_ name transform types 6 ... 12 (RFC 9370 2.2).
+	for n := 1; n <= 7; n++ {
+		k, err := lookup(ike.ProtoIKE, fmt.Sprintf("ke%d_mlkem768", n))
+		if err != nil || k.typ != ike.TransformType(5+n) || k.id != ike.GroupMLKEM768 {
+			t.Errorf("ke%d_mlkem768 = %+v, %v", n, k, err)
+		}
+	}
+}
+
+// TestParseAdditionalKE checks the RFC 9370 transforms parseProposal
+// makes from ke1_ ... ke7_ keywords (ParseIKEProposal refuses them while
+// the engine has no IKE_INTERMEDIATE).
+func TestParseAdditionalKE(t *testing.T) {
+	p, err := parseProposal(ike.ProtoIKE, "aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_mlkem1024-ke3_ecp384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ike.Transform{encr(ike.EncrAESGCM16, 256), prfT(ike.PRFHMACSHA384), keT(ike.GroupCurve25519),
+		{Type: 6, ID: ike.GroupMLKEM768}, {Type: 6, ID: ike.GroupMLKEM1024}, {Type: 8, ID: ike.GroupECP384}}
+	if !reflect.DeepEqual(p.Transforms, want) {
+		t.Errorf("got %+v\nwant %+v", p.Transforms, want)
+	}
+	if got := Describe(p); got != "AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768/KE1_ML_KEM_1024/KE3_ECP_384" {
+		t.Errorf("Describe = %q", got)
+	}
+}
+
+func TestIKEProposalWarnings(t *testing.T) {
+	for in, want := range map[string][]string{
+		"aes256gcm16-prfsha256-x25519": nil,
+		"aes128-sha256-modp3072":       nil,
+		"3des-sha256-modp2048":         {"3DES is deprecated (RFC 8247 3.1)"},
+		"aes128-sha1-modp2048":         {"PRF-HMAC-SHA1 is deprecated (RFC 8247 3.2)", "HMAC-SHA1-96 is deprecated (RFC 8247 3.3)"},
+	} {
+		p, err := ParseIKEProposal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := IKEProposalWarnings(p); !reflect.DeepEqual(got, want) {
+			t.Errorf("IKEProposalWarnings(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

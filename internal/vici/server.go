@@ -133,6 +133,13 @@ func (s *Server) Handle(command string, h Handler) {
 	}
 }
 
+// Handler returns the handler registered for command, or nil.
+func (s *Server) Handler(command string) Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handlers[command]
+}
+
 // RegisterEvent makes event names known: clients may register for them
 // (EVENT_CONFIRM) and receive them from Broadcast or a Handler's emit.
 // Registration for any other name is answered with EVENT_UNKNOWN.
@@ -256,6 +263,19 @@ func (s *Server) Broadcast(event string, msg *Message) {
 			c.overflowed(event)
 		}
 	}
+}
+
+// HasListeners reports whether any client is registered for event, so a
+// producer can skip building messages nobody reads (such as "log").
+func (s *Server) HasListeners(event string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.clients {
+		if c.registered(event) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) startClient(conn net.Conn) bool {

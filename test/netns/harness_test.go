@@ -65,7 +65,13 @@ type daemon struct {
 // startDaemon writes conf and starts `goipsec daemon` in ns.
 func startDaemon(t *testing.T, ns *lab.Namespace, name, conf string, extraArgs ...string) *daemon {
 	t.Helper()
-	dir := t.TempDir()
+	return startDaemonIn(t, ns, name, t.TempDir(), conf, extraArgs...)
+}
+
+// startDaemonIn is startDaemon with the config written into dir (where
+// swanctl's credential directories may already be).
+func startDaemonIn(t *testing.T, ns *lab.Namespace, name, dir, conf string, extraArgs ...string) *daemon {
+	t.Helper()
 	cfg := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

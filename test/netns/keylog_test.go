@@ -15,20 +15,31 @@ import (
 
 // TestKeyLogTshark captures a tunnel's IKE and ESP packets and has tshark
 // decrypt them with the keys goipsec logged (--keylog): an independent
-// check of our SK payload encryption (RFC 5282) and ESP (RFC 4106), and
-// proof that the key log is what Wireshark reads.
+// check of our SK payload protection (RFC 5282 AEADs; CBC and CTR with
+// integrity, RFC 7296 3.14, RFC 5930, whose ICV tshark verifies too) and
+// ESP (RFC 4106, 3602, 3686), and proof that the key log is what
+// Wireshark reads.
 func TestKeyLogTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("!!! SKIPPING: tshark is not installed (scripts/test.sh installs it)")
 	}
-	for _, esp := range []string{"aes128gcm16", "aes256-sha256", "aes128ctr-sha1"} {
-		t.Run(esp, func(t *testing.T) { keyLogTshark(t, esp) })
+	for _, tc := range []struct{ ike, esp string }{
+		{"aes256gcm16-prfsha256-x25519", "aes128gcm16"},
+		{"aes256gcm16-prfsha256-x25519", "aes256-sha256"},
+		{"aes256gcm16-prfsha256-x25519", "aes128ctr-sha1"},
+		{"aes256-sha256-modp3072", "aes128gcm16"},
+		{"aes192-sha512-ecp521", "aes128gcm16"},
+		{"aes128ctr-sha384-ecp256", "aes128gcm16"},
+		{"aes128ccm16-prfsha256-x25519", "aes128gcm16"},
+		{"aes256-aesxcbc-x25519", "aes128gcm16"}, // Wireshark decrypts without checking the XCBC ICV
+	} {
+		t.Run(tc.ike+"/"+tc.esp, func(t *testing.T) { keyLogTshark(t, tc.ike, tc.esp) })
 	}
 }
 
-func keyLogTshark(t *testing.T, espProposal string) {
+func keyLogTshark(t *testing.T, ikeProposal, espProposal string) {
 	s := topology(t)
-	lc, rc := confs(s, "aes256gcm16-prfsha256-x25519", espProposal)
+	lc, rc := confs(s, ikeProposal, espProposal)
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "capture.pcap")
 	dump, err := s.Left.Start(filepath.Join(dir, "tcpdump.log"), "tcpdump", "--immediate-mode", "-Z", "root", "-i", lab.OuterIf, "-U", "-w", pcap, "udp")
@@ -96,5 +107,11 @@ func keyLogTshark(t *testing.T, espProposal string) {
 		if !strings.Contains(detail, want) {
 			t.Errorf("tshark's decrypted IKE_AUTH lacks %q", want)
 		}
+	}
+	if strings.Contains(detail, "[incorrect") {
+		t.Errorf("tshark finds an incorrect Integrity Checksum Data:\n%s", detail)
+	}
+	if strings.Contains(ikeProposal, "sha") && !strings.Contains(detail, "[correct]") {
+		t.Errorf("tshark did not verify the IKE ICV:\n%s", detail)
 	}
 }

@@ -44,3 +44,13 @@ func skip(tb testing.TB, what string, err error) {
 	fmt.Fprintln(os.Stderr, "!!! "+msg)
 	tb.Skip(msg)
 }
+
+// RequirePlugin skips tb, loudly, unless strongSwan's plugin NAME is
+// installed (an optional one, such as cmac from libstrongswan-extra-plugins).
+// With GOIPSEC_LAB_REQUIRED=1 it fails instead.
+func RequirePlugin(tb testing.TB, name, debianPackage string) {
+	tb.Helper()
+	if err := lab.CheckPlugin(name); err != nil {
+		skip(tb, "needs strongSwan's "+name+" plugin (Debian: "+debianPackage+")", err)
+	}
+}

@@ -23,6 +23,7 @@ func fuzzSeedMessages(f *testing.F) [][]byte {
 	}
 	h := Header{SPIi: 1, SPIr: 2, Exchange: IKEAuth, Flags: FlagInitiator, MessageID: 1}
 	seeds = append(seeds, sealedMessage(h, PayloadIDi, append(seq(8, 0), inner...)))
+	seeds = append(seeds, fragmentMessage(h, PayloadIDi, 1, 3, seq(40, 0)), fragmentMessage(h, PayloadNone, 3, 3, seq(24, 9)))
 	return seeds
 }
 
@@ -36,6 +37,10 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
 		if err != nil {
+			return
+		}
+		if m.Fragment != nil {
+			checkFragmentRebuild(t, m)
 			return
 		}
 		if m.Encrypted != nil {

@@ -42,8 +42,9 @@ type bodyMarshaler interface {
 // Message is a parsed IKE message (RFC 7296 3.1 and 3.2).
 type Message struct {
 	Header
-	Payloads  []Payload  // the cleartext payloads before any SK payload
-	Encrypted *Encrypted // non-nil if the message carries an SK payload (which must be the last payload)
+	Payloads  []Payload          // the cleartext payloads before any SK payload
+	Encrypted *Encrypted         // non-nil if the message carries an SK payload (which must be the last payload)
+	Fragment  *EncryptedFragment // non-nil if the message carries an SKF payload (RFC 7383; the last payload)
 }
 
 // Encrypted is the Encrypted and Authenticated (SK) payload of a message,
@@ -58,7 +59,7 @@ type Encrypted struct {
 // exactly. Every payload before an SK payload is parsed; an SK payload must
 // be the last one (RFC 7296 3.14) and is returned, still encrypted, in
 // m.Encrypted. An SKF payload (RFC 7383 2.5) must be the last one too and is
-// kept, unparsed, as an *Unknown.
+// returned, still encrypted, in m.Fragment.
 //
 // Errors wrap ErrMalformed, except ErrInvalidMajorVersion and
 // *UnsupportedCriticalError. The returned payloads alias b.
@@ -70,11 +71,11 @@ func Parse(b []byte) (*Message, error) {
 	if int(h.Length) != len(b) {
 		return nil, malformed("ike: header length %d, message has %d octets", h.Length, len(b))
 	}
-	ps, enc, err := parseChain(h.NextPayload, b, HeaderLen, true)
-	if err != nil {
+	m := &Message{Header: h}
+	if m.Payloads, m.Encrypted, m.Fragment, err = parseChain(h.NextPayload, b, HeaderLen, true); err != nil {
 		return nil, err
 	}
-	return &Message{Header: h, Payloads: ps, Encrypted: enc}, nil
+	return m, nil
 }
 
 // ParsePayloads parses a chain of payloads that starts with type first and
@@ -82,14 +83,14 @@ func Parse(b []byte) (*Message, error) {
 // 3.14). SK and SKF payloads are not allowed in it. The returned payloads
 // alias b.
 func ParsePayloads(first PayloadType, b []byte) ([]Payload, error) {
-	ps, _, err := parseChain(first, b, 0, false)
+	ps, _, _, err := parseChain(first, b, 0, false)
 	return ps, err
 }
 
 // parseChain walks the payload chain in msg[start:]. In an outer chain (a
 // whole message) an SK or SKF payload ends the chain and must be its last
 // payload (RFC 7296 3.14, RFC 7383 2.5).
-func parseChain(first PayloadType, msg []byte, start int, outer bool) ([]Payload, *Encrypted, error) {
+func parseChain(first PayloadType, msg []byte, start int, outer bool) ([]Payload, *Encrypted, *EncryptedFragment, error) {
 	var ps []Payload
 	next := first
 	off := start
@@ -97,40 +98,39 @@ func parseChain(first PayloadType, msg []byte, start int, outer bool) ([]Payload
 		t := next
 		rest := msg[off:]
 		if len(rest) < genHeaderLen {
-			return nil, nil, malformed("ike: payload %d (%v): %d octets left, want at least %d", i, t, len(rest), genHeaderLen)
+			return nil, nil, nil, malformed("ike: payload %d (%v): %d octets left, want at least %d", i, t, len(rest), genHeaderLen)
 		}
 		next = PayloadType(rest[genNextPayload])
 		critical := rest[genFlags]&flagCritical != 0
 		plen := int(binary.BigEndian.Uint16(rest[genLength:]))
 		if plen < genHeaderLen || plen > len(rest) {
-			return nil, nil, malformed("ike: payload %d (%v): length %d, %d octets left", i, t, plen, len(rest))
+			return nil, nil, nil, malformed("ike: payload %d (%v): length %d, %d octets left", i, t, plen, len(rest))
 		}
 		body := rest[genHeaderLen:plen:plen]
 
 		switch {
 		case t == PayloadSK || t == PayloadSKF:
 			if !outer {
-				return nil, nil, malformed("ike: payload %d: %v payload inside an encrypted payload", i, t)
+				return nil, nil, nil, malformed("ike: payload %d: %v payload inside an encrypted payload", i, t)
 			}
 			if plen != len(rest) {
-				return nil, nil, malformed("ike: payload %d: %v payload is not the last payload", i, t)
+				return nil, nil, nil, malformed("ike: payload %d: %v payload is not the last payload", i, t)
 			}
 			if t == PayloadSKF {
-				// Reassembly (RFC 7383) is not implemented; keep it whole.
-				ps = append(ps, &Unknown{PType: t, Critical: critical, Body: sub(body, 0, len(body))})
-				return ps, nil, nil
+				f, err := parseFragment(next, msg, off)
+				return ps, nil, f, err
 			}
 			aadEnd := off + genHeaderLen
-			return ps, &Encrypted{NextPayload: next, AAD: msg[:aadEnd:aadEnd], Body: body}, nil
+			return ps, &Encrypted{NextPayload: next, AAD: msg[:aadEnd:aadEnd], Body: body}, nil, nil
 		case t.known():
 			p, err := parseBody(t, body)
 			if err != nil {
-				return nil, nil, fmt.Errorf("ike: payload %d (%v): %w", i, t, err)
+				return nil, nil, nil, fmt.Errorf("ike: payload %d (%v): %w", i, t, err)
 			}
 			ps = append(ps, p)
 		case critical:
 			// RFC 7296 2.5: reject the whole message.
-			return nil, nil, &UnsupportedCriticalError{PayloadType: t}
+			return nil, nil, nil, &UnsupportedCriticalError{PayloadType: t}
 		default:
 			// RFC 7296 2.5: skip unknown non-critical payloads.
 			ps = append(ps, &Unknown{PType: t, Body: sub(body, 0, len(body))})
@@ -138,9 +138,9 @@ func parseChain(first PayloadType, msg []byte, start int, outer bool) ([]Payload
 		off += plen
 	}
 	if off != len(msg) {
-		return nil, nil, malformed("ike: %d octets after the last payload", len(msg)-off)
+		return nil, nil, nil, malformed("ike: %d octets after the last payload", len(msg)-off)
 	}
-	return ps, nil, nil
+	return ps, nil, nil, nil
 }
 
 // parseBody parses the body of a payload of a known type t.
@@ -272,8 +272,8 @@ func SKPrefix(h Header, firstInner PayloadType, bodyLen int) []byte {
 }
 
 // Unknown is a payload of a type this package does not parse: an unknown
-// non-critical payload (RFC 7296 2.5) or an SKF payload (RFC 7383) whose
-// reassembly is not implemented. Marshalling one with Critical set is
+// non-critical payload (RFC 7296 2.5). PType SKF is allowed for building
+// test messages (Parse returns SKF as Message.Fragment). Marshalling one with Critical set is
 // allowed (to test a peer's UNSUPPORTED_CRITICAL_PAYLOAD handling), although
 // this package's parser rejects the result.
 type Unknown struct {

@@ -303,26 +303,6 @@ func TestRejectSKInsideEncrypted(t *testing.T) {
 	}
 }
 
-// TestSKFKeptAsUnknown: RFC 7383 fragments are not reassembled yet; the
-// payload is kept whole and must be the last one.
-func TestSKFKeptAsUnknown(t *testing.T) {
-	h := Header{Exchange: IKEAuth, NextPayload: PayloadSKF}
-	body := append([]byte{0, 1, 0, 2}, seq(40, 0)...) // Fragment Number 1, Total Fragments 2
-	m, err := Parse(rawMessage(h, raw(PayloadIDi, true, body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Payloads) != 1 || m.Encrypted != nil {
-		t.Fatalf("message %+v", m)
-	}
-	if u, ok := m.Payloads[0].(*Unknown); !ok || u.PType != PayloadSKF || !bytes.Equal(u.Body, body) {
-		t.Errorf("payload %#v", m.Payloads[0])
-	}
-	chain := append(raw(PayloadVendorID, false, body), raw(PayloadNone, false, nil)...)
-	_, err = Parse(rawMessage(h, chain))
-	wantMalformed(t, err)
-}
-
 func TestSKPrefixPanicsOnBadLength(t *testing.T) {
 	for _, n := range []int{-1, 65532} {
 		func() {

@@ -204,6 +204,7 @@ const (
 	IntegNone           uint16 = 0
 	IntegHMACSHA1_96    uint16 = 2
 	IntegAESXCBC96      uint16 = 5
+	IntegAESCMAC96      uint16 = 8
 	IntegHMACSHA256_128 uint16 = 12
 	IntegHMACSHA384_192 uint16 = 13
 	IntegHMACSHA512_256 uint16 = 14
@@ -215,11 +216,16 @@ const (
 	GroupMODP2048   uint16 = 14
 	GroupMODP3072   uint16 = 15
 	GroupMODP4096   uint16 = 16
+	GroupMODP6144   uint16 = 17
+	GroupMODP8192   uint16 = 18
 	GroupECP256     uint16 = 19
 	GroupECP384     uint16 = 20
 	GroupECP521     uint16 = 21
 	GroupCurve25519 uint16 = 31
 	GroupCurve448   uint16 = 32
+	GroupMLKEM512   uint16 = 35 // RFC 9370 registry, draft-ietf-ipsecme-ikev2-mlkem
+	GroupMLKEM768   uint16 = 36
+	GroupMLKEM1024  uint16 = 37
 )
 
 // Extended sequence numbers transform IDs (IANA "Transform Type 5").

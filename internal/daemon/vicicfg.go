@@ -1,0 +1,180 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/goipsec/goipsec/internal/config"
+	"github.com/goipsec/goipsec/internal/vici"
+)
+
+// registerVICIConfig installs the commands swanctl --load-all and its
+// siblings send (strongSwan vici README, "load-conn" through "get-pools"):
+// connections and pre-shared keys are loaded into the daemon's store and
+// applied like a reload; certificates, private keys, authorities and
+// pools sent over VICI are refused with a reason (goipsec reads
+// credentials from the swanctl directories beside its config file).
+func (d *Daemon) registerVICIConfig() {
+	d.vici.Handle("load-conn", d.viciLoadConn)
+	d.vici.Handle("unload-conn", d.viciUnloadConn)
+	d.vici.Handle("get-conns", d.viciGetConns)
+	d.vici.Handle("load-shared", d.viciLoadShared)
+	d.vici.Handle("unload-shared", d.viciUnloadShared)
+	d.vici.Handle("get-shared", d.viciGetShared)
+	d.vici.Handle("clear-creds", d.viciClearCreds)
+	d.vici.Handle("reload-settings", d.viciReloadSettings)
+
+	const fromDirs = " not supported over VICI yet: goipsec loads them from the swanctl directories beside its config file (x509/, x509ca/, x509crl/, private/, rsa/, ecdsa/, pkcs8/, pubkey/) at start and on reload"
+	d.vici.Handle("load-cert", refuse("certificates are"+fromDirs))
+	d.vici.Handle("load-key", refuse("private keys are"+fromDirs))
+	d.vici.Handle("load-token", refuse("smartcard keys are"+fromDirs))
+	d.vici.Handle("load-authority", refuse("certification authorities are"+fromDirs))
+	d.vici.Handle("load-pool", refuse("virtual IP pools are not supported yet"))
+	// Commands of features goipsec does not have yet: a reason, not
+	// CMD_UNKNOWN, so swanctl prints why.
+	d.vici.Handle("install", refuse("trap and shunt policies (start_action = trap, mode = pass|drop) are not supported yet"))
+	d.vici.Handle("uninstall", refuse("trap and shunt policies are not supported yet"))
+	d.vici.Handle("redirect", refuse("IKE redirect (RFC 5685) is not supported yet"))
+	d.vici.Handle("get-counters", refuse("IKE event counters are not supported yet; stats reports goipsec's drop counters"))
+	d.vici.Handle("reset-counters", refuse("IKE event counters are not supported yet"))
+	d.vici.Handle("get-algorithms", d.viciGetAlgorithms)
+	notLoaded := func(what, key string) vici.Handler {
+		return func(_ context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+			return failure("%s %q not found", what, req.GetString(key)), nil
+		}
+	}
+	d.vici.Handle("unload-key", notLoaded("private key", "id"))
+	d.vici.Handle("unload-authority", notLoaded("authority", "name"))
+	d.vici.Handle("unload-pool", notLoaded("pool", "name"))
+	empty := func(key string) vici.Handler {
+		return func(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
+			if key == "" {
+				return vici.NewMessage(), nil
+			}
+			return msg(key, []string{}), nil
+		}
+	}
+	d.vici.Handle("get-keys", empty("keys"))
+	d.vici.Handle("get-authorities", empty("authorities"))
+	d.vici.Handle("get-pools", empty(""))
+	d.vici.Handle("list-certs", empty(""))       // streams no list-cert: none loaded
+	d.vici.Handle("list-authorities", empty("")) // streams no list-authority
+	d.vici.Handle("flush-certs", func(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
+		return msg("success", "yes"), nil // there is no certificate cache to flush
+	})
+}
+
+// refuse answers a command goipsec cannot carry out with the reason.
+func refuse(reason string) vici.Handler {
+	return func(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
+		return failure("%s", reason), nil
+	}
+}
+
+// viciLoadConn: request {<name> = {swanctl.conf connection keys}};
+// response {success, errmsg}. The connection is validated exactly like
+// one in the config file, replaces a loaded one of the same name (its SAs
+// are deleted if its configuration changed) and, with start_action =
+// start, is initiated.
+func (d *Daemon) viciLoadConn(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	conns, err := connectionsFromVICI(req)
+	if err != nil {
+		return failure("%v", err), nil
+	}
+	if err := d.loadConns(ctx, conns); err != nil {
+		return failure("%v", err), nil
+	}
+	for _, c := range conns {
+		d.log.Info("connection loaded over VICI", "conn", c.Name)
+	}
+	return msg("success", "yes"), nil
+}
+
+// viciUnloadConn: request {name}; response {success, errmsg}. The
+// connection's SAs are deleted (the peers are told): without its
+// configuration nothing could rekey or check them.
+func (d *Daemon) viciUnloadConn(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	name := req.GetString("name")
+	if name == "" {
+		return failure("unload-conn: missing name"), nil
+	}
+	if err := d.unloadConn(ctx, name); err != nil {
+		return failure("%v", err), nil
+	}
+	d.log.Info("connection unloaded over VICI", "conn", name)
+	return msg("success", "yes"), nil
+}
+
+// viciGetConns: response {conns = [names]}.
+func (d *Daemon) viciGetConns(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
+	names := []string{}
+	for _, c := range d.cfg.Load().Connections {
+		names = append(names, c.Name)
+	}
+	return msg("conns", names), nil
+}
+
+// viciLoadShared: request {id, type, data, owners = [identities]};
+// response {success, errmsg}.
+func (d *Daemon) viciLoadShared(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	var sec *config.Secret
+	err := d.changeSecrets(func(st *store) error {
+		var err error
+		if sec, err = st.secretFromVICI(req); err != nil {
+			return err
+		}
+		st.loadSecret(sec)
+		return nil
+	})
+	if err != nil {
+		return failure("%v", err), nil
+	}
+	d.log.Info("shared key loaded over VICI", "id", sec.Name, "owners", sec.IDs)
+	return msg("success", "yes"), nil
+}
+
+// viciUnloadShared: request {id}; response {success, errmsg}.
+func (d *Daemon) viciUnloadShared(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	id := req.GetString("id")
+	err := d.changeSecrets(func(st *store) error {
+		if !st.unloadSecret(id) {
+			return fmt.Errorf("shared key '%s' not found", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return failure("%v", err), nil
+	}
+	return msg("success", "yes"), nil
+}
+
+// viciGetShared: response {keys = [ids]} (the secrets' section names).
+func (d *Daemon) viciGetShared(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
+	ids := []string{}
+	for _, s := range d.cfg.Load().Secrets {
+		ids = append(ids, s.Name)
+	}
+	return msg("keys", ids), nil
+}
+
+// viciClearCreds drops the shared keys loaded over VICI (README
+// "clear-creds": only credentials loaded over vici).
+func (d *Daemon) viciClearCreds(ctx context.Context, _ *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	err := d.changeSecrets(func(st *store) error {
+		st.clearVICISecrets()
+		return nil
+	})
+	if err != nil {
+		return failure("%v", err), nil
+	}
+	return msg("success", "yes"), nil
+}
+
+// viciReloadSettings re-reads the config file (goipsec's settings are its
+// swanctl.conf) and applies it like SIGHUP.
+func (d *Daemon) viciReloadSettings(ctx context.Context, _ *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
+	if err := d.Reload(ctx); err != nil {
+		return failure("reload failed: %v", err), nil
+	}
+	return msg("success", "yes"), nil
+}
