@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/throughput.sh — single-stream TCP throughput and ping RTT through
-# tunnels between two network namespaces (issue 6, first form). Run as root:
+# tunnels between two network namespaces (issue 6). Run as root:
 #
 #	sudo bench/throughput.sh
 #	sudo RUNS=5 DURATION=20 bench/throughput.sh
@@ -12,6 +12,14 @@
 #	goipsec-aesgcm     goipsec <-> goipsec, ESP in UDP, AES-256-GCM
 #	goipsec-chacha     goipsec <-> goipsec, ESP in UDP, ChaCha20-Poly1305
 #	strongswan-aesgcm  charon <-> charon, kernel-libipsec, OpenSSL crypto, AES-256-GCM
+#
+# and, not run by default, goipsec AES-256-GCM with levers of the data plane
+# turned off (GOIPSEC_DATAPLANE, internal/dataplane/tuning.go), to see what
+# each one buys:
+#
+#	goipsec-aesgcm-serial     no crypto workers (readers seal and open)
+#	goipsec-aesgcm-nooffload  no UDP GSO/GRO
+#	goipsec-aesgcm-baseline   both off (close to the first data plane)
 #
 # Topology (DESIGN.md; the same as internal/lab.SiteToSite):
 #
@@ -379,16 +387,17 @@ check_tunnel() {
 		{ echo "$out" >&2; die "$STEP: the tunnel is up but ping fails"; }
 }
 
-# goipsec_setup SETUP IKE ESP: a goipsec daemon per namespace, left initiates.
+# goipsec_setup SETUP IKE ESP [TUNING]: a goipsec daemon per namespace, left
+# initiates; TUNING is the daemons' GOIPSEC_DATAPLANE.
 goipsec_setup() {
-	local setup=$1 dir="$TMP/$1" side ns i
+	local setup=$1 dir="$TMP/$1" tuning=${4:-} side ns i
 	write_confs "$dir" "$2" "$3"
 	DAEMON_PIDS=()
 	for side in left right; do
 		if [ $side = left ]; then ns=$LNS; else ns=$RNS; fi
 		STEP="$setup: starting goipsec daemon ($side, $ns)"
 		LOGS+=("$dir/goipsec-$side.log")
-		start_bg "$dir/goipsec-$side.log" ip netns exec "$ns" \
+		start_bg "$dir/goipsec-$side.log" ip netns exec "$ns" env GOIPSEC_DATAPLANE="$tuning" \
 			"$GOIPSEC" daemon --config "$dir/$side.conf" --control "$dir/$side.sock"
 		DAEMON_PIDS+=("$BG_PID")
 	done
@@ -487,8 +496,8 @@ need_root "bench/throughput.sh"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), not '$DURATION'"
 for s in $SETUPS; do
-	case $s in plain | goipsec-aesgcm | goipsec-chacha | strongswan-aesgcm) ;;
-	*) die "unknown setup '$s' in SETUPS (want: plain goipsec-aesgcm goipsec-chacha strongswan-aesgcm)" ;;
+	case $s in plain | goipsec-aesgcm | goipsec-chacha | strongswan-aesgcm | goipsec-aesgcm-serial | goipsec-aesgcm-nooffload | goipsec-aesgcm-baseline) ;;
+	*) die "unknown setup '$s' in SETUPS (want: plain goipsec-aesgcm goipsec-chacha strongswan-aesgcm goipsec-aesgcm-serial goipsec-aesgcm-nooffload goipsec-aesgcm-baseline)" ;;
 	esac
 done
 trap cleanup EXIT
@@ -557,6 +566,16 @@ for setup in $SETUPS; do
 		goipsec_setup "$setup" "$IKE_AES" aes256gcm16
 		measure "$setup" $RIGHT_INNER $LEFT_INNER
 		;;
+	goipsec-aesgcm-serial | goipsec-aesgcm-nooffload | goipsec-aesgcm-baseline)
+		case $setup in
+		*-serial) tuning=serial ;;
+		*-nooffload) tuning=nooffload ;;
+		*) tuning=serial,nooffload ;;
+		esac
+		step "goipsec <-> goipsec, AES-256-GCM (ESP in UDP), GOIPSEC_DATAPLANE=$tuning, $LEFT_INNER -> $RIGHT_INNER"
+		goipsec_setup "$setup" "$IKE_AES" aes256gcm16 "$tuning"
+		measure "$setup" $RIGHT_INNER $LEFT_INNER
+		;;
 	goipsec-chacha)
 		step "goipsec <-> goipsec, ChaCha20-Poly1305 (ESP in UDP), $LEFT_INNER -> $RIGHT_INNER"
 		goipsec_setup "$setup" "$IKE_CHACHA" chacha20poly1305
@@ -584,9 +603,9 @@ med() { [ -n "${RESULTS[$1]:-}" ] && median "${RESULTS[$1]}"; }
 
 echo
 echo "== summary (single TCP stream, median of $RUNS x ${DURATION}s) =="
-printf "  %-20s %12s %14s   %s\n" setup "Mbit/s" "ping avg ms" "runs"
+printf "  %-24s %12s %14s   %s\n" setup "Mbit/s" "ping avg ms" "runs"
 for setup in $SETUPS; do
-	printf "  %-20s %12s %14s   %s\n" "$setup" "$(med "$setup")" "${PING[$setup]:-?}" "${RESULTS[$setup]% }"
+	printf "  %-24s %12s %14s   %s\n" "$setup" "$(med "$setup")" "${PING[$setup]:-?}" "${RESULTS[$setup]% }"
 done
 
 # ratio NAME NUM DEN GOAL KIND: KIND is "pct" (goal in percent) or "x" (factor).
@@ -612,10 +631,14 @@ echo "== ratios (issue 6 goals) =="
 ratio "goipsec AES-256-GCM / plain veth" goipsec-aesgcm plain 25 pct
 ratio "goipsec AES-256-GCM / strongSwan AES-256-GCM" goipsec-aesgcm strongswan-aesgcm 8 x
 ratio "goipsec ChaCha20-Poly1305 / plain veth" goipsec-chacha plain 18 pct
+for lever in serial nooffload baseline; do
+	case " $SETUPS " in *" goipsec-aesgcm-$lever "*) ;; *) continue ;; esac
+	ratio "goipsec AES-256-GCM / goipsec-aesgcm-$lever" goipsec-aesgcm "goipsec-aesgcm-$lever" 1 x
+done
 
 echo
 echo "== ping RTT through each tunnel vs plain veth =="
-for setup in goipsec-aesgcm goipsec-chacha strongswan-aesgcm; do
+for setup in goipsec-aesgcm goipsec-chacha strongswan-aesgcm goipsec-aesgcm-serial goipsec-aesgcm-nooffload goipsec-aesgcm-baseline; do
 	[ -n "${PING[$setup]:-}" ] || continue
 	if [ -n "${PING[plain]:-}" ]; then
 		awk -v t="${PING[$setup]}" -v p="${PING[plain]}" -v n="$setup" \

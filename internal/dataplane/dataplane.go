@@ -2,10 +2,9 @@
 // (RFC 4303 tunnel mode, encapsulated per RFC 3948), and carries IKE
 // messages between the UDP sockets and the IKE engine.
 //
-// The pipeline, one goroutine per arrow's source, in the manner of
-// wireguard-go's device/send.go:
-//
-// Outbound (routineReadFromTUN):
+// The pipeline is written down at the top of pipeline.go: one reader and
+// one in-order writer per direction, crypto on every core between them.
+// Per packet, outbound (send.go):
 //
 //	TUN read batch (tun.Device.Read into pooled buffers, outHeadroom bytes of
 //	headroom so the ESP header and IV are written in place; the Linux TUN
@@ -13,34 +12,35 @@
 //	-> parse inner IPv4 (IPv6: dropped, counted unsupported)
 //	-> policy lookup sadb.DB.Outbound(src, dst, proto, ports) (RFC 4301 5.1;
 //	   no SA: dropped, counted no_policy, never sent in the clear)
-//	-> ESP seal in place (sequence number and encryption, serial per SA here;
-//	   RFC 4303 3.3)
-//	-> UDP send batch from the NAT-T socket to the SA's Remote (sendmmsg).
+//	-> sequence number, serial per SA (RFC 4303 3.3.3)
+//	-> ESP seal in place, in parallel (RFC 4303 3.3)
+//	-> in order: UDP send batch from the NAT-T socket to the SA's Remote
+//	   (sendmmsg; runs of equal-size packets to one peer as UDP GSO
+//	   messages, offload_linux.go).
 //
-// Inbound (routineReceiveNATT, port 4500):
+// Inbound on port 4500 (receive.go):
 //
-//	UDP read batch (recvmmsg)
+//	UDP read batch (recvmmsg; with UDP_GRO a datagram holds a run of
+//	segments, split here)
 //	-> classify (RFC 3948 2.2): a single 0xFF byte is a NAT-keepalive
 //	   (ignored); four zero bytes are the non-ESP marker: the rest is IKE,
 //	   handed to Config.HandleIKE; anything else is ESP
 //	-> SA lookup by SPI (RFC 4303 3.4.2; none: no_sa)
-//	-> replay pre-check, ICV check and decryption, replay window update,
-//	   padding check (esp.Inbound.Open, serialised per SA; RFC 4303 3.4.3,
-//	   3.4.4)
+//	-> replay pre-check, serial per SA (RFC 4303 3.4.3)
+//	-> ICV check, decryption and padding check, in parallel (3.4.4)
 //	-> next header: 4 IPv4 continues, 59 dummy (TFC, RFC 4303 2.6) dropped
 //	-> inbound policy check: inner source in RemoteTS and destination in
 //	   LocalTS (RFC 4301 5.2; else dropped, counted policy)
-//	-> TUN write batch (one offset for the whole batch; the Linux TUN may
-//	   GRO-coalesce the packets).
+//	-> in order: replay window update (only now that the ICV passed)
+//	-> TUN write batch (the Linux TUN GRO-coalesces a flow's packets).
 //
 // IKE (routineReceiveIKE, port 500): UDP read batch -> Config.HandleIKE.
 //
 // Every dropped packet is counted by reason (Counters) and no input panics.
-// Buffers are preallocated per goroutine (bounded: one batch each), so the
-// steady state allocates nothing per packet (on Linux ReadBatch is our own
-// recvmmsg, see mmsgConn: golang.org/x/net's allocates every sender
-// address). Encryption is not yet parallel: that and in-order transmission
-// after parallel crypto (DESIGN.md) come later.
+// Buffers come from bounded pools of preallocated batches, so the steady
+// state allocates nothing per packet (on Linux ReadBatch and WriteBatch are
+// our own recvmmsg and sendmmsg, see mmsgConn: golang.org/x/net's allocate)
+// and memory stays flat under overload.
 package dataplane
 
 import (
@@ -96,22 +96,34 @@ type Config struct {
 	// owns it from then on and closes it in Close; it does not configure
 	// the link or install routes for it.
 	TUN tun.Device
+
+	// Workers is the number of crypto goroutines (pipeline.go); 0 means
+	// GOMAXPROCS-1, at least 1. A negative value turns parallel crypto
+	// off: the readers seal and open every batch themselves.
+	Workers int
+
+	// NoOffload leaves UDP GSO and GRO off on the NAT-T socket (for
+	// measurements and for paths that mishandle them).
+	NoOffload bool
 }
 
 // Buffer layout. Outbound packets are read from the TUN at outHeadroom so
 // that the ESP header and IV (esp.Outbound.PayloadOffset: 16 for the AEADs)
-// fit in front of them; inbound ESP is read at offset 0 and the decrypted
-// inner packet handed to the TUN at tunWriteOffset, which is where it lands
-// for an 8-octet IV, so only other IV sizes need a move.
+// fit in front of them; inbound ESP is read at offset 0, decrypted in place
+// and the inner packet copied to a TUN write buffer at tunWriteOffset (room
+// for the TUN's virtio header).
 const (
 	maxPacket      = 65535
 	outHeadroom    = 64
 	outTailroom    = 256 // ESP padding, trailer and ICV (RFC 4303 2.4-2.8)
 	tunWriteOffset = 16  // esp.HeaderLen + 8-octet IV; >= the TUN's 10-byte virtio header
-	inTailroom     = 64  // room to move a packet forward to tunWriteOffset
 	maxUDPPayload  = maxPacket - 20 - 8
-	udpBatchSize   = 128 // packets per recvmmsg/sendmmsg, as wireguard-go's conn.IdealBatchSize
-	ikeBatchSize   = 8
+	udpBatchSize   = 128 // packets per TUN read and sendmmsg, TUN writes, as wireguard-go's conn.IdealBatchSize
+	// udpRecvBatchSize is datagrams per recvmmsg: each buffer holds a
+	// 64 KB GRO datagram, so fewer than udpBatchSize still carry more
+	// packets.
+	udpRecvBatchSize = 64
+	ikeBatchSize     = 8
 )
 
 // Dataplane is the userspace data plane: a TUN device, the IKE and NAT-T UDP
@@ -126,12 +138,30 @@ type Dataplane struct {
 	handleIKE func(local, remote netip.AddrPort, pkt []byte)
 
 	tun     tun.Device // nil with NoTUN
+	mtu     int
 	tunName string
 	ike     *udpSocket
 	natt    *udpSocket
 	routes  *routeTable // nil unless the data plane created the TUN itself
 
 	installMu sync.Mutex // serialises InstallChild and RemoveChild
+
+	// The pipeline (pipeline.go): crypto jobs, bounded batch pools and the
+	// FIFO queues to the in-order stages. jobs is nil without workers.
+	jobs     chan cryptoJob
+	nworkers int
+	outFree  chan *outBatch
+	outQueue chan *outBatch
+	inFree   chan *inBatch
+	inQueue  chan *inBatch
+	readers  sync.WaitGroup // the goroutines that feed jobs
+	tunw     *tunWriter     // routineWriteTUN's, or the NAT-T reader's on its fast path
+
+	// Batches queued to the in-order stages and not yet sent or
+	// delivered: at 0 a reader may finish a small batch itself.
+	outInflight atomic.Int32
+	inInflight  atomic.Int32
+	stats       pipelineStats
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -166,16 +196,24 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := tuningFromEnv(&cfg); err != nil {
+		return nil, err
+	}
 	d := &Dataplane{
 		log:       cfg.Logger,
 		db:        cfg.DB,
 		handleIKE: cfg.HandleIKE,
+		nworkers:  cfg.Workers,
+		mtu:       cfg.MTU,
+	}
+	if d.nworkers == 0 {
+		d.nworkers = workers()
 	}
 	var err error
-	if d.ike, err = listenUDP(cfg.ListenAddr, cfg.IKEPort, ikeSocketBuffer); err != nil {
+	if d.ike, err = listenUDP(cfg.ListenAddr, cfg.IKEPort, ikeSocketBuffer, false); err != nil {
 		return nil, err
 	}
-	if d.natt, err = listenUDP(cfg.ListenAddr, cfg.NATTPort, nattSocketBuffer); err != nil {
+	if d.natt, err = listenUDP(cfg.ListenAddr, cfg.NATTPort, nattSocketBuffer, !cfg.NoOffload); err != nil {
 		d.ike.close()
 		return nil, err
 	}
@@ -203,16 +241,46 @@ func (d *Dataplane) Start() {
 		if d.closing.Load() {
 			return
 		}
-		d.wg.Add(2)
+		if d.nworkers > 0 {
+			d.jobs = make(chan cryptoJob, (outPool+inPool)*d.nworkers)
+			d.wg.Add(d.nworkers)
+			for range d.nworkers {
+				go d.routineCrypto()
+			}
+		}
+		d.tunw = newTUNWriter(udpBatchSize)
+		d.inFree = make(chan *inBatch, inPool)
+		d.inQueue = make(chan *inBatch, inPool)
+		for range inPool {
+			d.inFree <- newInBatch(udpRecvBatchSize)
+		}
+		d.wg.Add(3)
+		d.readers.Add(1)
 		go d.routineReceiveIKE()
 		go d.routineReceiveNATT()
+		go d.routineWriteTUN()
 		if d.tun != nil {
-			d.wg.Add(1)
+			n := min(max(d.tun.BatchSize(), 1), udpBatchSize)
+			d.outFree = make(chan *outBatch, outPool)
+			d.outQueue = make(chan *outBatch, outPool)
+			for range outPool {
+				d.outFree <- newOutBatch(n, d.outMTU())
+			}
+			d.wg.Add(2)
+			d.readers.Add(1)
 			go d.routineReadFromTUN()
+			go d.routineSendESP()
 			// The device's event channel must be drained or its
 			// listener blocks; it is closed by tun.Device.Close, so
 			// this goroutine ends on its own.
 			go d.routineTUNEvents(d.tun.Events())
+		}
+		if d.jobs != nil {
+			// The workers end when no reader can queue jobs any more.
+			go func() {
+				d.readers.Wait()
+				close(d.jobs)
+			}()
 		}
 	})
 }
@@ -286,6 +354,21 @@ func (d *Dataplane) RemoveChild(inSPI uint32) {
 	c.Zero()
 	d.log.Debug("child SA removed", "sa", c.String())
 }
+
+// outMTU is the largest packet the outbound buffers take: the TUN's MTU,
+// with room to spare for an administrator raising it up to jumbo frames
+// (larger packets fail the TUN read and are counted as tun_read_error).
+// The Linux TUN splits its TSO super-packets into MTU-size segments, so
+// bigger buffers are never needed.
+func (d *Dataplane) outMTU() int {
+	mtu := d.mtu
+	if m, err := d.tun.MTU(); err == nil {
+		mtu = max(mtu, m)
+	}
+	return min(max(mtu, jumboMTU), maxPacket)
+}
+
+const jumboMTU = 9000
 
 // RetireOutbound moves outbound traffic off the SA with inbound SPI inSPI
 // (to the next SA with matching selectors) while it still accepts

@@ -14,7 +14,7 @@ import (
 
 // fuzzDataplane is a Dataplane without goroutines or sockets, with one SA
 // (inbound SPI 0xb0000001, 10.2.0.0/24 local, 10.1.0.0/24 remote), for
-// driving openOne and sealOne directly. peerOut is the peer's sending half.
+// driving the pipeline stages (prepareIn, decryptIn; prepareOut, process) directly. peerOut is the peer's sending half.
 func fuzzDataplane(t testing.TB) (d *Dataplane, peerOut *esp.Outbound) {
 	d = &Dataplane{
 		log:       slog.New(slog.DiscardHandler),
@@ -67,19 +67,26 @@ func FuzzInbound(f *testing.F) {
 	f.Add([]byte{0xb0, 0, 0, 1, 0, 0, 0, 1})
 	f.Add([]byte{})
 	addr := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4500}
-	buf := make([]byte, maxPacket+inTailroom)
+	buf := make([]byte, maxPacket)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxPacket {
 			return
 		}
 		n := copy(buf, data)
 		m := ipv4.Message{N: n, Addr: addr}
-		out := d.openOne(&m, buf, 0)
-		if out == nil {
+		var s inSegment
+		if !d.prepareIn(&m, buf[:n], &s) {
 			return
 		}
-		if len(out) < tunWriteOffset+20 || out[tunWriteOffset]>>4 != 4 {
-			t.Fatalf("bad packet for the TUN: % x", out)
+		inner := d.decryptIn(&s)
+		if inner == nil || len(inner) == 0 {
+			return
+		}
+		if err := s.sa.OpenAccept(s.seq); err != nil {
+			return
+		}
+		if len(inner) < 20 || inner[0]>>4 != 4 {
+			t.Fatalf("bad packet for the TUN: % x", inner)
 		}
 	})
 }
@@ -97,19 +104,21 @@ func FuzzOutbound(f *testing.F) {
 	f.Add(make([]byte, 40))
 	f.Add([]byte{0x60})
 	f.Add([]byte{0x45, 0, 0, 20})
-	b := newSendBatch(1)
+	b := newOutBatch(1, maxPacket)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		if len(pkt) > maxPacket {
 			return
 		}
 		b.sizes[0] = copy(b.bufs[0][outHeadroom:], pkt)
-		if !d.sealOne(b, 0, 0, 0) {
+		d.prepareOut(b, 0)
+		b.process(d, 0, 1)
+		if b.pkts[0].esp == nil {
 			return
 		}
 		if len(pkt) < 20 || pkt[0]>>4 != 4 {
 			t.Fatalf("sent a non-IPv4 packet % x", pkt)
 		}
-		if got := b.msgs[0].Buffers[0]; len(got) < esp.HeaderLen || got[0] != 0xa0 {
+		if got := b.pkts[0].esp; len(got) < esp.HeaderLen || got[0] != 0xa0 {
 			t.Fatalf("sent % x, want ESP for SPI a0000001", got)
 		}
 	})

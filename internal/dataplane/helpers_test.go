@@ -45,6 +45,12 @@ type peer struct {
 
 func newPeer(t testing.TB, batch int) *peer {
 	t.Helper()
+	return newPeerWith(t, batch, nil)
+}
+
+// newPeerWith is newPeer with a hook to change the Config before New.
+func newPeerWith(t testing.TB, batch int, change func(*Config)) *peer {
+	t.Helper()
 	p := &peer{
 		tun:     tuntest.New("memtun", DefaultMTU, batch, 4*batch),
 		db:      new(sadb.DB),
@@ -58,7 +64,7 @@ func newPeer(t testing.TB, batch int) *peer {
 			t.Error("test TUN queue full")
 		}
 	})
-	dp, err := New(Config{
+	cfg := Config{
 		ListenAddr: loopback,
 		Logger:     testLogger(t),
 		DB:         p.db,
@@ -66,7 +72,11 @@ func newPeer(t testing.TB, batch int) *peer {
 		HandleIKE: func(local, remote netip.AddrPort, pkt []byte) {
 			p.ike <- ikeMsg{local, remote, pkt}
 		},
-	})
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	dp, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -11,64 +12,156 @@ import (
 	"github.com/goipsec/goipsec/internal/wire/packet"
 )
 
-// routineReceiveNATT is the inbound pipeline on port 4500 (see the package
-// comment): UDP read batch -> classify -> ESP open -> policy check -> TUN
-// write batch.
+// inSegment is one ESP packet of an inBatch: a whole datagram, or one
+// segment of a GRO datagram.
+type inSegment struct {
+	sa    *sadb.ChildSA // nil: dropped
+	seq   uint64
+	data  []byte // the ESP packet, decrypted in place
+	inner []byte // the inner IPv4 packet after process, nil if dropped
+}
+
+// inBatch is one recvmmsg batch: full-size datagram buffers (a GRO
+// datagram is up to 64 KB), their control messages and the ESP segments
+// found in them.
+type inBatch struct {
+	recvBatch
+	segs  []inSegment
+	nsegs int
+	now   int64
+	done  sync.WaitGroup
+}
+
+func newInBatch(n int) *inBatch {
+	return &inBatch{
+		recvBatch: *newRecvBatch(n, maxPacket, maxPacket),
+		// A GRO datagram carries at most 64 segments (UDP_GRO_CNT_MAX);
+		// more are dropped and counted (see routineReceiveNATT).
+		segs: make([]inSegment, n*udpGSOMaxSegments),
+	}
+}
+
+// routineReceiveNATT is the inbound pipeline's first stage on port 4500
+// (pipeline.go): UDP read batch -> split GRO datagrams -> classify -> SA
+// lookup and replay pre-check -> crypto workers and, in order,
+// routineWriteTUN.
 func (d *Dataplane) routineReceiveNATT() {
 	defer d.wg.Done()
-	b := newRecvBatch(udpBatchSize, maxPacket+inTailroom, maxPacket)
-	toTUN := make([][]byte, 0, udpBatchSize)
+	defer d.readers.Done()
+	defer close(d.inQueue)
 	var failures int
 	var readErrs uint64 // not a packet drop: kept out of Counters
 	for {
+		b := <-d.inFree
 		n, err := d.natt.pc.ReadBatch(b.msgs, 0)
 		if err != nil {
+			d.inFree <- b
 			if d.readFailed("udp 4500", err, &failures, &readErrs) {
 				return
 			}
 			continue
 		}
 		failures = 0
-		now := time.Now().UnixNano()
-		toTUN = toTUN[:0]
+		b.now = time.Now().UnixNano()
+		b.nsegs = 0
 		for i := range min(n, len(b.msgs)) {
-			if pkt := d.openOne(&b.msgs[i], b.bufs[i], now); pkt != nil {
-				toTUN = append(toTUN, pkt)
-			}
+			d.splitDatagram(b, &b.msgs[i], b.bufs[i])
 		}
-		d.writeTUN(toTUN)
+		if b.nsegs == 0 {
+			d.inFree <- b
+			continue
+		}
+		if b.nsegs < 2*minChunk && d.inInflight.Load() == 0 {
+			// Fast path for light traffic, as in routineReadFromTUN:
+			// routineWriteTUN is idle and nothing can be queued behind
+			// its back, so its writer is ours until we are done.
+			b.process(d, 0, b.nsegs)
+			d.deliverBatch(b, d.tunw)
+			d.inFree <- b
+			continue
+		}
+		d.inInflight.Add(1)
+		d.dispatch(b, b.nsegs, &b.done)
+		d.inQueue <- b
 	}
 }
 
-// openOne classifies datagram m (read into buf at offset 0) and, for ESP,
-// decrypts and checks it. It returns the inner packet as
-// buf[:tunWriteOffset+len(inner)] (moved there if needed), or nil if the
-// datagram was not for the TUN.
-func (d *Dataplane) openOne(m *ipv4.Message, buf []byte, now int64) []byte {
-	if m.N <= 0 || m.N > maxPacket || m.Flags&msgTrunc != 0 {
+// splitDatagram cuts a received datagram into its GRO segments (one if it
+// was not coalesced) and prepares each.
+func (d *Dataplane) splitDatagram(b *inBatch, m *ipv4.Message, buf []byte) {
+	if m.N <= 0 || m.N > len(buf) || m.Flags&msgTrunc != 0 {
 		inc(&d.counters.Malformed)
-		return nil
+		return
 	}
 	data := buf[:m.N]
+	size := len(data)
+	if d.natt.gro {
+		nn := min(max(m.NN, 0), len(m.OOB))
+		if g := groSegmentSize(m.OOB[:nn]); g > 0 && g < len(data) {
+			size = g
+			d.stats.groDatagrams.Add(1)
+			d.stats.groSegments.Add(uint64((len(data) + g - 1) / g))
+		}
+	}
+	for off := 0; off < len(data); off += size {
+		seg := data[off:min(off+size, len(data))]
+		if b.nsegs == len(b.segs) {
+			inc(&d.counters.Malformed) // more segments than GRO makes
+			continue
+		}
+		if d.prepareIn(m, seg, &b.segs[b.nsegs]) {
+			b.nsegs++
+		}
+	}
+}
+
+// prepareIn is the serial part of the inbound path for one datagram:
+// classification (RFC 3948 2.2: keepalive, non-ESP marker = IKE, else
+// ESP), SA lookup by SPI (RFC 4303 3.4.2) and the anti-replay pre-check
+// (RFC 4303 3.4.3). It reports whether s is ESP to decrypt.
+func (d *Dataplane) prepareIn(m *ipv4.Message, data []byte, s *inSegment) bool {
 	switch {
 	case esp.IsKeepalive(data):
 		inc(&d.counters.Keepalive) // RFC 3948 2.3: ignore
-		return nil
+		return false
 	case esp.IsNonESPMarker(data):
 		d.deliverIKE(d.natt, m, data[esp.NonESPMarkerLen:])
-		return nil
+		return false
 	}
 	e, err := packet.ParseESP(data)
 	if err != nil {
 		inc(&d.counters.Malformed)
-		return nil
+		return false
 	}
 	c := d.db.Inbound(e.SPI())
 	if c == nil {
 		inc(&d.counters.NoSA) // RFC 4303 3.4.2: discard, auditable event
-		return nil
+		return false
 	}
-	payload, nextHeader, err := c.Open(data)
+	seq, err := c.OpenPrepare(data)
+	if err != nil {
+		d.countOpenError(c, err)
+		return false
+	}
+	*s = inSegment{sa: c, seq: seq, data: data}
+	return true
+}
+
+// process decrypts segments [lo, hi) of the batch (cryptoWork): the
+// parallel stage.
+func (b *inBatch) process(d *Dataplane, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		s := &b.segs[i]
+		s.inner = d.decryptIn(s)
+	}
+}
+
+// decryptIn verifies and decrypts one prepared segment, then checks what it
+// carries: next header, inner IPv4 header and the inbound policy. It
+// returns the inner packet (inside s.data) or nil.
+func (d *Dataplane) decryptIn(s *inSegment) []byte {
+	c := s.sa
+	payload, nextHeader, err := c.OpenDecrypt(s.data, s.seq)
 	if err != nil {
 		d.countOpenError(c, err)
 		return nil
@@ -76,8 +169,9 @@ func (d *Dataplane) openOne(m *ipv4.Message, buf []byte, now int64) []byte {
 	switch nextHeader {
 	case esp.NextHeaderIPv4:
 	case esp.NextHeaderDummy:
-		inc(&d.counters.Dummy) // RFC 4303 2.6: discard silently
-		return nil
+		// RFC 4303 2.6: discard silently, but it is authentic: the
+		// window still moves (routineWriteTUN).
+		return payload[:0]
 	case esp.NextHeaderIPv6:
 		inc(&d.counters.Unsupported)
 		return nil
@@ -101,32 +195,74 @@ func (d *Dataplane) openOne(m *ipv4.Message, buf []byte, now int64) []byte {
 		inc(&d.counters.Policy)
 		return nil
 	}
-	c.Stats.BytesIn.Add(uint64(len(inner)))
-	c.Stats.PacketsIn.Add(1)
-	c.Stats.LastIn.Store(now)
-
-	// The TUN batch is written with one offset: put the packet there.
-	if off, ok := offsetIn(buf, inner); !ok || off != tunWriteOffset {
-		if tunWriteOffset+len(inner) > len(buf) {
-			inc(&d.counters.TooBig)
-			return nil
-		}
-		copy(buf[tunWriteOffset:], inner)
-	}
-	return buf[:tunWriteOffset+len(inner)]
+	return inner
 }
 
-// offsetIn returns where sub starts within buf, if sub is a non-empty slice
-// of buf's memory (esp.Inbound.Open decrypts in place).
-func offsetIn(buf, sub []byte) (int, bool) {
-	if len(sub) == 0 || len(buf) == 0 {
-		return 0, false
+// tunWriter is routineWriteTUN's state: TUN write buffers with room for
+// GRO coalescing (the TUN appends a flow's later packets to the first one's
+// buffer, up to 64 KB) and the batch being assembled.
+type tunWriter struct {
+	bufs [][]byte
+	pkts [][]byte
+}
+
+func newTUNWriter(n int) *tunWriter {
+	w := &tunWriter{bufs: make([][]byte, n), pkts: make([][]byte, 0, n)}
+	for i := range w.bufs {
+		w.bufs[i] = make([]byte, tunWriteOffset+maxPacket)
 	}
-	off := cap(buf) - cap(sub)
-	if off < 0 || off >= len(buf) || &buf[off] != &sub[0] {
-		return 0, false
+	return w
+}
+
+// routineWriteTUN is the inbound pipeline's last stage: batches in receive
+// order, each once decrypted: replay window update, then to the TUN.
+func (d *Dataplane) routineWriteTUN() {
+	defer d.wg.Done()
+	for b := range d.inQueue {
+		b.done.Wait()
+		d.deliverBatch(b, d.tunw)
+		d.inInflight.Add(-1)
+		d.inFree <- b
 	}
-	return off, true
+}
+
+// deliverBatch moves the window of every authentic segment of b (RFC 4303
+// 3.4.3) and writes the inner packets to the TUN, udpBatchSize at a time.
+func (d *Dataplane) deliverBatch(b *inBatch, w *tunWriter) {
+	var last *sadb.ChildSA
+	for i := range b.nsegs {
+		s := &b.segs[i]
+		if s.inner == nil {
+			continue
+		}
+		c := s.sa
+		if err := c.OpenAccept(s.seq); err != nil {
+			d.countOpenError(c, err)
+			continue
+		}
+		if len(s.inner) == 0 {
+			inc(&d.counters.Dummy)
+			continue
+		}
+		c.Stats.BytesIn.Add(uint64(len(s.inner)))
+		c.Stats.PacketsIn.Add(1)
+		if c != last {
+			c.Stats.LastIn.Store(b.now)
+			last = c
+		}
+		if d.tun == nil {
+			inc(&d.counters.NoTUN)
+			continue
+		}
+		k := len(w.pkts)
+		buf := w.bufs[k][:tunWriteOffset+len(s.inner)]
+		copy(buf[tunWriteOffset:], s.inner)
+		w.pkts = append(w.pkts, buf)
+		if len(w.pkts) == len(w.bufs) {
+			d.writeTUN(w)
+		}
+	}
+	d.writeTUN(w)
 }
 
 // countOpenError counts an esp.Inbound.Open failure by reason.
@@ -148,14 +284,12 @@ func (d *Dataplane) countOpenError(c *sadb.ChildSA, err error) {
 	}
 }
 
-// writeTUN writes the decrypted packets, all at tunWriteOffset, in one
-// batch.
-func (d *Dataplane) writeTUN(pkts [][]byte) {
+// writeTUN writes the assembled packets, all at tunWriteOffset, in one
+// batch, and empties the batch.
+func (d *Dataplane) writeTUN(w *tunWriter) {
+	pkts := w.pkts
+	w.pkts = w.pkts[:0]
 	if len(pkts) == 0 {
-		return
-	}
-	if d.tun == nil {
-		add(&d.counters.NoTUN, uint64(len(pkts)))
 		return
 	}
 	if _, err := d.tun.Write(pkts, tunWriteOffset); err != nil {

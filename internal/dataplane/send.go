@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -16,52 +18,83 @@ import (
 	"github.com/goipsec/goipsec/internal/wire/packet"
 )
 
-// sendBatch is the outbound goroutine's preallocated state: TUN read
-// buffers (with headroom and tailroom for ESP) and one UDP message, address
-// and control-message buffer per packet.
-type sendBatch struct {
+// outPacket is one packet of an outBatch on its way through the pipeline.
+type outPacket struct {
+	sa    *sadb.ChildSA // nil: dropped before sealing
+	seq   uint64
+	start int    // where the ESP packet starts in the buffer
+	n     int    // inner packet length
+	esp   []byte // the sealed packet, nil if sealing failed
+}
+
+// outBatch is one TUN read batch and everything needed to send it:
+// buffers with headroom and tailroom for ESP, the per-packet pipeline state
+// and one UDP message, address and control-message buffer per packet
+// (GSO runs use fewer messages).
+type outBatch struct {
 	bufs  [][]byte
 	sizes []int
+	pkts  []outPacket
+	count int // packets read
+	now   int64
+	done  sync.WaitGroup
+
 	msgs  []ipv4.Message
 	addrs []net.UDPAddr
 	oobs  [][]byte
+	iovs  [][]byte // backing of the messages' Buffers
 }
 
-func newSendBatch(n int) *sendBatch {
-	b := &sendBatch{
+// newOutBatch makes a batch of n buffers for packets of up to mtu bytes.
+func newOutBatch(n, mtu int) *outBatch {
+	b := &outBatch{
 		bufs:  make([][]byte, n),
 		sizes: make([]int, n),
+		pkts:  make([]outPacket, n),
 		msgs:  make([]ipv4.Message, n),
 		addrs: make([]net.UDPAddr, n),
 		oobs:  make([][]byte, n),
+		iovs:  make([][]byte, n),
 	}
 	for i := range n {
-		b.bufs[i] = make([]byte, outHeadroom+maxPacket+outTailroom)
-		b.msgs[i].Buffers = make([][]byte, 1)
+		b.bufs[i] = make([]byte, outHeadroom+mtu+outTailroom)
 		b.addrs[i].IP = make(net.IP, net.IPv4len)
-		b.oobs[i] = make([]byte, pktinfoLen)
+		b.oobs[i] = make([]byte, 0, pktinfoLen+gsoControlLen)
 	}
 	return b
 }
 
-// routineReadFromTUN is the outbound pipeline (see the package comment):
-// TUN read batch -> policy lookup -> ESP seal in place -> UDP send batch.
+// routineReadFromTUN is the outbound pipeline's first stage (pipeline.go):
+// TUN read batch -> policy lookup -> sequence numbers -> crypto workers and,
+// in order, routineSendESP.
 func (d *Dataplane) routineReadFromTUN() {
 	defer d.wg.Done()
-	n := min(max(d.tun.BatchSize(), 1), udpBatchSize)
-	b := newSendBatch(n)
+	defer d.readers.Done()
+	defer close(d.outQueue)
 	var failures int
 	for {
+		b := <-d.outFree
 		count, err := d.tun.Read(b.bufs, b.sizes, outHeadroom)
 		if count > 0 {
-			now := time.Now().UnixNano()
-			k := 0
-			for i := range min(count, n) {
-				if d.sealOne(b, i, k, now) {
-					k++
-				}
+			b.count = min(count, len(b.bufs))
+			b.now = time.Now().UnixNano()
+			for i := range b.count {
+				d.prepareOut(b, i)
 			}
-			d.sendESP(b.msgs[:k])
+			if b.count < 2*minChunk && d.outInflight.Load() == 0 {
+				// Fast path for light traffic (pings, ACKs): nothing is
+				// queued ahead of this batch, so sending it from here
+				// keeps the order and saves a hand-off.
+				b.process(d, 0, b.count)
+				d.sendBatch(b)
+				d.outFree <- b
+			} else {
+				d.outInflight.Add(1)
+				d.dispatch(b, b.count, &b.done)
+				d.outQueue <- b
+			}
+		} else {
+			d.outFree <- b
 		}
 		if err != nil {
 			if errors.Is(err, tun.ErrTooManySegments) {
@@ -78,30 +111,32 @@ func (d *Dataplane) routineReadFromTUN() {
 	}
 }
 
-// sealOne takes packet i of the batch through policy lookup and ESP
-// encryption, and fills UDP message k. It reports whether the packet is to
-// be sent.
-func (d *Dataplane) sealOne(b *sendBatch, i, k int, now int64) bool {
+// prepareOut is the serial part of the outbound path for packet i: parse,
+// policy lookup (RFC 4301 5.1), size check and sequence number (RFC 4303
+// 3.3.3). It leaves pkts[i].sa nil if the packet is dropped.
+func (d *Dataplane) prepareOut(b *outBatch, i int) {
+	p := &b.pkts[i]
+	*p = outPacket{}
 	buf := b.bufs[i]
 	size := b.sizes[i]
 	if size <= 0 || outHeadroom+size > len(buf)-outTailroom {
 		inc(&d.counters.Malformed)
-		return false
+		return
 	}
 	pkt := buf[outHeadroom : outHeadroom+size]
 	switch pkt[0] >> 4 {
 	case 4:
 	case 6:
 		inc(&d.counters.Unsupported) // IPv6 inner packets: a later slice
-		return false
+		return
 	default:
 		inc(&d.counters.Malformed)
-		return false
+		return
 	}
 	ip, err := packet.ParseIPv4(pkt)
 	if err != nil {
 		inc(&d.counters.Malformed)
-		return false
+		return
 	}
 	inner := pkt[:ip.TotalLen()]
 	proto := ip.Protocol()
@@ -111,14 +146,12 @@ func (d *Dataplane) sealOne(b *sendBatch, i, k int, now int64) bool {
 		// RFC 4301 5.1: no SA (and no bypass policy): discard. Never
 		// leak the packet in the clear.
 		inc(&d.counters.NoPolicy)
-		return false
+		return
 	}
-	remote := c.Remote.Addr().Unmap()
-	if !c.Encap || !remote.Is4() || c.Out == nil {
+	if !c.Encap || !c.Remote.Addr().Unmap().Is4() || c.Out == nil {
 		inc(&d.counters.Unsupported)
-		return false
+		return
 	}
-
 	start := outHeadroom - c.Out.PayloadOffset()
 	if start < 0 {
 		// This SA needs more headroom than we reserve: move the packet.
@@ -128,43 +161,121 @@ func (d *Dataplane) sealOne(b *sendBatch, i, k int, now int64) bool {
 	need := len(inner) + c.Out.Overhead(len(inner))
 	if need > maxUDPPayload || start+need > len(buf) {
 		inc(&d.counters.TooBig)
-		return false
+		return
 	}
-	espPkt, err := c.Seal(buf[start:], len(inner), esp.NextHeaderIPv4)
+	seq, err := c.Out.NextSeq()
 	if err != nil {
-		switch {
-		case errors.Is(err, esp.ErrSeqExhausted):
-			inc(&d.counters.SeqExhausted)
-		case errors.Is(err, sadb.ErrDeleted), errors.Is(err, esp.ErrClosed):
-			inc(&d.counters.NoSA) // deleted while the packet was on its way
-		case errors.Is(err, esp.ErrBufferTooSmall):
-			inc(&d.counters.TooBig)
-		default:
-			inc(&d.counters.Malformed)
-		}
-		return false
+		inc(&d.counters.SeqExhausted)
+		return
 	}
-	c.Stats.BytesOut.Add(uint64(len(inner)))
-	c.Stats.PacketsOut.Add(1)
-	c.Stats.LastOut.Store(now)
-
-	m := &b.msgs[k]
-	m.Buffers[0] = espPkt
-	a := &b.addrs[k]
-	ip4 := remote.As4()
-	a.IP = a.IP[:net.IPv4len]
-	copy(a.IP, ip4[:])
-	a.Port = int(c.Remote.Port())
-	m.Addr = a
-	m.OOB = nil
-	if local := c.Local.Addr().Unmap(); local.Is4() && !local.IsUnspecified() && d.natt.boundToAny() {
-		m.OOB = putPktinfo(b.oobs[k], local.As4())
-	}
-	return true
+	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner)}
 }
 
-// sendESP transmits msgs with as few sendmmsg calls as possible; a message
-// the kernel refuses is counted and skipped.
+// process seals packets [lo, hi) of the batch (cryptoWork): the parallel
+// stage.
+func (b *outBatch) process(d *Dataplane, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		p := &b.pkts[i]
+		if p.sa == nil {
+			continue
+		}
+		out, err := p.sa.SealSeq(b.bufs[i][p.start:], p.n, esp.NextHeaderIPv4, p.seq)
+		if err != nil {
+			switch {
+			case errors.Is(err, sadb.ErrDeleted), errors.Is(err, esp.ErrClosed):
+				inc(&d.counters.NoSA) // deleted while the packet was on its way
+			case errors.Is(err, esp.ErrBufferTooSmall):
+				inc(&d.counters.TooBig)
+			default:
+				inc(&d.counters.Malformed)
+			}
+			continue
+		}
+		p.esp = out
+	}
+}
+
+// routineSendESP is the outbound pipeline's last stage: batches in read
+// order, each once sealed, to the NAT-T socket.
+func (d *Dataplane) routineSendESP() {
+	defer d.wg.Done()
+	for b := range d.outQueue {
+		b.done.Wait()
+		d.sendBatch(b)
+		d.outInflight.Add(-1)
+		d.outFree <- b
+	}
+}
+
+// sendBatch counts the sealed packets of b, builds its UDP messages — a run
+// of packets of one size (the last may be shorter) to the same peer from
+// the same source becomes one UDP GSO message (at most udpGSOMaxSegments,
+// maxUDPPayload bytes) — and sends them.
+func (d *Dataplane) sendBatch(b *outBatch) {
+	gso := d.natt.gso.Load()
+	k, j := 0, 0 // messages, iovecs used
+	var cur *ipv4.Message
+	var curSA *sadb.ChildSA
+	segSize, total, mstart := 0, 0, 0
+	open := false // cur may take more segments
+	for i := range b.count {
+		p := &b.pkts[i]
+		if p.esp == nil {
+			continue
+		}
+		c := p.sa
+		c.Stats.BytesOut.Add(uint64(p.n))
+		c.Stats.PacketsOut.Add(1)
+		b.iovs[j] = p.esp
+		j++
+		if gso && open && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&
+			len(p.esp) <= segSize && total+len(p.esp) <= maxUDPPayload {
+			cur.Buffers = b.iovs[mstart:j]
+			total += len(p.esp)
+			open = len(p.esp) == segSize // a short segment ends the run
+			continue
+		}
+		d.finishMessage(cur, segSize)
+		cur = &b.msgs[k]
+		k++
+		mstart, curSA, segSize, total, open = j-1, c, len(p.esp), len(p.esp), true
+		cur.Buffers = b.iovs[mstart:j]
+		a := &b.addrs[k-1]
+		ip4 := c.Remote.Addr().Unmap().As4()
+		a.IP = a.IP[:net.IPv4len]
+		copy(a.IP, ip4[:])
+		a.Port = int(c.Remote.Port())
+		cur.Addr = a
+		cur.OOB = b.oobs[k-1][:0]
+		if local := c.Local.Addr().Unmap(); local.Is4() && !local.IsUnspecified() && d.natt.boundToAny() {
+			cur.OOB = putPktinfo(b.oobs[k-1][:cap(b.oobs[k-1])], local.As4())
+		}
+		c.Stats.LastOut.Store(b.now)
+	}
+	d.finishMessage(cur, segSize)
+	d.sendESP(b.msgs[:k])
+}
+
+// finishMessage adds the UDP_SEGMENT control message to m if it carries
+// more than one segment.
+func (d *Dataplane) finishMessage(m *ipv4.Message, segSize int) {
+	if m != nil && len(m.Buffers) > 1 {
+		m.OOB = putUDPSegment(m.OOB, uint16(segSize))
+		d.stats.gsoMessages.Add(1)
+		d.stats.gsoSegments.Add(uint64(len(m.Buffers)))
+	}
+}
+
+// sameRoute reports whether packets of SAs a and b go from the same local
+// address to the same peer, so that they may share a GSO message.
+func sameRoute(a, b *sadb.ChildSA) bool {
+	return a == b || (a.Remote == b.Remote && a.Local.Addr() == b.Local.Addr())
+}
+
+// sendESP transmits msgs with as few sendmmsg calls as possible. A GSO
+// message the path refuses (isGSOError) is sent again as single datagrams;
+// after EIO (no checksum offload) GSO is turned off for the socket. Any
+// other message the kernel refuses is counted and skipped.
 func (d *Dataplane) sendESP(msgs []ipv4.Message) {
 	for len(msgs) > 0 {
 		n, err := d.natt.pc.WriteBatch(msgs, 0)
@@ -172,14 +283,37 @@ func (d *Dataplane) sendESP(msgs []ipv4.Message) {
 			if d.closing.Load() {
 				return
 			}
-			// msgs[n] failed (or nothing was sent): skip it.
-			inc(&d.counters.SendErrors)
+			n = max(n, 0)
+			if n < len(msgs) && len(msgs[n].Buffers) > 1 && isGSOError(err) {
+				if errors.Is(err, syscall.EIO) && d.natt.gso.Swap(false) {
+					d.log.Warn("UDP GSO failed, sending single datagrams from now on", "err", err)
+				}
+				d.sendSegments(&msgs[n])
+			} else {
+				// msgs[n] failed (or nothing was sent): skip it.
+				add(&d.counters.SendErrors, uint64(max(len(msgs[min(n, len(msgs)-1)].Buffers), 1)))
+			}
 			n++
 		}
 		if n <= 0 {
 			n = 1
 		}
 		msgs = msgs[min(n, len(msgs)):]
+	}
+}
+
+// sendSegments sends the segments of a GSO message one datagram each.
+func (d *Dataplane) sendSegments(m *ipv4.Message) {
+	oob := m.OOB
+	if len(oob) >= gsoControlLen {
+		oob = oob[:len(oob)-gsoControlLen] // finishMessage put UDP_SEGMENT last
+	}
+	var one [1]ipv4.Message
+	for _, seg := range m.Buffers {
+		one[0] = ipv4.Message{Buffers: [][]byte{seg}, Addr: m.Addr, OOB: oob}
+		if _, err := d.natt.pc.WriteBatch(one[:], 0); err != nil {
+			inc(&d.counters.SendErrors)
+		}
 	}
 }
 

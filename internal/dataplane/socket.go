@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -25,17 +26,29 @@ type udpSocket struct {
 	pc   packetConn
 	addr netip.Addr // bound address, possibly 0.0.0.0
 	port uint16     // bound port
+
+	// gso: the kernel takes UDP_SEGMENT messages (turned off when the
+	// path cannot, see sendESP); gro: UDP_GRO is on, datagrams may carry
+	// runs of segments. NAT-T socket only.
+	gso atomic.Bool
+	gro bool
 }
 
 const (
-	nattSocketBuffer = 7 << 20 // as wireguard-go: room for bursts of full batches
+	// nattSocketBuffer: room for several full batches of 64 KB GRO
+	// datagrams (skb truesize counts against it) so bursts are not
+	// dropped while the reader waits for a free batch.
+	nattSocketBuffer = 16 << 20
 	ikeSocketBuffer  = 1 << 20
 )
 
 // listenUDP binds an IPv4 UDP socket with IP_PKTINFO enabled (to learn the
 // local address of received IKE messages and to choose the source of sent
 // ones) and large socket buffers.
-func listenUDP(addr netip.Addr, port int, bufSize int) (*udpSocket, error) {
+//
+// With offload, UDP GSO and GRO are enabled where the kernel has them
+// (offload_linux.go).
+func listenUDP(addr netip.Addr, port int, bufSize int, offload bool) (*udpSocket, error) {
 	ap := netip.AddrPortFrom(addr, uint16(port))
 	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("listen udp: port %d out of range", port)
@@ -55,7 +68,13 @@ func listenUDP(addr netip.Addr, port int, bufSize int) (*udpSocket, error) {
 		c.Close()
 		return nil, fmt.Errorf("listen udp %s: no local address", ap)
 	}
-	return &udpSocket{pc: newBatchConn(c, pc), addr: addr, port: uint16(bound.Port)}, nil
+	s := &udpSocket{pc: newBatchConn(c, pc), addr: addr, port: uint16(bound.Port)}
+	if offload {
+		gso, gro := enableOffload(c)
+		s.gso.Store(gso)
+		s.gro = gro
+	}
+	return s, nil
 }
 
 // listenError turns the usual bind failures into one line that says what to
@@ -114,7 +133,7 @@ func newRecvBatch(n, bufSize, readLen int) *recvBatch {
 	for i := range b.msgs {
 		b.bufs[i] = make([]byte, bufSize)
 		b.msgs[i].Buffers = [][]byte{b.bufs[i][:readLen]}
-		b.msgs[i].OOB = ipv4.NewControlMessage(ipv4.FlagDst | ipv4.FlagInterface)
+		b.msgs[i].OOB = make([]byte, len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface))+groControlLen)
 	}
 	return b
 }

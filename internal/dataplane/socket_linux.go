@@ -77,6 +77,9 @@ type mmsgConn struct {
 	flags  int
 	n      int
 	errno  syscall.Errno
+
+	wmu sync.Mutex // guards w
+	w   writeState
 }
 
 func newBatchConn(c *net.UDPConn, pc *ipv4.PacketConn) packetConn {

@@ -45,10 +45,11 @@ type ChildSA struct {
 	LocalTS, RemoteTS []ts.Selector
 	Stats             Stats // updated by the data plane
 
-	// inMu serialises Open (esp.Inbound is not safe for concurrent use:
-	// the replay window, RFC 4303 3.4.3) and Zero. outMu lets any number of
-	// Seal calls run together (esp.Outbound assigns sequence numbers
-	// atomically) but excludes Zero.
+	// inMu serialises Open, OpenPrepare and OpenAccept (the replay
+	// window is not safe for concurrent use, RFC 4303 3.4.3) and Zero.
+	// outMu lets any number of Seal (esp.Outbound assigns sequence numbers
+	// atomically), SealSeq and OpenDecrypt calls run together but excludes
+	// Zero.
 	inMu    sync.Mutex
 	outMu   sync.RWMutex
 	deleted bool // guarded by inMu and outMu (both held to set)
@@ -98,6 +99,53 @@ func (c *ChildSA) Open(pkt []byte) (payload []byte, nextHeader uint8, err error)
 		return nil, 0, ErrDeleted
 	}
 	return c.In.Open(pkt)
+}
+
+// SealSeq is Seal with a sequence number reserved by Out.NextSeq, for a
+// data plane that numbers packets serially and encrypts them in parallel
+// (see esp.Outbound.SealSeq). Safe for concurrent use; ErrDeleted after
+// Zero.
+func (c *ChildSA) SealSeq(buf []byte, n int, nextHeader uint8, seq uint64) ([]byte, error) {
+	c.outMu.RLock()
+	defer c.outMu.RUnlock()
+	if c.deleted || c.Out == nil {
+		return nil, ErrDeleted
+	}
+	return c.Out.SealSeq(buf, n, nextHeader, seq)
+}
+
+// OpenPrepare, OpenDecrypt and OpenAccept are Open in three steps for a
+// data plane that decrypts in parallel (esp.Inbound.Prepare, Decrypt and
+// Accept): OpenPrepare and OpenAccept are serialised with each other and
+// with Open (the replay window); OpenDecrypt runs concurrently with
+// anything but Zero. All return ErrDeleted after Zero.
+func (c *ChildSA) OpenPrepare(pkt []byte) (seq uint64, err error) {
+	c.inMu.Lock()
+	defer c.inMu.Unlock()
+	if c.deleted || c.In == nil {
+		return 0, ErrDeleted
+	}
+	return c.In.Prepare(pkt)
+}
+
+// OpenDecrypt: see OpenPrepare.
+func (c *ChildSA) OpenDecrypt(pkt []byte, seq uint64) (payload []byte, nextHeader uint8, err error) {
+	c.outMu.RLock()
+	defer c.outMu.RUnlock()
+	if c.deleted || c.In == nil {
+		return nil, 0, ErrDeleted
+	}
+	return c.In.Decrypt(pkt, seq)
+}
+
+// OpenAccept: see OpenPrepare.
+func (c *ChildSA) OpenAccept(seq uint64) error {
+	c.inMu.Lock()
+	defer c.inMu.Unlock()
+	if c.deleted || c.In == nil {
+		return ErrDeleted
+	}
+	return c.In.Accept(seq)
 }
 
 // Zero drops the SA's keys (best effort, see esp.Inbound.Zero) once no Seal
