@@ -76,6 +76,8 @@ func (s *store) effective() *config.Config {
 	out := &config.Config{
 		Connections: make([]*config.Connection, 0, len(s.file.Connections)+len(s.conns)),
 		Secrets:     make([]*config.Secret, 0, len(s.file.Secrets)+len(s.secrets)),
+		// Credentials (x509/, private/, ...) are found beside the file.
+		Dir: s.file.Dir,
 	}
 	for _, c := range s.file.Connections {
 		if v := s.viciConn(c.Name); v != nil {

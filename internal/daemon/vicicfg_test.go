@@ -219,6 +219,20 @@ func TestVICIConfigCommands(t *testing.T) {
 	}
 }
 
+// TestStoreKeepsCredentialDir: the merged configuration keeps the file's
+// directory, under which relative certs/pubkeys/cacerts names and the
+// swanctl credential directories are found (without it, every pubkey
+// connection failed with "stat x509/...: no such file").
+func TestStoreKeepsCredentialDir(t *testing.T) {
+	file, err := config.Parse("/etc/swanctl/swanctl.conf", []byte(siteConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := newStore(file).effective().Dir; got != "/etc/swanctl" {
+		t.Errorf("effective().Dir = %q, want /etc/swanctl", got)
+	}
+}
+
 // TestStoreLayers: the file and the VICI layer merge; a reload makes the
 // file the truth for the names it defines and keeps VICI-only entries.
 func TestStoreLayers(t *testing.T) {
