@@ -38,8 +38,9 @@ var ahGMACKeyLen = map[uint16]int{
 
 // AHIntegKeyLen returns the length in bytes of the keying material the AH
 // integrity algorithm id takes from KEYMAT: IntegKeyLen for the MACs, and
-// for AUTH_AES_*_GMAC the AES key followed by the 4-octet salt (RFC 4543
-// 3.2 and 7: the salt is the last 4 octets, as for the ESP GMAC).
+// for AUTH_AES_*_GMAC the AES key followed by the 4-octet salt of the
+// nonce (RFC 4543 3.2), laid out as for ENCR_NULL_AUTH_AES_GMAC: the salt
+// is the last 4 octets.
 func AHIntegKeyLen(id uint16) (int, error) {
 	if n, ok := ahGMACKeyLen[id]; ok {
 		return n + saltLen, nil
