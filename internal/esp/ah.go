@@ -55,8 +55,8 @@ func (c *seqCounter) next() (uint64, error) {
 
 // ahICV computes the ICV of pkt, a whole IP packet whose AH header starts
 // at ahOff, with the ICV field already zeroed (and an algorithm's IV in
-// place before it), and writes it into the ICV
-// field (sending) or compares it with icv in constant time (receiving).
+// place before it), and writes it into the ICV field (sending) or
+// compares it with icv in constant time (receiving).
 // The mutable fields of the header chain pkt[:ahOff] are zeroed for the
 // computation and restored afterwards. sending selects the sender's view
 // of fields that are "mutable but predictable" (the final destination of a
