@@ -34,9 +34,9 @@ type AHStats struct {
 
 // NewAHInbound returns the inbound AH SA for our spi with the integrity
 // algorithm integ (suite.NewAHInteg), an anti-replay window of
-// replayWindow packets (as
-// replay.Window.Init rounds it; 0 selects its default, ReplayDisabled
-// turns the check off) and Extended Sequence Numbers if esn is set. ESN
+// replayWindow packets (as replay.Window.Init rounds it; 0 selects its
+// default, ReplayDisabled turns the check off) and Extended Sequence
+// Numbers if esn is set. ESN
 // needs the window to infer the high-order bits (RFC 4302 2.5.1), so esn
 // with ReplayDisabled panics.
 func NewAHInbound(spi uint32, integ *suite.Integ, replayWindow int, esn bool) *AHInbound {
