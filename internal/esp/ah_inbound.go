@@ -36,9 +36,8 @@ type AHStats struct {
 // algorithm integ (suite.NewAHInteg), an anti-replay window of
 // replayWindow packets (as replay.Window.Init rounds it; 0 selects its
 // default, ReplayDisabled turns the check off) and Extended Sequence
-// Numbers if esn is set. ESN
-// needs the window to infer the high-order bits (RFC 4302 2.5.1), so esn
-// with ReplayDisabled panics.
+// Numbers if esn is set. ESN needs the window to infer the high-order
+// bits (RFC 4302 2.5.1), so esn with ReplayDisabled panics.
 func NewAHInbound(spi uint32, integ *suite.Integ, replayWindow int, esn bool) *AHInbound {
 	in := &AHInbound{spi: spi, esn: esn}
 	in.noReplay = initWindow(&in.window, replayWindow, esn)
