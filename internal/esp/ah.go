@@ -14,6 +14,7 @@ package esp
 // ah_inbound.go build and take apart the packets.
 
 import (
+	"encoding/binary"
 	"math"
 	"sync/atomic"
 
@@ -53,8 +54,9 @@ func (c *seqCounter) next() (uint64, error) {
 }
 
 // ahICV computes the ICV of pkt, a whole IP packet whose AH header starts
-// at ahOff, with the ICV field already zeroed, and writes it into the ICV
-// field (sending) or compares it with icv in constant time (receiving).
+// at ahOff, with the ICV field already zeroed (and an algorithm's IV in
+// place before it), and writes it into the ICV field (sending) or
+// compares it with icv in constant time (receiving).
 // The mutable fields of the header chain pkt[:ahOff] are zeroed for the
 // computation and restored afterwards. sending selects the sender's view
 // of fields that are "mutable but predictable" (the final destination of a
@@ -71,12 +73,17 @@ func ahICV(integ *suite.Integ, pkt []byte, ahOff int, sending bool, hi suite.Seq
 		err = zeroMutableIPv6(pkt[:ahOff], sending)
 	}
 	if err == nil {
+		// The Authentication Data field: the IV, if the algorithm has
+		// one (AES-GMAC, RFC 4543 4), which is authenticated as sent,
+		// then the ICV.
 		field := pkt[ahOff+packet.AHFixedLen:]
+		ivLen := integ.IVLen()
+		iv := field[:ivLen]
 		if sending {
-			integ.Sum(field[:0], hi, pkt)
+			integ.SumIV(field[ivLen:ivLen], iv, hi, pkt)
 			ok = true
 		} else {
-			ok = integ.Verify(icv, hi, pkt)
+			ok = integ.VerifyIV(icv, iv, hi, pkt)
 		}
 	}
 	copy(pkt[:ahOff], saved[:ahOff])
@@ -203,6 +210,19 @@ func predictRouting(h []byte, x packet.IPv6ExtHeader) error {
 	copy(h[24:40], final[:])
 	x[3] = 0
 	return nil
+}
+
+// authDataLen returns the length of the Authentication Data integ fills,
+// without the padding: its IV (AES-GMAC) and its ICV.
+func authDataLen(integ *suite.Integ) int { return integ.IVLen() + integ.ICVLen() }
+
+// putIV writes the IV of a sealed packet's AH header ah, if integ has one:
+// the 64-bit sequence number, which never repeats within the SA (RFC 4302
+// 3.3.2) and so never repeats a GMAC nonce under its key (RFC 4543 3.1).
+func putIV(ah []byte, integ *suite.Integ, seq uint64) {
+	if integ.IVLen() == 8 {
+		binary.BigEndian.PutUint64(ah[packet.AHFixedLen:], seq)
+	}
 }
 
 // seqHigh returns the SeqHigh to authenticate for seq.

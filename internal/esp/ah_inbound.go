@@ -33,11 +33,11 @@ type AHStats struct {
 }
 
 // NewAHInbound returns the inbound AH SA for our spi with the integrity
-// algorithm integ, an anti-replay window of replayWindow packets (as
-// replay.Window.Init rounds it; 0 selects its default, ReplayDisabled
-// turns the check off) and Extended Sequence Numbers if esn is set. ESN
-// needs the window to infer the high-order bits (RFC 4302 2.5.1), so esn
-// with ReplayDisabled panics.
+// algorithm integ (suite.NewAHInteg), an anti-replay window of
+// replayWindow packets (as replay.Window.Init rounds it; 0 selects its
+// default, ReplayDisabled turns the check off) and Extended Sequence
+// Numbers if esn is set. ESN needs the window to infer the high-order
+// bits (RFC 4302 2.5.1), so esn with ReplayDisabled panics.
 func NewAHInbound(spi uint32, integ *suite.Integ, replayWindow int, esn bool) *AHInbound {
 	in := &AHInbound{spi: spi, esn: esn}
 	in.noReplay = initWindow(&in.window, replayWindow, esn)
@@ -123,10 +123,11 @@ func (in *AHInbound) verify(pkt []byte) (ahPacket, error) {
 	if err != nil {
 		return a, ErrMalformed
 	}
-	icvLen := integ.ICVLen()
-	// The ICV length is the SA's (RFC 4302 2.6), and the padding what
-	// the IP version requires.
-	if h.Len() != packet.AHLen(icvLen, a.ipv6) {
+	icvLen, ivLen := integ.ICVLen(), integ.IVLen()
+	// The ICV length is the SA's (RFC 4302 2.6), after the IV of
+	// AES-GMAC (RFC 4543 4), and the padding what the IP version
+	// requires.
+	if h.Len() != packet.AHLen(ivLen+icvLen, a.ipv6) {
 		return a, ErrMalformed
 	}
 	if h.SPI() != in.spi {
@@ -144,10 +145,11 @@ func (in *AHInbound) verify(pkt []byte) (ahPacket, error) {
 	}
 
 	// Take the ICV out and zero its field for the computation (RFC 4302
-	// 3.3.3.1); the ICV padding counts as sent (RFC 4302 2.6). The ICV
+	// 3.3.3.1); the ICV padding counts as sent (RFC 4302 2.6), and so
+	// does an IV (RFC 4543 4: it is an input of the algorithm). The ICV
 	// goes back afterwards, so the packet's bytes are unchanged.
 	var icv [64]byte
-	field := h.ICV()[:icvLen]
+	field := h.ICV()[ivLen : ivLen+icvLen]
 	copy(icv[:], field)
 	clear(field)
 	ok, err := ahICV(integ, a.ip, a.ahOff, false, seqHigh(in.esn, seq), icv[:icvLen])

@@ -19,7 +19,7 @@ type AHOutbound struct {
 }
 
 // NewAHOutbound returns the outbound AH SA with the peer's spi and the
-// integrity algorithm integ (suite.NewInteg), with Extended Sequence
+// integrity algorithm integ (suite.NewAHInteg), with Extended Sequence
 // Numbers (RFC 4302 2.5.1) if esn is set.
 func NewAHOutbound(spi uint32, integ *suite.Integ, esn bool) *AHOutbound {
 	o := &AHOutbound{spi: spi, esn: esn, seq: newSeqCounter(esn)}
@@ -48,7 +48,7 @@ func (o *AHOutbound) HeaderLen(ipv6 bool) int {
 	if integ == nil {
 		return packet.AHLen(32, ipv6)
 	}
-	return packet.AHLen(integ.ICVLen(), ipv6)
+	return packet.AHLen(authDataLen(integ), ipv6)
 }
 
 // SealTransport inserts AH into the IP packet at buf[off:off+n] in
@@ -105,7 +105,7 @@ func (o *AHOutbound) SealTransportSeq(buf []byte, off, n int, seq uint64) ([]byt
 	default:
 		return nil, ErrMalformed
 	}
-	ahLen := packet.AHLen(integ.ICVLen(), v6)
+	ahLen := packet.AHLen(authDataLen(integ), v6)
 	if off < ahLen {
 		return nil, ErrBufferTooSmall
 	}
@@ -116,6 +116,7 @@ func (o *AHOutbound) SealTransportSeq(buf []byte, off, n int, seq uint64) ([]byt
 	out := buf[start : off+n]
 	copy(out, pkt[:hl])
 	packet.EncodeAH(out[hl:], ahLen, proto, o.spi, uint32(seq))
+	putIV(out[hl:], integ, seq)
 	out[nhOff] = packet.ProtoAH
 	if err := setIPLength(out); err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func (o *AHOutbound) SealTunnelSeq(buf []byte, off, n int, t *Tunnel, seq uint64
 		return nil, err
 	}
 	hl := t.HeaderLen()
-	ahLen := packet.AHLen(integ.ICVLen(), !t.Dst.Is4())
+	ahLen := packet.AHLen(authDataLen(integ), !t.Dst.Is4())
 	start := off - ahLen - hl
 	if start < 0 {
 		return nil, ErrBufferTooSmall
@@ -183,6 +184,7 @@ func (o *AHOutbound) SealTunnelSeq(buf []byte, off, n int, t *Tunnel, seq uint64
 		return nil, err
 	}
 	packet.EncodeAH(out[hl:], ahLen, nh, o.spi, uint32(seq))
+	putIV(out[hl:], integ, seq)
 	if _, err := ahICV(integ, out, hl, true, seqHigh(o.esn, seq), nil); err != nil {
 		return nil, err
 	}

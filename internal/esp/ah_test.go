@@ -11,7 +11,8 @@ import (
 	"github.com/goipsec/goipsec/internal/wire/packet"
 )
 
-// ahAlgs are the AH integrity algorithms of RFC 8221.
+// ahAlgs are the AH integrity algorithms of RFC 8221 and AES-GMAC (RFC
+// 4543 4).
 var ahAlgs = []struct {
 	name string
 	id   uint16
@@ -21,18 +22,21 @@ var ahAlgs = []struct {
 	{"sha384", ike.IntegHMACSHA384_192},
 	{"sha512", ike.IntegHMACSHA512_256},
 	{"aesxcbc", ike.IntegAESXCBC96},
+	{"gmac128", ike.IntegAES128GMAC},
+	{"gmac192", ike.IntegAES192GMAC},
+	{"gmac256", ike.IntegAES256GMAC},
 }
 
 func newInteg(tb testing.TB, id uint16, key []byte) *suite.Integ {
 	tb.Helper()
 	if key == nil {
-		n, err := suite.IntegKeyLen(id)
+		n, err := suite.AHIntegKeyLen(id)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		key = randBytes(n)
 	}
-	m, err := suite.NewInteg(id, key)
+	m, err := suite.NewAHInteg(id, key)
 	if err != nil {
 		tb.Fatal(err)
 	}

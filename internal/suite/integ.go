@@ -27,6 +27,7 @@ type Integ struct {
 	id     uint16
 	icvLen int
 	xcbc   *xcbcKey  // AES-XCBC-MAC; nil for HMAC
+	gmac   *ahGMAC   // AUTH_AES_*_GMAC (NewAHInteg only); nil otherwise
 	states sync.Pool // *integState
 }
 
@@ -45,6 +46,11 @@ type integState struct {
 	buf [16]byte  // XCBC: pending block, processed once more data follows
 	n   int       // XCBC: bytes in buf
 	hi  [4]byte   // high sequence bits
+	// AES-GMAC (ahgmac.go): the nonce and, with ESN, the AAD copied
+	// together with the high sequence bits.
+	nonce [saltLen + ivLen]byte
+	tag   [gcmTag]byte // the received tag, so that the caller's stays on its stack
+	aad   []byte
 }
 
 // integAlgs lists the integrity algorithms: key length (RFC 2404, RFC
@@ -154,6 +160,7 @@ func (m *Integ) String() string { return transformName(ike.TransformINTEG, m.id)
 // if appended to the packet (RFC 4303 2.2.1, and likewise for AH, RFC
 // 4302).
 func (m *Integ) Sum(dst []byte, hi SeqHigh, parts ...[]byte) []byte {
+	m.noGMAC()
 	st := m.get()
 	for _, p := range parts {
 		st.write(m, p)
@@ -166,6 +173,7 @@ func (m *Integ) Sum(dst []byte, hi SeqHigh, parts ...[]byte) []byte {
 // Verify reports whether icv is the ICV of parts (and hi), comparing in
 // constant time.
 func (m *Integ) Verify(icv []byte, hi SeqHigh, parts ...[]byte) bool {
+	m.noGMAC()
 	st := m.get()
 	for _, p := range parts {
 		st.write(m, p)

@@ -381,6 +381,7 @@ var transformNames = map[ike.TransformType]map[uint16]string{
 		ike.IntegNone: "NONE", ike.IntegHMACSHA1_96: "HMAC_SHA1_96", ike.IntegAESXCBC96: "AES_XCBC_96",
 		ike.IntegHMACSHA256_128: "HMAC_SHA2_256_128", ike.IntegHMACSHA384_192: "HMAC_SHA2_384_192",
 		ike.IntegHMACSHA512_256: "HMAC_SHA2_512_256", ike.IntegAESCMAC96: "AES_CMAC_96",
+		ike.IntegAES128GMAC: "AES_128_GMAC", ike.IntegAES192GMAC: "AES_192_GMAC", ike.IntegAES256GMAC: "AES_256_GMAC",
 	},
 	ike.TransformKE: {
 		ike.GroupNone: "KE_NONE", 2: "MODP_1024", 5: "MODP_1536", ike.GroupMODP2048: "MODP_2048",

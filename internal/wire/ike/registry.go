@@ -205,6 +205,9 @@ const (
 	IntegHMACSHA1_96    uint16 = 2
 	IntegAESXCBC96      uint16 = 5
 	IntegAESCMAC96      uint16 = 8
+	IntegAES128GMAC     uint16 = 9  // RFC 4543, for AH only
+	IntegAES192GMAC     uint16 = 10 // RFC 4543, for AH only
+	IntegAES256GMAC     uint16 = 11 // RFC 4543, for AH only
 	IntegHMACSHA256_128 uint16 = 12
 	IntegHMACSHA384_192 uint16 = 13
 	IntegHMACSHA512_256 uint16 = 14
