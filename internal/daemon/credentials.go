@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
@@ -132,6 +133,25 @@ func (c *credentials) chainOf(leaf *x509.Certificate) []*x509.Certificate {
 	return out
 }
 
+// inlinePEM reports whether a certs, cacerts or pubkeys item is the
+// contents of a PEM file rather than its name: swanctl reads the files
+// itself and sends their contents in load-conn.
+func inlinePEM(item string) bool { return strings.Contains(item, "-----BEGIN ") }
+
+func certsItem(dir, sub, item string) ([]*x509.Certificate, error) {
+	if inlinePEM(item) {
+		return pki.ParseCertificates([]byte(item))
+	}
+	return pki.LoadCertificates(config.ResolveCredential(dir, sub, item))
+}
+
+func pubKeyItem(dir, item string) (crypto.PublicKey, error) {
+	if inlinePEM(item) {
+		return pki.ParsePublicKey([]byte(item))
+	}
+	return pki.LoadPublicKey(config.ResolveCredential(dir, config.CredentialDirs.PubKey, item))
+}
+
 // keyErr is an error about one key of an auth round, named by file and line.
 type keyErr struct {
 	pos config.Pos
@@ -139,7 +159,12 @@ type keyErr struct {
 	err error
 }
 
-func (e *keyErr) Error() string { return fmt.Sprintf("%v: %s: %v", e.pos, e.key, e.err) }
+func (e *keyErr) Error() string {
+	if e.pos == (config.Pos{}) { // loaded over VICI
+		return fmt.Sprintf("%s: %v", e.key, e.err)
+	}
+	return fmt.Sprintf("%v: %s: %v", e.pos, e.key, e.err)
+}
 func (e *keyErr) Unwrap() error { return e.err }
 
 // authFromConfig fills in the engine's LocalAuth, RemoteAuth and default
@@ -172,16 +197,14 @@ func (c *credentials) localPubKey(conn *config.Connection, p *ike.PeerConfig, pa
 	var pub crypto.PublicKey
 	switch {
 	case len(a.Certs) > 0:
-		file := config.ResolveCredential(c.dir, config.CredentialDirs.X509, a.Certs[0])
-		cs, err := pki.LoadCertificates(file)
+		cs, err := certsItem(c.dir, config.CredentialDirs.X509, a.Certs[0])
 		if err != nil {
 			return fail("certs", err)
 		}
 		la.Certs = append(cs, c.chainOf(cs[len(cs)-1])...)
 		pub = cs[0].PublicKey
 	case len(a.PubKeys) > 0:
-		file := config.ResolveCredential(c.dir, config.CredentialDirs.PubKey, a.PubKeys[0])
-		k, err := pki.LoadPublicKey(file)
+		k, err := pubKeyItem(c.dir, a.PubKeys[0])
 		if err != nil {
 			return fail("pubkeys", err)
 		}
@@ -238,7 +261,7 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 	if len(a.CACerts) > 0 {
 		cas = nil
 		for _, n := range a.CACerts {
-			cs, err := pki.LoadCertificates(config.ResolveCredential(c.dir, config.CredentialDirs.X509CA, n))
+			cs, err := certsItem(c.dir, config.CredentialDirs.X509CA, n)
 			if err != nil {
 				return fail("cacerts", err)
 			}
@@ -254,14 +277,14 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 		return fail(key, err)
 	}
 	for _, n := range a.Certs {
-		cs, err := pki.LoadCertificates(config.ResolveCredential(c.dir, config.CredentialDirs.X509, n))
+		cs, err := certsItem(c.dir, config.CredentialDirs.X509, n)
 		if err != nil {
 			return fail("certs", err)
 		}
 		ra.Certs = append(ra.Certs, cs[0])
 	}
 	for _, n := range a.PubKeys {
-		k, err := pki.LoadPublicKey(config.ResolveCredential(c.dir, config.CredentialDirs.PubKey, n))
+		k, err := pubKeyItem(c.dir, n)
 		if err != nil {
 			return fail("pubkeys", err)
 		}

@@ -40,6 +40,9 @@ type store struct {
 	hiddenConns   map[string]bool
 	hiddenSecrets map[string]bool
 	nextSecret    int // for load-shared requests without an id
+	// creds is the VICI layer of the credentials (load-cert, load-key,
+	// load-authority) over the swanctl directories beside the file.
+	creds viciCreds
 }
 
 func newStore(file *config.Config) *store {
@@ -76,6 +79,7 @@ func (s *store) effective() *config.Config {
 	out := &config.Config{
 		Connections: make([]*config.Connection, 0, len(s.file.Connections)+len(s.conns)),
 		Secrets:     make([]*config.Secret, 0, len(s.file.Secrets)+len(s.secrets)),
+		Dir:         s.file.Dir,
 	}
 	for _, c := range s.file.Connections {
 		if v := s.viciConn(c.Name); v != nil {
@@ -191,11 +195,23 @@ func (s *store) unloadSecret(name string) bool {
 	return found
 }
 
-// clearVICISecrets drops the secrets VICI loaded (clear-creds: "only
-// credentials loaded over vici").
-func (s *store) clearVICISecrets() {
+// clearVICICreds drops the secrets, certificates and keys VICI loaded
+// (clear-creds: "only credentials loaded over vici"; authorities stay,
+// as in charon, where they are configuration).
+func (s *store) clearVICICreds() {
 	s.secrets = nil
 	s.reindex()
+	s.creds.certs, s.creds.crls, s.creds.keys = nil, nil, nil
+}
+
+// credentials reads the swanctl credential directories beside the file
+// and layers the VICI credentials over them.
+func (s *store) credentials() (*credentials, error) {
+	dir, err := loadCredentials(s.file.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return dir.layer(&s.creds), nil
 }
 
 func deleteFunc[T any](list []T, del func(T) bool) []T {
@@ -217,6 +233,7 @@ func (s *store) clone() *store {
 	cp.secretIdx = maps.Clone(s.secretIdx)
 	cp.hiddenConns = maps.Clone(s.hiddenConns)
 	cp.hiddenSecrets = maps.Clone(s.hiddenSecrets)
+	cp.creds = s.creds.clone()
 	return &cp
 }
 

@@ -1,0 +1,192 @@
+package daemon
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/goipsec/goipsec/internal/ike"
+	"github.com/goipsec/goipsec/internal/pki"
+	"github.com/goipsec/goipsec/internal/pki/pkitest"
+	"github.com/goipsec/goipsec/internal/vici"
+)
+
+// pubkeyConn is the load-conn request of a connection authenticated by
+// certificates found by identity (no certs or cacerts keys).
+func pubkeyConn(t *testing.T) *vici.Message {
+	t.Helper()
+	m := vici.NewMessage()
+	if err := m.Set("gw", msg(
+		"remote_addrs", []string{"192.0.2.2"},
+		"local", msg("auth", "pubkey", "id", "moon.example.org"),
+		"remote", msg("auth", "pubkey", "id", "sun.example.org"),
+		"children", msg("net", msg("local_ts", []string{"10.1.0.0/24"}, "remote_ts", []string{"10.2.0.0/24"})),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func ok(t *testing.T, d *Daemon, cmd string, req *vici.Message) (*vici.Message, []*vici.Message) {
+	t.Helper()
+	resp, ev := call(t, d.vici.Handler(cmd), req)
+	if s := resp.GetString("success"); s != "" && s != "yes" {
+		t.Fatalf("%s: %v", cmd, resp)
+	}
+	return resp, ev
+}
+
+func refused(t *testing.T, d *Daemon, cmd string, req *vici.Message, want string) {
+	t.Helper()
+	resp, _ := call(t, d.vici.Handler(cmd), req)
+	if resp.GetString("success") != "no" || !strings.Contains(resp.GetString("errmsg"), want) {
+		t.Errorf("%s: want a refusal with %q, got %v", cmd, want, resp)
+	}
+}
+
+func peerNamed(d *Daemon, name string) *ike.PeerConfig {
+	for _, p := range d.engine.Peers() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// TestVICICredentials: load-cert, load-key and load-authority as swanctl
+// --load-creds / --load-authorities send them (DER), used by a pubkey
+// connection loaded after them; get-keys, list-certs, unload-key,
+// get-authorities, unload-authority and clear-creds.
+func TestVICICredentials(t *testing.T) {
+	d := testDaemon(t, "")
+	d.vici = vici.NewServer(nil)
+	d.registerVICIConfig()
+	root := pkitest.NewCA(t, "Root CA", pkitest.P256)
+	other := pkitest.NewCA(t, "Other CA", pkitest.RSA2048)
+	key := pkitest.NewKey(t, pkitest.P256)
+	leaf := root.Issue(pkitest.Leaf{CN: "moon", DNS: []string{"moon.example.org"}}, key)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Without credentials the connection cannot be built.
+	refused(t, d, "load-conn", pubkeyConn(t), "auth = pubkey")
+
+	ok(t, d, "load-cert", msg("type", "X509", "flag", "CA", "data", string(root.Cert.Raw)))
+	ok(t, d, "load-cert", msg("type", "X509", "flag", "NONE", "data", string(leaf.Raw)))
+	ok(t, d, "load-cert", msg("type", "X509", "flag", "NONE", "data", string(leaf.Raw))) // again: no duplicate
+	refused(t, d, "load-key", msg("type", "rsa", "data", string(keyDER)), "not rsa")
+	resp, _ := ok(t, d, "load-key", msg("type", "ecdsa", "data", string(keyDER)))
+	want := keyID(t, key.Public())
+	if id := resp.GetString("id"); id != hex.EncodeToString(want[:]) {
+		t.Errorf("load-key id %s, want %x", id, want)
+	}
+	resp, _ = ok(t, d, "get-keys", nil)
+	if keys := resp.GetList("keys"); len(keys) != 1 || keys[0] != hex.EncodeToString(want[:]) {
+		t.Errorf("get-keys: %v", resp)
+	}
+
+	_, events := ok(t, d, "list-certs", msg("type", "X509"))
+	if len(events) != 2 {
+		t.Fatalf("list-certs: %d events, want 2", len(events))
+	}
+	if e := events[0]; e.GetString("flag") != "NONE" || e.GetString("has_privkey") != "yes" || e.GetString("data") != string(leaf.Raw) {
+		t.Errorf("list-cert of the leaf: %v", e)
+	}
+	if e := events[1]; e.GetString("flag") != "CA" || e.GetString("has_privkey") != "no" || e.GetString("data") != string(root.Cert.Raw) {
+		t.Errorf("list-cert of the CA: %v", e)
+	}
+	if _, ev := ok(t, d, "list-certs", msg("flag", "CA")); len(ev) != 1 {
+		t.Errorf("list-certs flag=CA: %d events", len(ev))
+	}
+
+	ok(t, d, "load-conn", pubkeyConn(t))
+	p := peerNamed(d, "gw")
+	if p == nil || p.LocalAuth.Signer == nil || len(p.LocalAuth.Certs) == 0 || !p.LocalAuth.Certs[0].Equal(leaf) {
+		t.Fatalf("gw's local auth: %+v", p)
+	}
+	if cas := p.RemoteAuth.Trust.CAs(); len(cas) != 1 || !cas[0].Equal(root.Cert) {
+		t.Errorf("gw trusts %d CAs, want the loaded root", len(cas))
+	}
+
+	// An authority is trusted too; the connection gets a new peer with
+	// the new trust store, and is not restarted (same configuration).
+	ok(t, d, "load-authority", msg("other", msg("cacert", string(other.Cert.Raw))))
+	resp, _ = ok(t, d, "get-authorities", nil)
+	if a := resp.GetList("authorities"); len(a) != 1 || a[0] != "other" {
+		t.Errorf("get-authorities: %v", resp)
+	}
+	_, events = ok(t, d, "list-authorities", nil)
+	if len(events) != 1 || events[0].GetSection("other") == nil {
+		t.Errorf("list-authorities: %v", events)
+	}
+	p2 := peerNamed(d, "gw")
+	if p2 == p || len(p2.RemoteAuth.Trust.CAs()) != 2 {
+		t.Errorf("after load-authority gw trusts %d CAs, want 2", len(p2.RemoteAuth.Trust.CAs()))
+	}
+	refused(t, d, "load-authority", msg("x", msg("cacert", string(other.Cert.Raw), "crl_uris", []string{"http://crl"})), "not supported yet")
+	ok(t, d, "unload-authority", msg("name", "other"))
+	refused(t, d, "unload-authority", msg("name", "other"), "not found")
+	if n := len(peerNamed(d, "gw").RemoteAuth.Trust.CAs()); n != 1 {
+		t.Errorf("after unload-authority gw trusts %d CAs", n)
+	}
+
+	// gw signs with the key: unloading it would leave gw without one.
+	refused(t, d, "unload-key", msg("id", hex.EncodeToString(want[:])), "with its private key")
+	refused(t, d, "unload-key", msg("id", "00"), "not found")
+
+	// clear-creds drops what VICI loaded; gw keeps its credentials until
+	// swanctl loads them again.
+	ok(t, d, "clear-creds", nil)
+	if resp, _ = ok(t, d, "get-keys", nil); len(resp.GetList("keys")) != 0 {
+		t.Errorf("get-keys after clear-creds: %v", resp)
+	}
+	if _, ev := ok(t, d, "list-certs", nil); len(ev) != 0 {
+		t.Errorf("list-certs after clear-creds: %d events", len(ev))
+	}
+	if g := peerNamed(d, "gw"); g == nil || g.LocalAuth.Signer == nil {
+		t.Errorf("gw lost its credentials on clear-creds")
+	}
+}
+
+// keyID computes strongSwan's KEYID_PUBKEY_SHA1 the way its plugins do,
+// from the key's own encoding: PKCS #1 RSAPublicKey for RSA (gmp,
+// openssl), the uncompressed point for ECDSA, the raw key for Ed25519.
+func keyID(t *testing.T, pub crypto.PublicKey) [sha1.Size]byte {
+	t.Helper()
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return sha1.Sum(x509.MarshalPKCS1PublicKey(k))
+	case *ecdsa.PublicKey:
+		e, err := k.ECDH()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sha1.Sum(e.Bytes())
+	case ed25519.PublicKey:
+		return sha1.Sum(k)
+	}
+	t.Fatalf("key %T", pub)
+	return [sha1.Size]byte{}
+}
+
+func TestPublicKeyID(t *testing.T) {
+	for _, kt := range []pkitest.KeyType{pkitest.RSA2048, pkitest.P384, pkitest.Ed25519} {
+		k := pkitest.NewKey(t, kt)
+		id, err := publicKeyID(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := keyID(t, k.Public())
+		if id != hex.EncodeToString(want[:]) {
+			t.Errorf("%v: id %s, want %x", kt, id, want)
+		}
+	}
+}
