@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/goipsec/goipsec/internal/ike"
-	"github.com/goipsec/goipsec/internal/pki"
 	"github.com/goipsec/goipsec/internal/pki/pkitest"
 	"github.com/goipsec/goipsec/internal/vici"
 )
