@@ -371,12 +371,21 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 			// goipsec does not rekey or reauthenticate on its own yet.
 			"reauth_time", "0",
 			"rekey_time", "0",
-			"local-1", msg("class", "pre-shared key", "id", idOrAny(c.Local.ID)),
-			"remote-1", msg("class", "pre-shared key", "id", idOrAny(c.Remote.ID)),
+			"local-1", msg("class", authClass(c.Local.Auth), "id", idOrAny(c.Local.ID)),
+			"remote-1", msg("class", authClass(c.Remote.Auth), "id", idOrAny(c.Remote.ID)),
 			"children", children,
 		)))
 	}
 	return vici.NewMessage(), nil
+}
+
+// authClass names an auth round's class as charon's list-conn does
+// (auth_class_names: "public key", "pre-shared key").
+func authClass(auth string) string {
+	if auth == "pubkey" {
+		return "public key"
+	}
+	return "pre-shared key"
 }
 
 func idOrAny(id string) string {
