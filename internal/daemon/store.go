@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/vici"
@@ -270,13 +272,38 @@ func connectionsFromVICI(req *vici.Message) ([]*config.Connection, error) {
 		if sub == nil {
 			return nil, fmt.Errorf("connections.%s: a connection must be a section", name)
 		}
-		conns.Sections = append(conns.Sections, treeFromVICI(name, sub))
+		tree := treeFromVICI(name, sub)
+		for _, auth := range tree.Sections {
+			if strings.HasPrefix(auth.Name, "local") || strings.HasPrefix(auth.Name, "remote") {
+				armorCredentials(auth)
+			}
+		}
+		conns.Sections = append(conns.Sections, tree)
 	}
 	cfg, err := config.FromTree(&config.Section{Sections: []*config.Section{conns}})
 	if err != nil {
 		return nil, err
 	}
 	return cfg.Connections, nil
+}
+
+// armorCredentials PEM-encodes the DER certificates and public keys that
+// swanctl sends in certs, cacerts and pubkeys (it sends the contents of
+// the files, PEM or DER, not their names), so that they survive the
+// config parser's comma-separated lists and are told apart from file
+// names (credentials.go, inlinePEM).
+func armorCredentials(auth *config.Section) {
+	for _, v := range auth.Values {
+		typ := map[string]string{"certs": "CERTIFICATE", "cacerts": "CERTIFICATE", "pubkeys": "PUBLIC KEY"}[v.Key]
+		if typ == "" {
+			continue
+		}
+		for i, it := range v.Items {
+			if !strings.Contains(it, "-----BEGIN ") && strings.ContainsFunc(it, func(r rune) bool { return r < 0x20 || r == utf8.RuneError }) {
+				v.Items[i] = string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: []byte(it)}))
+			}
+		}
+	}
 }
 
 // treeFromVICI converts a VICI section into a config section: key/values

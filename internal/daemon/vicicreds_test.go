@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/goipsec/goipsec/internal/ike"
+	"github.com/goipsec/goipsec/internal/pki"
 	"github.com/goipsec/goipsec/internal/pki/pkitest"
 	"github.com/goipsec/goipsec/internal/vici"
 )
@@ -186,6 +187,55 @@ func TestPublicKeyID(t *testing.T) {
 		want := keyID(t, k.Public())
 		if id != hex.EncodeToString(want[:]) {
 			t.Errorf("%v: id %s, want %x", kt, id, want)
+		}
+	}
+}
+
+// TestLoadConnInlineCredentials: swanctl sends the contents of the files
+// named by certs, cacerts and pubkeys, DER or PEM; both are used as the
+// credentials they are, not as file names.
+func TestLoadConnInlineCredentials(t *testing.T) {
+	d := testDaemon(t, "")
+	d.vici = vici.NewServer(nil)
+	d.registerVICIConfig()
+	root := pkitest.NewCA(t, "Root CA", pkitest.RSA2048)
+	other := pkitest.NewCA(t, "Other CA", pkitest.P256)
+	key := pkitest.NewKey(t, pkitest.Ed25519)
+	leaf := root.Issue(pkitest.Leaf{CN: "moon", DNS: []string{"moon.example.org"}}, key)
+	peerKey := pkitest.NewKey(t, pkitest.P256)
+	peerPub, err := x509.MarshalPKIXPublicKey(peerKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok(t, d, "load-key", msg("type", "any", "data", string(keyDER)))
+	for _, form := range []string{"der", "pem"} {
+		leafData, caData := string(leaf.Raw), string(other.Cert.Raw)
+		if form == "pem" {
+			leafData, caData = string(pkitest.CertPEM(leaf)), string(pkitest.CertPEM(other.Cert))
+		}
+		m := vici.NewMessage()
+		if err := m.Set("gw", msg(
+			"remote_addrs", []string{"192.0.2.2"},
+			"local", msg("auth", "pubkey", "certs", []string{leafData}),
+			"remote", msg("auth", "pubkey", "id", "sun.example.org", "cacerts", []string{caData}, "pubkeys", []string{string(peerPub)}),
+			"children", msg("net", msg("local_ts", []string{"10.1.0.0/24"}, "remote_ts", []string{"10.2.0.0/24"})),
+		)); err != nil {
+			t.Fatal(err)
+		}
+		ok(t, d, "load-conn", m)
+		p := peerNamed(d, "gw")
+		if len(p.LocalAuth.Certs) == 0 || !p.LocalAuth.Certs[0].Equal(leaf) || p.LocalAuth.Signer == nil {
+			t.Errorf("%s: local auth %+v", form, p.LocalAuth)
+		}
+		if cas := p.RemoteAuth.Trust.CAs(); len(cas) != 1 || !cas[0].Equal(other.Cert) {
+			t.Errorf("%s: remote trusts %d CAs, want the inline one", form, len(cas))
+		}
+		if len(p.RemoteAuth.PubKeys) != 1 || !pki.SamePublicKey(p.RemoteAuth.PubKeys[0], peerKey.Public()) {
+			t.Errorf("%s: remote public keys %v", form, p.RemoteAuth.PubKeys)
 		}
 	}
 }
