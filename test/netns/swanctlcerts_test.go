@@ -3,6 +3,7 @@
 package netns
 
 import (
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,9 +31,18 @@ func TestSwanctlCerts(t *testing.T) {
 	left := startDaemon(t, s.Left, "left", noConnections)
 	sw := newSwanctl(t, left)
 	writeCreds(t, sw.dir, ca, "left", pkitest.P256)
+	// The connection names a DER copy of the certificate: swanctl sends
+	// the file's contents in load-conn, which must arrive intact.
+	pemData, err := os.ReadFile(filepath.Join(sw.dir, "x509", "left.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(pemData)
+	pkitest.WriteFile(t, sw.dir, "x509/left.der", b.Bytes)
 	file := filepath.Join(sw.dir, "swanctl.conf")
-	if err := os.WriteFile(file, []byte(certConf(s.LeftOuter.String(), s.RightOuter.String(),
-		"left.goipsec.test", "right.goipsec.test", s.LeftNet.String(), s.RightNet.String(), "pubkey")), 0o600); err != nil {
+	conf := certConf(s.LeftOuter.String(), s.RightOuter.String(),
+		"left.goipsec.test", "right.goipsec.test", s.LeftNet.String(), s.RightNet.String(), "pubkey")
+	if err := os.WriteFile(file, []byte(strings.Replace(conf, "certs = left.pem", "certs = left.der", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx := ctxFor(t, 90*time.Second)
