@@ -77,6 +77,12 @@ func TestSwanctlCerts(t *testing.T) {
 	if c := childOf(t, left.sas(ctx)); c["spi-in"] != spi {
 		t.Errorf("re-loading credentials replaced the Child SA: %v -> %v", spi, c["spi-in"])
 	}
+	// The connection's peer was rebuilt with the reloaded credentials; it
+	// is still the same connection: initiating finds the SAs up.
+	sw.must(ctx, []string{"initiate completed successfully"}, "--initiate", "--child", "net", "--timeout", "30")
+	if n := len(left.sas(ctx)); n != 1 {
+		t.Errorf("initiate after reloading credentials: %d IKE SAs, want the one there was", n)
+	}
 	out, _ := sw.run(ctx, "--list-certs")
 	if strings.Count(out, "subject:") != 2 {
 		t.Errorf("--list-certs after loading twice: want 2 certificates\n%s", out)
