@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/goipsec/goipsec/internal/ike"
 	"github.com/goipsec/goipsec/internal/pki"
 	"github.com/goipsec/goipsec/internal/vici"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
 )
 
 // Limits on what VICI clients may load: every entry is kept in memory and
@@ -118,7 +120,7 @@ func (d *Daemon) viciLoadCert(ctx context.Context, req *vici.Message, _ func(str
 				return fmt.Errorf("load-cert: parsing X509 certificate failed: %w", err)
 			}
 			c := cs[0]
-			subject = c.Subject.String()
+			subject = subjectDN(c)
 			for _, o := range v.certs {
 				if o.cert.Equal(c) && o.ca == (flag == "CA") {
 					return nil
@@ -223,9 +225,17 @@ func (d *Daemon) viciGetKeys(context.Context, *vici.Message, func(string, *vici.
 // over VICI.
 func (d *Daemon) viciListCerts(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
 	typ, flag := strings.ToUpper(req.GetString("type")), strings.ToUpper(req.GetString("flag"))
-	subject := req.GetString("subject")
 	if typ != "" && typ != "ANY" && typ != "X509" {
 		return vici.NewMessage(), nil // goipsec keeps no other kind
+	}
+	// subject is an identity as swanctl.conf writes them (a DN like
+	// "C=CH, O=org, CN=moon", or a name a certificate carries).
+	var subject ike.Identity
+	if s := req.GetString("subject"); s != "" {
+		var err error
+		if subject, err = identity(s); err != nil {
+			return failure("list-certs: subject: %v", err), nil
+		}
 	}
 	creds, err := d.currentCreds()
 	if err != nil {
@@ -235,7 +245,7 @@ func (d *Daemon) viciListCerts(_ context.Context, req *vici.Message, emit func(s
 		if flag != "" && flag != "ANY" && flag != f {
 			return
 		}
-		if subject != "" && !strings.EqualFold(subject, c.Subject.String()) {
+		if !subject.IsZero() && pki.MatchIdentity(c, subject.Type, subject.Data) != nil {
 			return
 		}
 		emit("list-cert", msg("type", "X509", "flag", f,
@@ -294,7 +304,7 @@ func (d *Daemon) viciLoadAuthority(ctx context.Context, req *vici.Message, _ fun
 	if err != nil {
 		return failure("%v", err), nil
 	}
-	d.log.Info("authority loaded over VICI", "name", name, "cacert", cs[0].Subject.String())
+	d.log.Info("authority loaded over VICI", "name", name, "cacert", subjectDN(cs[0]))
 	return msg("success", "yes"), nil
 }
 
@@ -330,10 +340,16 @@ func (d *Daemon) viciListAuthorities(_ context.Context, req *vici.Message, emit 
 	want := req.GetString("name")
 	for _, a := range d.viciCredsNow().authorities {
 		if want == "" || want == a.name {
-			emit("list-authority", msg(a.name, msg("cacert", a.cacert.Subject.String())))
+			emit("list-authority", msg(a.name, msg("cacert", subjectDN(a.cacert))))
 		}
 	}
 	return vici.NewMessage(), nil
+}
+
+// subjectDN prints a certificate's subject as strongSwan does ("C=CH,
+// O=org, CN=moon").
+func subjectDN(c *x509.Certificate) string {
+	return ike.Identity{Type: wire.IDDERASN1DN, Data: c.RawSubject}.String()
 }
 
 // viciCredsNow is a snapshot of the VICI credential layer.

@@ -106,6 +106,11 @@ func TestVICICredentials(t *testing.T) {
 	if _, ev := ok(t, d, "list-certs", msg("flag", "CA")); len(ev) != 1 {
 		t.Errorf("list-certs flag=CA: %d events", len(ev))
 	}
+	for subject, n := range map[string]int{"C=CH, O=goipsec test, CN=moon": 1, "moon.example.org": 1, "sun.example.org": 0, "CN=Root CA": 0} {
+		if _, ev := ok(t, d, "list-certs", msg("subject", subject)); len(ev) != n {
+			t.Errorf("list-certs subject=%s: %d events, want %d", subject, len(ev), n)
+		}
+	}
 
 	ok(t, d, "load-conn", pubkeyConn(t))
 	p := peerNamed(d, "gw")

@@ -48,6 +48,15 @@ func TestSwanctlCerts(t *testing.T) {
 	ctx := ctxFor(t, 90*time.Second)
 	sw.must(ctx, []string{"loaded certificate", "left.pem", "ca.pem", "loaded ECDSA key from", "left.key",
 		"loaded connection 'site'", "successfully loaded 1 connections, 0 unloaded"}, "--load-all", "--file", file)
+	// An authority (swanctl.conf authorities section) is trusted as well.
+	other := pkitest.NewCA(t, "goipsec other CA", pkitest.RSA2048)
+	otherFile := pkitest.WriteFile(t, t.TempDir(), "other.pem", pkitest.CertPEM(other.Cert))
+	withAuthority := filepath.Join(sw.dir, "authorities.conf")
+	if err := os.WriteFile(withAuthority, []byte("authorities {\n  other {\n    cacert = "+otherFile+"\n  }\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sw.must(ctx, []string{"loaded authority 'other'", "successfully loaded 1 authorities, 0 unloaded"}, "--load-authorities", "--file", withAuthority)
+	sw.must(ctx, []string{"other:", "cacert: C=CH, O=goipsec test, CN=goipsec other CA"}, "--list-authorities")
 	sw.must(ctx, []string{"site: IKEv2", "local public key authentication:", "id: left.goipsec.test",
 		"remote public key authentication:", "id: right.goipsec.test"}, "--list-conns")
 	certs := sw.must(ctx, []string{"List of X.509 End Entity Certificates", `subject:  "C=CH, O=goipsec test, CN=left"`,
@@ -72,7 +81,9 @@ func TestSwanctlCerts(t *testing.T) {
 	// Loading the credentials and connections again changes nothing:
 	// the Child SA stays.
 	spi := childOf(t, left.sas(ctx))["spi-in"]
-	sw.must(ctx, []string{"loaded certificate", "successfully loaded 1 connections, 0 unloaded"}, "--load-all", "--file", file)
+	// file has no authorities section: --load-all unloads the authority.
+	sw.must(ctx, []string{"loaded certificate", "no authorities found, 1 unloaded",
+		"successfully loaded 1 connections, 0 unloaded"}, "--load-all", "--file", file)
 	sw.must(ctx, []string{"loaded certificate"}, "--load-creds", "--file", file)
 	if c := childOf(t, left.sas(ctx)); c["spi-in"] != spi {
 		t.Errorf("re-loading credentials replaced the Child SA: %v -> %v", spi, c["spi-in"])
@@ -86,5 +97,8 @@ func TestSwanctlCerts(t *testing.T) {
 	out, _ := sw.run(ctx, "--list-certs")
 	if strings.Count(out, "subject:") != 2 {
 		t.Errorf("--list-certs after loading twice: want 2 certificates\n%s", out)
+	}
+	if out, _ := sw.run(ctx, "--list-authorities"); strings.Contains(out, "other") {
+		t.Errorf("--list-authorities after unloading: %q", out)
 	}
 }
