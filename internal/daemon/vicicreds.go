@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha1"
@@ -136,6 +137,9 @@ func (d *Daemon) viciLoadCert(ctx context.Context, req *vici.Message, _ func(str
 				return fmt.Errorf("load-cert: parsing CRL failed: %w", err)
 			}
 			subject = "CRL of " + crl.Issuer.String()
+			if slices.ContainsFunc(v.crls, func(o *x509.RevocationList) bool { return bytes.Equal(o.Raw, crl.Raw) }) {
+				return nil
+			}
 			if len(v.crls) >= maxVICICerts {
 				return fmt.Errorf("load-cert: %d CRLs loaded over VICI already, the limit", maxVICICerts)
 			}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/ike"
 	"github.com/goipsec/goipsec/internal/pki"
@@ -142,6 +143,21 @@ func TestVICICredentials(t *testing.T) {
 	if n := len(peerNamed(d, "gw").RemoteAuth.Trust.CAs()); n != 1 {
 		t.Errorf("after unload-authority gw trusts %d CAs", n)
 	}
+
+	// A CRL loaded over VICI revokes for the connection's trust store.
+	if _, err := peerNamed(d, "gw").RemoteAuth.Trust.Verify(leaf, nil, time.Now()); err != nil {
+		t.Fatalf("leaf does not verify before the CRL: %v", err)
+	}
+	crl := root.CRL(leaf)
+	ok(t, d, "load-cert", msg("type", "X509_CRL", "data", string(crl.Raw)))
+	ok(t, d, "load-cert", msg("type", "X509_CRL", "data", string(crl.Raw))) // again: no duplicate
+	if _, err := peerNamed(d, "gw").RemoteAuth.Trust.Verify(leaf, nil, time.Now()); err == nil {
+		t.Errorf("leaf verifies after the CRL revoking it was loaded")
+	}
+	if n := len(d.viciCredsNow().crls); n != 1 {
+		t.Errorf("%d CRLs loaded, want 1", n)
+	}
+	refused(t, d, "load-cert", msg("type", "X509_AC", "data", "x"), "not supported yet")
 
 	// gw signs with the key: unloading it would leave gw without one.
 	refused(t, d, "unload-key", msg("id", hex.EncodeToString(want[:])), "with its private key")
