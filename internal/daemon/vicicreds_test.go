@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
 	"github.com/goipsec/goipsec/internal/pki"
 	"github.com/goipsec/goipsec/internal/pki/pkitest"
@@ -258,5 +260,61 @@ func TestLoadConnInlineCredentials(t *testing.T) {
 		if len(p.RemoteAuth.PubKeys) != 1 || !pki.SamePublicKey(p.RemoteAuth.PubKeys[0], peerKey.Public()) {
 			t.Errorf("%s: remote public keys %v", form, p.RemoteAuth.PubKeys)
 		}
+	}
+}
+
+// TestVICICredentialsSurviveReload: credentials loaded over VICI layer
+// over the swanctl directories beside the config file; a reload re-reads
+// the directories and keeps the VICI layer.
+func TestVICICredentialsSurviveReload(t *testing.T) {
+	dir := t.TempDir()
+	path := pkitest.WriteFile(t, dir, "swanctl.conf", []byte(siteConf))
+	file, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testDaemon(t, siteConf)
+	d.store = newStore(file)
+	d.opts.ConfigPath = path
+	d.vici = vici.NewServer(nil)
+	d.registerVICIConfig()
+
+	root := pkitest.NewCA(t, "Root CA", pkitest.P256)
+	key := pkitest.NewKey(t, pkitest.P256)
+	leaf := root.Issue(pkitest.Leaf{CN: "moon", DNS: []string{"moon.example.org"}}, key)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok(t, d, "load-cert", msg("type", "X509", "flag", "CA", "data", string(root.Cert.Raw)))
+	ok(t, d, "load-cert", msg("type", "X509", "flag", "NONE", "data", string(leaf.Raw)))
+	ok(t, d, "load-key", msg("type", "ecdsa", "data", string(keyDER)))
+	ok(t, d, "load-conn", pubkeyConn(t))
+
+	// A CA appears in x509ca/: after the reload gw trusts it and the one
+	// loaded over VICI, and still signs with the VICI key.
+	dirCA := pkitest.NewCA(t, "Directory CA", pkitest.RSA2048)
+	pkitest.WriteFile(t, dir, "x509ca/dir.pem", pkitest.CertPEM(dirCA.Cert))
+	if err := d.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := peerNamed(d, "gw")
+	if p == nil || p.LocalAuth.Signer == nil || !p.LocalAuth.Certs[0].Equal(leaf) {
+		t.Fatalf("gw after reload: %+v", p)
+	}
+	if cas := p.RemoteAuth.Trust.CAs(); len(cas) != 2 || !cas[0].Equal(dirCA.Cert) || !cas[1].Equal(root.Cert) {
+		t.Errorf("gw after reload trusts %d CAs, want the directory's and the VICI one", len(cas))
+	}
+	if peerNamed(d, "site") == nil {
+		t.Errorf("the file's connection is gone")
+	}
+	// A file in a credential directory that does not parse fails the
+	// reload, and nothing changes.
+	pkitest.WriteFile(t, dir, "x509ca/broken.pem", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	if err := d.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "broken.pem") {
+		t.Errorf("reload with a broken CA file: %v", err)
+	}
+	if peerNamed(d, "gw") != p {
+		t.Errorf("a failed reload replaced gw's peer")
 	}
 }
