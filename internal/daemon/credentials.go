@@ -29,6 +29,14 @@ type credentials struct {
 	cas     []*x509.Certificate // x509ca/
 	crls    []*x509.RevocationList
 	signers []crypto.Signer
+
+	// Built once per credentials value and shared by the connections
+	// converted with it (thousands on a credential change): the chains
+	// found above our certificates and the trust store of all CAs.
+	chains     map[*x509.Certificate][]*x509.Certificate
+	trust      *pki.TrustStore
+	trustErr   error
+	trustBuilt bool
 }
 
 // loadCredentials reads the credential directories under dir. A missing
@@ -114,6 +122,18 @@ func (c *credentials) signerFor(pub crypto.PublicKey) crypto.Signer {
 // chainOf returns the intermediate CAs (from x509ca/) above leaf, up to
 // but not including a self-signed root, to send along in CERT payloads.
 func (c *credentials) chainOf(leaf *x509.Certificate) []*x509.Certificate {
+	if out, ok := c.chains[leaf]; ok {
+		return out
+	}
+	out := c.findChain(leaf)
+	if c.chains == nil {
+		c.chains = map[*x509.Certificate][]*x509.Certificate{}
+	}
+	c.chains[leaf] = out
+	return out
+}
+
+func (c *credentials) findChain(leaf *x509.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
 	cur := leaf
 	for len(out) < pki.MaxPeerCerts {
@@ -269,7 +289,12 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 		}
 	}
 	var err error
-	if ra.Trust, err = pki.NewTrustStore(cas, c.crls); err != nil {
+	if len(a.CACerts) > 0 {
+		ra.Trust, err = pki.NewTrustStore(cas, c.crls)
+	} else {
+		ra.Trust, err = c.defaultTrust()
+	}
+	if err != nil {
 		key := "cacerts"
 		if len(a.CACerts) == 0 {
 			err = fmt.Errorf("%s: %w", filepath.Join(c.dir, config.CredentialDirs.X509CA), err)
@@ -301,6 +326,16 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 	ra.Verify = pki.VerifyOptions{Hashes: hashes}
 	p.RemoteAuth = ra
 	return nil
+}
+
+// defaultTrust is the trust store of every CA (x509ca/ and loaded ones),
+// for connections without cacerts.
+func (c *credentials) defaultTrust() (*pki.TrustStore, error) {
+	if !c.trustBuilt {
+		c.trust, c.trustErr = pki.NewTrustStore(c.cas, c.crls)
+		c.trustBuilt = true
+	}
+	return c.trust, c.trustErr
 }
 
 // hashList maps strongSwan hash names; nil stays nil (the defaults).

@@ -122,6 +122,9 @@ func (d *Daemon) viciLoadCert(ctx context.Context, req *vici.Message, _ func(str
 			}
 			c := cs[0]
 			subject = subjectDN(c)
+			if flag == "CA" && (!c.IsCA || !c.BasicConstraintsValid) {
+				return fmt.Errorf("load-cert: %q is not a CA certificate (basicConstraints cA is not set)", subject)
+			}
 			for _, o := range v.certs {
 				if o.cert.Equal(c) && o.ca == (flag == "CA") {
 					return nil
@@ -292,6 +295,9 @@ func (d *Daemon) viciLoadAuthority(ctx context.Context, req *vici.Message, _ fun
 	cs, err := pki.ParseCertificates([]byte(data))
 	if err != nil {
 		return failure("authorities.%s.cacert: %v", name, err), nil
+	}
+	if !cs[0].IsCA || !cs[0].BasicConstraintsValid {
+		return failure("authorities.%s.cacert: %q is not a CA certificate (basicConstraints cA is not set)", name, subjectDN(cs[0])), nil
 	}
 	err = d.changeCreds(ctx, func(v *viciCreds) error {
 		a := viciAuthority{name: name, cacert: cs[0]}

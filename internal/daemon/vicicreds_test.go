@@ -86,6 +86,8 @@ func TestVICICredentials(t *testing.T) {
 	ok(t, d, "load-cert", msg("type", "X509", "flag", "NONE", "data", string(leaf.Raw)))
 	ok(t, d, "load-cert", msg("type", "X509", "flag", "NONE", "data", string(leaf.Raw))) // again: no duplicate
 	refused(t, d, "load-key", msg("type", "rsa", "data", string(keyDER)), "not rsa")
+	refused(t, d, "load-cert", msg("type", "X509", "flag", "CA", "data", string(leaf.Raw)), "not a CA certificate")
+	refused(t, d, "load-authority", msg("moon", msg("cacert", string(leaf.Raw))), "not a CA certificate")
 	resp, _ := ok(t, d, "load-key", msg("type", "ecdsa", "data", string(keyDER)))
 	want := keyID(t, key.Public())
 	if id := resp.GetString("id"); id != hex.EncodeToString(want[:]) {
