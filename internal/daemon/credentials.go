@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
@@ -28,6 +29,14 @@ type credentials struct {
 	cas     []*x509.Certificate // x509ca/
 	crls    []*x509.RevocationList
 	signers []crypto.Signer
+
+	// Built once per credentials value and shared by the connections
+	// converted with it (thousands on a credential change): the chains
+	// found above our certificates and the trust store of all CAs.
+	chains     map[*x509.Certificate][]*x509.Certificate
+	trust      *pki.TrustStore
+	trustErr   error
+	trustBuilt bool
 }
 
 // loadCredentials reads the credential directories under dir. A missing
@@ -113,6 +122,18 @@ func (c *credentials) signerFor(pub crypto.PublicKey) crypto.Signer {
 // chainOf returns the intermediate CAs (from x509ca/) above leaf, up to
 // but not including a self-signed root, to send along in CERT payloads.
 func (c *credentials) chainOf(leaf *x509.Certificate) []*x509.Certificate {
+	if out, ok := c.chains[leaf]; ok {
+		return out
+	}
+	out := c.findChain(leaf)
+	if c.chains == nil {
+		c.chains = map[*x509.Certificate][]*x509.Certificate{}
+	}
+	c.chains[leaf] = out
+	return out
+}
+
+func (c *credentials) findChain(leaf *x509.Certificate) []*x509.Certificate {
 	var out []*x509.Certificate
 	cur := leaf
 	for len(out) < pki.MaxPeerCerts {
@@ -132,6 +153,25 @@ func (c *credentials) chainOf(leaf *x509.Certificate) []*x509.Certificate {
 	return out
 }
 
+// inlinePEM reports whether a certs, cacerts or pubkeys item is the
+// contents of a PEM file rather than its name: swanctl reads the files
+// itself and sends their contents in load-conn.
+func inlinePEM(item string) bool { return strings.Contains(item, "-----BEGIN ") }
+
+func certsItem(dir, sub, item string) ([]*x509.Certificate, error) {
+	if inlinePEM(item) {
+		return pki.ParseCertificates([]byte(item))
+	}
+	return pki.LoadCertificates(config.ResolveCredential(dir, sub, item))
+}
+
+func pubKeyItem(dir, item string) (crypto.PublicKey, error) {
+	if inlinePEM(item) {
+		return pki.ParsePublicKey([]byte(item))
+	}
+	return pki.LoadPublicKey(config.ResolveCredential(dir, config.CredentialDirs.PubKey, item))
+}
+
 // keyErr is an error about one key of an auth round, named by file and line.
 type keyErr struct {
 	pos config.Pos
@@ -139,7 +179,12 @@ type keyErr struct {
 	err error
 }
 
-func (e *keyErr) Error() string { return fmt.Sprintf("%v: %s: %v", e.pos, e.key, e.err) }
+func (e *keyErr) Error() string {
+	if e.pos == (config.Pos{}) { // loaded over VICI
+		return fmt.Sprintf("%s: %v", e.key, e.err)
+	}
+	return fmt.Sprintf("%v: %s: %v", e.pos, e.key, e.err)
+}
 func (e *keyErr) Unwrap() error { return e.err }
 
 // authFromConfig fills in the engine's LocalAuth, RemoteAuth and default
@@ -172,16 +217,14 @@ func (c *credentials) localPubKey(conn *config.Connection, p *ike.PeerConfig, pa
 	var pub crypto.PublicKey
 	switch {
 	case len(a.Certs) > 0:
-		file := config.ResolveCredential(c.dir, config.CredentialDirs.X509, a.Certs[0])
-		cs, err := pki.LoadCertificates(file)
+		cs, err := certsItem(c.dir, config.CredentialDirs.X509, a.Certs[0])
 		if err != nil {
 			return fail("certs", err)
 		}
 		la.Certs = append(cs, c.chainOf(cs[len(cs)-1])...)
 		pub = cs[0].PublicKey
 	case len(a.PubKeys) > 0:
-		file := config.ResolveCredential(c.dir, config.CredentialDirs.PubKey, a.PubKeys[0])
-		k, err := pki.LoadPublicKey(file)
+		k, err := pubKeyItem(c.dir, a.PubKeys[0])
 		if err != nil {
 			return fail("pubkeys", err)
 		}
@@ -238,7 +281,7 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 	if len(a.CACerts) > 0 {
 		cas = nil
 		for _, n := range a.CACerts {
-			cs, err := pki.LoadCertificates(config.ResolveCredential(c.dir, config.CredentialDirs.X509CA, n))
+			cs, err := certsItem(c.dir, config.CredentialDirs.X509CA, n)
 			if err != nil {
 				return fail("cacerts", err)
 			}
@@ -246,7 +289,12 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 		}
 	}
 	var err error
-	if ra.Trust, err = pki.NewTrustStore(cas, c.crls); err != nil {
+	if len(a.CACerts) > 0 {
+		ra.Trust, err = pki.NewTrustStore(cas, c.crls)
+	} else {
+		ra.Trust, err = c.defaultTrust()
+	}
+	if err != nil {
 		key := "cacerts"
 		if len(a.CACerts) == 0 {
 			err = fmt.Errorf("%s: %w", filepath.Join(c.dir, config.CredentialDirs.X509CA), err)
@@ -254,14 +302,14 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 		return fail(key, err)
 	}
 	for _, n := range a.Certs {
-		cs, err := pki.LoadCertificates(config.ResolveCredential(c.dir, config.CredentialDirs.X509, n))
+		cs, err := certsItem(c.dir, config.CredentialDirs.X509, n)
 		if err != nil {
 			return fail("certs", err)
 		}
 		ra.Certs = append(ra.Certs, cs[0])
 	}
 	for _, n := range a.PubKeys {
-		k, err := pki.LoadPublicKey(config.ResolveCredential(c.dir, config.CredentialDirs.PubKey, n))
+		k, err := pubKeyItem(c.dir, n)
 		if err != nil {
 			return fail("pubkeys", err)
 		}
@@ -278,6 +326,16 @@ func (c *credentials) remotePubKey(conn *config.Connection, p *ike.PeerConfig, p
 	ra.Verify = pki.VerifyOptions{Hashes: hashes}
 	p.RemoteAuth = ra
 	return nil
+}
+
+// defaultTrust is the trust store of every CA (x509ca/ and loaded ones),
+// for connections without cacerts.
+func (c *credentials) defaultTrust() (*pki.TrustStore, error) {
+	if !c.trustBuilt {
+		c.trust, c.trustErr = pki.NewTrustStore(c.cas, c.crls)
+		c.trustBuilt = true
+	}
+	return c.trust, c.trustErr
 }
 
 // hashList maps strongSwan hash names; nil stays nil (the defaults).

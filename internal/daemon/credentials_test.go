@@ -41,7 +41,7 @@ func loadIn(t *testing.T, dir, conf string) ([]*ike.PeerConfig, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return peersFromConfig(context.Background(), cfg)
+	return peersFromConfig(context.Background(), cfg, credsOnce(func() (*credentials, error) { return loadCredentials(cfg.Dir) }))
 }
 
 func TestPubKeyPeerFromSwanctlDir(t *testing.T) {

@@ -114,7 +114,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.store = newStore(file)
 	cfg := d.store.effective()
-	peers, err := peersFromConfig(ctx, cfg)
+	peers, err := peersFromConfig(ctx, cfg, credsOnce(d.store.credentials))
 	if err != nil {
 		return nil, err
 	}

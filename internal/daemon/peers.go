@@ -14,30 +14,61 @@ import (
 )
 
 // peersFromConfig turns the validated configuration into the engine's
-// peer configs, resolving DNS names in local_addrs / remote_addrs.
-func peersFromConfig(ctx context.Context, cfg *config.Config) ([]*ike.PeerConfig, error) {
+// peer configs, resolving DNS names in local_addrs / remote_addrs; creds
+// gives the credentials of pubkey connections.
+func peersFromConfig(ctx context.Context, cfg *config.Config, creds func() (*credentials, error)) ([]*ike.PeerConfig, error) {
 	var out []*ike.PeerConfig
-	var creds *credentials
 	for _, c := range cfg.Connections {
-		p, key, err := peerFromConnection(ctx, c)
+		p, key, err := peerWithAuth(ctx, c, creds)
 		if err != nil {
-			return nil, fmt.Errorf("%v: connections.%s.%s: %w", c.Pos, c.Name, key, err)
-		}
-		if c.Local.Auth == "pubkey" || c.Remote.Auth == "pubkey" {
-			if creds == nil {
-				// Only configurations with certificates read the
-				// credential directories.
-				if creds, err = loadCredentials(cfg.Dir); err != nil {
-					return nil, err
-				}
-			}
-			if err := creds.authFromConfig(c, p); err != nil {
+			if key == "" {
 				return nil, err
 			}
+			return nil, fmt.Errorf("%v: connections.%s.%s: %w", c.Pos, c.Name, key, err)
 		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// usesPubKey reports whether a connection authenticates a side with
+// certificates or raw public keys.
+func usesPubKey(c *config.Connection) bool {
+	return c.Local.Auth == "pubkey" || c.Remote.Auth == "pubkey"
+}
+
+// peerWithAuth converts one connection with its credentials; an error
+// about a key of the connection names it, one about credentials (key "")
+// names its file and line itself.
+func peerWithAuth(ctx context.Context, c *config.Connection, creds func() (*credentials, error)) (*ike.PeerConfig, string, error) {
+	p, key, err := peerFromConnection(ctx, c)
+	if err != nil || !usesPubKey(c) {
+		return p, key, err
+	}
+	cr, err := creds()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cr.authFromConfig(c, p); err != nil {
+		return nil, "", err
+	}
+	return p, "", nil
+}
+
+// credsOnce loads credentials on first use and remembers them (or the
+// error): only configurations with pubkey connections read the swanctl
+// directories.
+func credsOnce(load func() (*credentials, error)) func() (*credentials, error) {
+	var c *credentials
+	var err error
+	done := false
+	return func() (*credentials, error) {
+		if !done {
+			c, err = load()
+			done = true
+		}
+		return c, err
+	}
 }
 
 // peerFromConnection converts one connection; on error it names the key.

@@ -62,7 +62,7 @@ secrets {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peers, err := peersFromConfig(context.Background(), cfg)
+	peers, err := peersFromConfig(context.Background(), cfg, credsOnce(func() (*credentials, error) { return loadCredentials(cfg.Dir) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ connections {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peers, err := peersFromConfig(context.Background(), cfg)
+	peers, err := peersFromConfig(context.Background(), cfg, credsOnce(func() (*credentials, error) { return loadCredentials(cfg.Dir) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ connections {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = peersFromConfig(context.Background(), cfg)
+	_, err = peersFromConfig(context.Background(), cfg, credsOnce(func() (*credentials, error) { return loadCredentials(cfg.Dir) }))
 	if err == nil || !strings.HasPrefix(err.Error(), "test.conf:3: connections.site.remote_addrs: cannot resolve") {
 		t.Fatalf("got %v, want an error naming file, line and key", err)
 	}

@@ -15,11 +15,24 @@ import (
 // peers of removed or changed connections to acknowledge their DELETEs.
 const terminateTimeout = 10 * time.Second
 
+// credsChange says whether a configuration change may change credentials
+// and what happens to a pubkey connection that cannot be built with them.
+type credsChange int
+
+const (
+	credsSame   credsChange = iota // no credential changed
+	credsStrict                    // the change fails
+	// credsCleared (clear-creds, which swanctl --clear sends before it
+	// loads the credentials again): the connection keeps its peer.
+	credsCleared
+)
+
 // change edits the configuration store and applies the result: f changes
 // st; if the effective configuration it leaves cannot be turned into
-// engine peers, nothing changes and the error is returned. Changes are
-// serialised.
-func (d *Daemon) change(ctx context.Context, f func(st *store) error) error {
+// engine peers, nothing changes and the error is returned. Unless
+// credsChanged is credsSame, pubkey connections get peers with the
+// credentials f left (their SAs stay). Changes are serialised.
+func (d *Daemon) change(ctx context.Context, credsChanged credsChange, f func(st *store) error) error {
 	d.changeMu.Lock()
 	defer d.changeMu.Unlock()
 	// f works on a copy, so a failed change leaves no trace.
@@ -27,7 +40,7 @@ func (d *Daemon) change(ctx context.Context, f func(st *store) error) error {
 	if err := f(trial); err != nil {
 		return err
 	}
-	if err := d.apply(ctx, trial.effective()); err != nil {
+	if err := d.apply(ctx, trial.effective(), credsOnce(trial.credentials), credsChanged); err != nil {
 		return err
 	}
 	d.store = trial
@@ -45,7 +58,8 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = d.change(ctx, func(st *store) error {
+	// The credential directories are read again too.
+	err = d.change(ctx, credsStrict, func(st *store) error {
 		st.setFile(file)
 		return nil
 	})
@@ -57,10 +71,13 @@ func (d *Daemon) Reload(ctx context.Context) error {
 }
 
 // apply makes cfg the running configuration. Unchanged connections keep
-// their *ike.PeerConfig (the engine ties SAs to it); the SAs of removed
-// and changed connections are deleted; start_action = start children of
-// new and changed connections are initiated in the background.
-func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
+// their *ike.PeerConfig (the engine ties SAs to it) unless credsChanged
+// and they use public keys: those get a peer built with the new
+// credentials, and their SAs stay (credentials only authenticate new IKE
+// SAs, as in charon). The SAs of removed and changed connections are
+// deleted; start_action = start children of new and changed connections
+// are initiated in the background.
+func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*credentials, error), credsChanged credsChange) error {
 	old := d.cfg.Load()
 	oldConns := byName(old.Connections, func(c *config.Connection) string { return c.Name })
 	oldPeers := byName(d.engine.Peers(), func(p *ike.PeerConfig) string { return p.Name })
@@ -71,13 +88,25 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config) error {
 		// Same pointer: untouched since the last change (the common case
 		// when one of many connections is loaded); else compare.
 		if o := oldConns[c.Name]; o != nil && (o == c || sameConnection(o, c)) && oldPeers[c.Name] != nil {
-			peers = append(peers, oldPeers[c.Name])
+			p := oldPeers[c.Name]
+			if credsChanged != credsSame && usesPubKey(c) {
+				np, err := d.peerOf(ctx, c, creds)
+				switch {
+				case err == nil:
+					p = np
+				case credsChanged == credsStrict:
+					return err
+				default:
+					d.log.Warn("credentials cleared: connection keeps its previous ones until credentials are loaded", "conn", c.Name, "err", err)
+				}
+			}
+			peers = append(peers, p)
 			keep[c.Name] = true
 			continue
 		}
-		p, key, err := peerFromConnection(ctx, c)
+		p, err := d.peerOf(ctx, c, creds)
 		if err != nil {
-			return fmt.Errorf("connections.%s.%s: %w", c.Name, key, err)
+			return err
 		}
 		peers = append(peers, p)
 		started = append(started, p)
@@ -140,21 +169,22 @@ func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) erro
 		changed   bool
 	}
 	ups := make([]update, 0, len(conns))
+	creds := credsOnce(d.store.credentials)
 	for _, c := range conns {
 		u := update{conn: c, old: d.effConns[c.Name]}
 		if u.old != nil && d.effPeers[c.Name] != nil && (u.old == c || sameConnection(u.old, c)) {
 			u.peer = d.effPeers[c.Name]
 		} else {
-			p, key, err := peerFromConnection(ctx, c)
+			p, err := d.peerOf(ctx, c, creds)
 			if err != nil {
-				return fmt.Errorf("connections.%s.%s: %w", c.Name, key, err)
+				return err
 			}
 			u.peer, u.changed = p, true
 		}
 		ups = append(ups, u)
 	}
 	prev := d.cfg.Load()
-	cfg := &config.Config{Connections: append([]*config.Connection(nil), prev.Connections...), Secrets: prev.Secrets}
+	cfg := &config.Config{Connections: append([]*config.Connection(nil), prev.Connections...), Secrets: prev.Secrets, Dir: prev.Dir}
 	peers := append([]*ike.PeerConfig(nil), d.engine.Peers()...)
 	for _, u := range ups {
 		d.store.loadConn(u.conn)
@@ -193,6 +223,26 @@ func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) erro
 	return nil
 }
 
+// peerOf converts a connection with its credentials, errors naming the key.
+func (d *Daemon) peerOf(ctx context.Context, c *config.Connection, creds func() (*credentials, error)) (*ike.PeerConfig, error) {
+	p, key, err := peerWithAuth(ctx, c, creds)
+	if err != nil {
+		if key == "" {
+			return nil, err // names the connection's key itself
+		}
+		return nil, fmt.Errorf("connections.%s.%s: %w", c.Name, key, err)
+	}
+	return p, nil
+}
+
+// changeCreds edits the VICI credential layer and rebuilds the peers of
+// pubkey connections with the result; no SA is touched. If a pubkey
+// connection cannot be built with the new credentials (unload-key of the
+// key it signs with), nothing changes and the error says why.
+func (d *Daemon) changeCreds(ctx context.Context, f func(v *viciCreds) error) error {
+	return d.change(ctx, credsStrict, func(st *store) error { return f(&st.creds) })
+}
+
 // changeSecrets edits the shared keys: f validates before it changes
 // anything (it returns the error otherwise). Established SAs are not
 // touched: a key is only used to authenticate new IKE SAs.
@@ -226,7 +276,7 @@ func (d *Daemon) unloadConn(ctx context.Context, name string) error {
 		return fmt.Errorf("connection '%s' not found", name)
 	}
 	prev := d.cfg.Load()
-	cfg := &config.Config{Connections: without(prev.Connections, d.effConns[name]), Secrets: prev.Secrets}
+	cfg := &config.Config{Connections: without(prev.Connections, d.effConns[name]), Secrets: prev.Secrets, Dir: prev.Dir}
 	peers := without(d.engine.Peers(), d.effPeers[name])
 	delete(d.effConns, name)
 	delete(d.effPeers, name)

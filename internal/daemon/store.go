@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/vici"
@@ -40,6 +42,9 @@ type store struct {
 	hiddenConns   map[string]bool
 	hiddenSecrets map[string]bool
 	nextSecret    int // for load-shared requests without an id
+	// creds is the VICI layer of the credentials (load-cert, load-key,
+	// load-authority) over the swanctl directories beside the file.
+	creds viciCreds
 }
 
 func newStore(file *config.Config) *store {
@@ -193,11 +198,23 @@ func (s *store) unloadSecret(name string) bool {
 	return found
 }
 
-// clearVICISecrets drops the secrets VICI loaded (clear-creds: "only
-// credentials loaded over vici").
-func (s *store) clearVICISecrets() {
+// clearVICICreds drops the secrets, certificates and keys VICI loaded
+// (clear-creds: "only credentials loaded over vici"; authorities stay,
+// as in charon, where they are configuration).
+func (s *store) clearVICICreds() {
 	s.secrets = nil
 	s.reindex()
+	s.creds.certs, s.creds.crls, s.creds.keys = nil, nil, nil
+}
+
+// credentials reads the swanctl credential directories beside the file
+// and layers the VICI credentials over them.
+func (s *store) credentials() (*credentials, error) {
+	dir, err := loadCredentials(s.file.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return dir.layer(&s.creds), nil
 }
 
 func deleteFunc[T any](list []T, del func(T) bool) []T {
@@ -219,6 +236,7 @@ func (s *store) clone() *store {
 	cp.secretIdx = maps.Clone(s.secretIdx)
 	cp.hiddenConns = maps.Clone(s.hiddenConns)
 	cp.hiddenSecrets = maps.Clone(s.hiddenSecrets)
+	cp.creds = s.creds.clone()
 	return &cp
 }
 
@@ -255,13 +273,38 @@ func connectionsFromVICI(req *vici.Message) ([]*config.Connection, error) {
 		if sub == nil {
 			return nil, fmt.Errorf("connections.%s: a connection must be a section", name)
 		}
-		conns.Sections = append(conns.Sections, treeFromVICI(name, sub))
+		tree := treeFromVICI(name, sub)
+		for _, auth := range tree.Sections {
+			if strings.HasPrefix(auth.Name, "local") || strings.HasPrefix(auth.Name, "remote") {
+				armorCredentials(auth)
+			}
+		}
+		conns.Sections = append(conns.Sections, tree)
 	}
 	cfg, err := config.FromTree(&config.Section{Sections: []*config.Section{conns}})
 	if err != nil {
 		return nil, err
 	}
 	return cfg.Connections, nil
+}
+
+// armorCredentials PEM-encodes the DER certificates and public keys that
+// swanctl sends in certs, cacerts and pubkeys (it sends the contents of
+// the files, PEM or DER, not their names), so that they survive the
+// config parser's comma-separated lists and are told apart from file
+// names (credentials.go, inlinePEM).
+func armorCredentials(auth *config.Section) {
+	for _, v := range auth.Values {
+		typ := map[string]string{"certs": "CERTIFICATE", "cacerts": "CERTIFICATE", "pubkeys": "PUBLIC KEY"}[v.Key]
+		if typ == "" {
+			continue
+		}
+		for i, it := range v.Items {
+			if !strings.Contains(it, "-----BEGIN ") && strings.ContainsFunc(it, func(r rune) bool { return r < 0x20 || r == utf8.RuneError }) {
+				v.Items[i] = string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: []byte(it)}))
+			}
+		}
+	}
 }
 
 // treeFromVICI converts a VICI section into a config section: key/values

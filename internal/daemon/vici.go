@@ -379,6 +379,15 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 	return vici.NewMessage(), nil
 }
 
+// authClass names an auth round's class as charon's list-conn does
+// (auth_class_names: "public key", "pre-shared key").
+func authClass(auth string) string {
+	if auth == "pubkey" {
+		return "public key"
+	}
+	return "pre-shared key"
+}
+
 func idOrAny(id string) string {
 	if id == "" {
 		return "%any"
@@ -461,11 +470,3 @@ func (d *Daemon) viciListPolicies(_ context.Context, req *vici.Message, emit fun
 
 // secs formats d in whole seconds, as list-conns reports lifetimes.
 func secs(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) }
-
-// authClass names an authentication method as charon's list-conns does.
-func authClass(auth string) string {
-	if auth == "psk" {
-		return "pre-shared key"
-	}
-	return "public key"
-}

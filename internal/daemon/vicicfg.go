@@ -11,9 +11,9 @@ import (
 // registerVICIConfig installs the commands swanctl --load-all and its
 // siblings send (strongSwan vici README, "load-conn" through "get-pools"):
 // connections and pre-shared keys are loaded into the daemon's store and
-// applied like a reload; certificates, private keys, authorities and
-// pools sent over VICI are refused with a reason (goipsec reads
-// credentials from the swanctl directories beside its config file).
+// applied like a reload; certificates, private keys and authorities
+// layer over the swanctl credential directories beside the config file
+// (vicicreds.go); pools are refused with a reason.
 func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("load-conn", d.viciLoadConn)
 	d.vici.Handle("unload-conn", d.viciUnloadConn)
@@ -24,11 +24,16 @@ func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("clear-creds", d.viciClearCreds)
 	d.vici.Handle("reload-settings", d.viciReloadSettings)
 
-	const fromDirs = " not supported over VICI yet: goipsec loads them from the swanctl directories beside its config file (x509/, x509ca/, x509crl/, private/, rsa/, ecdsa/, pkcs8/, pubkey/) at start and on reload"
-	d.vici.Handle("load-cert", refuse("certificates are"+fromDirs))
-	d.vici.Handle("load-key", refuse("private keys are"+fromDirs))
-	d.vici.Handle("load-token", refuse("smartcard keys are"+fromDirs))
-	d.vici.Handle("load-authority", refuse("certification authorities are"+fromDirs))
+	d.vici.Handle("load-cert", d.viciLoadCert)
+	d.vici.Handle("load-key", d.viciLoadKey)
+	d.vici.Handle("unload-key", d.viciUnloadKey)
+	d.vici.Handle("get-keys", d.viciGetKeys)
+	d.vici.Handle("list-certs", d.viciListCerts)
+	d.vici.Handle("load-authority", d.viciLoadAuthority)
+	d.vici.Handle("unload-authority", d.viciUnloadAuthority)
+	d.vici.Handle("get-authorities", d.viciGetAuthorities)
+	d.vici.Handle("list-authorities", d.viciListAuthorities)
+	d.vici.Handle("load-token", refuse("smartcard (PKCS #11) keys are not supported yet"))
 	d.vici.Handle("load-pool", refuse("virtual IP pools are not supported yet"))
 	// Commands of features goipsec does not have yet: a reason, not
 	// CMD_UNKNOWN, so swanctl prints why.
@@ -43,8 +48,6 @@ func (d *Daemon) registerVICIConfig() {
 			return failure("%s %q not found", what, req.GetString(key)), nil
 		}
 	}
-	d.vici.Handle("unload-key", notLoaded("private key", "id"))
-	d.vici.Handle("unload-authority", notLoaded("authority", "name"))
 	d.vici.Handle("unload-pool", notLoaded("pool", "name"))
 	empty := func(key string) vici.Handler {
 		return func(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
@@ -54,11 +57,7 @@ func (d *Daemon) registerVICIConfig() {
 			return msg(key, []string{}), nil
 		}
 	}
-	d.vici.Handle("get-keys", empty("keys"))
-	d.vici.Handle("get-authorities", empty("authorities"))
 	d.vici.Handle("get-pools", empty(""))
-	d.vici.Handle("list-certs", empty(""))       // streams no list-cert: none loaded
-	d.vici.Handle("list-authorities", empty("")) // streams no list-authority
 	d.vici.Handle("flush-certs", func(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
 		return msg("success", "yes"), nil // there is no certificate cache to flush
 	})
@@ -157,11 +156,13 @@ func (d *Daemon) viciGetShared(context.Context, *vici.Message, func(string, *vic
 	return msg("keys", ids), nil
 }
 
-// viciClearCreds drops the shared keys loaded over VICI (README
-// "clear-creds": only credentials loaded over vici).
+// viciClearCreds drops the shared keys, certificates and private keys
+// loaded over VICI (README "clear-creds": only credentials loaded over
+// vici). A pubkey connection that cannot do without them keeps its
+// previous credentials (swanctl --clear loads them again right after).
 func (d *Daemon) viciClearCreds(ctx context.Context, _ *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
-	err := d.changeSecrets(func(st *store) error {
-		st.clearVICISecrets()
+	err := d.change(ctx, credsCleared, func(st *store) error {
+		st.clearVICICreds()
 		return nil
 	})
 	if err != nil {

@@ -80,7 +80,7 @@ func testDaemon(t *testing.T, file string) *Daemon {
 	t.Cleanup(d.runCancel)
 	eff := d.store.effective()
 	d.cfg.Store(eff)
-	peers, err := peersFromConfig(context.Background(), eff)
+	peers, err := peersFromConfig(context.Background(), eff, credsOnce(func() (*credentials, error) { return loadCredentials(eff.Dir) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,16 +286,17 @@ func names(c *config.Config) []string {
 	return out
 }
 
-// TestRefusedCredentials: certificates, keys, authorities and pools get a
-// reason, not a silent success.
+// TestRefusedCredentials: pools and features goipsec lacks get a reason,
+// not a silent success; credentials that do not parse are refused.
 func TestRefusedCredentials(t *testing.T) {
 	d := testDaemon(t, "")
 	d.vici = vici.NewServer(nil)
 	d.registerVICIConfig()
 	for cmd, want := range map[string]string{
-		"load-cert":      "certificates are not supported over VICI yet",
-		"load-key":       "private keys are not supported over VICI yet",
-		"load-authority": "certification authorities are not supported over VICI yet",
+		"load-cert":      "parsing X509 certificate failed",
+		"load-key":       "parsing x509 private key failed",
+		"load-authority": "want one authority section",
+		"load-token":     "smartcard",
 		"load-pool":      "pools are not supported yet",
 		"install":        "trap and shunt policies",
 		"get-counters":   "counters are not supported yet",

@@ -465,7 +465,7 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 		child = p.Children[0]
 	}
 	for _, sa := range e.snapshot() {
-		if sa.peerConfig() == p && sa.State() == StateEstablished && !sa.isRekeyed() {
+		if samePeer(sa.peerConfig(), p) && sa.State() == StateEstablished && !sa.isRekeyed() {
 			if child == nil || sa.hasChild(child.Name) {
 				return nil
 			}
@@ -588,7 +588,7 @@ func (e *Engine) dropStale(sa *ikeSA) {
 			continue
 		}
 		o.mu.Lock()
-		same := o.localID.Equal(sa.localID) && o.remoteID.Equal(sa.remoteID) && o.peer == sa.peer
+		same := o.localID.Equal(sa.localID) && o.remoteID.Equal(sa.remoteID) && samePeer(o.peer, sa.peer)
 		o.mu.Unlock()
 		if !same {
 			continue
@@ -601,10 +601,18 @@ func (e *Engine) dropStale(sa *ikeSA) {
 	}
 }
 
+// samePeer reports whether two peer configs are the same connection: the
+// daemon replaces a connection's PeerConfig when only its credentials
+// change (the SAs set up with the old one stay), and names are unique
+// among the configured peers.
+func samePeer(a, b *PeerConfig) bool {
+	return a == b || (a != nil && b != nil && a.Name == b.Name)
+}
+
 // hasOtherSA reports whether another established IKE SA of peer exists.
 func (e *Engine) hasOtherSA(sa *ikeSA, peer *PeerConfig) bool {
 	for _, o := range e.snapshot() {
-		if o != sa && o.peerConfig() == peer && o.State() == StateEstablished {
+		if o != sa && samePeer(o.peerConfig(), peer) && o.State() == StateEstablished {
 			return true
 		}
 	}

@@ -234,7 +234,7 @@ func (sa *ikeSA) enqueue(c command) {
 // sa has a Child SA named name.
 func (e *Engine) childElsewhere(sa *ikeSA, name string) bool {
 	for _, o := range e.snapshot() {
-		if o != sa && o.peerConfig() == sa.peer && o.State() != StateDeleted && o.hasChild(name) {
+		if o != sa && samePeer(o.peerConfig(), sa.peer) && o.State() != StateDeleted && o.hasChild(name) {
 			return true
 		}
 	}
