@@ -234,7 +234,7 @@ func TestErrors(t *testing.T) {
 		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},
 		{conn: "version = 3", want: `9: connections.site.version: invalid version "3" (want 0 or 2)`},
 		{conn: "proposals = aes256-sha256-modp1024", want: `9: connections.site.proposals: unsupported algorithm "modp1024"`, kind: suite.ErrUnsupportedAlgorithm},
-		{conn: "proposals = aes256gcm16-prfsha384-x25519-ke1_mlkem768", want: `9: connections.site.proposals: proposal "aes256gcm16-prfsha384-x25519-ke1_mlkem768": additional key exchange "ke1_mlkem768" (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is not supported yet`, kind: suite.ErrNotYetSupported},
+		{conn: "proposals = aes256gcm16-prfsha384-mlkem768", want: `9: connections.site.proposals: proposal "aes256gcm16-prfsha384-mlkem768": "mlkem768" is meant as an additional key exchange (ke1_mlkem768, RFC 9370), which is not supported yet`, kind: suite.ErrNotYetSupported},
 		{conn: "proposals = aes999gcm16-prfsha256-x25519", want: `9: connections.site.proposals: unknown algorithm "aes999gcm16"`, kind: suite.ErrUnknownAlgorithm},
 		{conn: "proposals = default,", want: `9: connections.site.proposals: empty list item in "default,"`},
 		{conn: "local_port = 0", want: `9: connections.site.local_port: invalid port "0" (want 1..65535)`},

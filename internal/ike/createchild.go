@@ -95,7 +95,7 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 	if kei == nil {
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 	}
-	chosen, ok := selectProposal(sa.peer.Proposals, offered.Proposals, kei.Group)
+	chosen, ok := selectProposal(withoutADDKE(sa.peer.Proposals), offered.Proposals, kei.Group)
 	if !ok || len(chosen.SPI) != 8 {
 		sa.log.Info("no acceptable proposal to rekey the IKE SA", "offered", describeAll(offered.Proposals))
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}

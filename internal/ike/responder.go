@@ -65,6 +65,12 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
 		return
 	}
+	sa.inter.peerSupports = wire.FindNotify(ps, wire.NotifyIntermediateExchangeSupported) != nil
+	if len(s.addKE) > 0 && !sa.inter.peerSupports {
+		sa.log.Info("initiator offered additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED")
+		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
+		return
+	}
 	if ke.Group != s.group {
 		// RFC 7296 1.2: tell the initiator which group we want.
 		var g [2]byte
@@ -108,6 +114,9 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
 	}
 	resp = append(resp, sa.fragRespond(candidate, ps)...)
+	if sa.inter.peerSupports {
+		resp = append(resp, intermediateNotify())
+	}
 	pkt, err := sa.encode(wire.IKESAInit, true, 0, resp)
 	if err != nil {
 		sa.log.Error("cannot encode IKE_SA_INIT response", "err", err)
@@ -136,6 +145,11 @@ func (sa *ikeSA) refuseInit(t wire.NotifyType, data []byte) {
 // failure it answers AUTHENTICATION_FAILED and the SA is deleted.
 func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	if sa.State() != StateConnecting {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	}
+	if sa.inter.count < len(sa.suite.addKE) {
+		sa.log.Info("refused IKE_AUTH", "err", errIntermediatePending)
+		sa.setState(StateDeleting)
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 	}
 	var idi, idr *wire.ID

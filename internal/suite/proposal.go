@@ -198,32 +198,37 @@ func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 // match its integrity algorithms, as strongSwan does (sha256 gives
 // prfsha256, aesxcbc prfaesxcbc). IKEProposalWarnings notes the deprecated
 // algorithms. Key exchanges: modp2048..modp8192, ecp256/384/521, x25519
-// (curve25519), x448 (curve448). Additional key exchanges (ke1_mlkem768,
-// RFC 9370) and ML-KEM are refused with an error wrapping
-// ErrNotYetSupported: they need the IKE_INTERMEDIATE exchange (RFC 9242).
+// (curve25519), x448 (curve448). Additional key exchanges ke1_ ... ke7_
+// (e.g. ke1_mlkem768, RFC 9370) run in IKE_INTERMEDIATE exchanges (RFC
+// 9242); ML-KEM as the only key exchange of IKE_SA_INIT is refused with
+// an error wrapping ErrNotYetSupported.
 func ParseIKEProposal(s string) (ike.Proposal, error) {
 	p, err := parseProposal(ike.ProtoIKE, s)
 	if err != nil {
 		return p, err
 	}
-	return p, refuseNotYet(s, p)
+	return p, refuseNotYet(s, p, true)
 }
 
 // refuseNotYet refuses what parseProposal understands but the engine
 // cannot negotiate yet: additional key exchanges and ML-KEM, naming the
 // keyword.
-func refuseNotYet(s string, p ike.Proposal) error {
+//
+// addKE allows additional key exchanges: the IKE SA runs them in
+// IKE_INTERMEDIATE exchanges; Child SAs would need IKE_FOLLOWUP_KE
+// (RFC 9370 2.2.4), which this build lacks.
+func refuseNotYet(s string, p ike.Proposal, addKE bool) error {
 	need := false
 	for _, t := range p.Transforms {
-		need = need || (t.Type >= 6 && t.Type <= 12) || (t.Type == ike.TransformKE && IsKEM(t.ID))
+		need = need || (!addKE && t.Type >= 6 && t.Type <= 12) || (t.Type == ike.TransformKE && IsKEM(t.ID))
 	}
 	if !need {
 		return nil
 	}
 	for _, w := range strings.Split(s, "-") {
 		w = strings.TrimSpace(w)
-		if len(w) > 4 && w[:2] == "ke" && w[3] == '_' {
-			return fmt.Errorf("proposal %q: additional key exchange %q (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is %w", s, w, ErrNotYetSupported)
+		if !addKE && len(w) > 4 && w[:2] == "ke" && w[3] == '_' {
+			return fmt.Errorf("proposal %q: additional key exchange %q for a Child SA (RFC 9370 2.2.4, IKE_FOLLOWUP_KE) is %w", s, w, ErrNotYetSupported)
 		}
 		if k, ok := keywords[w]; ok && k.typ == ike.TransformKE && IsKEM(k.id) {
 			return fmt.Errorf("proposal %q: %q is meant as an additional key exchange (ke1_%s, RFC 9370), which is %w", s, w, w, ErrNotYetSupported)
@@ -249,7 +254,7 @@ func ParseESPProposal(s string) (ike.Proposal, error) {
 	if err != nil {
 		return p, err
 	}
-	return p, refuseNotYet(s, p)
+	return p, refuseNotYet(s, p, false)
 }
 
 func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {

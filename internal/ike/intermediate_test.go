@@ -1,0 +1,170 @@
+package ike
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha512"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/goipsec/goipsec/internal/suite"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// TestEstablishWithAdditionalKE runs IKE_SA_INIT, one IKE_INTERMEDIATE per
+// additional key exchange (RFC 9370) and IKE_AUTH with its IntAuth (RFC
+// 9242 3.3) between two engines, then checks both sides agree on the
+// suite and on the Child SA keys, and that the exchanges really ran.
+func TestEstablishWithAdditionalKE(t *testing.T) {
+	for _, tc := range []struct {
+		ike      string
+		exchange int
+		want     []string
+	}{
+		{"aes256gcm16-prfsha384-x25519-ke1_mlkem768", 1, []string{"CURVE_25519", "ML_KEM_768"}},
+		{"aes256gcm16-prfsha384-ecp384-ke1_mlkem1024-ke2_mlkem768", 2, []string{"ECP_384", "ML_KEM_1024", "ML_KEM_768"}},
+	} {
+		t.Run(tc.ike, func(t *testing.T) {
+			n, l, r := newPair(t, pairOpts{leftIKE: tc.ike})
+			// Distinct messages (fragments share the header's flags and ID).
+			var mu sync.Mutex
+			seen := map[[5]byte]bool{}
+			n.drop = func(_ netip.AddrPort, pkt []byte) bool {
+				if len(pkt) > 28 && wire.ExchangeType(pkt[18]) == wire.IKEIntermediate {
+					mu.Lock()
+					seen[[5]byte(pkt[19:24])] = true
+					mu.Unlock()
+				}
+				return false
+			}
+			if err := l.e.Initiate(ctxT(t), "site", "net"); err != nil {
+				t.Fatalf("initiate: %v", err)
+			}
+			checkChildPair(t, l, r)
+			waitFor(t, "responder established", func() bool {
+				s := r.e.SAs()
+				return len(s) == 1 && s[0].State == StateEstablished
+			})
+			ls, rs := l.e.SAs()[0], r.e.SAs()[0]
+			if ls.Proposal != rs.Proposal {
+				t.Errorf("left negotiated %q, right %q", ls.Proposal, rs.Proposal)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(ls.Proposal, w) {
+					t.Errorf("negotiated %q lacks %s", ls.Proposal, w)
+				}
+			}
+			mu.Lock()
+			got := len(seen)
+			mu.Unlock()
+			if got != 2*tc.exchange {
+				t.Errorf("%d IKE_INTERMEDIATE messages, want %d", got, 2*tc.exchange)
+			}
+			if n, err := l.e.Terminate(ctxT(t), "site"); err != nil || n != 1 {
+				t.Fatalf("terminate: %d %v", n, err)
+			}
+			waitFor(t, "both sides empty", func() bool { return len(l.e.SAs()) == 0 && len(r.e.SAs()) == 0 })
+		})
+	}
+}
+
+// TestAdditionalKEMismatch: a responder that wants no, or another,
+// additional key exchange answers NO_PROPOSAL_CHOSEN.
+func TestAdditionalKEMismatch(t *testing.T) {
+	for _, right := range []string{"aes256gcm16-prfsha384-x25519", "aes256gcm16-prfsha384-x25519-ke1_mlkem1024"} {
+		_, l, r := newPair(t, pairOpts{leftIKE: "aes256gcm16-prfsha384-x25519-ke1_mlkem768", rightIKE: right})
+		err := l.e.Initiate(ctxT(t), "site", "net")
+		var ne *NotifyError
+		if !errors.As(err, &ne) || ne.Type != wire.NotifyNoProposalChosen {
+			t.Fatalf("right %q: got %v, want NO_PROPOSAL_CHOSEN", right, err)
+		}
+		waitFor(t, "no SA left", func() bool { return len(l.e.SAs()) == 0 && len(r.e.SAs()) == 0 })
+	}
+}
+
+// TestTamperedIntermediate flips one bit of the first IKE_INTERMEDIATE
+// request: the responder drops it as an integrity failure, and the
+// untouched retransmission completes the handshake.
+func TestTamperedIntermediate(t *testing.T) {
+	n, l, r := newPair(t, pairOpts{leftIKE: "aes256gcm16-prfsha384-x25519-ke1_mlkem768", retransmitTimeout: 100 * 1e6, retransmitTries: 3})
+	var tampered atomic.Bool
+	n.drop = func(from netip.AddrPort, pkt []byte) bool {
+		if from.Addr() != leftAddr || len(pkt) < 100 || wire.ExchangeType(pkt[18]) != wire.IKEIntermediate || !tampered.CompareAndSwap(false, true) {
+			return false
+		}
+		cp := bytes.Clone(pkt)
+		cp[len(cp)-20] ^= 1
+		go r.e.HandlePacket(netip.AddrPortFrom(rightAddr, 500), from, cp)
+		return true
+	}
+	if err := l.e.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	checkChildPair(t, l, r)
+	if !tampered.Load() {
+		t.Fatal("no IKE_INTERMEDIATE request seen")
+	}
+	if got := r.e.Stats.IntegrityFailed.Load(); got < 1 {
+		t.Errorf("responder counted %d integrity failures, want at least 1", got)
+	}
+}
+
+// TestADDKEKeyUpdate checks the key update after an additional key
+// exchange (RFC 9370 2.2.2) against the formula computed here with
+// crypto/hmac: SKEYSEED(1) = prf(SK_d(0), SK(1) | Ni | Nr), then prf+
+// (RFC 7296 2.13) over Ni | Nr | SPIi | SPIr.
+func TestADDKEKeyUpdate(t *testing.T) {
+	p, err := suite.ParseIKEProposal("aes256gcm16-prfsha384-x25519-ke1_mlkem768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := suiteOf(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.addKE) != 1 || s.addKE[0] != wire.GroupMLKEM768 {
+		t.Fatalf("addKE = %v", s.addKE)
+	}
+	ni, nr := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	k0, err := deriveIKEKeys(s, ni, nr, bytes.Repeat([]byte{3}, 32), 0x1111, 0x2222)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := bytes.Repeat([]byte{4}, 32)
+	skd0 := bytes.Clone(k0.skD)
+	k1, err := k0.rekeyIKEKeys(s, ni, nr, secret, 0x1111, 0x2222)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := func(key []byte, parts ...[]byte) []byte {
+		h := hmac.New(sha512.New384, key)
+		for _, p := range parts {
+			h.Write(p)
+		}
+		return h.Sum(nil)
+	}
+	skeyseed := mac(skd0, secret, ni, nr)
+	spis := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 0x1111), 0x2222)
+	seed := append(append(bytes.Clone(ni), nr...), spis...)
+	var km, prev []byte
+	for i := byte(1); len(km) < 3*48+2*36; i++ {
+		prev = mac(skeyseed, prev, seed, []byte{i})
+		km = append(km, prev...)
+	}
+	// SK_d | SK_ai (none) | SK_ar (none) | SK_ei | SK_er (32+4 each) | SK_pi | SK_pr
+	want := map[string][]byte{"SK_d": km[:48], "SK_ei": km[48:84], "SK_er": km[84:120], "SK_pi": km[120:168], "SK_pr": km[168:216]}
+	got := map[string][]byte{"SK_d": k1.skD, "SK_ei": k1.skEi, "SK_er": k1.skEr, "SK_pi": k1.skPi, "SK_pr": k1.skPr}
+	for name, w := range want {
+		if !bytes.Equal(got[name], w) {
+			t.Errorf("%s = %x, want %x", name, got[name], w)
+		}
+	}
+	if bytes.Equal(k1.skD, skd0) {
+		t.Error("SK_d unchanged")
+	}
+}
