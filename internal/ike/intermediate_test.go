@@ -168,3 +168,74 @@ func TestADDKEKeyUpdate(t *testing.T) {
 		t.Error("SK_d unchanged")
 	}
 }
+
+// TestRekeyIKEWithAdditionalKE rekeys an IKE SA set up with an additional
+// key exchange: the CREATE_CHILD_SA rekey offers the proposals without
+// ADDKE (IKE_FOLLOWUP_KE is not implemented), and the new SA keeps the
+// Child SA.
+func TestRekeyIKEWithAdditionalKE(t *testing.T) {
+	_, l, r := newPair(t, pairOpts{leftIKE: "aes256gcm16-prfsha384-x25519-ke1_mlkem768"})
+	if err := l.e.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	checkChildPair(t, l, r)
+	old := l.e.SAs()[0]
+	if err := l.e.Rekey(ctxT(t), old.UniqueID, ""); err != nil {
+		t.Fatalf("rekey: %v", err)
+	}
+	waitFor(t, "one rekeyed SA on each side", func() bool {
+		ls, rs := l.e.SAs(), r.e.SAs()
+		return len(ls) == 1 && len(rs) == 1 && ls[0].SPIi != old.SPIi && ls[0].State == StateEstablished && rs[0].State == StateEstablished
+	})
+	if p := l.e.SAs()[0].Proposal; p != "AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519" {
+		t.Errorf("rekeyed SA negotiated %q", p)
+	}
+	checkChildPair(t, l, r)
+}
+
+// TestIntAuth checks IntAuth (RFC 9242 3.3.1) against an independent
+// computation: IntAuth_i1 = prf(SK_pi, A | P) with A the IKE header and
+// Encrypted payload header, IntAuth_i2 chained on IntAuth_i1, and the
+// IKE_AUTH message ID appended.
+func TestIntAuth(t *testing.T) {
+	p, err := suite.ParseIKEProposal("aes256gcm16-prfsha384-x25519-ke1_mlkem768")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := suiteOf(p)
+	k, err := deriveIKEKeys(s, bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32), 0x0102030405060708, 0x1112131415161718)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := []byte{0, 0, 0, 8, 0, 36, 0, 0} // a KE payload header with no data
+	h := wire.Header{SPIi: 0x0102030405060708, SPIr: 0x1112131415161718, Exchange: wire.IKEIntermediate, Flags: wire.FlagInitiator, MessageID: 1}
+	a := []byte{1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
+		46, 0x20, 43, 0x08, 0, 0, 0, 1, 0, 0, 0, 28 + 4 + 8, // header: next SK, version, exchange, flags, ID, length
+		34, 0, 0, 4 + 8} // Encrypted payload header: first inner KE
+	mac := hmac.New(sha512.New384, k.skPi)
+	mac.Write(a)
+	mac.Write(inner)
+	want1 := mac.Sum(nil)
+	got1 := intAuthStep(k.prf, k.skPi, nil, h, wire.PayloadKE, inner)
+	if !bytes.Equal(got1, want1) {
+		t.Fatalf("IntAuth_i1 = %x, want %x", got1, want1)
+	}
+	h.MessageID = 2
+	a[23], a[27] = 2, 28+4+8
+	mac = hmac.New(sha512.New384, k.skPi)
+	mac.Write(want1)
+	mac.Write(a)
+	mac.Write(inner)
+	want2 := mac.Sum(nil)
+	if got := intAuthStep(k.prf, k.skPi, got1, h, wire.PayloadKE, inner); !bytes.Equal(got, want2) {
+		t.Fatalf("IntAuth_i2 = %x, want %x", got, want2)
+	}
+	sa := &ikeSA{}
+	sa.inter = intermediateState{count: 2, authI: want2, authR: []byte{9, 9}}
+	if got := sa.intAuth(); !bytes.Equal(got, append(append(bytes.Clone(want2), 9, 9), 0, 0, 0, 3)) {
+		t.Errorf("IntAuth = %x", got)
+	}
+	if (&ikeSA{}).intAuth() != nil {
+		t.Error("IntAuth without IKE_INTERMEDIATE must be empty")
+	}
+}
