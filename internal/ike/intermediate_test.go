@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/suite"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -237,5 +238,63 @@ func TestIntAuth(t *testing.T) {
 	}
 	if (&ikeSA{}).intAuth() != nil {
 		t.Error("IntAuth without IKE_INTERMEDIATE must be empty")
+	}
+}
+
+// TestMLKEMOnly uses ML-KEM as the key exchange of IKE_SA_INIT (the
+// responder encapsulates to the initiator's key, RFC 9370 2.2.2) and for
+// the PFS of a Child SA rekey in CREATE_CHILD_SA.
+func TestMLKEMOnly(t *testing.T) {
+	_, l, r := newPair(t, pairOpts{leftIKE: "aes256gcm16-prfsha384-mlkem768", leftESP: "aes256gcm16-mlkem1024"})
+	if err := l.e.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	checkChildPair(t, l, r)
+	sa := l.e.SAs()[0]
+	if sa.Proposal != "AES_GCM_16_256/PRF_HMAC_SHA2_384/ML_KEM_768" {
+		t.Errorf("negotiated %q", sa.Proposal)
+	}
+	before := l.inst.all()[0].In.SPI()
+	if err := l.e.Rekey(ctxT(t), sa.UniqueID, "net"); err != nil {
+		t.Fatalf("child rekey: %v", err)
+	}
+	waitFor(t, "rekeyed Child SA on both sides", func() bool {
+		ls, rs := l.inst.all(), r.inst.all()
+		return len(ls) == 1 && len(rs) == 1 && ls[0].In.SPI() != before && rs[0].Out.SPI() == ls[0].In.SPI()
+	})
+	checkChildPair(t, l, r)
+}
+
+// TestIntermediateResponseLost drops the first IKE_INTERMEDIATE response:
+// the initiator retransmits its request, which the responder (already on
+// the new keys) answers from its cache, protected with the old keys as
+// the first time (RFC 7296 2.1).
+func TestIntermediateResponseLost(t *testing.T) {
+	n, l, r := newPair(t, pairOpts{leftIKE: "aes256gcm16-prfsha384-x25519-ke1_mlkem768", retransmitTimeout: 100 * 1e6, retransmitTries: 3})
+	var dropped atomic.Int64
+	var firstID atomic.Uint32
+	var firstAt atomic.Int64
+	n.drop = func(from netip.AddrPort, pkt []byte) bool {
+		if from.Addr() != rightAddr || len(pkt) < 28 || wire.ExchangeType(pkt[18]) != wire.IKEIntermediate {
+			return false
+		}
+		// Drop every fragment of the first response (sent together),
+		// not the retransmissions 100ms later.
+		id := binary.BigEndian.Uint32(pkt[20:24])
+		if firstID.CompareAndSwap(0, id) {
+			firstAt.Store(time.Now().UnixNano())
+		}
+		if firstID.Load() == id && time.Since(time.Unix(0, firstAt.Load())) < 30*time.Millisecond {
+			dropped.Add(1)
+			return true
+		}
+		return false
+	}
+	if err := l.e.Initiate(ctxT(t), "site", "net"); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	checkChildPair(t, l, r)
+	if dropped.Load() == 0 || r.e.Stats.CachedResponses.Load() == 0 {
+		t.Errorf("dropped %d, cached responses %d", dropped.Load(), r.e.Stats.CachedResponses.Load())
 	}
 }

@@ -68,8 +68,8 @@ func suiteOf(p wire.Proposal) (ikeSuite, error) {
 	if _, err := suite.NewPRF(s.prfID); err != nil {
 		return s, err
 	}
-	if !suite.SupportedGroup(s.group) || suite.IsKEM(s.group) {
-		return s, fmt.Errorf("%w: key exchange method %s for IKE_SA_INIT", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, s.group))
+	if !suite.SupportedGroup(s.group) {
+		return s, fmt.Errorf("%w: key exchange method %s", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, s.group))
 	}
 	for tt := wire.TransformType(6); tt <= 12; tt++ {
 		ts := p.Get(tt)

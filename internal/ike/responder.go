@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -79,12 +80,13 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		sa.refuseInit(wire.NotifyInvalidKEPayload, g[:])
 		return
 	}
-	kex, err := suite.NewKeyExchange(s.group, sa.e.cfg.Rand)
-	if err != nil {
+	// A fresh key pair for Diffie-Hellman, an encapsulation for ML-KEM
+	// (RFC 9370 2.2.2).
+	public, shared, err := suite.Respond(s.group, ke.Data, sa.e.cfg.Rand)
+	if err != nil && !errors.Is(err, suite.ErrInvalidPublicValue) {
 		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
 		return
 	}
-	shared, err := kex.SharedSecret(ke.Data)
 	if err != nil {
 		// An invalid public value is an invalid message (RFC 6989 2).
 		sa.log.Info("invalid KE payload from initiator", "err", err)
@@ -106,7 +108,7 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	chosen.SPI = nil
 	resp := []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen}},
-		&wire.KE{Group: s.group, Data: kex.PublicValue()},
+		&wire.KE{Group: s.group, Data: public},
 		&wire.Nonce{Data: sa.nonceR},
 	}
 	resp = append(resp, sa.respondInitAuth(ps, ev)...)
