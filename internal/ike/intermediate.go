@@ -163,7 +163,9 @@ func (sa *ikeSA) initiatorIntermediate() error {
 func (sa *ikeSA) respondIntermediate(h wire.Header, ev packetEvent, ps []wire.Payload) []wire.Payload {
 	refuse := func(reason string) []wire.Payload {
 		sa.log.Info("refused IKE_INTERMEDIATE: " + reason)
-		sa.setState(StateDeleting) // the handshake cannot go on
+		if sa.State() == StateConnecting {
+			sa.setState(StateDeleting) // the handshake cannot go on
+		}
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 	}
 	if sa.State() != StateConnecting || sa.initiator || !sa.inter.peerSupports {
