@@ -267,7 +267,7 @@ func (sa *ikeSA) describeSuite() string {
 		wire.Transform{Type: wire.TransformPRF, ID: sa.suite.prfID},
 		wire.Transform{Type: wire.TransformKE, ID: sa.suite.group})
 	for i, g := range sa.suite.addKE {
-		p.Transforms = append(p.Transforms, wire.Transform{Type: wire.TransformType(6 + i), ID: g})
+		p.Transforms = append(p.Transforms, wire.Transform{Type: sa.suite.addKEType[i], ID: g})
 	}
 	return suite.Describe(p)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -296,5 +297,56 @@ func TestIntermediateResponseLost(t *testing.T) {
 	checkChildPair(t, l, r)
 	if dropped.Load() == 0 || r.e.Stats.CachedResponses.Load() == 0 {
 		t.Errorf("dropped %d, cached responses %d", dropped.Load(), r.e.Stats.CachedResponses.Load())
+	}
+}
+
+// TestSelectADDKE: the responder picks one transform of each additional
+// key exchange type offered, NONE when offered and it has none of that
+// type, and refuses when it wants one the initiator did not offer.
+func TestSelectADDKE(t *testing.T) {
+	base := []wire.Transform{
+		{Type: wire.TransformENCR, ID: wire.EncrAESGCM16, KeyLength: 256},
+		{Type: wire.TransformPRF, ID: wire.PRFHMACSHA384},
+		{Type: wire.TransformKE, ID: wire.GroupCurve25519},
+	}
+	prop := func(extra ...wire.Transform) wire.Proposal {
+		return wire.Proposal{Number: 1, Protocol: wire.ProtoIKE, Transforms: append(slices.Clone(base), extra...)}
+	}
+	ke1 := func(id uint16) wire.Transform { return wire.Transform{Type: 6, ID: id} }
+	ke2 := func(id uint16) wire.Transform { return wire.Transform{Type: 7, ID: id} }
+	for _, tc := range []struct {
+		name        string
+		ours, peers wire.Proposal
+		ok          bool
+		addKE       []uint16
+	}{
+		{"same", prop(ke1(wire.GroupMLKEM768)), prop(ke1(wire.GroupMLKEM768)), true, []uint16{wire.GroupMLKEM768}},
+		{"ours first", prop(ke1(wire.GroupMLKEM1024), ke1(wire.GroupMLKEM768)), prop(ke1(wire.GroupMLKEM768), ke1(wire.GroupMLKEM1024)), true, []uint16{wire.GroupMLKEM1024}},
+		{"peer allows none", prop(), prop(ke1(wire.GroupMLKEM768), ke1(0)), true, nil},
+		{"ke2 only", prop(ke2(wire.GroupMLKEM768)), prop(ke1(0), ke2(wire.GroupMLKEM768)), true, []uint16{wire.GroupMLKEM768}},
+		{"peer requires", prop(), prop(ke1(wire.GroupMLKEM768)), false, nil},
+		{"we require", prop(ke1(wire.GroupMLKEM768)), prop(), false, nil},
+		{"we require, peer allows none", prop(ke1(wire.GroupMLKEM768)), prop(ke1(0)), false, nil},
+		{"different", prop(ke1(wire.GroupMLKEM1024)), prop(ke1(wire.GroupMLKEM768)), false, nil},
+	} {
+		chosen, ok := selectProposal([]wire.Proposal{tc.ours}, []wire.Proposal{tc.peers}, wire.GroupCurve25519)
+		if ok != tc.ok {
+			t.Errorf("%s: selected %v, want %v", tc.name, ok, tc.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if _, ok := checkChosen([]wire.Proposal{tc.peers}, &wire.SA{Proposals: []wire.Proposal{chosen}}); !ok {
+			t.Errorf("%s: initiator refuses the choice %v", tc.name, chosen)
+		}
+		s, err := suiteOf(chosen)
+		if err != nil || !slices.Equal(s.addKE, tc.addKE) {
+			t.Errorf("%s: addKE %v %v, want %v", tc.name, s.addKE, err, tc.addKE)
+		}
+	}
+	// A responder leaving out an ADDKE type the initiator offered is refused.
+	if _, ok := checkChosen([]wire.Proposal{prop(ke1(wire.GroupMLKEM768))}, &wire.SA{Proposals: []wire.Proposal{prop()}}); ok {
+		t.Error("initiator accepted a choice without the offered additional key exchange")
 	}
 }

@@ -39,6 +39,8 @@ type ikeSuite struct {
 	prfID   uint16
 	group   uint16
 	addKE   []uint16 // additional key exchanges in transform type order, NONE left out (RFC 9370 2.2.1)
+	// addKEType is the transform type (6..12) of each addKE entry.
+	addKEType []wire.TransformType
 }
 
 // suiteOf reads the negotiated transforms of an IKE proposal: one ENCR,
@@ -83,6 +85,7 @@ func suiteOf(p wire.Proposal) (ikeSuite, error) {
 			return s, fmt.Errorf("%w: additional key exchange %s", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, ts[0].ID))
 		}
 		s.addKE = append(s.addKE, ts[0].ID)
+		s.addKEType = append(s.addKEType, tt)
 	}
 	return s, nil
 }
