@@ -23,23 +23,24 @@ const (
 	IKEAuth       ExchangeType = 35
 	CreateChildSA ExchangeType = 36
 	Informational ExchangeType = 37
-	// IKEIntermediate is the IKE_INTERMEDIATE exchange (RFC 9242 3), run
-	// between IKE_SA_INIT and IKE_AUTH, e.g. for additional key exchanges
-	// (RFC 9370 2.2.1).
-	IKEIntermediate ExchangeType = 43
 )
 
+// IKEIntermediate is the IKE_INTERMEDIATE exchange (RFC 9242 3), run
+// between IKE_SA_INIT and IKE_AUTH, e.g. for additional key exchanges
+// (RFC 9370 2.2.1).
+const IKEIntermediate ExchangeType = 43
+
 var exchangeNames = map[ExchangeType]string{
-	IKESAInit:       "IKE_SA_INIT",
-	IKEAuth:         "IKE_AUTH",
-	CreateChildSA:   "CREATE_CHILD_SA",
-	Informational:   "INFORMATIONAL",
-	38:              "IKE_SESSION_RESUME", // RFC 5723
-	39:              "GSA_AUTH",           // RFC 9838
-	40:              "GSA_REGISTRATION",
-	41:              "GSA_REKEY",
-	IKEIntermediate: "IKE_INTERMEDIATE", // RFC 9242
-	44:              "IKE_FOLLOWUP_KE",  // RFC 9370
+	IKESAInit:     "IKE_SA_INIT",
+	IKEAuth:       "IKE_AUTH",
+	CreateChildSA: "CREATE_CHILD_SA",
+	Informational: "INFORMATIONAL",
+	38:            "IKE_SESSION_RESUME", // RFC 5723
+	39:            "GSA_AUTH",           // RFC 9838
+	40:            "GSA_REGISTRATION",
+	41:            "GSA_REKEY",
+	43:            "IKE_INTERMEDIATE", // RFC 9242
+	44:            "IKE_FOLLOWUP_KE",  // RFC 9370
 }
 
 // String returns the IANA name, e.g. "IKE_SA_INIT".
