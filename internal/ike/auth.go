@@ -86,9 +86,10 @@ type authState struct {
 }
 
 // signedOctets is what AUTH covers (RFC 7296 2.15):
-// RealMessage | Nonce(peer) | prf(SK_p, RestOfIDPayload).
-func (k *ikeKeys) signedOctets(realMessage, peerNonce, skP, idBody []byte) []byte {
-	return concat(realMessage, peerNonce, k.prf.Compute(skP, idBody))
+// RealMessage | Nonce(peer) | prf(SK_p, RestOfIDPayload), followed by
+// IntAuth after IKE_INTERMEDIATE exchanges (RFC 9242 3.3).
+func (k *ikeKeys) signedOctets(realMessage, peerNonce, skP, idBody, intAuth []byte) []byte {
+	return concat(realMessage, peerNonce, k.prf.Compute(skP, idBody), intAuth)
 }
 
 // initAuthNotifies are our IKE_SA_INIT payloads for signature
@@ -178,14 +179,14 @@ func (sa *ikeSA) localAuthPayloads(id *wire.ID, realMessage, peerNonce, skP []by
 		if !ok {
 			return nil, nil, fmt.Errorf("no pre-shared key for %v - %v", sa.localID, remote)
 		}
-		return nil, &wire.Auth{Method: wire.AuthPSK, Data: sa.keys.pskAuth(psk, realMessage, peerNonce, skP, id.Body())}, nil
+		return nil, &wire.Auth{Method: wire.AuthPSK, Data: sa.keys.pskAuth(psk, realMessage, peerNonce, skP, id.Body(), sa.intAuth())}, nil
 	}
 	if la.Signer == nil {
 		return nil, nil, errors.New("no private key for our certificate or public key")
 	}
 	opt := la.Sign
 	opt.PeerHashes = sa.auth.peerHashes
-	method, data, err := pki.Sign(la.Signer, sa.keys.signedOctets(realMessage, peerNonce, skP, id.Body()), opt, sa.e.cfg.Rand)
+	method, data, err := pki.Sign(la.Signer, sa.keys.signedOctets(realMessage, peerNonce, skP, id.Body(), sa.intAuth()), opt, sa.e.cfg.Rand)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing AUTH: %w", err)
 	}
@@ -221,7 +222,7 @@ func (sa *ikeSA) verifyPeerAuth(p *PeerConfig, localID Identity, ps []wire.Paylo
 		if !ok {
 			return fmt.Errorf("no pre-shared key for %v - %v", localID, sa.remoteID)
 		}
-		want := sa.keys.pskAuth(psk, realMessage, ourNonce, skP, id.Body())
+		want := sa.keys.pskAuth(psk, realMessage, ourNonce, skP, id.Body(), sa.intAuth())
 		if subtle.ConstantTimeCompare(want, auth.Data) != 1 {
 			return errors.New("AUTH does not verify (wrong pre-shared key?)")
 		}
@@ -234,7 +235,7 @@ func (sa *ikeSA) verifyPeerAuth(p *PeerConfig, localID Identity, ps []wire.Paylo
 	if err != nil {
 		return err
 	}
-	octets := sa.keys.signedOctets(realMessage, ourNonce, skP, id.Body())
+	octets := sa.keys.signedOctets(realMessage, ourNonce, skP, id.Body(), sa.intAuth())
 	var lastErr error
 	for _, k := range keys {
 		if ra.KeyType != "" && pki.KeyType(k) != ra.KeyType {

@@ -202,18 +202,19 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 				binary.BigEndian.PutUint16(b[:], g[0].ID)
 				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidKEPayload, Data: b[:]}}
 			}
-			kex, err := suite.NewKeyExchange(g[0].ID, sa.e.cfg.Rand)
+			// Respond: a fresh key pair for Diffie-Hellman, an
+			// encapsulation for ML-KEM (RFC 9370 2.2.2).
+			public, shared, err := suite.Respond(g[0].ID, kei.Data, sa.e.cfg.Rand)
 			if err != nil {
-				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
-			}
-			shared, err := kex.SharedSecret(kei.Data)
-			if err != nil {
+				if !errors.Is(err, suite.ErrInvalidPublicValue) {
+					return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
+				}
 				sa.log.Info("invalid KE payload in CREATE_CHILD_SA", "err", err)
 				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 			}
 			defer clear(shared)
 			seed.sharedSecret = shared
-			ker = &wire.KE{Group: g[0].ID, Data: kex.PublicValue()}
+			ker = &wire.KE{Group: g[0].ID, Data: public}
 		}
 		outSPI := binary.BigEndian.Uint32(chosen.SPI)
 		inSPI := sa.e.allocChildSPI()

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -95,7 +96,7 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 	if kei == nil {
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 	}
-	chosen, ok := selectProposal(sa.peer.Proposals, offered.Proposals, kei.Group)
+	chosen, ok := selectProposal(withoutADDKE(sa.peer.Proposals), offered.Proposals, kei.Group)
 	if !ok || len(chosen.SPI) != 8 {
 		sa.log.Info("no acceptable proposal to rekey the IKE SA", "offered", describeAll(offered.Proposals))
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
@@ -109,12 +110,11 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 		binary.BigEndian.PutUint16(g[:], s.group)
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidKEPayload, Data: g[:]}}
 	}
-	kex, err := suite.NewKeyExchange(s.group, sa.e.cfg.Rand)
+	public, shared, err := suite.Respond(s.group, kei.Data, sa.e.cfg.Rand)
 	if err != nil {
-		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
-	}
-	shared, err := kex.SharedSecret(kei.Data)
-	if err != nil {
+		if !errors.Is(err, suite.ErrInvalidPublicValue) {
+			return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoProposalChosen}}
+		}
 		sa.log.Info("invalid KE payload in IKE SA rekey", "err", err)
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 	}
@@ -156,6 +156,6 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 	return []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen}},
 		&wire.Nonce{Data: nr},
-		&wire.KE{Group: s.group, Data: kex.PublicValue()},
+		&wire.KE{Group: s.group, Data: public},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +84,8 @@ type fragmented struct {
 // authenticated and decrypted.
 type reassembledMsg struct {
 	payloads []wire.Payload
+	inner    []byte // the reassembled content, for IntAuth (RFC 9242 3.3.2)
+	first    wire.PayloadType
 }
 
 // fragNotify returns the IKEV2_FRAGMENTATION_SUPPORTED notify for an
@@ -262,7 +265,7 @@ func (sa *ikeSA) reassemble(ev packetEvent) (packetEvent, bool) {
 	sa.log.Debug("reassembled fragmented message", "exchange", h.Exchange, "msg_id", h.MessageID,
 		"fragments", f.TotalFragments, "octets", len(msg))
 	ev.msg = &wire.Message{Header: h}
-	ev.frag = &reassembledMsg{payloads: ps}
+	ev.frag = &reassembledMsg{payloads: ps, inner: slices.Clone(msg), first: first}
 	return ev, true
 }
 

@@ -97,7 +97,7 @@ func (sa *ikeSA) rekeyIKEExchange(n *ikeSA, a *activeExchange) error {
 	a.ni = ni
 	var spi [8]byte
 	binary.BigEndian.PutUint64(spi[:], n.spiI)
-	offered := numbered(sa.peer.Proposals, spi[:])
+	offered := numbered(withoutADDKE(sa.peer.Proposals), spi[:])
 	group := sa.suite.group
 	if !offersGroup(offered, group) {
 		group = firstGroup(offered)

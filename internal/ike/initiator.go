@@ -26,6 +26,9 @@ func (sa *ikeSA) initiate() error {
 	if err := sa.initiatorInit(); err != nil {
 		return err
 	}
+	if err := sa.initiatorIntermediate(); err != nil {
+		return err
+	}
 	return sa.initiatorAuth()
 }
 
@@ -66,6 +69,9 @@ func (sa *ikeSA) initiatorInit() error {
 		ps = append(ps, sa.initAuthPayloads(nil)...)
 		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
 		ps = append(ps, sa.fragNotify(p)...)
+		if hasADDKE(p.Proposals) {
+			ps = append(ps, intermediateNotify())
+		}
 		sa.spiR = 0
 		req, err := sa.encode(wire.IKESAInit, false, 0, ps)
 		if err != nil {
@@ -135,6 +141,10 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 		return fmt.Errorf("ike: responder's KE payload: %w", err)
 	}
 	defer clear(shared)
+	sa.inter.peerSupports = wire.FindNotify(resp, wire.NotifyIntermediateExchangeSupported) != nil
+	if len(s.addKE) > 0 && !sa.inter.peerSupports {
+		return errors.New("ike: responder chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242 3.1)")
+	}
 	sa.suite = s
 	if sa.keys, err = deriveIKEKeys(s, sa.nonceI, sa.nonceR, shared, sa.spiI, sa.spiR); err != nil {
 		return err
@@ -256,6 +266,9 @@ func (sa *ikeSA) describeSuite() string {
 	p.Transforms = append(p.Transforms,
 		wire.Transform{Type: wire.TransformPRF, ID: sa.suite.prfID},
 		wire.Transform{Type: wire.TransformKE, ID: sa.suite.group})
+	for i, g := range sa.suite.addKE {
+		p.Transforms = append(p.Transforms, wire.Transform{Type: sa.suite.addKEType[i], ID: g})
+	}
 	return suite.Describe(p)
 }
 

@@ -38,6 +38,9 @@ type ikeSuite struct {
 	integID uint16
 	prfID   uint16
 	group   uint16
+	addKE   []uint16 // additional key exchanges in transform type order, NONE left out (RFC 9370 2.2.1)
+	// addKEType is the transform type (6..12) of each addKE entry.
+	addKEType []wire.TransformType
 }
 
 // suiteOf reads the negotiated transforms of an IKE proposal: one ENCR,
@@ -67,8 +70,22 @@ func suiteOf(p wire.Proposal) (ikeSuite, error) {
 	if _, err := suite.NewPRF(s.prfID); err != nil {
 		return s, err
 	}
-	if !suite.SupportedGroup(s.group) || suite.IsKEM(s.group) {
-		return s, fmt.Errorf("%w: key exchange method %s for IKE_SA_INIT", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, s.group))
+	if !suite.SupportedGroup(s.group) {
+		return s, fmt.Errorf("%w: key exchange method %s", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, s.group))
+	}
+	for tt := wire.TransformType(6); tt <= 12; tt++ {
+		ts := p.Get(tt)
+		if len(ts) > 1 {
+			return s, fmt.Errorf("proposal must carry at most one transform of type %d", tt)
+		}
+		if len(ts) == 0 || ts[0].ID == 0 {
+			continue
+		}
+		if !suite.SupportedGroup(ts[0].ID) {
+			return s, fmt.Errorf("%w: additional key exchange %s", suite.ErrUnsupported, wire.TransformName(wire.TransformKE, ts[0].ID))
+		}
+		s.addKE = append(s.addKE, ts[0].ID)
+		s.addKEType = append(s.addKEType, tt)
 	}
 	return s, nil
 }
@@ -198,10 +215,13 @@ func (k *ikeKeys) childKeymat(l int, seed childSeed) (i2r, r2i []byte, err error
 //
 //	AUTH = prf( prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)
 //	SignedOctets = RealMessage | Nonce(peer) | prf(SK_p, RestOfIDPayload)
-func (k *ikeKeys) pskAuth(psk, realMessage, peerNonce []byte, skP []byte, idBody []byte) []byte {
+//
+// intAuth is appended to SignedOctets after IKE_INTERMEDIATE exchanges
+// (RFC 9242 3.3).
+func (k *ikeKeys) pskAuth(psk, realMessage, peerNonce []byte, skP []byte, idBody, intAuth []byte) []byte {
 	maced := k.prf.Compute(skP, idBody)
 	padKey := k.prf.Compute(psk, []byte("Key Pad for IKEv2"))
-	return k.prf.Compute(padKey, realMessage, peerNonce, maced)
+	return k.prf.Compute(padKey, realMessage, peerNonce, maced, intAuth)
 }
 
 // sealSK builds an encrypted message (RFC 7296 3.14):

@@ -10,6 +10,7 @@ import (
 // (RFC 7296 3.3.3).
 var transformTypes = []wire.TransformType{
 	wire.TransformENCR, wire.TransformPRF, wire.TransformINTEG, wire.TransformKE, wire.TransformESN,
+	6, 7, 8, 9, 10, 11, 12, // Additional Key Exchange 1..7 (RFC 9370 2.2.1)
 }
 
 // selectProposal is the responder's choice (RFC 7296 2.7): our configured
@@ -38,6 +39,22 @@ func intersect(ours, theirs wire.Proposal, preferGroup uint16) (wire.Proposal, b
 	out := wire.Proposal{Protocol: ours.Protocol}
 	for _, tt := range transformTypes {
 		mine, peer := ours.Get(tt), theirs.Get(tt)
+		if isADDKE(tt) {
+			// One of each type the peer offered; NONE only if offered
+			// and we have no method of that type (RFC 9370 2.2.1, as
+			// strongSwan does).
+			pick, ok := firstCommon(mine, peer)
+			if !ok && len(withoutNone(wire.TransformKE, mine)) == 0 && containsTransform(peer, wire.Transform{Type: tt}) {
+				pick, ok = wire.Transform{Type: tt}, true
+			}
+			if !ok && (len(mine) != 0 || len(peer) != 0) {
+				return out, false
+			}
+			if ok {
+				out.Transforms = append(out.Transforms, pick)
+			}
+			continue
+		}
 		mine, peer = withoutNone(tt, mine), withoutNone(tt, peer)
 		if len(mine) == 0 && len(peer) == 0 {
 			continue
@@ -107,7 +124,7 @@ func checkChosen(offered []wire.Proposal, sa *wire.SA) (wire.Proposal, bool) {
 			seen[t.Type] = true
 		}
 		for _, tt := range transformTypes {
-			if len(withoutNone(tt, o.Get(tt))) > 0 && !seen[tt] {
+			if (len(withoutNone(tt, o.Get(tt))) > 0 || (isADDKE(tt) && len(o.Get(tt)) > 0)) && !seen[tt] {
 				return wire.Proposal{}, false
 			}
 		}

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -65,6 +66,12 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
 		return
 	}
+	sa.inter.peerSupports = wire.FindNotify(ps, wire.NotifyIntermediateExchangeSupported) != nil
+	if len(s.addKE) > 0 && !sa.inter.peerSupports {
+		sa.log.Info("initiator offered additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED")
+		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
+		return
+	}
 	if ke.Group != s.group {
 		// RFC 7296 1.2: tell the initiator which group we want.
 		var g [2]byte
@@ -73,12 +80,13 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		sa.refuseInit(wire.NotifyInvalidKEPayload, g[:])
 		return
 	}
-	kex, err := suite.NewKeyExchange(s.group, sa.e.cfg.Rand)
-	if err != nil {
+	// A fresh key pair for Diffie-Hellman, an encapsulation for ML-KEM
+	// (RFC 9370 2.2.2).
+	public, shared, err := suite.Respond(s.group, ke.Data, sa.e.cfg.Rand)
+	if err != nil && !errors.Is(err, suite.ErrInvalidPublicValue) {
 		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
 		return
 	}
-	shared, err := kex.SharedSecret(ke.Data)
 	if err != nil {
 		// An invalid public value is an invalid message (RFC 6989 2).
 		sa.log.Info("invalid KE payload from initiator", "err", err)
@@ -100,7 +108,7 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	chosen.SPI = nil
 	resp := []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen}},
-		&wire.KE{Group: s.group, Data: kex.PublicValue()},
+		&wire.KE{Group: s.group, Data: public},
 		&wire.Nonce{Data: sa.nonceR},
 	}
 	resp = append(resp, sa.respondInitAuth(ps, ev)...)
@@ -108,6 +116,9 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
 	}
 	resp = append(resp, sa.fragRespond(candidate, ps)...)
+	if sa.inter.peerSupports {
+		resp = append(resp, intermediateNotify())
+	}
 	pkt, err := sa.encode(wire.IKESAInit, true, 0, resp)
 	if err != nil {
 		sa.log.Error("cannot encode IKE_SA_INIT response", "err", err)
@@ -136,6 +147,11 @@ func (sa *ikeSA) refuseInit(t wire.NotifyType, data []byte) {
 // failure it answers AUTHENTICATION_FAILED and the SA is deleted.
 func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	if sa.State() != StateConnecting {
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
+	}
+	if sa.inter.count < len(sa.suite.addKE) {
+		sa.log.Info("refused IKE_AUTH", "err", errIntermediatePending)
+		sa.setState(StateDeleting)
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 	}
 	var idi, idr *wire.ID

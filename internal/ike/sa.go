@@ -40,6 +40,11 @@ type packetEvent struct {
 	raw           []byte
 	local, remote netip.AddrPort
 	frag          *reassembledMsg // set if reassembled from fragments (RFC 7383)
+	// inner and first are the decrypted content of the SK payload (or of
+	// the reassembled fragments) and its first payload type, kept for
+	// IntAuth (RFC 9242 3.3.2).
+	inner []byte
+	first wire.PayloadType
 }
 
 type cmdKind int
@@ -103,7 +108,8 @@ type ikeSA struct {
 	expectReqID uint32 // message ID of the peer's next request
 	lastResp    []byte // cached response to the peer's last request
 	ivCounter   uint64
-	frag        fragState // IKE fragmentation (RFC 7383), see fragment.go
+	frag        fragState         // IKE fragmentation (RFC 7383), see fragment.go
+	inter       intermediateState // IKE_INTERMEDIATE (RFC 9242), see intermediate.go
 
 	// announced: Config.Events heard this SA come up (or the SA it
 	// replaced in a rekey), so it hears it go down; it moves with the
@@ -457,6 +463,8 @@ func (sa *ikeSA) handleRequest(ev packetEvent) {
 			resp = sa.respondInformational(ps)
 		case wire.CreateChildSA:
 			resp = sa.respondCreateChild(ps)
+		case wire.IKEIntermediate:
+			resp = sa.respondIntermediate(h, ev, ps)
 		default:
 			return
 		}
@@ -469,6 +477,9 @@ func (sa *ikeSA) handleRequest(ev packetEvent) {
 	sa.expectReqID++
 	sa.lastResp = pkt
 	sa.send(pkt)
+	if h.Exchange == wire.IKEIntermediate {
+		sa.afterIntermediateResponse(h.MessageID, resp)
+	}
 	sa.afterResponse()
 }
 
@@ -482,13 +493,7 @@ func (sa *ikeSA) afterResponse() {
 
 // encode builds a message; all but IKE_SA_INIT go into an SK payload.
 func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []wire.Payload) ([]byte, error) {
-	h := wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Version: 0x20, Exchange: exch, MessageID: id}
-	if sa.initiator {
-		h.Flags |= wire.FlagInitiator
-	}
-	if response {
-		h.Flags |= wire.FlagResponse
-	}
+	h := sa.header(exch, response, id)
 	if exch == wire.IKESAInit {
 		m := &wire.Message{Header: h, Payloads: ps}
 		return m.Marshal()
@@ -505,12 +510,25 @@ func (sa *ikeSA) encode(exch wire.ExchangeType, response bool, id uint32, ps []w
 	return pkt, err
 }
 
+// header is the IKE header of a message we send (RFC 7296 3.1).
+func (sa *ikeSA) header(exch wire.ExchangeType, response bool, id uint32) wire.Header {
+	h := wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Version: 0x20, Exchange: exch, MessageID: id}
+	if sa.initiator {
+		h.Flags |= wire.FlagInitiator
+	}
+	if response {
+		h.Flags |= wire.FlagResponse
+	}
+	return h
+}
+
 // decode returns the payloads of a received message, decrypting and
 // verifying the SK payload (RFC 7296 3.14) for every exchange after
 // IKE_SA_INIT. Only cleartext payloads before SK are refused.
 func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 	m := ev.msg
 	if ev.frag != nil {
+		ev.inner, ev.first = ev.frag.inner, ev.frag.first
 		return ev.frag.payloads, nil // authenticated fragment by fragment
 	}
 	if m.Exchange == wire.IKESAInit {
@@ -527,7 +545,12 @@ func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 	if sa.initiator {
 		aead = sa.keys.encR
 	}
-	ps, err := openSK(m.Encrypted, aead)
+	content, err := openEncrypted(m.Encrypted.Body, m.Encrypted.AAD, aead, "SK")
+	var ps []wire.Payload
+	if err == nil {
+		ps, err = wire.ParsePayloads(m.Encrypted.NextPayload, content)
+		ev.inner, ev.first = content, m.Encrypted.NextPayload
+	}
 	if err != nil {
 		if errors.Is(err, errIntegrity) {
 			sa.e.Stats.IntegrityFailed.Add(1)

@@ -107,8 +107,7 @@ var prfForInteg = map[uint16]uint16{
 
 // ErrNotYetSupported is wrapped by the errors for proposals that are
 // valid but need protocol machinery this build lacks: additional key
-// exchanges (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) and
-// ML-KEM, which goes in one.
+// exchanges for Child SAs (RFC 9370 2.2.4, IKE_FOLLOWUP_KE).
 var ErrNotYetSupported = errors.New("not supported yet")
 
 // unsupportedKeywords are the other keywords strongSwan accepts (up to 6.x):
@@ -198,38 +197,39 @@ func lookup(proto ike.ProtocolID, w string) (keyword, error) {
 // match its integrity algorithms, as strongSwan does (sha256 gives
 // prfsha256, aesxcbc prfaesxcbc). IKEProposalWarnings notes the deprecated
 // algorithms. Key exchanges: modp2048..modp8192, ecp256/384/521, x25519
-// (curve25519), x448 (curve448). Additional key exchanges (ke1_mlkem768,
-// RFC 9370) and ML-KEM are refused with an error wrapping
-// ErrNotYetSupported: they need the IKE_INTERMEDIATE exchange (RFC 9242).
+// (curve25519), x448 (curve448), ML-KEM (mlkem512, mlkem768, mlkem1024;
+// as the key exchange of IKE_SA_INIT too, as strongSwan 6 allows).
+// Additional key exchanges ke1_ ... ke7_ (e.g. ke1_mlkem768, RFC 9370) run
+// in IKE_INTERMEDIATE exchanges (RFC 9242).
 func ParseIKEProposal(s string) (ike.Proposal, error) {
 	p, err := parseProposal(ike.ProtoIKE, s)
 	if err != nil {
 		return p, err
 	}
-	return p, refuseNotYet(s, p)
+	return p, refuseNotYet(s, p, true)
 }
 
 // refuseNotYet refuses what parseProposal understands but the engine
-// cannot negotiate yet: additional key exchanges and ML-KEM, naming the
-// keyword.
-func refuseNotYet(s string, p ike.Proposal) error {
-	need := false
-	for _, t := range p.Transforms {
-		need = need || (t.Type >= 6 && t.Type <= 12) || (t.Type == ike.TransformKE && IsKEM(t.ID))
-	}
-	if !need {
+// cannot negotiate yet, naming the keyword: additional key exchanges for
+// Child SAs, which need IKE_FOLLOWUP_KE (RFC 9370 2.2.4). addKE allows
+// them (the IKE SA runs them in IKE_INTERMEDIATE exchanges, RFC 9242).
+func refuseNotYet(s string, p ike.Proposal, addKE bool) error {
+	if addKE {
 		return nil
 	}
-	for _, w := range strings.Split(s, "-") {
-		w = strings.TrimSpace(w)
-		if len(w) > 4 && w[:2] == "ke" && w[3] == '_' {
-			return fmt.Errorf("proposal %q: additional key exchange %q (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is %w", s, w, ErrNotYetSupported)
+	for _, t := range p.Transforms {
+		if t.Type < 6 || t.Type > 12 {
+			continue
 		}
-		if k, ok := keywords[w]; ok && k.typ == ike.TransformKE && IsKEM(k.id) {
-			return fmt.Errorf("proposal %q: %q is meant as an additional key exchange (ke1_%s, RFC 9370), which is %w", s, w, w, ErrNotYetSupported)
+		for _, w := range strings.Split(s, "-") {
+			w = strings.TrimSpace(w)
+			if len(w) > 4 && w[:2] == "ke" && w[3] == '_' {
+				return fmt.Errorf("proposal %q: additional key exchange %q for a Child SA (RFC 9370 2.2.4, IKE_FOLLOWUP_KE) is %w", s, w, ErrNotYetSupported)
+			}
 		}
+		return fmt.Errorf("proposal %q: additional key exchanges for a Child SA are %w", s, ErrNotYetSupported)
 	}
-	return fmt.Errorf("proposal %q: additional key exchanges are %w", s, ErrNotYetSupported)
+	return nil
 }
 
 // ParseESPProposal parses one ESP proposal (swanctl.conf
@@ -249,7 +249,7 @@ func ParseESPProposal(s string) (ike.Proposal, error) {
 	if err != nil {
 		return p, err
 	}
-	return p, refuseNotYet(s, p)
+	return p, refuseNotYet(s, p, false)
 }
 
 func parseProposal(proto ike.ProtocolID, s string) (ike.Proposal, error) {

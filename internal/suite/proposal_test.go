@@ -164,13 +164,7 @@ func TestParseProposalErrors(t *testing.T) {
 		msg      string // substring of the message
 	}{
 		{false, "aes256gcm16-prfsha256-modp1024", ErrUnsupportedAlgorithm, `unsupported algorithm "modp1024"`},
-		{false, "aes256gcm16-prfsha256-x25519-mlkem768", ErrNotYetSupported, `"mlkem768" is meant as an additional key exchange (ke1_mlkem768, RFC 9370), which is not supported yet`},
-		{false, "aes256gcm16-prfsha256-mlkem1024", ErrNotYetSupported, `"mlkem1024" is meant as an additional key exchange`},
-		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem768", ErrNotYetSupported, `additional key exchange "ke1_mlkem768" (RFC 9370, run in IKE_INTERMEDIATE exchanges, RFC 9242) is not supported yet`},
-		{false, "aes256gcm16-prfsha256-x25519-ke7_x25519", ErrNotYetSupported, `additional key exchange "ke7_x25519"`},
-		{true, "aes256gcm16-x25519-ke1_mlkem768", ErrNotYetSupported, `additional key exchange "ke1_mlkem768"`},
-		{true, "aes256gcm16-mlkem768", ErrNotYetSupported, `"mlkem768" is meant as an additional key exchange`},
-		{false, "aes256gcm16-prfsha256-x25519-ke1_mlkem512", ErrNotYetSupported, `additional key exchange "ke1_mlkem512"`},
+		{true, "aes256gcm16-x25519-ke1_mlkem768", ErrNotYetSupported, `additional key exchange "ke1_mlkem768" for a Child SA (RFC 9370 2.2.4, IKE_FOLLOWUP_KE) is not supported yet`},
 		{false, "aes256gcm16-prfsha256-x25519-ke1_kyber3", ErrUnsupportedAlgorithm, `unsupported algorithm "ke1_kyber3"`},
 		{false, "aes256gcm16-prfsha256-x25519-ke2_ecp224", ErrUnsupportedAlgorithm, `unsupported algorithm "ke2_ecp224"`},
 		{false, "camellia256ccm96-prfsha256-x25519", ErrUnsupportedAlgorithm, `unsupported algorithm "camellia256ccm96"`},

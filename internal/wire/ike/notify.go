@@ -53,6 +53,10 @@ const (
 
 // notifyNames are the IANA names, the RFC 7296 ones and the others an
 // engine is likely to log.
+// NotifyIntermediateExchangeSupported announces IKE_INTERMEDIATE in
+// IKE_SA_INIT (RFC 9242 3.1).
+const NotifyIntermediateExchangeSupported NotifyType = 16438
+
 var notifyNames = map[NotifyType]string{
 	NotifyUnsupportedCriticalPayload: "UNSUPPORTED_CRITICAL_PAYLOAD",
 	NotifyInvalidIKESPI:              "INVALID_IKE_SPI",

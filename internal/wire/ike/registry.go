@@ -25,6 +25,11 @@ const (
 	Informational ExchangeType = 37
 )
 
+// IKEIntermediate is the IKE_INTERMEDIATE exchange (RFC 9242 3), run
+// between IKE_SA_INIT and IKE_AUTH, e.g. for additional key exchanges
+// (RFC 9370 2.2.1).
+const IKEIntermediate ExchangeType = 43
+
 var exchangeNames = map[ExchangeType]string{
 	IKESAInit:     "IKE_SA_INIT",
 	IKEAuth:       "IKE_AUTH",

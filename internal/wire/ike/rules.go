@@ -117,6 +117,15 @@ var rules = map[ruleKey][]shape{
 		together: [][]PayloadType{{PayloadTSi, PayloadTSr}},
 		refusal:  refusalForbidden,
 	}, errorOnly},
+	// HDR, SK {KEi(n)}  -->  and  <--  HDR, SK {KEr(n)}   (RFC 9370 2.2.1);
+	// other uses of IKE_INTERMEDIATE (RFC 9242) carry notifies only.
+	{IKEIntermediate, false}: {{
+		counts: map[PayloadType]bound{PayloadKE: opt, PayloadNotify: anyNum, PayloadVendorID: anyNum},
+	}},
+	{IKEIntermediate, true}: {{
+		counts:  map[PayloadType]bound{PayloadKE: opt, PayloadNotify: anyNum, PayloadVendorID: anyNum},
+		refusal: refusalForbidden,
+	}, errorOnly},
 	// HDR, SK {[N,] [D,] [CP,] ...}  -->   (RFC 7296 1.4, 1.5)
 	{Informational, false}: {informational},
 	{Informational, true}:  {informational},

@@ -127,7 +127,7 @@ func TestVerify(t *testing.T) {
 		{"info with KE", Informational, true, pl(pD, pKE), "unexpected KE payload"},
 
 		// Outside the table.
-		{"unknown exchange", 43, false, nil, "no payload rules"},
+		{"unknown exchange", 44, false, nil, "no payload rules"},
 		{"nil payload", Informational, false, pl(nil), "nil"},
 	}
 	for _, tt := range tests {
