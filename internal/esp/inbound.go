@@ -158,6 +158,14 @@ func (in *Inbound) Open(pkt []byte) (payload []byte, nextHeader uint8, err error
 	}
 
 	// pt holds at least the trailer: the length check above.
+	return in.stripTrailer(pt)
+}
+
+// stripTrailer removes the ESP trailer from a verified plaintext (RFC
+// 4303 2.4-2.6): it returns the payload and Next Header after checking
+// that the padding is the monotonic 1, 2, 3, ... of 2.4 (counted and
+// refused otherwise). pt holds at least the trailer.
+func (in *Inbound) stripTrailer(pt []byte) (payload []byte, nextHeader uint8, err error) {
 	nextHeader = pt[len(pt)-1]
 	pad := int(pt[len(pt)-2])
 	n := len(pt) - trailerLen - pad

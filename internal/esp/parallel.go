@@ -77,20 +77,7 @@ func (in *Inbound) Decrypt(pkt []byte, seq uint64) (payload []byte, nextHeader u
 		in.stats.auth.Add(1)
 		return nil, 0, ErrAuth
 	}
-	nextHeader = pt[len(pt)-1]
-	pad := int(pt[len(pt)-2])
-	n := len(pt) - trailerLen - pad
-	if n < 0 {
-		in.stats.padding.Add(1)
-		return nil, 0, ErrPadding
-	}
-	for i, b := range pt[n : n+pad] {
-		if b != byte(i+1) {
-			in.stats.padding.Add(1)
-			return nil, 0, ErrPadding
-		}
-	}
-	return pt[:n], nextHeader, nil
+	return in.stripTrailer(pt)
 }
 
 // Accept is the last, serial, step of a split Open: it records seq in the
