@@ -28,13 +28,13 @@ go vet ./...
 go vet -tags netns ./test/...
 
 echo "==> unit, vector, simulator and fuzz-seed tests (race detector)"
-go test -race -count=1 ./...
+go test -race -count=1 -timeout 20m ./...
 
 echo "==> network namespace and strongSwan tests (build tag netns)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-go test -tags netns -count=1 -v ./internal/lab/... ./internal/dataplane/ ./test/... >"$log" 2>&1
+go test -tags netns -count=1 -timeout 45m -v ./internal/lab/... ./internal/dataplane/ ./test/... >"$log" 2>&1
 rc=$?
 set -e
 grep -E '^(--- |ok|FAIL|panic)|!!!' "$log" | grep -v -- '--- PASS: .*/' || true
