@@ -259,7 +259,9 @@ func TestMLKEMOnly(t *testing.T) {
 	if err := l.e.Rekey(ctxT(t), sa.UniqueID, "net"); err != nil {
 		t.Fatalf("child rekey: %v", err)
 	}
-	waitFor(t, "rekeyed Child SA on both sides", func() bool {
+	// The replaced SA takes inbound packets for deleteRekeyedDelay after
+	// its DELETE before it goes, so wait for longer than that.
+	waitForWithin(t, deleteRekeyedDelay+10*time.Second, "rekeyed Child SA on both sides", func() bool {
 		ls, rs := l.inst.all(), r.inst.all()
 		return len(ls) == 1 && len(rs) == 1 && ls[0].In.SPI() != before && rs[0].Out.SPI() == ls[0].In.SPI()
 	})
