@@ -62,6 +62,12 @@ func (sa *ikeSA) respondCreateChild(ps []wire.Payload) []wire.Payload {
 	if t, refuse := sa.refuseChildRequest(old); refuse {
 		return []wire.Payload{&wire.Notify{NotifyType: t}}
 	}
+	if old == nil && len(sa.childList()) >= MaxChildSAs {
+		// A peer may ask for copies of a configured child without end;
+		// each costs memory and data-plane state (RFC 7296 3.10.1).
+		sa.log.Warn("peer asks for more Child SAs than allowed on one IKE SA; refusing", "max", MaxChildSAs)
+		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyNoAdditionalSAs}}
+	}
 	sa.lastInstalled = nil
 	resp := sa.respondChild(ps, req)
 	if created := sa.lastInstalled; created != nil && old != nil {
@@ -70,6 +76,10 @@ func (sa *ikeSA) respondCreateChild(ps []wire.Payload) []wire.Payload {
 	}
 	return resp
 }
+
+// MaxChildSAs bounds the Child SAs a peer may create on one IKE SA with
+// CREATE_CHILD_SA (rekeys, which replace one, are not counted against it).
+const MaxChildSAs = 64
 
 func (sa *ikeSA) childByOutSPI(spi uint32) *childSA {
 	sa.mu.Lock()

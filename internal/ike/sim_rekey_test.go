@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -324,4 +325,35 @@ func TestSimDeterministic(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages, identical", len(a))
+}
+
+// TestSimChildSALimit: a peer that keeps asking for Child SAs on one IKE
+// SA gets NO_ADDITIONAL_SAS (RFC 7296 3.10.1) once MaxChildSAs are
+// installed, so it cannot grow the responder's memory without bound.
+func TestSimChildSALimit(t *testing.T) {
+	p := newSimPair(t, 6, simOpts{})
+	p.up(t)
+	sa := p.l.established()[0]
+	var last error
+	for i := 0; i < MaxChildSAs; i++ {
+		// Copies under new names, so that our side asks again for what
+		// the responder knows as its one child "net" (as a hostile peer
+		// would; our own engine never asks twice for one child).
+		cfg := *p.l.peer.Children[0]
+		cfg.Name = fmt.Sprintf("net-%d", i)
+		c := command{kind: cmdCreateChild, cfg: &cfg, reply: make(chan error, 1)}
+		sa.sched.delivered.Add(1)
+		sa.commands <- c
+		p.s.mustRun(time.Minute, "child created or refused", func() bool { return len(c.reply) > 0 })
+		last = <-c.reply
+		if i < MaxChildSAs-1 && last != nil {
+			t.Fatalf("Child SA %d: %v", i+2, last)
+		}
+	}
+	if last == nil || !strings.Contains(last.Error(), "NO_ADDITIONAL_SAS") {
+		t.Fatalf("Child SA %d: got %v, want NO_ADDITIONAL_SAS", MaxChildSAs+1, last)
+	}
+	if got := len(p.r.inst.all()); got != MaxChildSAs {
+		t.Errorf("responder installed %d Child SAs, want %d", got, MaxChildSAs)
+	}
 }
