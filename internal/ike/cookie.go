@@ -127,7 +127,7 @@ func (e *Engine) admitInit(ev packetEvent) (ok bool, reply []byte) {
 			e.Stats.Malformed.Add(1)
 			return false, nil
 		}
-		now := time.Now()
+		now := e.clock.Now()
 		if n := wire.FindNotify(ps, wire.NotifyCookie); n == nil || !e.cookies.check(now, n.Data, nonce, ev.remote.Addr(), ev.msg.SPIi) {
 			if n != nil {
 				e.Stats.CookiesInvalid.Add(1)

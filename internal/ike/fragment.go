@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"sync/atomic"
-	"time"
 
 	"github.com/goipsec/goipsec/internal/suite"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -246,7 +245,7 @@ func (sa *ikeSA) reassemble(ev packetEvent) (packetEvent, bool) {
 	}
 	r := &sa.frag.in[boolIndex(resp)]
 	r.budget = &sa.e.fragBudget
-	first, msg, err := r.add(time.Now(), h.MessageID, f.FragmentNumber, f.TotalFragments, f.NextPayload, content)
+	first, msg, err := r.add(sa.e.clock.Now(), h.MessageID, f.FragmentNumber, f.TotalFragments, f.NextPayload, content)
 	if err != nil {
 		st.FragmentsDropped.Add(1)
 		sa.log.Debug("dropped fragment", "msg_id", h.MessageID, "fragment", f.FragmentNumber, "total", f.TotalFragments, "err", err)
