@@ -89,16 +89,7 @@ func TestStrongSwanCerts(t *testing.T) {
 				s := topology(t)
 				labtest.RequireStrongSwan(t)
 				ca := pkitest.NewCA(t, "goipsec Test CA", tc.ca)
-				charon, err := lab.StartCharonWith(s.Right, t.TempDir(), tc.charonConf)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					if t.Failed() {
-						t.Logf("--- charon log ---\n%s", charon.Log())
-					}
-					charon.Stop()
-				})
+				charon := runCharon(t, s.Right, tc.charonConf)
 				writeCreds(t, charon.Dir, ca, "right", tc.right)
 				if err := charon.LoadConfig(certConf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
 					s.RightNet.String(), s.LeftNet.String(), tc.auth)); err != nil {
@@ -165,11 +156,7 @@ func TestStrongSwanCertUntrusted(t *testing.T) {
 	labtest.RequireStrongSwan(t)
 	ours := pkitest.NewCA(t, "goipsec Test CA", pkitest.P256)
 	theirs := pkitest.NewCA(t, "Other CA", pkitest.P256)
-	charon, err := lab.StartCharon(s.Right, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { charon.Stop() })
+	charon := runCharon(t, s.Right, "")
 	writeCreds(t, charon.Dir, theirs, "right", pkitest.P256)
 	pkitest.WriteFile(t, charon.Dir, "x509ca/ours.pem", pkitest.CertPEM(ours.Cert)) // strongSwan trusts us
 	if err := charon.LoadConfig(certConf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
@@ -229,16 +216,7 @@ func TestStrongSwanCertChains(t *testing.T) {
 					}
 					return strings.Replace(strings.Replace(c, "id = "+name+".ID", "id = "+local, 1), "id = RID", "id = "+remote, 1)
 				}
-				charon, err := lab.StartCharon(s.Right, t.TempDir())
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					if t.Failed() {
-						t.Logf("--- charon log ---\n%s", charon.Log())
-					}
-					charon.Stop()
-				})
+				charon := runCharon(t, s.Right, "")
 				issue(charon.Dir, interR, "right", s.RightOuter.AsSlice(), pkitest.P256)
 				if err := charon.LoadConfig(conf("right", s.RightOuter.String(), s.LeftOuter.String(), s.RightNet.String(), s.LeftNet.String())); err != nil {
 					t.Fatal(err)
@@ -281,11 +259,7 @@ func TestStrongSwanCertRevoked(t *testing.T) {
 	s := topology(t)
 	labtest.RequireStrongSwan(t)
 	ca := pkitest.NewCA(t, "goipsec Test CA", pkitest.P256)
-	charon, err := lab.StartCharon(s.Right, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { charon.Stop() })
+	charon := runCharon(t, s.Right, "")
 	writeCreds(t, charon.Dir, ca, "right", pkitest.P256)
 	if err := charon.LoadConfig(certConf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",
 		s.RightNet.String(), s.LeftNet.String(), "pubkey")); err != nil {
@@ -332,16 +306,7 @@ func TestStrongSwanRawPublicKeys(t *testing.T) {
 				pkitest.WriteFile(t, dir, "pubkey/left.pub", pkitest.PubKeyPEM(t, lk.Public()))
 				pkitest.WriteFile(t, dir, "pubkey/right.pub", pkitest.PubKeyPEM(t, rk.Public()))
 			}
-			charon, err := lab.StartCharon(s.Right, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("--- charon log ---\n%s", charon.Log())
-				}
-				charon.Stop()
-			})
+			charon := runCharon(t, s.Right, "")
 			write(charon.Dir)
 			pkitest.WriteFile(t, charon.Dir, "private/right.key", pkitest.KeyPKCS8PEM(t, rk))
 			if err := charon.LoadConfig(conf(s.RightOuter.String(), s.LeftOuter.String(), "right.goipsec.test", "left.goipsec.test",

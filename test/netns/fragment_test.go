@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/goipsec/goipsec/internal/lab"
-	"github.com/goipsec/goipsec/internal/lab/labtest"
 )
 
 // TestStrongSwanFragmentation: IKE fragmentation (RFC 7383) with
@@ -79,24 +78,4 @@ func TestStrongSwanFragmentation(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startCharonWith is startCharon with extra strongswan.conf charon lines.
-func startCharonWith(t *testing.T, ns *lab.Namespace, conf, charonConf string) *lab.Charon {
-	t.Helper()
-	labtest.RequireStrongSwan(t)
-	c, err := lab.StartCharonWith(ns, t.TempDir(), charonConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- charon log ---\n%s", c.Log())
-		}
-		c.Stop()
-	})
-	if err := c.LoadConfig(conf); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

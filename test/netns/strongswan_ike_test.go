@@ -19,26 +19,6 @@ import (
 // only produces a note in charon's log.
 const ikeSuitePlugins = "load = " + lab.CharonPlugins + " xcbc cmac"
 
-// startCharonIKESuites is startCharon with ikeSuitePlugins.
-func startCharonIKESuites(t *testing.T, ns *lab.Namespace, conf string) *lab.Charon {
-	t.Helper()
-	labtest.RequireStrongSwan(t)
-	c, err := lab.StartCharonWith(ns, t.TempDir(), ikeSuitePlugins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- charon log ---\n%s", c.Log())
-		}
-		c.Stop()
-	})
-	if err := c.LoadConfig(conf); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestStrongSwanIKEProposals negotiates IKE SAs with strongSwan for
 // proposals beyond the AEADs: AES-CBC and AES-CTR with HMAC-SHA2
 // integrity (encrypt-then-MAC over the whole message, RFC 7296 3.14),
@@ -77,7 +57,7 @@ func TestStrongSwanIKEProposals(t *testing.T) {
 				}
 				s := topology(t)
 				lc, rc := confs(s, tc.ike, "aes128gcm16")
-				charon := startCharonIKESuites(t, s.Right, rc.String())
+				charon := startCharonWith(t, s.Right, rc.String(), ikeSuitePlugins)
 				left := startDaemon(t, s.Left, "left", lc.String())
 				ctx := ctxFor(t, 90*time.Second)
 				if initiator == "goipsec" {
@@ -126,7 +106,7 @@ func TestStrongSwanIKERekeyNonAEAD(t *testing.T) {
 			s := topology(t)
 			lc, rc := confs(s, ikeP, "aes128gcm16")
 			rc.extraConn = "rekey_time = 3s\n        over_time = 60s\n        rand_time = 0s"
-			charon := startCharonIKESuites(t, s.Right, rc.String())
+			charon := startCharonWith(t, s.Right, rc.String(), ikeSuitePlugins)
 			left := startDaemon(t, s.Left, "left", lc.String())
 			ctx := ctxFor(t, 60*time.Second)
 			if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
@@ -179,7 +159,7 @@ func TestStrongSwanChildPFSGroups(t *testing.T) {
 			s := topology(t)
 			lc, rc := confs(s, "aes256gcm16-prfsha256-x25519", esp)
 			rc.extraChild = "rekey_time = 2s\n                life_time = 60s\n                rand_time = 0s"
-			charon := startCharonIKESuites(t, s.Right, rc.String())
+			charon := startCharonWith(t, s.Right, rc.String(), ikeSuitePlugins)
 			left := startDaemon(t, s.Left, "left", lc.String())
 			ctx := ctxFor(t, 60*time.Second)
 			if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {

@@ -15,8 +15,26 @@ import (
 // with conf loaded.
 func startCharon(t *testing.T, ns *lab.Namespace, conf string) *lab.Charon {
 	t.Helper()
+	return startCharonWith(t, ns, conf, "")
+}
+
+// startCharonWith is startCharon with extra strongswan.conf charon lines.
+func startCharonWith(t *testing.T, ns *lab.Namespace, conf, charonConf string) *lab.Charon {
+	t.Helper()
+	c := runCharon(t, ns, charonConf)
+	if err := c.LoadConfig(conf); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// runCharon starts charon in ns with extra strongswan.conf charon lines and
+// no swanctl.conf yet (callers put credentials into its Dir first); it is
+// stopped at the end of the test, and its log shown if the test failed.
+func runCharon(t *testing.T, ns *lab.Namespace, charonConf string) *lab.Charon {
+	t.Helper()
 	labtest.RequireStrongSwan(t)
-	c, err := lab.StartCharon(ns, t.TempDir())
+	c, err := lab.StartCharonWith(ns, t.TempDir(), charonConf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,9 +44,6 @@ func startCharon(t *testing.T, ns *lab.Namespace, conf string) *lab.Charon {
 		}
 		c.Stop()
 	})
-	if err := c.LoadConfig(conf); err != nil {
-		t.Fatal(err)
-	}
 	return c
 }
 
