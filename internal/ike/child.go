@@ -46,8 +46,8 @@ func (sa *ikeSA) newChildOffer(cfg *ChildConfig) *childOffer {
 	binary.BigEndian.PutUint32(spi[:], o.inSPI)
 	// KE transforms have no place in IKE_AUTH (RFC 7296 1.2).
 	o.proposals = numbered(withoutKE(cfg.ESPProposals), spi[:])
-	o.tsi = resolveTS(cfg.LocalTS, sa.local.Addr())
-	o.tsr = resolveTS(cfg.RemoteTS, sa.remote.Addr())
+	o.tsi = sa.resolveLocalTS(cfg.LocalTS)
+	o.tsr = sa.resolveRemoteTS(cfg.RemoteTS)
 	return o
 }
 
@@ -173,8 +173,8 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 			continue
 		}
 		// TSi is the initiator's side: our remote selectors.
-		remote := ts.Narrow(tsi, resolveTS(cfg.RemoteTS, sa.remote.Addr()))
-		local := ts.Narrow(tsr, resolveTS(cfg.LocalTS, sa.local.Addr()))
+		remote := ts.Narrow(tsi, sa.resolveRemoteTS(cfg.RemoteTS))
+		local := ts.Narrow(tsr, sa.resolveLocalTS(cfg.LocalTS))
 		if len(remote) == 0 || len(local) == 0 {
 			continue
 		}

@@ -46,6 +46,12 @@ type PeerConfig struct {
 	// KeyingTries is how many times an initiation the peer did not answer
 	// is tried (swanctl keyingtries); 0 and 1 mean once, -1 forever.
 	KeyingTries int
+	// VIPs are the virtual IPs the initiator asks for (swanctl vips):
+	// 0.0.0.0 or :: for any address of that family (RFC 7296 2.19).
+	VIPs []netip.Addr
+	// Pools are where the responder leases virtual IPs from (swanctl
+	// pools), one address per family the initiator asks for.
+	Pools []*AddressPool
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).

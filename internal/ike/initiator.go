@@ -182,6 +182,10 @@ func (sa *ikeSA) initiatorAuth() error {
 		ps = append(ps, &wire.ID{Responder: true, IDType: p.RemoteID.Type, Data: p.RemoteID.Data})
 	}
 	ps = append(ps, auth)
+	if cp := cpRequest(p.VIPs); cp != nil {
+		// IKE_AUTH: ... AUTH, [CP(CFG_REQUEST)], SAi2, ... (RFC 7296 1.2, 2.19)
+		ps = append(ps, cp)
+	}
 	if !sa.e.hasOtherSA(sa, p) {
 		// We hold no other IKE SA with this peer: whatever it still has
 		// from us is stale (RFC 7296 3.10.1, 2.4).
@@ -199,6 +203,15 @@ func (sa *ikeSA) initiatorAuth() error {
 	}
 	if err := sa.checkResponderAuth(resp); err != nil {
 		sa.releaseOffer(offer)
+		return err
+	}
+	if err := sa.acceptVIPs(resp); err != nil {
+		// Authenticated but useless: our Child SAs would have no
+		// source address. Tell the peer (RFC 7296 2.19).
+		sa.releaseOffer(offer)
+		sa.setState(StateEstablished)
+		sa.log.Warn("deleting the IKE SA", "err", err)
+		_ = sa.deleteIKE(sa.e.cfg.RetransmitTries)
 		return err
 	}
 	sa.setState(StateEstablished)

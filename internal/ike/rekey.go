@@ -29,7 +29,7 @@ func (sa *ikeSA) createChild(cfg *ChildConfig) error {
 	if sa.hasChild(cfg.Name) {
 		return nil
 	}
-	o := sa.childOfferFor(cfg, resolveTS(cfg.LocalTS, sa.local.Addr()), resolveTS(cfg.RemoteTS, sa.remote.Addr()))
+	o := sa.childOfferFor(cfg, sa.resolveLocalTS(cfg.LocalTS), sa.resolveRemoteTS(cfg.RemoteTS))
 	sa.active = &activeExchange{kind: activeCreateChild}
 	defer func() { sa.active = nil }()
 	if _, err := sa.childExchange(o, nil); err != nil {

@@ -207,7 +207,12 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID, "proposal", sa.describeSuite())
 	sa.announceUp()
-	if hasPayload(ps, wire.PayloadSA) {
+	// IKE_AUTH: IDr, [CERT,] AUTH, [CP(CFG_REPLY),] SAr2, TSi, TSr (RFC 7296 1.2, 2.19)
+	cp, noAddress := sa.assignVIPs(ps)
+	if cp != nil {
+		resp = append(resp, cp)
+	}
+	if hasPayload(ps, wire.PayloadSA) && !noAddress {
 		resp = append(resp, sa.respondChild(ps, childRequest{inIKEAuth: true, ni: sa.nonceI, nr: sa.nonceR})...)
 	}
 	return resp

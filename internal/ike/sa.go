@@ -136,6 +136,8 @@ type ikeSA struct {
 	// (moveChildren) until this SA's goroutine takes them (adoptDraining).
 	draining []*childSA
 	adopted  []*childSA
+	// vip are the virtual IPs of the SA (vip.go), guarded by mu.
+	vip vipState
 	// restart lists child configs to initiate again once this SA is gone
 	// (dpd_action/close_action = restart/start).
 	restart []*ChildConfig
@@ -310,6 +312,7 @@ func (sa *ikeSA) teardown() {
 		sa.uninstall(c)
 	}
 	sa.removeDrained(true)
+	sa.releaseVIPs()
 	sa.keys.zero()
 	sa.releaseFragments()
 	sa.e.forget(sa)

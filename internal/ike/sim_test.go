@@ -370,6 +370,32 @@ type simInstaller struct {
 	retired map[uint32]bool
 	// Installs and Removes count calls.
 	Installs, Removes int
+	// vips counts AddVIP minus RemoveVIP per address (VIPInstaller).
+	vips map[netip.Addr]int
+}
+
+func (f *simInstaller) AddVIP(a netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vips == nil {
+		f.vips = map[netip.Addr]int{}
+	}
+	f.vips[a]++
+	return nil
+}
+
+func (f *simInstaller) RemoveVIP(a netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vips[a]--; f.vips[a] <= 0 {
+		delete(f.vips, a)
+	}
+}
+
+func (f *simInstaller) vipCount(a netip.Addr) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.vips[a]
 }
 
 func newSimInstaller() *simInstaller { return &simInstaller{retired: map[uint32]bool{}} }

@@ -40,7 +40,11 @@ type SAInfo struct {
 	// RekeyIn and ExpireIn are the times left until the IKE SA is rekeyed
 	// and until its hard lifetime ends (0: not scheduled).
 	RekeyIn, ExpireIn time.Duration
-	Children          []ChildInfo
+	// LocalVIPs are the virtual IPs the peer assigned us, RemoteVIPs the
+	// ones we leased to it (RFC 7296 2.19; swanctl's local-vips and
+	// remote-vips).
+	LocalVIPs, RemoteVIPs []netip.Addr
+	Children              []ChildInfo
 }
 
 // ChildInfo describes an installed Child SA.
@@ -103,6 +107,8 @@ func (sa *ikeSA) info() SAInfo {
 	}
 	in.Local, in.Remote = sa.local, sa.remote
 	in.LocalID, in.RemoteID = sa.localID.String(), sa.remoteID.String()
+	in.LocalVIPs = append([]netip.Addr(nil), sa.vip.local...)
+	in.RemoteVIPs = append([]netip.Addr(nil), sa.vip.remote...)
 	in.Proposal = sa.describeSuite()
 	in.EncrAlg = strings.TrimPrefix(wire.TransformName(wire.TransformENCR, sa.suite.encrID), "ENCR_")
 	in.EncrKeySize = sa.suite.keyBits

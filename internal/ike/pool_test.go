@@ -1,0 +1,113 @@
+package ike
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+)
+
+func mustPool(t *testing.T, prefix string) *AddressPool {
+	t.Helper()
+	first, last := SubnetRange(netip.MustParsePrefix(prefix))
+	p, err := NewAddressPool("p", first, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSubnetRange(t *testing.T) {
+	for _, c := range []struct{ prefix, first, last string }{
+		{"10.3.0.0/24", "10.3.0.1", "10.3.0.254"},
+		{"10.3.0.7/30", "10.3.0.5", "10.3.0.6"},
+		{"10.3.0.9/32", "10.3.0.9", "10.3.0.9"},
+		{"10.3.0.8/31", "10.3.0.8", "10.3.0.9"},
+		{"fd00::/120", "fd00::1", "fd00::ff"},
+	} {
+		f, l := SubnetRange(netip.MustParsePrefix(c.prefix))
+		if f.String() != c.first || l.String() != c.last {
+			t.Errorf("%s: %v-%v, want %s-%s", c.prefix, f, l, c.first, c.last)
+		}
+	}
+}
+
+func TestAddressPoolLeases(t *testing.T) {
+	p := mustPool(t, "10.3.0.0/30") // 10.3.0.1, 10.3.0.2
+	if p.Size() != 2 {
+		t.Fatalf("size %d, want 2", p.Size())
+	}
+	a, err := p.Acquire("alice", netip.Addr{})
+	if err != nil || a.String() != "10.3.0.1" {
+		t.Fatalf("alice: %v %v", a, err)
+	}
+	b, err := p.Acquire("bob", netip.IPv4Unspecified())
+	if err != nil || b.String() != "10.3.0.2" {
+		t.Fatalf("bob: %v %v", b, err)
+	}
+	if _, err := p.Acquire("carol", netip.Addr{}); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("carol got an address from a full pool: %v", err)
+	}
+	// alice comes back: her own address again, even after going offline.
+	p.Release(a)
+	if got, _ := p.Acquire("alice", netip.Addr{}); got != a {
+		t.Fatalf("alice back: %v, want %v", got, a)
+	}
+	// A rekeyed IKE SA retains; one release keeps the lease online.
+	if !p.Retain(a) {
+		t.Fatal("Retain of a leased address failed")
+	}
+	p.Release(a)
+	if s := p.Stats(); s.Online != 2 {
+		t.Fatalf("online %d after one of two releases, want 2", s.Online)
+	}
+	p.Release(a)
+	// The pool is dry: carol takes alice's offline lease, never bob's online one.
+	c, err := p.Acquire("carol", b)
+	if err != nil || c != a {
+		t.Fatalf("carol: %v %v, want %v (alice's offline lease)", c, err, a)
+	}
+	if s := p.Stats(); s.OnlineLeases[b] != "bob" || s.OnlineLeases[c] != "carol" || s.Offline != 0 {
+		t.Fatalf("leases %+v", s)
+	}
+	// A requested address outside the pool is ignored.
+	p.Release(b)
+	if got, _ := p.Acquire("bob", netip.MustParseAddr("192.0.2.1")); got != b {
+		t.Fatalf("bob back: %v, want %v", got, b)
+	}
+}
+
+func TestAddressPoolRequested(t *testing.T) {
+	p := mustPool(t, "10.3.0.0/24")
+	want := netip.MustParseAddr("10.3.0.77")
+	if got, _ := p.Acquire("alice", want); got != want {
+		t.Fatalf("requested free address: got %v", got)
+	}
+	// Somebody else's address is not handed out on request.
+	if got, _ := p.Acquire("bob", want); got == want {
+		t.Fatal("bob got alice's address by asking for it")
+	}
+	// The cursor skips the address taken by request.
+	for i := 0; i < 252; i++ {
+		got, err := p.Acquire("x"+string(rune('a'+i%26))+string(rune('a'+i/26)), netip.Addr{})
+		if err != nil {
+			t.Fatalf("acquire %d: %v", i, err)
+		}
+		if got == want {
+			t.Fatalf("acquire %d handed out alice's address", i)
+		}
+	}
+	if _, err := p.Acquire("last", netip.Addr{}); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("254-address pool gave out a 255th: %v", err)
+	}
+}
+
+func TestAddressPoolIPv6Large(t *testing.T) {
+	p := mustPool(t, "fd00:1::/64")
+	a, err := p.Acquire("alice", netip.Addr{})
+	if err != nil || a.String() != "fd00:1::1" {
+		t.Fatalf("%v %v", a, err)
+	}
+	if !p.Contains(netip.MustParseAddr("fd00:1::ffff")) || p.Contains(netip.MustParseAddr("fd00:2::1")) {
+		t.Fatal("Contains is wrong")
+	}
+}
