@@ -303,6 +303,7 @@ func (sa *ikeSA) retire(c *childSA) {
 // removeDrained uninstalls the replaced Child SAs whose delay is over
 // (all of them if all is set).
 func (sa *ikeSA) removeDrained(all bool) {
+	sa.adoptDraining()
 	now := sa.e.clock.Now()
 	keep := sa.draining[:0]
 	for _, c := range sa.draining {
@@ -314,6 +315,16 @@ func (sa *ikeSA) removeDrained(all bool) {
 	}
 	clear(sa.draining[len(keep):])
 	sa.draining = keep
+}
+
+// adoptDraining takes the draining Child SAs a replaced IKE SA handed over
+// (moveChildren) into sa.draining. Called on sa's goroutine.
+func (sa *ikeSA) adoptDraining() {
+	sa.mu.Lock()
+	sa.draining = append(sa.draining, sa.adopted...)
+	clear(sa.adopted)
+	sa.adopted = nil
+	sa.mu.Unlock()
 }
 
 // retireOutbound stops sending on c, if the data plane can (OutboundRetirer).

@@ -130,8 +130,12 @@ type ikeSA struct {
 	// lastInstalled is the Child SA install added last (for collisions).
 	lastInstalled *childSA
 	// draining are deleted Child SAs replaced by a rekey that still take
-	// inbound packets for a moment (see retire).
+	// inbound packets for a moment (see retire). Only the SA's goroutine
+	// touches it; adopted (guarded by mu) holds the draining Child SAs an
+	// IKE SA rekey handed over from the replaced IKE SA's goroutine
+	// (moveChildren) until this SA's goroutine takes them (adoptDraining).
 	draining []*childSA
+	adopted  []*childSA
 	// restart lists child configs to initiate again once this SA is gone
 	// (dpd_action/close_action = restart/start).
 	restart []*ChildConfig

@@ -357,3 +357,62 @@ func TestSimChildSALimit(t *testing.T) {
 		t.Errorf("responder installed %d Child SAs, want %d", got, MaxChildSAs)
 	}
 }
+
+// TestSimIKERekeyKeepsDrainingChild: an IKE SA rekey right after a Child SA
+// rekey must not cut the replaced Child SA's inbound grace short. The old
+// IKE SA's teardown used to uninstall the Child SAs it still held in their
+// deleteRekeyedDelay grace at once, so ESP the peer had sealed just before
+// switching was dropped as "no SA". The draining SAs now move to the new
+// IKE SA with the live ones and leave after their grace, from there.
+func TestSimIKERekeyKeepsDrainingChild(t *testing.T) {
+	for _, who := range []string{"initiator", "responder"} {
+		t.Run(who, func(t *testing.T) {
+			p := newSimPair(t, 21, simOpts{})
+			p.up(t)
+			oldL, oldR := p.l.inst.all()[0], p.r.inst.all()[0]
+			reply := p.l.command(cmdRekeyChild, "net")
+			p.s.mustRun(time.Minute, "child rekey done", func() bool { return len(reply) > 0 })
+			if err := <-reply; err != nil {
+				t.Fatal(err)
+			}
+			start := p.s.clock.Now()
+			rekeyer := p.l
+			if who == "responder" {
+				rekeyer = p.r
+			}
+			oldIKE := rekeyer.established()[0]
+			reply = rekeyer.command(cmdRekeyIKE, "")
+			p.s.mustRun(time.Minute, "IKE rekey done", func() bool { return len(reply) > 0 })
+			if err := <-reply; err != nil {
+				t.Fatal(err)
+			}
+			p.s.mustRun(time.Second, "old IKE SA gone", func() bool {
+				return oldIKE.State() == StateDeleted
+			})
+			if p.s.clock.Now().Sub(start) >= deleteRekeyedDelay {
+				t.Fatalf("IKE rekey took %v, longer than the grace it should keep", p.s.clock.Now().Sub(start))
+			}
+			// The old IKE SA is gone, the grace is not over: packets
+			// sealed on the replaced Child SAs still open both ways.
+			for _, x := range []struct {
+				n *simNode
+				c *sadb.ChildSA
+			}{{p.l, oldL}, {p.r, oldR}} {
+				if x.n.inst.inbound(x.c.In.SPI()) == nil {
+					t.Fatalf("%v: replaced Child SA %08x uninstalled before its grace ended", x.n.addr, x.c.In.SPI())
+				}
+			}
+			checkSealOpen(t, oldR, oldL)
+			checkSealOpen(t, oldL, oldR)
+			// And they still leave after the grace, from the new IKE SA.
+			p.s.mustRun(time.Minute, "replaced SAs removed", func() bool {
+				return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1
+			})
+			if d := p.s.clock.Now().Sub(start); d < deleteRekeyedDelay-time.Second {
+				t.Errorf("replaced SAs removed after %v, want about %v", d, deleteRekeyedDelay)
+			}
+			checkZeroed(t, []*sadb.ChildSA{oldL, oldR}, true)
+			p.checkTunnel(t)
+		})
+	}
+}

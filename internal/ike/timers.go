@@ -188,6 +188,7 @@ func (sa *ikeSA) nextDeadline() time.Time {
 			next = t
 		}
 	}
+	sa.adoptDraining()
 	for _, c := range sa.draining {
 		consider(c.drainAt)
 	}
