@@ -36,7 +36,7 @@ func init() {
 		{"down", "CONN [--child NAME]", "delete a connection's SAs (tells the peer)", runDown},
 		{"status", "[--json]", "show the IKE and Child SAs", runStatus},
 		{"reload", "", "re-read the daemon's config file and apply changes (like SIGHUP)", runReload},
-		{"check", "--config FILE", "validate a configuration without starting anything", runCheck},
+		{"check", "--config FILE [--conn N]", "validate a configuration; explain what it negotiates and why a peer would (not) match", runCheck},
 		{"demo", "", "two network namespaces, a tunnel, traffic across it (needs root)", runDemo},
 		{"version", "", "print the version", runVersion},
 	}

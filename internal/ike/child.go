@@ -167,39 +167,26 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 		return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidSyntax}}
 	}
 	tsi, tsr := fromWireTS(tsiP.Selectors), fromWireTS(tsrP.Selectors)
-	notify := wire.NotifyTSUnacceptable
-	for _, cfg := range sa.peer.Children {
-		if req.only != nil && cfg != req.only {
-			continue
-		}
-		// TSi is the initiator's side: our remote selectors.
-		remote := ts.Narrow(tsi, sa.resolveRemoteTS(cfg.RemoteTS))
-		local := ts.Narrow(tsr, sa.resolveLocalTS(cfg.LocalTS))
-		if len(remote) == 0 || len(local) == 0 {
-			continue
-		}
-		group := uint16(0)
-		if kei != nil {
-			group = kei.Group
-		}
-		chosen, ok := selectProposal(cfg.ESPProposals, offered.Proposals, group)
-		if req.inIKEAuth && !ok {
-			// PFS groups apply to later CREATE_CHILD_SA exchanges only
-			// (RFC 7296 1.2): match IKE_AUTH proposals without them.
-			chosen, ok = selectProposal(withoutKE(cfg.ESPProposals), withoutKE(offered.Proposals), 0)
-		}
-		if !ok || len(chosen.SPI) != 4 {
-			notify = wire.NotifyNoProposalChosen
-			continue
-		}
+	group := uint16(0)
+	if kei != nil {
+		group = kei.Group
+	}
+	children := sa.peer.Children
+	if req.only != nil {
+		children = []*ChildConfig{req.only}
+	}
+	choice := chooseChild(children, sa.resolveLocalTS, sa.resolveRemoteTS, tsi, tsr, offered.Proposals, group, req.inIKEAuth, nil)
+	notify := choice.notify
+	if cfg := choice.cfg; cfg != nil {
+		chosen, local, remote := choice.chosen, choice.local, choice.remote
 		seed := childSeed{ni: req.ni, nr: req.nr}
 		var ker *wire.KE
 		if req.inIKEAuth {
 			chosen = withoutType(chosen, wire.TransformKE)
 		} else if g := chosen.Get(wire.TransformKE); len(g) == 1 && g[0].ID != 0 {
-			if kei == nil || kei.Group != g[0].ID {
+			if want, retry := childKERetry(chosen, group); retry {
 				var b [2]byte
-				binary.BigEndian.PutUint16(b[:], g[0].ID)
+				binary.BigEndian.PutUint16(b[:], want)
 				return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyInvalidKEPayload, Data: b[:]}}
 			}
 			// Respond: a fresh key pair for Diffie-Hellman, an
@@ -241,6 +228,81 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 	sa.log.Info("no acceptable Child SA", "reason", notify, "tsi", tsi, "tsr", tsr,
 		"offered", describeAll(offered.Proposals))
 	return []wire.Payload{&wire.Notify{NotifyType: notify}}
+}
+
+// childChoice is the responder's pick for a Child SA request: the child
+// config, the ESP proposal and the narrowed selectors, or (cfg nil) the
+// notify that refuses the request.
+type childChoice struct {
+	cfg           *ChildConfig
+	chosen        wire.Proposal
+	local, remote []ts.Selector
+	notify        wire.NotifyType
+}
+
+// chooseChild picks, in configuration order, the first child whose
+// selectors narrow the offered ones to something on both sides (RFC 7296
+// 2.9) and that has a common ESP proposal (RFC 7296 2.7); TSi is the
+// initiator's side, our remote selectors. Without a child it answers
+// TS_UNACCEPTABLE, or NO_PROPOSAL_CHOSEN if some child's selectors fit
+// but no proposal did. group is the KE payload's group (0 if none). With
+// a non-nil trace it records every child it looked at, for `goipsec
+// check`; the decision is the same.
+func chooseChild(children []*ChildConfig, resolveLocal, resolveRemote func([]ts.Selector) []ts.Selector, tsi, tsr []ts.Selector, offered []wire.Proposal, group uint16, inIKEAuth bool, trace *[]ChildCandidate) childChoice {
+	notify := wire.NotifyTSUnacceptable
+	for _, cfg := range children {
+		var cc *ChildCandidate
+		if trace != nil {
+			*trace = append(*trace, ChildCandidate{Child: cfg.Name})
+			cc = &(*trace)[len(*trace)-1]
+		}
+		remoteCfg, localCfg := resolveRemote(cfg.RemoteTS), resolveLocal(cfg.LocalTS)
+		remote := ts.Narrow(tsi, remoteCfg)
+		local := ts.Narrow(tsr, localCfg)
+		if cc != nil {
+			cc.RemoteConfigured, cc.LocalConfigured, cc.Remote, cc.Local = remoteCfg, localCfg, remote, local
+		}
+		if len(remote) == 0 || len(local) == 0 {
+			if cc != nil {
+				cc.Result = wire.NotifyTSUnacceptable
+			}
+			continue
+		}
+		var pcs, pcsNoKE *[]ProposalComparison
+		if cc != nil {
+			pcs, pcsNoKE = &cc.Proposals, &cc.ProposalsWithoutKE
+		}
+		chosen, ok := selectProposalTrace(cfg.ESPProposals, offered, group, pcs)
+		if inIKEAuth && !ok {
+			// PFS groups apply to later CREATE_CHILD_SA exchanges only
+			// (RFC 7296 1.2): match IKE_AUTH proposals without them.
+			chosen, ok = selectProposalTrace(withoutKE(cfg.ESPProposals), withoutKE(offered), 0, pcsNoKE)
+		}
+		if !ok || len(chosen.SPI) != 4 {
+			if cc != nil {
+				cc.Result = wire.NotifyNoProposalChosen
+			}
+			notify = wire.NotifyNoProposalChosen
+			continue
+		}
+		if cc != nil {
+			cc.Chosen = chosen
+		}
+		return childChoice{cfg: cfg, chosen: chosen, local: local, remote: remote}
+	}
+	return childChoice{notify: notify}
+}
+
+// childKERetry reports whether a CREATE_CHILD_SA request whose KE payload
+// carries group (0: none) must be answered with INVALID_KE_PAYLOAD naming
+// want, because the chosen proposal asks for PFS with another group (RFC
+// 7296 1.3, 3.10.1).
+func childKERetry(chosen wire.Proposal, group uint16) (want uint16, retry bool) {
+	g := chosen.Get(wire.TransformKE)
+	if len(g) != 1 || g[0].ID == 0 || g[0].ID == group {
+		return 0, false
+	}
+	return g[0].ID, true
 }
 
 func withoutKE(ps []wire.Proposal) []wire.Proposal {

@@ -20,14 +20,30 @@ var transformTypes = []wire.TransformType{
 // both sides accept it (the initiator already sent a KE payload for it).
 // The chosen proposal carries the offered proposal's number and SPI.
 func selectProposal(configured, offered []wire.Proposal, preferGroup uint16) (wire.Proposal, bool) {
-	for _, c := range configured {
+	return selectProposalTrace(configured, offered, preferGroup, nil)
+}
+
+// selectProposalTrace is selectProposal; if trace is non-nil it also
+// appends one ProposalComparison per pair it looked at, in the order it
+// looked (what `goipsec check` explains). The decision is the same with
+// and without a trace.
+func selectProposalTrace(configured, offered []wire.Proposal, preferGroup uint16, trace *[]ProposalComparison) (wire.Proposal, bool) {
+	for ci, c := range configured {
 		for _, o := range offered {
+			var pc *ProposalComparison
+			if trace != nil {
+				*trace = append(*trace, ProposalComparison{Ours: ci + 1, Theirs: int(o.Number), OursProtocol: c.Protocol, TheirsProtocol: o.Protocol})
+				pc = &(*trace)[len(*trace)-1]
+			}
 			if o.Protocol != c.Protocol {
 				continue
 			}
-			if chosen, ok := intersect(c, o, preferGroup); ok {
+			if chosen, ok := intersect(c, o, preferGroup, pc); ok {
 				chosen.Number = o.Number
 				chosen.SPI = o.SPI
+				if pc != nil {
+					pc.OK = true
+				}
 				return chosen, true
 			}
 		}
@@ -35,8 +51,17 @@ func selectProposal(configured, offered []wire.Proposal, preferGroup uint16) (wi
 	return wire.Proposal{}, false
 }
 
-func intersect(ours, theirs wire.Proposal, preferGroup uint16) (wire.Proposal, bool) {
+// intersect picks one transform of each type from ours and theirs. With
+// a non-nil trace it records every type's outcome and, for the trace's
+// sake only, goes on past the first type without a common transform.
+func intersect(ours, theirs wire.Proposal, preferGroup uint16, trace *ProposalComparison) (wire.Proposal, bool) {
 	out := wire.Proposal{Protocol: ours.Protocol}
+	failed := false
+	note := func(tt wire.TransformType, mine, peer []wire.Transform, pick wire.Transform, ok bool) {
+		if trace != nil {
+			trace.Types = append(trace.Types, TransformChoice{Type: tt, Ours: mine, Theirs: peer, Chosen: pick, OK: ok})
+		}
+	}
 	for _, tt := range transformTypes {
 		mine, peer := ours.Get(tt), theirs.Get(tt)
 		if isADDKE(tt) {
@@ -48,9 +73,15 @@ func intersect(ours, theirs wire.Proposal, preferGroup uint16) (wire.Proposal, b
 				pick, ok = wire.Transform{Type: tt}, true
 			}
 			if !ok && (len(mine) != 0 || len(peer) != 0) {
-				return out, false
+				note(tt, mine, peer, pick, false)
+				if trace == nil {
+					return out, false
+				}
+				failed = true
+				continue
 			}
 			if ok {
+				note(tt, mine, peer, pick, true)
 				out.Transforms = append(out.Transforms, pick)
 			}
 			continue
@@ -61,7 +92,12 @@ func intersect(ours, theirs wire.Proposal, preferGroup uint16) (wire.Proposal, b
 		}
 		pick, ok := firstCommon(mine, peer)
 		if !ok {
-			return out, false
+			note(tt, mine, peer, pick, false)
+			if trace == nil {
+				return out, false
+			}
+			failed = true
+			continue
 		}
 		if tt == wire.TransformKE && preferGroup != 0 {
 			want := wire.Transform{Type: tt, ID: preferGroup}
@@ -69,9 +105,10 @@ func intersect(ours, theirs wire.Proposal, preferGroup uint16) (wire.Proposal, b
 				pick = want
 			}
 		}
+		note(tt, mine, peer, pick, true)
 		out.Transforms = append(out.Transforms, pick)
 	}
-	return out, true
+	return out, !failed
 }
 
 // withoutNone drops "NONE" integrity and KE transforms, which RFC 7296

@@ -61,18 +61,14 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
 		return
 	}
-	s, err := suiteOf(chosen)
-	if err != nil {
-		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
-		return
-	}
 	sa.inter.peerSupports = wire.FindNotify(ps, wire.NotifyIntermediateExchangeSupported) != nil
-	if len(s.addKE) > 0 && !sa.inter.peerSupports {
-		sa.log.Info("initiator offered additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED")
+	s, refuse, why := acceptIKEProposal(chosen, ke.Group, sa.inter.peerSupports)
+	switch refuse {
+	case wire.NotifyNoProposalChosen:
+		sa.log.Info("refused the chosen IKE proposal: "+why, "proposal", suite.Describe(chosen))
 		sa.refuseInit(wire.NotifyNoProposalChosen, nil)
 		return
-	}
-	if ke.Group != s.group {
+	case wire.NotifyInvalidKEPayload:
 		// RFC 7296 1.2: tell the initiator which group we want.
 		var g [2]byte
 		binary.BigEndian.PutUint16(g[:], s.group)

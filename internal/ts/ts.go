@@ -144,8 +144,19 @@ func (s Selector) Contains(o Selector) bool {
 // both s and o, and false if there are none (different families, protocols,
 // or disjoint address or port ranges).
 func (s Selector) Intersect(o Selector) (Selector, bool) {
-	if !s.Valid() || !o.Valid() || s.Start.BitLen() != o.Start.BitLen() {
-		return Selector{}, false
+	r, m := s.IntersectWhy(o)
+	return r, m == Overlap
+}
+
+// IntersectWhy is Intersect that says why two selectors have nothing in
+// common: the first of family, protocol, addresses and ports that
+// differs (Overlap if they intersect).
+func (s Selector) IntersectWhy(o Selector) (Selector, Mismatch) {
+	switch {
+	case !s.Valid() || !o.Valid():
+		return Selector{}, MismatchInvalid
+	case s.Start.BitLen() != o.Start.BitLen():
+		return Selector{}, MismatchFamily
 	}
 	var r Selector
 	switch {
@@ -154,12 +165,12 @@ func (s Selector) Intersect(o Selector) (Selector, bool) {
 	case o.Proto == 0 || o.Proto == s.Proto:
 		r.Proto = s.Proto
 	default:
-		return Selector{}, false
+		return Selector{}, MismatchProtocol
 	}
 	r.Start = maxAddr(s.Start, o.Start)
 	r.End = minAddr(s.End, o.End)
 	if r.Start.Compare(r.End) > 0 {
-		return Selector{}, false
+		return Selector{}, MismatchAddresses
 	}
 	switch {
 	case s.IsAnyPort():
@@ -168,17 +179,48 @@ func (s Selector) Intersect(o Selector) (Selector, bool) {
 		r.StartPort, r.EndPort = s.StartPort, s.EndPort
 	case s.IsOpaque() || o.IsOpaque():
 		if !s.IsOpaque() || !o.IsOpaque() {
-			return Selector{}, false
+			return Selector{}, MismatchPorts
 		}
 		r.StartPort, r.EndPort = s.StartPort, s.EndPort
 	default:
 		r.StartPort = max(s.StartPort, o.StartPort)
 		r.EndPort = min(s.EndPort, o.EndPort)
 		if r.StartPort > r.EndPort {
-			return Selector{}, false
+			return Selector{}, MismatchPorts
 		}
 	}
-	return r, true
+	return r, Overlap
+}
+
+// Mismatch says why two selectors do not intersect.
+type Mismatch uint8
+
+// The reasons IntersectWhy reports, in the order it checks them.
+const (
+	Overlap           Mismatch = iota // they intersect
+	MismatchInvalid                   // one is dynamic or otherwise invalid
+	MismatchFamily                    // IPv4 against IPv6
+	MismatchProtocol                  // different IP protocols
+	MismatchAddresses                 // disjoint address ranges
+	MismatchPorts                     // disjoint port ranges (or OPAQUE against ports)
+)
+
+func (m Mismatch) String() string {
+	switch m {
+	case Overlap:
+		return "overlap"
+	case MismatchInvalid:
+		return "invalid or unresolved selector"
+	case MismatchFamily:
+		return "different address families"
+	case MismatchProtocol:
+		return "different IP protocols"
+	case MismatchAddresses:
+		return "disjoint address ranges"
+	case MismatchPorts:
+		return "disjoint port ranges"
+	}
+	return "Mismatch(?)"
 }
 
 // Match reports whether a packet with the given address, IP protocol and
