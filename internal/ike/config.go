@@ -74,15 +74,25 @@ type ChildConfig struct {
 	CloseAction string
 }
 
-// resolveTS replaces dynamic selectors with the outer address (RFC 7296
-// 2.9 leaves the choice to configuration; strongSwan uses the IKE address).
-func resolveTS(cfg []ts.Selector, addr netip.Addr) []ts.Selector {
+// resolveTS replaces each dynamic selector with one selector per address
+// in addrs: the outer address (RFC 7296 2.9 leaves the choice to
+// configuration; strongSwan uses the IKE address) or the virtual IPs
+// (vip.go). An unspecified address (0.0.0.0, ::) stands for its whole
+// family.
+func resolveTS(cfg []ts.Selector, addrs ...netip.Addr) []ts.Selector {
 	out := make([]ts.Selector, 0, len(cfg))
 	for _, c := range cfg {
-		if c.IsDynamic() {
-			c = c.Resolve(addr.Unmap())
+		if !c.IsDynamic() {
+			out = append(out, c)
+			continue
 		}
-		out = append(out, c)
+		for _, a := range addrs {
+			if a = a.Unmap(); a.IsUnspecified() {
+				out = append(out, wholeFamily(c, a.Is4()))
+			} else {
+				out = append(out, c.Resolve(a))
+			}
+		}
 	}
 	return out
 }

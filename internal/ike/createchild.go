@@ -147,6 +147,8 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 	sa.inherit(n, keys, s, ni, nr)
 	e.sas[n.spiR] = n
 	e.mu.Unlock()
+	// Outside the engine lock: VIPInstaller may make system calls.
+	sa.inheritVIPs(n)
 
 	if sa.ikeRekeyCollides() {
 		// Both rekey: the Child SAs stay until our exchange decides

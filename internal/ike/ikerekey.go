@@ -161,6 +161,7 @@ func (sa *ikeSA) rekeyIKEExchange(n *ikeSA, a *activeExchange) error {
 			return err
 		}
 		sa.inherit(n, keys, s, ni, nr)
+		sa.inheritVIPs(n)
 		sa.log.Info("IKE SA rekey negotiated", "proposal", suite.Describe(chosen))
 		return nil
 	}
@@ -175,7 +176,6 @@ func (sa *ikeSA) inherit(n *ikeSA, keys *ikeKeys, s ikeSuite, ni, nr []byte) {
 	n.local, n.remote, n.initRemote = sa.local, sa.remote, sa.remote
 	n.natLocal, n.natRemote = sa.natLocal, sa.natRemote
 	n.localID, n.remoteID = sa.localID, sa.remoteID
-	sa.inheritVIPs(n)
 	n.frag = sa.frag.inherited()
 	n.fromRekey = true
 	n.log = sa.e.log.With("ike_sa", n.unique, "conn", sa.peer.Name, "peer", sa.remote,

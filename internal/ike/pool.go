@@ -1,8 +1,11 @@
 package ike
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"net/netip"
 	"sync"
 )
@@ -19,7 +22,7 @@ import (
 type AddressPool struct {
 	name  string
 	first netip.Addr // first address handed out
-	size  uint64     // number of addresses; at most 1<<32 are tracked
+	size  uint64     // number of addresses; at most 1<<32
 
 	// DNS and NBNS are handed out with the address when asked for
 	// (INTERNAL_IP4_DNS/INTERNAL_IP6_DNS, RFC 7296 3.15.1).
@@ -42,90 +45,50 @@ type lease struct {
 // ErrPoolExhausted is returned by Acquire when every address is in use.
 var ErrPoolExhausted = errors.New("address pool exhausted")
 
-// NewAddressPool makes a pool of the addresses in [first, last]. A pool
-// given as a subnet (strongSwan's addrs = 10.3.0.0/24) should pass
-// SubnetRange's result, which leaves out the network and broadcast
-// addresses as strongSwan does.
+// NewAddressPool makes a pool of the addresses in [first, last]. For a
+// pool given as a subnet (strongSwan's addrs = 10.3.0.0/24) the caller
+// leaves out the network and broadcast addresses, as strongSwan does.
 func NewAddressPool(name string, first, last netip.Addr) (*AddressPool, error) {
 	first, last = first.Unmap(), last.Unmap()
 	if !first.IsValid() || !last.IsValid() || first.Is4() != last.Is4() || last.Less(first) {
 		return nil, fmt.Errorf("pool %s: invalid range %v-%v", name, first, last)
 	}
-	size := offsetOf(first, last) + 1
-	if size == 0 || size > 1<<32 {
-		size = 1 << 32 // IPv6 /64 and larger: more than anyone will use
-	}
+	// Past 2^32 addresses (large IPv6 pools) nobody will use the rest.
+	size := min(offsetOf(first, last), 1<<32-1) + 1
 	return &AddressPool{name: name, first: first, size: size,
 		byAddr: map[uint64]*lease{}, byID: map[string][]uint64{}}, nil
 }
 
-// SubnetRange returns the usable addresses of p: for IPv4 prefixes up to
-// /30 without the network and broadcast addresses, for IPv6 without the
-// subnet-router anycast address (RFC 4291 2.6.1), else all of them.
-func SubnetRange(p netip.Prefix) (first, last netip.Addr) {
-	p = p.Masked()
-	first = p.Addr()
-	bits := first.BitLen() - p.Bits()
-	last = first
-	for i := 0; i < bits; i++ {
-		last = setBit(last, i)
-	}
-	switch {
-	case first.Is4() && bits >= 2:
-		first, last = first.Next(), last.Prev()
-	case first.Is6() && bits >= 1:
-		first = first.Next()
-	}
-	return first, last
-}
-
-// setBit sets bit i (0 = least significant) of a.
-func setBit(a netip.Addr, i int) netip.Addr {
-	b := a.AsSlice()
-	b[len(b)-1-i/8] |= 1 << (i % 8)
-	out, _ := netip.AddrFromSlice(b)
-	return out
-}
-
-// offsetOf is b - a for addresses of one family, the low 64 bits of it.
+// offsetOf is b - a for addresses of one family, or math.MaxUint64 when
+// the difference does not fit 64 bits (IPv6 pools larger than that).
 func offsetOf(a, b netip.Addr) uint64 {
-	x, y := a.As16(), b.As16()
-	var d uint64
-	borrow := 0
-	var out [16]byte
-	for i := 15; i >= 0; i-- {
-		v := int(y[i]) - int(x[i]) - borrow
-		borrow = 0
-		if v < 0 {
-			v += 256
-			borrow = 1
-		}
-		out[i] = byte(v)
+	ahi, alo := halves(a)
+	bhi, blo := halves(b)
+	lo, borrow := bits.Sub64(blo, alo, 0)
+	if hi, _ := bits.Sub64(bhi, ahi, borrow); hi != 0 {
+		return math.MaxUint64
 	}
-	for i := 8; i < 16; i++ {
-		d = d<<8 | uint64(out[i])
-	}
-	for i := 0; i < 8; i++ {
-		if out[i] != 0 {
-			return 1<<64 - 1 // beyond 64 bits
-		}
-	}
-	return d
+	return lo
 }
 
+// addrAt is the address off places after the pool's first.
 func (p *AddressPool) addrAt(off uint64) netip.Addr {
-	b := p.first.As16()
-	carry := off
-	for i := 15; i >= 0 && carry > 0; i-- {
-		v := uint64(b[i]) + carry&0xff
-		b[i] = byte(v)
-		carry = carry>>8 + v>>8
-	}
-	a := netip.AddrFrom16(b)
+	hi, lo := halves(p.first)
+	lo, carry := bits.Add64(lo, off, 0)
+	hi += carry
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
 	if p.first.Is4() {
-		return a.Unmap()
+		return netip.AddrFrom16(b).Unmap()
 	}
-	return a
+	return netip.AddrFrom16(b)
+}
+
+// halves is a's 16-octet form as two big-endian words.
+func halves(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
 
 // Name is the pool's name (swanctl.conf pools.<name>).

@@ -3,36 +3,23 @@ package ike
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
-func mustPool(t *testing.T, prefix string) *AddressPool {
+// mustPool makes a pool of the range "first-last".
+func mustPool(t *testing.T, r string) *AddressPool {
 	t.Helper()
-	first, last := SubnetRange(netip.MustParsePrefix(prefix))
-	p, err := NewAddressPool("p", first, last)
+	a, b, _ := strings.Cut(r, "-")
+	p, err := NewAddressPool("p", netip.MustParseAddr(a), netip.MustParseAddr(b))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func TestSubnetRange(t *testing.T) {
-	for _, c := range []struct{ prefix, first, last string }{
-		{"10.3.0.0/24", "10.3.0.1", "10.3.0.254"},
-		{"10.3.0.7/30", "10.3.0.5", "10.3.0.6"},
-		{"10.3.0.9/32", "10.3.0.9", "10.3.0.9"},
-		{"10.3.0.8/31", "10.3.0.8", "10.3.0.9"},
-		{"fd00::/120", "fd00::1", "fd00::ff"},
-	} {
-		f, l := SubnetRange(netip.MustParsePrefix(c.prefix))
-		if f.String() != c.first || l.String() != c.last {
-			t.Errorf("%s: %v-%v, want %s-%s", c.prefix, f, l, c.first, c.last)
-		}
-	}
-}
-
 func TestAddressPoolLeases(t *testing.T) {
-	p := mustPool(t, "10.3.0.0/30") // 10.3.0.1, 10.3.0.2
+	p := mustPool(t, "10.3.0.1-10.3.0.2")
 	if p.Size() != 2 {
 		t.Fatalf("size %d, want 2", p.Size())
 	}
@@ -77,7 +64,7 @@ func TestAddressPoolLeases(t *testing.T) {
 }
 
 func TestAddressPoolRequested(t *testing.T) {
-	p := mustPool(t, "10.3.0.0/24")
+	p := mustPool(t, "10.3.0.1-10.3.0.254")
 	want := netip.MustParseAddr("10.3.0.77")
 	if got, _ := p.Acquire("alice", want); got != want {
 		t.Fatalf("requested free address: got %v", got)
@@ -102,12 +89,37 @@ func TestAddressPoolRequested(t *testing.T) {
 }
 
 func TestAddressPoolIPv6Large(t *testing.T) {
-	p := mustPool(t, "fd00:1::/64")
+	p := mustPool(t, "fd00:1::1-fd00:1::ffff:ffff:ffff:ffff")
 	a, err := p.Acquire("alice", netip.Addr{})
 	if err != nil || a.String() != "fd00:1::1" {
 		t.Fatalf("%v %v", a, err)
 	}
 	if !p.Contains(netip.MustParseAddr("fd00:1::ffff")) || p.Contains(netip.MustParseAddr("fd00:2::1")) {
 		t.Fatal("Contains is wrong")
+	}
+}
+
+// TestAddressPoolCarries: the pool counts across octet boundaries and,
+// for IPv6, across the 64-bit halves of the address.
+func TestAddressPoolCarries(t *testing.T) {
+	for _, c := range []struct {
+		r    string
+		size uint64
+		want []string
+	}{
+		{"10.3.0.254-10.3.1.1", 4, []string{"10.3.0.254", "10.3.0.255", "10.3.1.0", "10.3.1.1"}},
+		{"fd00::ffff:ffff:ffff:fffe-fd00:0:0:1::1", 4, []string{"fd00::ffff:ffff:ffff:fffe", "fd00::ffff:ffff:ffff:ffff", "fd00:0:0:1::", "fd00:0:0:1::1"}},
+		{"fd00::1-fd00:0:0:1::", 1 << 32, []string{"fd00::1", "fd00::2"}},
+	} {
+		p := mustPool(t, c.r)
+		if p.Size() != c.size {
+			t.Errorf("%s: size %d, want %d", c.r, p.Size(), c.size)
+		}
+		for i, w := range c.want {
+			got, err := p.Acquire(string(rune('a'+i)), netip.Addr{})
+			if err != nil || got.String() != w {
+				t.Errorf("%s: acquire %d: %v %v, want %s", c.r, i, got, err, w)
+			}
+		}
 	}
 }

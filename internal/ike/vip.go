@@ -25,6 +25,9 @@ type VIPInstaller interface {
 	RemoveVIP(addr netip.Addr)
 }
 
+// maxVIPDNS is how many name servers from a CFG_REPLY we keep.
+const maxVIPDNS = 8
+
 // ErrNoVIP is returned when the peer assigned none of the virtual IPs
 // that the connection asks for (INTERNAL_ADDRESS_FAILURE, or no CP).
 var ErrNoVIP = errors.New("peer assigned no virtual IP")
@@ -144,7 +147,11 @@ func (sa *ikeSA) acceptVIPs(resp []wire.Payload) error {
 				got = append(got, addr)
 			}
 		case wire.CfgInternalIP4DNS, wire.CfgInternalIP6DNS:
-			dns = append(dns, addr)
+			// The SA keeps these for its lifetime: a bounded few, not
+			// whatever a 64 KiB reply can hold.
+			if len(dns) < maxVIPDNS {
+				dns = append(dns, addr)
+			}
 		}
 	}
 	if len(got) == 0 {
@@ -266,7 +273,9 @@ func containsFamily(list []netip.Addr, v4 bool) bool {
 }
 
 // inheritVIPs gives n, the IKE SA that replaces sa in a rekey, sa's
-// virtual IPs, counted once more so that sa's teardown leaves them.
+// virtual IPs, counted once more so that sa's teardown leaves them. It is
+// called before n's goroutine starts and before sa hands over its Child
+// SAs, and never under the engine lock.
 func (sa *ikeSA) inheritVIPs(n *ikeSA) {
 	sa.mu.Lock()
 	v := vipState{
@@ -286,7 +295,9 @@ func (sa *ikeSA) inheritVIPs(n *ikeSA) {
 	for i, a := range v.remote {
 		v.pool[i].Retain(a)
 	}
+	n.mu.Lock() // n may be registered already: status reads vip under mu
 	n.vip = v
+	n.mu.Unlock()
 }
 
 // releaseVIPs takes our virtual IPs off the host and returns the peer's
@@ -306,65 +317,40 @@ func (sa *ikeSA) releaseVIPs() {
 	}
 }
 
-// resolveLocalTS resolves the dynamic selectors of cfg to the addresses our "dynamic" selectors stand for:
-// our virtual IPs when we have them; before IKE_AUTH assigned them, the
-// whole address space of each requested family (strongSwan sends TSi
-// 0.0.0.0/0 and lets the responder narrow it to the address it
-// assigns); else the outer address.
+// resolveLocalTS resolves our dynamic selectors (resolveTS): to our
+// virtual IPs once the peer assigned them; before, while IKE_AUTH asks
+// for them, to the whole address space of each requested family (as
+// strongSwan does, even for a specific address: the responder may assign
+// another, and narrows TSi to it); else to our outer address.
 func (sa *ikeSA) resolveLocalTS(cfg []ts.Selector) []ts.Selector {
 	sa.mu.Lock()
-	local := sa.vip.local
+	addrs := sa.vip.local
 	sa.mu.Unlock()
-	if len(local) > 0 {
-		return resolveTSAddrs(cfg, local)
-	}
-	if len(sa.peer.VIPs) > 0 {
-		// Even for a specific address: the responder may assign another.
-		var any []netip.Addr
+	if len(addrs) == 0 && len(sa.peer.VIPs) > 0 {
 		for _, w := range sa.peer.VIPs {
 			if w.Unmap().Is4() {
-				any = append(any, netip.IPv4Unspecified())
+				addrs = append(addrs, netip.IPv4Unspecified())
 			} else {
-				any = append(any, netip.IPv6Unspecified())
+				addrs = append(addrs, netip.IPv6Unspecified())
 			}
 		}
-		return resolveTSAddrs(cfg, any)
 	}
-	return resolveTS(cfg, sa.local.Addr())
+	if len(addrs) == 0 {
+		addrs = []netip.Addr{sa.local.Addr()}
+	}
+	return resolveTS(cfg, addrs...)
 }
 
-// resolveRemoteTS is resolveLocalTS for the peer: the virtual IPs we
-// leased it, else its outer address.
+// resolveRemoteTS resolves the peer's dynamic selectors: to the virtual
+// IPs we leased it, else to its outer address.
 func (sa *ikeSA) resolveRemoteTS(cfg []ts.Selector) []ts.Selector {
 	sa.mu.Lock()
-	remote := sa.vip.remote
+	addrs := sa.vip.remote
 	sa.mu.Unlock()
-	if len(remote) > 0 {
-		return resolveTSAddrs(cfg, remote)
+	if len(addrs) == 0 {
+		addrs = []netip.Addr{sa.remote.Addr()}
 	}
-	return resolveTS(cfg, sa.remote.Addr())
-}
-
-// resolveTSAddrs replaces each dynamic selector by one selector per
-// address; an unspecified address (0.0.0.0, ::) stands for its whole
-// family.
-func resolveTSAddrs(cfg []ts.Selector, addrs []netip.Addr) []ts.Selector {
-	out := make([]ts.Selector, 0, len(cfg))
-	for _, c := range cfg {
-		if !c.IsDynamic() {
-			out = append(out, c)
-			continue
-		}
-		for _, a := range addrs {
-			a = a.Unmap()
-			if a.IsUnspecified() {
-				out = append(out, wholeFamily(c, a.Is4()))
-			} else {
-				out = append(out, c.Resolve(a))
-			}
-		}
-	}
-	return out
+	return resolveTS(cfg, addrs...)
 }
 
 // wholeFamily is c with the address range of every IPv4 (or IPv6) address.
