@@ -284,13 +284,21 @@ func TestSimReplacedSAStillReceives(t *testing.T) {
 	}
 	// A packet the right sealed on the old SA before switching still opens.
 	checkSealOpen(t, oldR, oldL)
+	p.checkGraceEnds(t, start, oldL, oldR)
+}
+
+// checkGraceEnds waits for the replaced Child SAs old to be removed and
+// checks that this took about deleteRekeyedDelay from start, that their
+// keys are cleared and that the tunnel runs on the new pair.
+func (p *simPair) checkGraceEnds(t *testing.T, start time.Time, old ...*sadb.ChildSA) {
+	t.Helper()
 	p.s.mustRun(time.Minute, "replaced SAs removed", func() bool {
 		return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1
 	})
 	if d := p.s.clock.Now().Sub(start); d < deleteRekeyedDelay-time.Second {
 		t.Errorf("replaced SAs removed after %v, want about %v", d, deleteRekeyedDelay)
 	}
-	checkZeroed(t, []*sadb.ChildSA{oldL, oldR}, true)
+	checkZeroed(t, old, true)
 	p.checkTunnel(t)
 }
 
@@ -405,14 +413,7 @@ func TestSimIKERekeyKeepsDrainingChild(t *testing.T) {
 			checkSealOpen(t, oldR, oldL)
 			checkSealOpen(t, oldL, oldR)
 			// And they still leave after the grace, from the new IKE SA.
-			p.s.mustRun(time.Minute, "replaced SAs removed", func() bool {
-				return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1
-			})
-			if d := p.s.clock.Now().Sub(start); d < deleteRekeyedDelay-time.Second {
-				t.Errorf("replaced SAs removed after %v, want about %v", d, deleteRekeyedDelay)
-			}
-			checkZeroed(t, []*sadb.ChildSA{oldL, oldR}, true)
-			p.checkTunnel(t)
+			p.checkGraceEnds(t, start, oldL, oldR)
 		})
 	}
 }
