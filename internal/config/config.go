@@ -74,7 +74,7 @@ type Child struct {
 	// default suite.DefaultESPProposals().
 	ESPProposals []ike.Proposal
 	StartAction  string // "none" (default) or "start"
-	Mode         string // "tunnel", the only mode supported yet
+	Mode         string // "tunnel" (default) or "transport"
 	// Life: rekey_time (default 1h), life_time (default rekey_time +
 	// 10%), rand_time (default life_time - rekey_time), and the same for
 	// _bytes and _packets (default 0: no limit).

@@ -213,6 +213,22 @@ func TestFragmentation(t *testing.T) {
 	}
 }
 
+// TestMode checks children.<child>.mode: tunnel by default, transport
+// accepted (swanctl.conf(5)).
+func TestMode(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "tunnel"}, {"mode = tunnel", "tunnel"}, {"mode = transport", "transport"}, {"mode = Transport", "transport"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, "", tc.line, "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Children[0].Mode; got != tc.want {
+			t.Errorf("%q: mode %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	const file = "/etc/swanctl/swanctl.conf"
 	tests := []struct {
@@ -248,8 +264,8 @@ func TestErrors(t *testing.T) {
 		{conn: "certs { }", want: "9: connections.site.certs: unknown section", kind: ErrUnknown},
 		{conn: "local = x", want: "3: connections.site.local: is both a key and a section"},
 		{conn: "children = x", want: "10: connections.site.children: is both a key and a section"},
-		{child: "mode = transport", want: `12: connections.site.children.net.mode: mode "transport" not supported yet (tunnel only)`, kind: ErrUnsupported},
-		{child: "mode = tunnels", want: `12: connections.site.children.net.mode: invalid mode "tunnels" (want tunnel)`},
+		{child: "mode = beet", want: `12: connections.site.children.net.mode: mode "beet" not supported yet (tunnel or transport)`, kind: ErrUnsupported},
+		{child: "mode = tunnels", want: `12: connections.site.children.net.mode: invalid mode "tunnels" (want tunnel or transport)`},
 		{child: "start_action = trap", want: `12: connections.site.children.net.start_action: "trap" not supported yet (none or start)`, kind: ErrUnsupported},
 		{child: "start_action = trap|start", want: `12: connections.site.children.net.start_action: "trap|start" not supported yet (none or start)`, kind: ErrUnsupported},
 		{child: "start_action = go", want: `12: connections.site.children.net.start_action: invalid start_action "go" (want none or start)`},

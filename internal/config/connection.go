@@ -443,18 +443,21 @@ func parseStartAction(v *Value, key string) (string, error) {
 	return "", invalid(v.Pos, key, "invalid start_action %q (want none or start)", s)
 }
 
+// parseMode reads children.<child>.mode (swanctl.conf(5)): tunnel (the
+// default) or transport, which asks the peer for transport mode (RFC 7296
+// 1.3.1) and falls back to tunnel mode if it does not agree.
 func parseMode(v *Value, key string) (string, error) {
 	s, err := single(v, key)
 	if err != nil {
 		return "", err
 	}
 	switch l := strings.ToLower(s); l {
-	case "tunnel":
-		return "tunnel", nil
-	case "transport", "transport_proxy", "beet", "pass", "drop":
-		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("mode %q not supported yet (tunnel only)", s), Err: ErrUnsupported}
+	case "tunnel", "transport":
+		return l, nil
+	case "transport_proxy", "beet", "pass", "drop":
+		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("mode %q not supported yet (tunnel or transport)", s), Err: ErrUnsupported}
 	}
-	return "", invalid(v.Pos, key, "invalid mode %q (want tunnel)", s)
+	return "", invalid(v.Pos, key, "invalid mode %q (want tunnel or transport)", s)
 }
 
 // single returns the one non-empty item of a scalar value.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
+	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/ts"
 )
 
@@ -114,6 +115,7 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 			RemoteTS:     ch.RemoteSelectors,
 			ESPProposals: ch.ESPProposals,
 			StartAction:  ch.StartAction,
+			Mode:         modeOf(ch.Mode),
 			Life: ike.ChildLifetimes{
 				RekeyTime: ch.Life.RekeyTime, LifeTime: ch.Life.LifeTime, RandTime: ch.Life.RandTime,
 				RekeyBytes: ch.Life.RekeyBytes, LifeBytes: ch.Life.LifeBytes, RandBytes: ch.Life.RandBytes,
@@ -222,4 +224,13 @@ func sharedKey(cfg func() *config.Config) func(local, remote ike.Identity) ([]by
 	return func(local, remote ike.Identity) ([]byte, bool) {
 		return cfg().SharedKey(local.String(), remote.String())
 	}
+}
+
+// modeOf maps swanctl's children.<child>.mode (validated by config) to the
+// mode the engine asks for.
+func modeOf(s string) sadb.Mode {
+	if s == "transport" {
+		return sadb.ModeTransport
+	}
+	return sadb.ModeTunnel
 }

@@ -294,7 +294,7 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 			"uniqueid", strconv.FormatUint(uint64(c.UniqueID), 10),
 			"reqid", strconv.FormatUint(uint64(c.ReqID), 10),
 			"state", "INSTALLED",
-			"mode", "TUNNEL",
+			"mode", c.Mode.String(),
 			"protocol", "ESP",
 			"encap", "yes",
 			"spi-in", fmt.Sprintf("%08x", c.SPIIn),
@@ -459,7 +459,7 @@ func (d *Daemon) viciListPolicies(_ context.Context, req *vici.Message, emit fun
 			emit("list-policy", msg(s.Name+"/"+c.Name, msg(
 				"child", c.Name,
 				"ike", s.Name,
-				"mode", "TUNNEL",
+				"mode", c.Mode.String(),
 				"local-ts", tsStrings(c.LocalTS),
 				"remote-ts", tsStrings(c.RemoteTS),
 			)))

@@ -317,6 +317,9 @@ func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	if !c.Encap {
 		return fmt.Errorf("dataplane: install %s: ESP without UDP encapsulation is not supported yet (set Encap, RFC 3948)", c.Name)
 	}
+	if c.Mode != sadb.ModeTunnel {
+		return fmt.Errorf("dataplane: install %s: %v mode is not supported yet", c.Name, c.Mode)
+	}
 	if !c.Remote.Addr().Unmap().Is4() || c.Remote.Port() == 0 {
 		return fmt.Errorf("dataplane: install %s: remote %s: need an IPv4 address and port", c.Name, c.Remote)
 	}

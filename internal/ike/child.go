@@ -38,10 +38,13 @@ type childOffer struct {
 	inSPI     uint32
 	proposals []wire.Proposal
 	tsi, tsr  []ts.Selector
+	// mode is what we ask for: the config's, or on a rekey the old
+	// SA's (RFC 7296 1.3.3).
+	mode sadb.Mode
 }
 
 func (sa *ikeSA) newChildOffer(cfg *ChildConfig) *childOffer {
-	o := &childOffer{cfg: cfg, inSPI: sa.e.allocChildSPI()}
+	o := &childOffer{cfg: cfg, inSPI: sa.e.allocChildSPI(), mode: cfg.Mode}
 	var spi [4]byte
 	binary.BigEndian.PutUint32(spi[:], o.inSPI)
 	// KE transforms have no place in IKE_AUTH (RFC 7296 1.2).
@@ -52,11 +55,20 @@ func (sa *ikeSA) newChildOffer(cfg *ChildConfig) *childOffer {
 }
 
 func (o *childOffer) payloads() []wire.Payload {
-	return []wire.Payload{
+	return o.withMode([]wire.Payload{
 		&wire.SA{Proposals: o.proposals},
 		&wire.TS{Selectors: toWireTS(o.tsi)},
 		&wire.TS{Responder: true, Selectors: toWireTS(o.tsr)},
+	})
+}
+
+// withMode appends USE_TRANSPORT_MODE to a request if o asks for
+// transport mode (RFC 7296 1.3.1).
+func (o *childOffer) withMode(ps []wire.Payload) []wire.Payload {
+	if o.mode == sadb.ModeTransport {
+		ps = append(ps, transportNotify())
 	}
+	return ps
 }
 
 func (sa *ikeSA) releaseOffer(o *childOffer) {
@@ -105,8 +117,12 @@ func (sa *ikeSA) acceptChildSeed(o *childOffer, resp []wire.Payload, seed childS
 	if err != nil {
 		return fmt.Errorf("TSr: %w", err)
 	}
+	mode, err := sa.initiatorMode(o, resp, local, remote)
+	if err != nil {
+		return err
+	}
 	outSPI := binary.BigEndian.Uint32(chosen.SPI)
-	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote, seed)
+	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote, mode, seed)
 }
 
 // narrowedSubset checks that the responder's selectors lie within what we
@@ -203,9 +219,10 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 			seed.sharedSecret = shared
 			ker = &wire.KE{Group: g[0].ID, Data: public}
 		}
+		mode := sa.responderMode(cfg, asksTransport(ps), local, remote)
 		outSPI := binary.BigEndian.Uint32(chosen.SPI)
 		inSPI := sa.e.allocChildSPI()
-		if err := sa.install(cfg, chosen, inSPI, outSPI, local, remote, seed); err != nil {
+		if err := sa.install(cfg, chosen, inSPI, outSPI, local, remote, mode, seed); err != nil {
 			sa.e.freeChildSPI(inSPI)
 			sa.log.Error("cannot install Child SA", "child", cfg.Name, "err", err)
 			return []wire.Payload{&wire.Notify{NotifyType: wire.NotifyTemporaryFailure}}
@@ -220,10 +237,14 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 		if ker != nil {
 			resp = append(resp, ker)
 		}
-		return append(resp,
+		resp = append(resp,
 			&wire.TS{Selectors: toWireTS(remote)},
 			&wire.TS{Responder: true, Selectors: toWireTS(local)},
 		)
+		if mode == sadb.ModeTransport {
+			resp = append(resp, transportNotify()) // RFC 7296 1.3.1: we agree
+		}
+		return resp
 	}
 	sa.log.Info("no acceptable Child SA", "reason", notify, "tsi", tsi, "tsr", tsr,
 		"offered", describeAll(offered.Proposals))
@@ -315,7 +336,7 @@ func withoutKE(ps []wire.Proposal) []wire.Proposal {
 
 // install derives the Child SA keys (RFC 7296 2.17) and hands the SA to the
 // data plane.
-func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI uint32, localTS, remoteTS []ts.Selector, seed childSeed) error {
+func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI uint32, localTS, remoteTS []ts.Selector, mode sadb.Mode, seed childSeed) error {
 	encrID, keyBits, integID, err := suite.ESPTransformFor(chosen)
 	if err != nil {
 		return err
@@ -361,6 +382,7 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 		Local:    sa.local,
 		Remote:   sa.remote,
 		Encap:    true,
+		Mode:     mode,
 		LocalTS:  localTS,
 		RemoteTS: remoteTS,
 	}
@@ -378,7 +400,7 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 	sa.announceChild(child, true)
 	sa.log.Info("Child SA installed", "child", cfg.Name, "spi_in", fmt.Sprintf("%08x", inSPI),
 		"spi_out", fmt.Sprintf("%08x", outSPI), "local_ts", localTS, "remote_ts", remoteTS,
-		"proposal", suite.Describe(chosen))
+		"mode", mode, "proposal", suite.Describe(chosen))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/ts"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
 )
@@ -64,6 +65,11 @@ type ChildConfig struct {
 	ESPProposals      []wire.Proposal
 	// StartAction "start" makes the daemon initiate at start-up.
 	StartAction string
+	// Mode is the mode we ask for (swanctl mode): sadb.ModeTransport
+	// sends USE_TRANSPORT_MODE and, as responder, accepts the peer's
+	// request for it (RFC 7296 1.3.1; transport.go). The SA falls back to
+	// tunnel mode when either side does not agree, as in strongSwan.
+	Mode sadb.Mode
 	// Life are the Child SA's lifetimes (zero: never rekeyed).
 	Life ChildLifetimes
 	// DPDAction is what happens when the peer is found dead: ActionClear

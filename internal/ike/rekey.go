@@ -42,7 +42,7 @@ func (sa *ikeSA) createChild(cfg *ChildConfig) error {
 // childOfferFor is a CREATE_CHILD_SA offer: the configured proposals with
 // their KE transforms (PFS, RFC 7296 1.3.1) and the given selectors.
 func (sa *ikeSA) childOfferFor(cfg *ChildConfig, tsi, tsr []ts.Selector) *childOffer {
-	o := &childOffer{cfg: cfg, inSPI: sa.e.allocChildSPI(), tsi: tsi, tsr: tsr}
+	o := &childOffer{cfg: cfg, inSPI: sa.e.allocChildSPI(), tsi: tsi, tsr: tsr, mode: cfg.Mode}
 	var spi [4]byte
 	binary.BigEndian.PutUint32(spi[:], o.inSPI)
 	o.proposals = numbered(cfg.ESPProposals, spi[:])
@@ -79,7 +79,7 @@ func (sa *ikeSA) childExchange(o *childOffer, old *childSA) (*childSA, error) {
 			}
 			ps = append(ps, &wire.KE{Group: group, Data: kex.PublicValue()})
 		}
-		ps = append(ps, &wire.TS{Selectors: toWireTS(o.tsi)}, &wire.TS{Responder: true, Selectors: toWireTS(o.tsr)})
+		ps = o.withMode(append(ps, &wire.TS{Selectors: toWireTS(o.tsi)}, &wire.TS{Responder: true, Selectors: toWireTS(o.tsr)}))
 		_, resp, err := sa.exchange(wire.CreateChildSA, ps, sa.e.cfg.RetransmitTries)
 		if err != nil {
 			return nil, err
@@ -167,6 +167,7 @@ func (sa *ikeSA) rekeyChild(c *childSA) error {
 		return nil
 	}
 	o := sa.childOfferFor(c.cfg, c.installed.LocalTS, c.installed.RemoteTS)
+	o.mode = c.installed.Mode // RFC 7296 1.3.3: the new SA keeps the mode
 	a := &activeExchange{kind: activeRekeyChild, child: c}
 	sa.active = a
 	n, err := sa.childExchange(o, c)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/suite"
 	"github.com/goipsec/goipsec/internal/ts"
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -57,6 +58,7 @@ type ChildInfo struct {
 	EncrKeySize          int
 	IntegAlg             string // empty for AEADs
 	ESN                  bool
+	Mode                 sadb.Mode // as negotiated (RFC 7296 1.3.1)
 	LocalTS, RemoteTS    []ts.Selector
 	BytesIn, PacketsIn   uint64
 	BytesOut, PacketsOut uint64
@@ -141,6 +143,7 @@ func (c *childSA) info(now time.Time) ChildInfo {
 		SPIIn:     c.inSPI,
 		SPIOut:    c.outSPI,
 		Proposal:  suite.Describe(c.proposal),
+		Mode:      c.installed.Mode,
 		LocalTS:   c.installed.LocalTS,
 		RemoteTS:  c.installed.RemoteTS,
 		BytesIn:   c.installed.Stats.BytesIn.Load(),

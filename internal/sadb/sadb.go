@@ -29,6 +29,29 @@ var ErrDuplicateSPI = errors.New("sadb: duplicate inbound SPI")
 // was deleted while a packet was on its way through the data plane.
 var ErrDeleted = errors.New("sadb: child SA deleted")
 
+// Mode is an SA's IPsec mode (RFC 4301 4.1, RFC 4303 3.1).
+type Mode uint8
+
+const (
+	// ModeTunnel protects whole IP packets inside an outer header (RFC
+	// 4303 3.1.2); the default, as in IKEv2 without USE_TRANSPORT_MODE.
+	ModeTunnel Mode = iota
+	// ModeTransport protects the payload of packets between the two
+	// peers themselves (RFC 4303 3.1.1), host to host.
+	ModeTransport
+)
+
+// String returns the mode as strongSwan's VICI list-sas shows it.
+func (m Mode) String() string {
+	switch m {
+	case ModeTunnel:
+		return "TUNNEL"
+	case ModeTransport:
+		return "TRANSPORT"
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
 // ChildSA is one installed Child SA pair (RFC 4301 4.4.2): both directions,
 // the outer addresses, and the traffic selectors that the policy lookup and
 // the inbound check use.
@@ -42,6 +65,7 @@ type ChildSA struct {
 	Out               *esp.Outbound  // the peer's SPI
 	Local, Remote     netip.AddrPort // outer addresses; Remote port is 4500 when Encap
 	Encap             bool           // ESP in UDP (RFC 3948); the only mode the data plane does in this slice
+	Mode              Mode           // tunnel (the zero value) or transport, as negotiated (RFC 7296 1.3.1)
 	LocalTS, RemoteTS []ts.Selector
 	Stats             Stats // updated by the data plane
 

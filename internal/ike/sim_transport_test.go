@@ -1,0 +1,155 @@
+package ike
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/goipsec/goipsec/internal/sadb"
+	"github.com/goipsec/goipsec/internal/ts"
+	wire "github.com/goipsec/goipsec/internal/wire/ike"
+)
+
+// hostToHost makes both sides' child "net" host to host (swanctl's
+// local_ts = remote_ts = dynamic: the two IKE addresses) with the given
+// modes.
+func (p *simPair) hostToHost(t *testing.T, left, right sadb.Mode) {
+	t.Helper()
+	dyn, err := ts.Parse("dynamic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, m := range map[*simNode]sadb.Mode{p.l: left, p.r: right} {
+		c := n.peer.Children[0]
+		c.LocalTS, c.RemoteTS, c.Mode = []ts.Selector{dyn}, []ts.Selector{dyn}, m
+	}
+}
+
+// checkModes asserts the mode of every installed Child SA on both sides and
+// in the status (VICI list-sas "mode").
+func (p *simPair) checkModes(t *testing.T, want sadb.Mode) {
+	t.Helper()
+	for _, n := range []*simNode{p.l, p.r} {
+		for _, c := range n.inst.all() {
+			if c.Mode != want {
+				t.Errorf("%v: Child SA %s installed in %v mode, want %v", n.addr, c, c.Mode, want)
+			}
+		}
+		for _, s := range n.e.SAs() {
+			for _, c := range s.Children {
+				if c.Mode != want {
+					t.Errorf("%v: status shows %v mode, want %v", n.addr, c.Mode, want)
+				}
+			}
+		}
+	}
+}
+
+// TestSimTransportMode: USE_TRANSPORT_MODE (RFC 7296 1.3.1, 3.10.1) in
+// IKE_AUTH, and in the CREATE_CHILD_SA of each side's rekey (RFC 7296
+// 1.3.3: the rekeyed SA keeps transport mode).
+//
+//	initiator                          responder
+//	IKE_AUTH {..., SA, TSi, TSr, N(USE_TRANSPORT_MODE)} -->
+//	     <-- IKE_AUTH {..., SA, TSi, TSr, N(USE_TRANSPORT_MODE)}
+//	CREATE_CHILD_SA {N(REKEY_SA), SA, Ni, TSi, TSr, N(USE_TRANSPORT_MODE)} -->
+//	     <-- CREATE_CHILD_SA {SA, Nr, TSi, TSr, N(USE_TRANSPORT_MODE)}
+func TestSimTransportMode(t *testing.T) {
+	p := newSimPair(t, 31, simOpts{})
+	p.hostToHost(t, sadb.ModeTransport, sadb.ModeTransport)
+	p.s.Check = p.makeBeforeBreak(t)
+	p.up(t)
+	old := p.checkTunnel(t)
+	p.checkModes(t, sadb.ModeTransport)
+	l := p.l.inst.all()[0]
+	if !isHost(l.LocalTS, leftAddr) || !isHost(l.RemoteTS, rightAddr) {
+		t.Fatalf("selectors %v === %v, want %v === %v", l.LocalTS, l.RemoteTS, leftAddr, rightAddr)
+	}
+	for _, by := range []*simNode{p.l, p.r} {
+		reply := by.command(cmdRekeyChild, "net")
+		p.s.mustRun(time.Minute, "rekey done", func() bool { return len(reply) > 0 })
+		if err := <-reply; err != nil {
+			t.Fatalf("rekey by %v: %v", by.addr, err)
+		}
+		p.s.mustRun(time.Minute, "old SAs removed", func() bool {
+			return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1
+		})
+		if now := p.checkTunnel(t); now == old {
+			t.Fatalf("inbound SPI still %08x after the rekey", old)
+		}
+		p.checkModes(t, sadb.ModeTransport)
+	}
+}
+
+// TestSimTransportModeDeclined: transport mode needs both sides; otherwise
+// the Child SA is set up in tunnel mode, as strongSwan does (RFC 7296
+// 1.3.1: "If the responder declines the request, the Child SA will be
+// established in tunnel mode"). The same for selectors that are not host
+// to host, and a rekey of the resulting tunnel SA stays tunnel.
+func TestSimTransportModeDeclined(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		left, right sadb.Mode
+		subnets     bool
+	}{
+		{"responder-tunnel", sadb.ModeTransport, sadb.ModeTunnel, false},
+		{"initiator-tunnel", sadb.ModeTunnel, sadb.ModeTransport, false},
+		{"not-host-to-host", sadb.ModeTransport, sadb.ModeTransport, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newSimPair(t, 32, simOpts{})
+			if tc.subnets {
+				p.l.peer.Children[0].Mode, p.r.peer.Children[0].Mode = tc.left, tc.right
+			} else {
+				p.hostToHost(t, tc.left, tc.right)
+			}
+			p.up(t)
+			p.checkTunnel(t)
+			p.checkModes(t, sadb.ModeTunnel)
+			reply := p.l.command(cmdRekeyChild, "net")
+			p.s.mustRun(time.Minute, "rekey done", func() bool { return len(reply) > 0 })
+			if err := <-reply; err != nil {
+				t.Fatalf("rekey: %v", err)
+			}
+			p.s.mustRun(time.Minute, "old SAs removed", func() bool {
+				return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1
+			})
+			p.checkTunnel(t)
+			p.checkModes(t, sadb.ModeTunnel)
+		})
+	}
+}
+
+// TestInitiatorModeUnsolicited: a USE_TRANSPORT_MODE answer to a tunnel
+// mode request, or for selectors that are not host to host, fails the
+// Child SA (strongSwan: "transport mode requested by responder is
+// unacceptable"); no notify means tunnel mode.
+func TestInitiatorModeUnsolicited(t *testing.T) {
+	sa := &ikeSA{log: testLogger(t),
+		local:  netip.AddrPortFrom(leftAddr, 4500),
+		remote: netip.AddrPortFrom(rightAddr, 4500)}
+	hostL := []ts.Selector{ts.FromPrefix(netip.PrefixFrom(leftAddr, 32))}
+	hostR := []ts.Selector{ts.FromPrefix(netip.PrefixFrom(rightAddr, 32))}
+	subnet := []ts.Selector{ts.FromPrefix(netip.MustParsePrefix("10.2.0.0/24"))}
+	yes := []wire.Payload{transportNotify()}
+	cfg := &ChildConfig{Name: "net"}
+	for _, tc := range []struct {
+		name   string
+		asked  sadb.Mode
+		resp   []wire.Payload
+		remote []ts.Selector
+		want   sadb.Mode
+		fails  bool
+	}{
+		{"agreed", sadb.ModeTransport, yes, hostR, sadb.ModeTransport, false},
+		{"declined", sadb.ModeTransport, nil, hostR, sadb.ModeTunnel, false},
+		{"tunnel", sadb.ModeTunnel, nil, subnet, sadb.ModeTunnel, false},
+		{"unsolicited", sadb.ModeTunnel, yes, hostR, 0, true},
+		{"not-host", sadb.ModeTransport, yes, subnet, 0, true},
+	} {
+		got, err := sa.initiatorMode(&childOffer{cfg: cfg, mode: tc.asked}, tc.resp, hostL, tc.remote)
+		if (err != nil) != tc.fails || (!tc.fails && got != tc.want) {
+			t.Errorf("%s: mode %v, err %v; want %v, fails %v", tc.name, got, err, tc.want, tc.fails)
+		}
+	}
+}
