@@ -1,6 +1,6 @@
 // Package dataplane moves packets between a TUN device and ESP in UDP
-// (RFC 4303 tunnel mode, encapsulated per RFC 3948), and carries IKE
-// messages between the UDP sockets and the IKE engine.
+// (RFC 4303 tunnel and transport mode, encapsulated per RFC 3948), and
+// carries IKE messages between the UDP sockets and the IKE engine.
 //
 // The pipeline is written down at the top of pipeline.go: one reader and
 // one in-order writer per direction, crypto on every core between them.
@@ -231,6 +231,7 @@ func New(cfg Config) (*Dataplane, error) {
 		}
 		d.tun, d.tunName = dev, name
 		d.routes = newRouteTable(sys, d.log)
+		d.routes.host.mark = d.markSockets
 	}
 	return d, nil
 }
@@ -307,8 +308,11 @@ func (d *Dataplane) Close() error {
 
 // InstallChild adds c to the DB and routes c.RemoteTS via the TUN (source
 // address: an address of this host inside c.LocalTS, if it has one).
-// Routes are shared between SAs and refcounted per prefix. In this slice c
-// must use UDP encapsulation (Encap) to an IPv4 Remote.
+// Routes are shared between SAs and refcounted per prefix; prefixes that
+// cover the peer's own address (host to host, transport mode) are policy
+// routed around the daemon's own datagrams (hostroute.go). In this slice c
+// must use UDP encapsulation (Encap) to an IPv4 Remote, in tunnel or
+// transport mode (transport.go).
 func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	if c == nil {
 		return errors.New("dataplane: InstallChild(nil)")
@@ -316,9 +320,6 @@ func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	// Fail the install rather than black-hole the SA's traffic.
 	if !c.Encap {
 		return fmt.Errorf("dataplane: install %s: ESP without UDP encapsulation is not supported yet (set Encap, RFC 3948)", c.Name)
-	}
-	if c.Mode != sadb.ModeTunnel {
-		return fmt.Errorf("dataplane: install %s: %v mode is not supported yet", c.Name, c.Mode)
 	}
 	if !c.Remote.Addr().Unmap().Is4() || c.Remote.Port() == 0 {
 		return fmt.Errorf("dataplane: install %s: remote %s: need an IPv4 address and port", c.Name, c.Remote)

@@ -19,6 +19,9 @@ type inSegment struct {
 	seq   uint64
 	data  []byte // the ESP packet, decrypted in place
 	inner []byte // the inner IPv4 packet after process, nil if dropped
+	// proto is set for a transport-mode SA: inner is then the payload,
+	// whose IPv4 header is written on the way to the TUN (transport.go).
+	proto uint8
 }
 
 // inBatch is one recvmmsg batch: full-size datagram buffers (a GRO
@@ -138,6 +141,11 @@ func (d *Dataplane) prepareIn(m *ipv4.Message, data []byte, s *inSegment) bool {
 		inc(&d.counters.NoSA) // RFC 4303 3.4.2: discard, auditable event
 		return false
 	}
+	if c.Mode == sadb.ModeTransport && !fromPeer(m, c) {
+		c.Stats.DropsPolicy.Add(1)
+		inc(&d.counters.Policy)
+		return false
+	}
 	seq, err := c.OpenPrepare(data)
 	if err != nil {
 		d.countOpenError(c, err)
@@ -166,12 +174,22 @@ func (d *Dataplane) decryptIn(s *inSegment) []byte {
 		d.countOpenError(c, err)
 		return nil
 	}
-	switch nextHeader {
-	case esp.NextHeaderIPv4:
-	case esp.NextHeaderDummy:
+	switch {
+	case nextHeader == esp.NextHeaderDummy:
 		// RFC 4303 2.6: discard silently, but it is authentic: the
 		// window still moves (routineWriteTUN).
 		return payload[:0]
+	case c.Mode == sadb.ModeTransport:
+		// Mode dispatch: the payload of the peer's own packet (RFC
+		// 4303 3.1.1, transport.go).
+		if !d.openTransport(c, payload, nextHeader) {
+			return nil
+		}
+		s.proto = nextHeader
+		return payload
+	}
+	switch nextHeader {
+	case esp.NextHeaderIPv4:
 	case esp.NextHeaderIPv6:
 		inc(&d.counters.Unsupported)
 		return nil
@@ -244,7 +262,11 @@ func (d *Dataplane) deliverBatch(b *inBatch, w *tunWriter) {
 			inc(&d.counters.Dummy)
 			continue
 		}
-		c.Stats.BytesIn.Add(uint64(len(s.inner)))
+		n := len(s.inner)
+		if s.proto != 0 {
+			n += packet.IPv4MinHeader
+		}
+		c.Stats.BytesIn.Add(uint64(n))
 		c.Stats.PacketsIn.Add(1)
 		if c != last {
 			c.Stats.LastIn.Store(b.now)
@@ -255,8 +277,11 @@ func (d *Dataplane) deliverBatch(b *inBatch, w *tunWriter) {
 			continue
 		}
 		k := len(w.pkts)
-		buf := w.bufs[k][:tunWriteOffset+len(s.inner)]
-		copy(buf[tunWriteOffset:], s.inner)
+		buf := w.bufs[k][:tunWriteOffset+n]
+		if s.proto != 0 {
+			putTransportHeader(buf[tunWriteOffset:], c, s.proto, len(s.inner))
+		}
+		copy(buf[tunWriteOffset+n-len(s.inner):], s.inner)
 		w.pkts = append(w.pkts, buf)
 		if len(w.pkts) == len(w.bufs) {
 			d.writeTUN(w)

@@ -29,6 +29,7 @@ type routeTable struct {
 	log  *slog.Logger
 	refs map[netip.Prefix]int
 	bySA map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
+	host *hostRoutes               // prefixes that cover the peer (hostroute.go)
 }
 
 func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
@@ -37,28 +38,40 @@ func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
 		log:  log,
 		refs: make(map[netip.Prefix]int),
 		bySA: make(map[uint32][]netip.Prefix),
+		host: newHostRoutes(sys, log),
 	}
 }
 
 // add takes a reference on the route of every IPv4 prefix of c.RemoteTS,
-// installing the routes not there yet. It fails, changing nothing, if a
-// route cannot be installed or if the remote selectors cover the peer's own
-// address: that route would send the ESP packets themselves into the TUN
-// (host-to-host policies need policy routing, not done yet).
+// installing the routes not there yet. A prefix that covers the peer's own
+// address would send the ESP packets themselves into the TUN: it goes into
+// the policy-routed table of hostroute.go instead. It fails, changing
+// nothing, if a route cannot be installed.
 func (t *routeTable) add(c *sadb.ChildSA) error {
 	spi := c.InSPI()
 	if _, ok := t.bySA[spi]; ok {
 		return fmt.Errorf("routes for SPI %08x already installed", spi)
 	}
-	prefixes := remotePrefixes(c.RemoteTS)
 	peer := c.Remote.Addr().Unmap()
-	for _, p := range prefixes {
+	var prefixes, hostPrefixes []netip.Prefix
+	for _, p := range remotePrefixes(c.RemoteTS) {
 		if p.Contains(peer) {
-			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
+			hostPrefixes = append(hostPrefixes, p)
+		} else {
+			prefixes = append(prefixes, p)
 		}
 	}
 	var src netip.Addr
 	srcDone := false
+	if len(hostPrefixes) > 0 {
+		if src = t.pickSource(c.LocalTS); !src.IsValid() {
+			src = c.Local.Addr().Unmap()
+		}
+		srcDone = true
+		if err := t.host.add(spi, hostPrefixes, src); err != nil {
+			return fmt.Errorf("remote traffic selector %s covers the peer address %s: %w", hostPrefixes[0], peer, err)
+		}
+	}
 	var added []netip.Prefix
 	for _, p := range prefixes {
 		if t.refs[p] == 0 {
@@ -68,6 +81,7 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 			}
 			if err := t.sys.replace(p, src); err != nil {
 				t.release(added)
+				t.host.remove(spi)
 				return fmt.Errorf("add route %s: %w", p, err)
 			}
 			t.log.Debug("route added", "dst", p, "src", src)
@@ -87,6 +101,7 @@ func (t *routeTable) remove(spi uint32) {
 	}
 	delete(t.bySA, spi)
 	t.release(ps)
+	t.host.remove(spi)
 }
 
 func (t *routeTable) release(ps []netip.Prefix) {
@@ -119,6 +134,7 @@ func (t *routeTable) removeAll() {
 	}
 	clear(t.refs)
 	clear(t.bySA)
+	t.host.removeAll()
 }
 
 // pickSource returns a local address inside the local selectors, so that

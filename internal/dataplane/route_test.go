@@ -18,6 +18,10 @@ type fakeRoutes struct {
 	addrs   []netip.Addr
 	failFor netip.Prefix
 	closed  bool
+	// policy routing (hostroute_test.go)
+	hostRoutes map[netip.Prefix]netip.Addr
+	rule       bool
+	failRule   bool
 }
 
 func (f *fakeRoutes) replace(dst netip.Prefix, src netip.Addr) error {
@@ -134,7 +138,8 @@ func TestRoutesFailureRollsBack(t *testing.T) {
 }
 
 // TestRoutesRefusePeerCovered: routing the peer's own address into the TUN
-// would loop the ESP packets; refuse rather than leak or loop.
+// would loop the ESP packets; without policy routing (no socket marks
+// here, hostroute.go), refuse rather than leak or loop.
 func TestRoutesRefusePeerCovered(t *testing.T) {
 	dp, fake := newRoutedDataplane(t)
 	err := dp.InstallChild(child(t, 1, []string{"10.1.0.0/24"}, "0.0.0.0/0"))

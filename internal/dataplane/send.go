@@ -23,7 +23,9 @@ type outPacket struct {
 	sa    *sadb.ChildSA // nil: dropped before sealing
 	seq   uint64
 	start int    // where the ESP packet starts in the buffer
-	n     int    // inner packet length
+	n     int    // inner packet length (transport mode: the payload's)
+	nh    uint8  // next header: IPv4 in tunnel mode, the protocol in transport mode
+	hl    int    // transport mode: the IPv4 header length, counted in the SA's bytes
 	esp   []byte // the sealed packet, nil if sealing failed
 }
 
@@ -152,7 +154,20 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.Unsupported)
 		return
 	}
-	start := outHeadroom - c.Out.PayloadOffset()
+	// Mode dispatch: tunnel mode seals the whole packet (RFC 4303
+	// 3.1.2), transport mode what follows its header (3.1.1,
+	// transport.go).
+	nh := uint8(esp.NextHeaderIPv4)
+	hl := 0
+	if c.Mode == sadb.ModeTransport {
+		var ok bool
+		if hl, ok = d.transportPayload(ip, c); !ok {
+			return
+		}
+		nh = proto
+		inner = inner[hl:]
+	}
+	start := outHeadroom + hl - c.Out.PayloadOffset()
 	if start < 0 {
 		// This SA needs more headroom than we reserve: move the packet.
 		start = 0
@@ -168,7 +183,7 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.SeqExhausted)
 		return
 	}
-	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner)}
+	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner), nh: nh, hl: hl}
 }
 
 // process seals packets [lo, hi) of the batch (cryptoWork): the parallel
@@ -179,7 +194,7 @@ func (b *outBatch) process(d *Dataplane, lo, hi int) {
 		if p.sa == nil {
 			continue
 		}
-		out, err := p.sa.SealSeq(b.bufs[i][p.start:], p.n, esp.NextHeaderIPv4, p.seq)
+		out, err := p.sa.SealSeq(b.bufs[i][p.start:], p.n, p.nh, p.seq)
 		if err != nil {
 			switch {
 			case errors.Is(err, sadb.ErrDeleted), errors.Is(err, esp.ErrClosed):
@@ -224,7 +239,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 			continue
 		}
 		c := p.sa
-		c.Stats.BytesOut.Add(uint64(p.n))
+		c.Stats.BytesOut.Add(uint64(p.hl + p.n))
 		c.Stats.PacketsOut.Add(1)
 		b.iovs[j] = p.esp
 		j++

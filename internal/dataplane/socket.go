@@ -24,8 +24,9 @@ type packetConn interface {
 // udpSocket is one bound UDP socket (port 500 or 4500).
 type udpSocket struct {
 	pc   packetConn
-	addr netip.Addr // bound address, possibly 0.0.0.0
-	port uint16     // bound port
+	addr netip.Addr      // bound address, possibly 0.0.0.0
+	port uint16          // bound port
+	rc   syscall.RawConn // for socket options set later (SO_MARK, hostroute.go)
 
 	// gso: the kernel takes UDP_SEGMENT messages (turned off when the
 	// path cannot, see sendESP); gro: UDP_GRO is on, datagrams may carry
@@ -69,6 +70,7 @@ func listenUDP(addr netip.Addr, port int, bufSize int, offload bool) (*udpSocket
 		return nil, fmt.Errorf("listen udp %s: no local address", ap)
 	}
 	s := &udpSocket{pc: newBatchConn(c, pc), addr: addr, port: uint16(bound.Port)}
+	s.rc, _ = c.SyscallConn()
 	if offload {
 		gso, gro := enableOffload(c)
 		s.gso.Store(gso)

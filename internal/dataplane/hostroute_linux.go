@@ -1,0 +1,80 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The Linux hostRouteSys (hostroute.go): netlink, no `ip` commands.
+
+func (r *netlinkRoutes) hostRoute(dst netip.Prefix) *netlink.Route {
+	rt := r.route(dst)
+	rt.Table = hostRouteTable
+	return rt
+}
+
+func (r *netlinkRoutes) replaceHost(dst netip.Prefix, src netip.Addr) error {
+	rt := r.hostRoute(dst)
+	if src.IsValid() {
+		rt.Src = src.AsSlice()
+	}
+	return r.h.RouteReplace(rt)
+}
+
+func (r *netlinkRoutes) delHost(dst netip.Prefix) error {
+	return r.h.RouteDel(r.hostRoute(dst))
+}
+
+func hostRule() *netlink.Rule {
+	rule := netlink.NewRule()
+	rule.Family = netlink.FAMILY_V4
+	rule.Priority = hostRulePriority
+	rule.Table = hostRouteTable
+	rule.Mark = hostRouteMark
+	mask := uint32(0xffffffff)
+	rule.Mask = &mask
+	rule.Invert = true
+	return rule
+}
+
+// addRule adds the rule; one left by a daemon that did not exit cleanly is
+// taken over.
+func (r *netlinkRoutes) addRule() error {
+	if err := r.h.RuleAdd(hostRule()); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
+}
+
+func (r *netlinkRoutes) delRule() error { return r.h.RuleDel(hostRule()) }
+
+// markSockets sets (on) or clears SO_MARK on the IKE and NAT-T sockets
+// (socket(7); needs CAP_NET_ADMIN).
+func (d *Dataplane) markSockets(on bool) error {
+	mark := 0
+	if on {
+		mark = hostRouteMark
+	}
+	var errs []error
+	for _, s := range []*udpSocket{d.ike, d.natt} {
+		errs = append(errs, setSocketMark(s.rc, mark))
+	}
+	return errors.Join(errs...)
+}
+
+func setSocketMark(rc syscall.RawConn, mark int) error {
+	if rc == nil {
+		return errors.New("no raw socket")
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, mark)
+	}); err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package dataplane
+
+import "errors"
+
+// markSockets is Linux only (SO_MARK); host routes are not available elsewhere.
+func (d *Dataplane) markSockets(on bool) error {
+	return errors.New("socket marks are only supported on Linux")
+}

@@ -1,0 +1,133 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+)
+
+// The fake's policy routing (hostroute.go), recorded in the same ops list
+// as its main-table routes.
+func (f *fakeRoutes) replaceHost(dst netip.Prefix, src netip.Addr) error {
+	if f.hostRoutes == nil {
+		f.hostRoutes = make(map[netip.Prefix]netip.Addr)
+	}
+	f.hostRoutes[dst] = src
+	f.ops = append(f.ops, "host replace "+dst.String()+" src "+src.String())
+	return nil
+}
+
+func (f *fakeRoutes) delHost(dst netip.Prefix) error {
+	delete(f.hostRoutes, dst)
+	f.ops = append(f.ops, "host del "+dst.String())
+	return nil
+}
+
+func (f *fakeRoutes) addRule() error {
+	if f.failRule {
+		return errors.New("injected rule failure")
+	}
+	f.rule = true
+	f.ops = append(f.ops, "rule add")
+	return nil
+}
+
+func (f *fakeRoutes) delRule() error {
+	f.rule = false
+	f.ops = append(f.ops, "rule del")
+	return nil
+}
+
+// newHostRoutedDataplane is newRoutedDataplane with socket marks recorded.
+func newHostRoutedDataplane(t *testing.T) (*Dataplane, *fakeRoutes, *bool) {
+	dp, fake := newRoutedDataplane(t)
+	marked := new(bool)
+	dp.routes.host.mark = func(on bool) error {
+		*marked = on
+		if on {
+			fake.ops = append(fake.ops, "mark on")
+		} else {
+			fake.ops = append(fake.ops, "mark off")
+		}
+		return nil
+	}
+	return dp, fake, marked
+}
+
+// TestHostRoutesPolicyRouting: selectors that cover the peer's own address
+// (host to host, transport mode) get their route in the policy-routed
+// table: sockets marked first, then the rule, then the route; shared by a
+// rekeyed successor; and taken down in the reverse order by the last SA.
+func TestHostRoutesPolicyRouting(t *testing.T) {
+	dp, fake, marked := newHostRoutedDataplane(t)
+	host := netip.MustParsePrefix("192.0.2.2/32")
+	if err := dp.InstallChild(child(t, 100, []string{"192.0.2.1/32"}, "192.0.2.2/32")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"mark on", "rule add", "host replace 192.0.2.2/32 src 192.0.2.1"}
+	if !slices.Equal(fake.ops, want) {
+		t.Fatalf("ops = %v, want %v", fake.ops, want)
+	}
+	if len(fake.routes) != 0 {
+		t.Fatalf("main-table routes %v: the peer's address must not be routed into the TUN for our own datagrams", fake.routes)
+	}
+	fake.ops = nil
+	if err := dp.InstallChild(child(t, 200, []string{"192.0.2.1/32"}, "192.0.2.2/32")); err != nil {
+		t.Fatal(err)
+	}
+	dp.RemoveChild(100)
+	if len(fake.ops) != 0 {
+		t.Fatalf("the rekeyed pair changed policy routing: %v", fake.ops)
+	}
+	dp.RemoveChild(200)
+	want = []string{"host del 192.0.2.2/32", "rule del", "mark off"}
+	if !slices.Equal(fake.ops, want) || *marked || fake.rule || fake.hostRoutes[host].IsValid() {
+		t.Fatalf("ops = %v, want %v (marked %v, rule %v)", fake.ops, want, *marked, fake.rule)
+	}
+}
+
+// TestHostRoutesMixed: of a tunnel's selectors, only the prefixes that
+// cover the peer go to the policy-routed table.
+func TestHostRoutesMixed(t *testing.T) {
+	dp, fake, _ := newHostRoutedDataplane(t)
+	if err := dp.InstallChild(child(t, 1, []string{"10.1.0.0/24"}, "10.2.0.0/24", "192.0.2.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fake.routes[netip.MustParsePrefix("10.2.0.0/24")]; !ok || len(fake.routes) != 1 {
+		t.Fatalf("main routes %v, want 10.2.0.0/24 only", fake.routes)
+	}
+	if _, ok := fake.hostRoutes[netip.MustParsePrefix("192.0.2.0/24")]; !ok || len(fake.hostRoutes) != 1 {
+		t.Fatalf("host routes %v, want 192.0.2.0/24 only", fake.hostRoutes)
+	}
+}
+
+// TestHostRoutesRuleFailure: if the rule cannot be added, the marks are
+// cleared again and the SA is not installed.
+func TestHostRoutesRuleFailure(t *testing.T) {
+	dp, fake, marked := newHostRoutedDataplane(t)
+	fake.failRule = true
+	if err := dp.InstallChild(child(t, 1, []string{"192.0.2.1/32"}, "192.0.2.2/32")); err == nil {
+		t.Fatal("InstallChild succeeded without the rule")
+	}
+	if *marked || dp.db.Len() != 0 || len(fake.hostRoutes) != 0 {
+		t.Fatalf("left behind: marked %v, SAs %d, host routes %v", *marked, dp.db.Len(), fake.hostRoutes)
+	}
+}
+
+// TestHostRoutesRemovedOnClose: the daemon's exit removes route, rule and
+// marks.
+func TestHostRoutesRemovedOnClose(t *testing.T) {
+	dp, fake, marked := newHostRoutedDataplane(t)
+	if err := dp.InstallChild(child(t, 1, []string{"192.0.2.1/32"}, "192.0.2.2/32")); err != nil {
+		t.Fatal(err)
+	}
+	fake.ops = nil
+	if err := dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"host del 192.0.2.2/32", "rule del", "mark off"}
+	if !slices.Equal(fake.ops, want) || *marked || fake.rule {
+		t.Fatalf("ops = %v, want %v", fake.ops, want)
+	}
+}
