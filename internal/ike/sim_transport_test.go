@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -151,5 +152,28 @@ func TestInitiatorModeUnsolicited(t *testing.T) {
 		if (err != nil) != tc.fails || (!tc.fails && got != tc.want) {
 			t.Errorf("%s: mode %v, err %v; want %v, fails %v", tc.name, got, err, tc.want, tc.fails)
 		}
+	}
+}
+
+// TestSimFirstChildRefusedKeepsIKESA: when the responder refuses the Child
+// SA of IKE_AUTH (here TS_UNACCEPTABLE, as strongSwan's kernel-libipsec
+// answers a host-to-host tunnel), the initiator reports the notify but the
+// IKE SA stays up on both sides (RFC 7296 1.2), as strongSwan keeps it; it
+// used to vanish on our side only, leaving the peer's behind.
+func TestSimFirstChildRefusedKeepsIKESA(t *testing.T) {
+	p := newSimPair(t, 33, simOpts{})
+	p.r.peer.Children[0].RemoteTS = []ts.Selector{ts.FromPrefix(netip.MustParsePrefix("10.9.0.0/24"))}
+	done := p.l.initiate()
+	p.s.mustRun(time.Minute, "initiate done", func() bool { return len(done) > 0 })
+	var ne *NotifyError
+	if err := <-done; !errors.As(err, &ne) || ne.Type != wire.NotifyTSUnacceptable {
+		t.Fatalf("initiate: %v, want TS_UNACCEPTABLE", err)
+	}
+	p.s.run(time.Minute, nil)
+	if l, r := p.l.established(), p.r.established(); len(l) != 1 || len(r) != 1 {
+		t.Fatalf("IKE SAs: left %d, right %d; want 1 each", len(l), len(r))
+	}
+	if l, r := p.l.inst.all(), p.r.inst.all(); len(l) != 0 || len(r) != 0 {
+		t.Fatalf("Child SAs installed: left %d, right %d", len(l), len(r))
 	}
 }

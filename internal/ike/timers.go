@@ -362,6 +362,20 @@ func (sa *ikeSA) runInitiate() bool {
 		}
 		return sa.State() == StateEstablished
 	}
+	if sa.State() == StateEstablished {
+		// Only the first Child SA failed (its notify is in err): the
+		// IKE SA stays up on both sides (RFC 7296 1.2, 2.21.1), as in
+		// strongSwan ("failed to establish CHILD_SA, keeping IKE_SA"),
+		// rather than vanishing here while the peer keeps it.
+		sa.log.Warn("Child SA setup failed, keeping the IKE SA", "conn", sa.peer.Name, "err", err)
+		sa.finishInitiate(err)
+		for _, cfg := range sa.moreChildren {
+			if err := sa.createChild(cfg); err != nil {
+				sa.log.Warn("cannot create Child SA", "child", cfg.Name, "err", err)
+			}
+		}
+		return sa.State() == StateEstablished
+	}
 	sa.log.Warn("IKE SA setup failed", "conn", sa.peer.Name, "peer", sa.remote, "err", err)
 	tries := sa.peer.KeyingTries
 	if errors.Is(err, ErrTimeout) && (tries < 0 || sa.attempt+1 < tries) {
