@@ -178,8 +178,7 @@ func (sa *ikeSA) inherit(n *ikeSA, keys *ikeKeys, s ikeSuite, ni, nr []byte) {
 	n.localID, n.remoteID = sa.localID, sa.remoteID
 	n.frag = sa.frag.inherited()
 	n.fromRekey = true
-	n.log = sa.e.log.With("ike_sa", n.unique, "conn", sa.peer.Name, "peer", sa.remote,
-		"ike_spi", fmt.Sprintf("%016x_i %016x_r", n.spiI, n.spiR))
+	n.relog()
 	n.state = StateEstablished
 	n.established = n.e.clock.Now()
 	n.startIKELifetimes()

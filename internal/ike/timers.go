@@ -253,7 +253,7 @@ func (sa *ikeSA) lifecycle() {
 	now := sa.e.clock.Now()
 	if st := sa.State(); st == StateConnecting && !sa.initiator {
 		if !now.Before(sa.created.Add(halfOpenTimeout)) {
-			sa.log.Info("half-open IKE SA expired", "peer", sa.remote)
+			sa.log.Info("half-open IKE SA expired")
 			sa.setState(StateDeleted)
 		}
 		return
@@ -323,7 +323,7 @@ func (sa *ikeSA) afterFailure(err error) {
 		}
 		return
 	}
-	sa.log.Warn("peer does not answer; deleting the IKE SA", "peer", sa.remote)
+	sa.log.Warn("peer does not answer; deleting the IKE SA")
 	for _, c := range sa.childList() {
 		if c.cfg.DPDAction == ActionRestart {
 			sa.restart = appendOnce(sa.restart, c.cfg)
@@ -362,7 +362,7 @@ func (sa *ikeSA) runInitiate() bool {
 		}
 		return sa.State() == StateEstablished
 	}
-	sa.log.Warn("IKE SA setup failed", "conn", sa.peer.Name, "peer", sa.remote, "err", err)
+	sa.log.Warn("IKE SA setup failed", "err", err)
 	tries := sa.peer.KeyingTries
 	if errors.Is(err, ErrTimeout) && (tries < 0 || sa.attempt+1 < tries) {
 		if _, err := sa.e.spawnInitiator(sa.peer, sa.initChild, sa.moreChildren, sa.initDone, sa.attempt+1); err == nil {
