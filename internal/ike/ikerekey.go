@@ -199,11 +199,17 @@ func (sa *ikeSA) moveChildren(n *ikeSA) bool {
 	sa.children = nil
 	sa.mu.Unlock()
 	n.children = append(n.children, moved...)
+	for _, c := range moved {
+		c.owner.Store(n)
+	}
 	// The replaced Child SAs still in their inbound grace go too: the
 	// old IKE SA's teardown would cut it short and drop ESP the peer
 	// sealed just before its Child SA rekey (sa.draining is ours: this
 	// runs on sa's goroutine).
 	n.adopted = append(n.adopted, sa.draining...)
+	for _, c := range sa.draining {
+		c.owner.Store(n)
+	}
 	clear(sa.draining)
 	sa.draining = sa.draining[:0]
 	// To Config.Events the rekey is invisible: the old SA goes silently

@@ -60,6 +60,7 @@ const (
 	cmdRekeyChild  // rekey a Child SA now (1.3.3)
 	cmdRekeyIKE    // rekey the IKE SA now (1.3.2)
 	cmdWake        // re-read the Child SAs and deadlines (after a hand-over)
+	cmdVolume      // a Child SA reached a byte or packet limit: run lifecycle
 	cmdRedundant   // lost a rekey collision: wait for the peer's DELETE
 )
 
@@ -290,6 +291,8 @@ func (sa *ikeSA) runCommand(c command) {
 	case cmdRekeyIKE:
 		err = sa.rekeyIKE()
 	case cmdWake:
+	case cmdVolume:
+		sa.lifeDue = true
 	case cmdRedundant:
 		sa.markRekeyed()
 	}
