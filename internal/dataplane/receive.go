@@ -141,6 +141,10 @@ func (d *Dataplane) prepareIn(m *ipv4.Message, data []byte, s *inSegment) bool {
 		inc(&d.counters.NoSA) // RFC 4303 3.4.2: discard, auditable event
 		return false
 	}
+	if c.Expired() {
+		inc(&d.counters.Expired) // past its hard volume lifetime (RFC 4301 4.4.2.1)
+		return false
+	}
 	if c.Mode == sadb.ModeTransport && !fromPeer(m, c) {
 		c.Stats.DropsPolicy.Add(1)
 		inc(&d.counters.Policy)
@@ -266,8 +270,7 @@ func (d *Dataplane) deliverBatch(b *inBatch, w *tunWriter) {
 		if s.proto != 0 {
 			n += packet.IPv4MinHeader
 		}
-		c.Stats.BytesIn.Add(uint64(n))
-		c.Stats.PacketsIn.Add(1)
+		c.CountIn(uint64(n))
 		if c != last {
 			c.Stats.LastIn.Store(b.now)
 			last = c

@@ -154,6 +154,11 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.Unsupported)
 		return
 	}
+	if c.Expired() {
+		// Past its hard volume lifetime and not yet replaced or deleted.
+		inc(&d.counters.Expired)
+		return
+	}
 	// Mode dispatch: tunnel mode seals the whole packet (RFC 4303
 	// 3.1.2), transport mode what follows its header (3.1.1,
 	// transport.go).
@@ -239,8 +244,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 			continue
 		}
 		c := p.sa
-		c.Stats.BytesOut.Add(uint64(p.hl + p.n))
-		c.Stats.PacketsOut.Add(1)
+		c.CountOut(uint64(p.hl + p.n))
 		b.iovs[j] = p.esp
 		j++
 		if gso && open && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&
