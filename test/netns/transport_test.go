@@ -88,7 +88,7 @@ func policyRouting(ctx context.Context, t *testing.T, ns *lab.Namespace) (rules,
 // two outer hosts: list-sas shows TRANSPORT on both; pings and 10 MB of
 // TCP each way to the peer's own address arrive intact, while the capture
 // on the wire holds ESP in UDP and not one ICMP or TCP packet in the
-// clear; the daemons' own IKE and ESP datagrams to the same address are
+// clear; swanctl shows TRANSPORT too; the daemons' own IKE and ESP datagrams to the same address are
 // kept out of the TUN by policy routing (table 7296), which `down` and the
 // daemon's exit remove again.
 func TestTransportMode(t *testing.T) {
@@ -107,6 +107,11 @@ func TestTransportMode(t *testing.T) {
 			t.Fatalf("child SA: %v", c)
 		}
 	}
+	// What strongSwan's own swanctl shows over goipsec's VICI socket.
+	sw := newSwanctl(t, left)
+	sw.must(ctx, []string{"INSTALLED, TRANSPORT"}, "--list-sas")
+	sw.must(ctx, []string{"net: TRANSPORT"}, "--list-conns")
+	sw.must(ctx, []string{"TRANSPORT"}, "--list-pols")
 	c := childOf(t, left.sas(ctx))
 	if lt, rt := c["local-ts"], c["remote-ts"]; !strings.Contains(strings.Join(toStrings(lt), ","), "192.0.2.1/32") || !strings.Contains(strings.Join(toStrings(rt), ","), "192.0.2.2/32") {
 		t.Fatalf("selectors %v === %v, want the two hosts", lt, rt)
