@@ -248,7 +248,7 @@ func sameConnection(a, b *config.Connection) bool {
 
 func withoutPos(c *config.Connection) config.Connection {
 	cp := *c
-	cp.Pos = config.Pos{}
+	cp.Pos, cp.PoolsPos = config.Pos{}, config.Pos{}
 	cp.Children = make([]*config.Child, len(c.Children))
 	for i, ch := range c.Children {
 		chc := *ch
