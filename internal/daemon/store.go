@@ -83,6 +83,8 @@ func (s *store) effective() *config.Config {
 		Secrets:     make([]*config.Secret, 0, len(s.file.Secrets)+len(s.secrets)),
 		// Credentials (x509/, private/, ...) are found beside the file.
 		Dir: s.file.Dir,
+		// Pools come from the file only (VICI load-pool is not supported).
+		Pools: s.file.Pools,
 	}
 	for _, c := range s.file.Connections {
 		if v := s.viciConn(c.Name); v != nil {
@@ -263,7 +265,9 @@ func withoutPos(c *config.Connection) config.Connection {
 // file: the message becomes the tree connections { <name> { ... } }
 // (swanctl sends the file's keys, its list keys already split) and
 // config.FromTree checks and types it.
-func connectionsFromVICI(req *vici.Message) ([]*config.Connection, error) {
+//
+// The connections may name the pools known reports (the config file's).
+func connectionsFromVICI(req *vici.Message, known func(string) bool) ([]*config.Connection, error) {
 	if req.Len() == 0 {
 		return nil, fmt.Errorf("load-conn: no connection in the request")
 	}
@@ -281,7 +285,7 @@ func connectionsFromVICI(req *vici.Message) ([]*config.Connection, error) {
 		}
 		conns.Sections = append(conns.Sections, tree)
 	}
-	cfg, err := config.FromTree(&config.Section{Sections: []*config.Section{conns}})
+	cfg, err := config.FromTreeWithPools(&config.Section{Sections: []*config.Section{conns}}, known)
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func refuse(reason string) vici.Handler {
 // are deleted if its configuration changed) and, with start_action =
 // start, is initiated.
 func (d *Daemon) viciLoadConn(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
-	conns, err := connectionsFromVICI(req)
+	conns, err := connectionsFromVICI(req, func(n string) bool { return d.cfg.Load().Pool(n) != nil })
 	if err != nil {
 		return failure("%v", err), nil
 	}

@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/goipsec/goipsec/internal/config"
+	"github.com/goipsec/goipsec/internal/ike"
+)
+
+// poolSet is the daemon's virtual IP pools (RFC 7296 2.19; swanctl.conf
+// pools) by name: one *ike.AddressPool per configured pool, shared by
+// every connection that names it, so that a peer gets one lease however
+// many connections it may match.
+type poolSet map[string]*daemonPool
+
+type daemonPool struct {
+	cfg  *config.Pool
+	pool *ike.AddressPool
+}
+
+// updatePools builds the pools of a configuration. A pool whose
+// definition did not change keeps its *ike.AddressPool, and with it its
+// leases (online and offline), across a reload: peers come back to the
+// address they had, and leases in use are not handed out twice.
+func updatePools(old poolSet, pools []*config.Pool) (poolSet, error) {
+	out := make(poolSet, len(pools))
+	for _, c := range pools {
+		if o := old[c.Name]; o != nil && samePool(o.cfg, c) {
+			out[c.Name] = &daemonPool{cfg: c, pool: o.pool}
+			continue
+		}
+		p, err := ike.NewAddressPool(c.Name, c.First, c.Last)
+		if err != nil {
+			return nil, fmt.Errorf("%v: pools.%s.addrs: %w", c.Pos, c.Name, err)
+		}
+		p.DNS = slices.Clone(c.DNS)
+		out[c.Name] = &daemonPool{cfg: c, pool: p}
+	}
+	return out, nil
+}
+
+// samePool compares what a pool hands out (positions do not count).
+func samePool(a, b *config.Pool) bool {
+	return a.Name == b.Name && a.First == b.First && a.Last == b.Last && slices.Equal(a.DNS, b.DNS)
+}
+
+// enginePools resolves a connection's pool names. A name that is not
+// configured is an error: the config checks pools of its own file, but a
+// connection loaded over VICI may outlive the pool in a reload.
+func (ps poolSet) enginePools(names []string) ([]*ike.AddressPool, error) {
+	var out []*ike.AddressPool
+	for _, n := range names {
+		p := ps[n]
+		if p == nil {
+			return nil, fmt.Errorf("unknown pool %q (no pools.%s section)", n, n)
+		}
+		out = append(out, p.pool)
+	}
+	return out, nil
+}
+
+// setVIPs gives a peer the connection's virtual IP settings: the
+// addresses to request as initiator and the pools to lease from as
+// responder.
+func setVIPs(p *ike.PeerConfig, c *config.Connection, pools poolSet) error {
+	var err error
+	if p.Pools, err = pools.enginePools(c.Pools); err != nil {
+		return err
+	}
+	p.VIPs = slices.Clone(c.VIPs)
+	return nil
+}
+
+// samePoolsOf reports whether a running peer leases from the pools the
+// connection's names resolve to now (a changed pool is a new object).
+func samePoolsOf(p *ike.PeerConfig, c *config.Connection, pools poolSet) bool {
+	now, err := pools.enginePools(c.Pools)
+	return err == nil && slices.Equal(p.Pools, now)
+}
+
+// stats lists the pools' leases, as charon's get-pools does.
+func (ps poolSet) stats() []ike.PoolStats {
+	out := make([]ike.PoolStats, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.pool.Stats())
+	}
+	slices.SortFunc(out, func(a, b ike.PoolStats) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// vipStrings formats addresses for VICI lists.
+func vipStrings(list []netip.Addr) []string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = a.String()
+	}
+	return out
+}
