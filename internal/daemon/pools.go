@@ -21,13 +21,14 @@ type daemonPool struct {
 }
 
 // updatePools builds the pools of a configuration. A pool whose
-// definition did not change keeps its *ike.AddressPool, and with it its
-// leases (online and offline), across a reload: peers come back to the
-// address they had, and leases in use are not handed out twice.
+// addresses did not change keeps its *ike.AddressPool, and with it its
+// leases (online and offline), across a reload, as strongSwan's do:
+// peers come back to the address they had, and leases in use are not
+// handed out twice. Its new attributes take effect with commit.
 func updatePools(old poolSet, pools []*config.Pool) (poolSet, error) {
 	out := make(poolSet, len(pools))
 	for _, c := range pools {
-		if o := old[c.Name]; o != nil && samePool(o.cfg, c) {
+		if o := old[c.Name]; o != nil && sameRange(o.cfg, c) {
 			out[c.Name] = &daemonPool{cfg: c, pool: o.pool}
 			continue
 		}
@@ -41,9 +42,18 @@ func updatePools(old poolSet, pools []*config.Pool) (poolSet, error) {
 	return out, nil
 }
 
-// samePool compares what a pool hands out (positions do not count).
-func samePool(a, b *config.Pool) bool {
-	return a.Name == b.Name && a.First == b.First && a.Last == b.Last && slices.Equal(a.DNS, b.DNS)
+// sameRange reports whether two definitions of a pool hand out the same
+// addresses.
+func sameRange(a, b *config.Pool) bool {
+	return a.Name == b.Name && a.First == b.First && a.Last == b.Last
+}
+
+// commit gives kept pools their new attributes, once the configuration
+// change that made ps cannot fail any more.
+func (ps poolSet) commit() {
+	for _, p := range ps {
+		p.pool.SetDNS(p.cfg.DNS)
+	}
 }
 
 // enginePools resolves a connection's pool names. A name that is not

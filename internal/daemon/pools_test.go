@@ -105,6 +105,17 @@ func TestPoolsSharedAndKeptOnReload(t *testing.T) {
 		t.Fatalf("lease lost: %v", pool.Stats())
 	}
 
+	// New name servers only: the same pool and leases, the new servers.
+	if err := reloadWith(t, d, strings.Replace(fmt.Sprintf(rwConf, "10.3.0.0/24"), "10.3.0.53", "10.3.0.54, 10.3.0.55", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if p := peerNamed(d, "rw1"); p != rw1 || p.Pools[0] != pool || pool.Stats().OnlineLeases[lease] == "" {
+		t.Fatal("a pool whose addresses did not change was replaced")
+	}
+	if len(pool.DNS) != 2 || pool.DNS[1] != netip.MustParseAddr("10.3.0.55") {
+		t.Fatalf("dns not updated: %v", pool.DNS)
+	}
+
 	// Changed pool: new pool for both connections, new peers.
 	if err := reloadWith(t, d, fmt.Sprintf(rwConf, "10.4.0.10-10.4.0.20")); err != nil {
 		t.Fatal(err)
@@ -148,5 +159,92 @@ func TestLoadConnNamesFilePool(t *testing.T) {
 	}
 	if peerNamed(d, "vrw").Pools[0] != peerNamed(d, "rw1").Pools[0] {
 		t.Fatal("failed reload changed the pools")
+	}
+}
+
+// TestVICIPools: load-pool, get-pools and unload-pool as swanctl
+// --load-pools and --list-pools --leases send them: a loaded pool serves
+// connections loaded over VICI, loading it again with the same addresses
+// keeps its leases, and a pool with online leases is neither replaced by
+// other addresses nor unloaded.
+func TestVICIPools(t *testing.T) {
+	d := testDaemon(t, "")
+	d.vici = vici.NewServer(nil)
+	d.registerVICIConfig()
+	h := d.vici.Handler
+	loadPool := func(addrs string, dns ...string) *vici.Message {
+		p := msg("addrs", addrs)
+		if dns != nil {
+			_ = p.Set("dns", dns)
+		}
+		resp, _ := call(t, h("load-pool"), msg("vp", p))
+		return resp
+	}
+	ok := func(what string, resp *vici.Message) {
+		t.Helper()
+		if resp.GetString("success") != "yes" {
+			t.Fatalf("%s: %s", what, resp.GetString("errmsg"))
+		}
+	}
+	refused := func(what string, resp *vici.Message, want string) {
+		t.Helper()
+		if resp.GetString("success") != "no" || !strings.Contains(resp.GetString("errmsg"), want) {
+			t.Fatalf("%s: want a refusal with %q, got %v %q", what, want, resp.GetString("success"), resp.GetString("errmsg"))
+		}
+	}
+	ok("load-pool", loadPool("10.7.0.0/28", "10.7.0.53"))
+	refused("bad addrs", loadPool("10.7.0.0/33"), `pools.vp.addrs: invalid subnet "10.7.0.0/33"`)
+	resp, _ := call(t, h("load-pool"), msg("vp", msg("addrs", "10.7.0.0/28", "nbns", []string{"10.7.0.2"})))
+	refused("nbns", resp, "pools.vp.nbns: key not supported yet")
+
+	conn := vici.NewMessage()
+	_ = conn.Set("vrw", msg("pools", []string{"vp"},
+		"local", msg("auth", "psk"), "remote", msg("auth", "psk")))
+	resp, _ = call(t, h("load-conn"), conn)
+	ok("load-conn naming the VICI pool", resp)
+	pool := peerNamed(d, "vrw").Pools[0]
+	if pool.Size() != 14 || len(pool.DNS) != 1 {
+		t.Fatalf("pool: size %d dns %v", pool.Size(), pool.DNS)
+	}
+	lease, err := pool.Acquire("carol@example.org", netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	resp, _ = call(t, h("get-pools"), msg("leases", "yes"))
+	vp := resp.GetSection("vp")
+	if vp == nil || vp.GetString("base") != "10.7.0.1" || vp.GetString("size") != "14" || vp.GetString("online") != "1" || vp.GetString("offline") != "0" {
+		t.Fatalf("get-pools: %v", resp)
+	}
+	l := vp.GetSection("leases")
+	if l == nil || l.GetSection("0") == nil || l.GetSection("0").GetString("address") != lease.String() ||
+		l.GetSection("0").GetString("identity") != "carol@example.org" || l.GetSection("0").GetString("status") != "online" {
+		t.Fatalf("get-pools leases: %v", vp)
+	}
+	if resp, _ := call(t, h("get-pools"), msg("name", "other")); resp.Len() != 0 {
+		t.Fatalf("get-pools name filter: %v", resp)
+	}
+
+	// Same addresses, new attributes: leases and peers stay.
+	ok("reload same addrs", loadPool("10.7.0.0/28", "10.7.0.54"))
+	if p := peerNamed(d, "vrw"); p.Pools[0] != pool || pool.DNS[0] != netip.MustParseAddr("10.7.0.54") {
+		t.Fatalf("pool replaced or dns not updated: %v", pool.DNS)
+	}
+	refused("replace with online leases", loadPool("10.8.0.0/28"), "vici pool vp has online leases, unable to replace")
+	refused("unload with online leases", func() *vici.Message {
+		r, _ := call(t, h("unload-pool"), msg("name", "vp"))
+		return r
+	}(), "vp has online leases, unable to unload")
+	pool.Release(lease)
+	r, _ := call(t, h("unload-pool"), msg("name", "vp"))
+	refused("unload while a connection names it", r, `connections.vrw.pools: unknown pool "vp"`)
+	r, _ = call(t, h("unload-conn"), msg("name", "vrw"))
+	ok("unload-conn", r)
+	r, _ = call(t, h("unload-pool"), msg("name", "vp"))
+	ok("unload-pool", r)
+	r, _ = call(t, h("unload-pool"), msg("name", "vp"))
+	refused("unload again", r, "vp not found")
+	if resp, _ := call(t, h("get-pools"), nil); resp.Len() != 0 {
+		t.Fatalf("get-pools after unload: %v", resp)
 	}
 }

@@ -126,6 +126,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*c
 	}
 	d.cfg.Store(cfg)
 	d.pools = pools
+	pools.commit()
 	d.engine.SetPeers(peers)
 	d.index(cfg, peers)
 	for _, name := range gone {

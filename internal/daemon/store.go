@@ -42,6 +42,10 @@ type store struct {
 	hiddenConns   map[string]bool
 	hiddenSecrets map[string]bool
 	nextSecret    int // for load-shared requests without an id
+	// pools are the pools loaded over VICI (load-pool; a handful, so
+	// no index), hiddenPools file pools hidden by an unload-pool.
+	pools       []*config.Pool
+	hiddenPools map[string]bool
 	// creds is the VICI layer of the credentials (load-cert, load-key,
 	// load-authority) over the swanctl directories beside the file.
 	creds viciCreds
@@ -49,7 +53,7 @@ type store struct {
 
 func newStore(file *config.Config) *store {
 	s := &store{connIdx: map[string]int{}, secretIdx: map[string]int{},
-		hiddenConns: map[string]bool{}, hiddenSecrets: map[string]bool{}}
+		hiddenConns: map[string]bool{}, hiddenSecrets: map[string]bool{}, hiddenPools: map[string]bool{}}
 	s.indexFile(file)
 	return s
 }
@@ -83,8 +87,18 @@ func (s *store) effective() *config.Config {
 		Secrets:     make([]*config.Secret, 0, len(s.file.Secrets)+len(s.secrets)),
 		// Credentials (x509/, private/, ...) are found beside the file.
 		Dir: s.file.Dir,
-		// Pools come from the file only (VICI load-pool is not supported).
-		Pools: s.file.Pools,
+	}
+	for _, p := range s.file.Pools {
+		if v := s.viciPool(p.Name); v != nil {
+			out.Pools = append(out.Pools, v)
+		} else if !s.hiddenPools[p.Name] {
+			out.Pools = append(out.Pools, p)
+		}
+	}
+	for _, p := range s.pools {
+		if s.file.Pool(p.Name) == nil {
+			out.Pools = append(out.Pools, p)
+		}
 	}
 	for _, c := range s.file.Connections {
 		if v := s.viciConn(c.Name); v != nil {
@@ -128,8 +142,41 @@ func (s *store) setFile(file *config.Config) {
 	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c == nil || s.fileConns[c.Name] != nil })
 	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec == nil || s.fileSecrets[sec.Name] != nil })
 	s.reindex()
+	s.pools = deleteFunc(s.pools, func(p *config.Pool) bool { return file.Pool(p.Name) != nil })
 	clear(s.hiddenConns)
 	clear(s.hiddenSecrets)
+	clear(s.hiddenPools)
+}
+
+func (s *store) viciPool(name string) *config.Pool {
+	for _, p := range s.pools {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// loadPool adds or replaces a pool in the VICI layer (load-pool).
+func (s *store) loadPool(p *config.Pool) {
+	delete(s.hiddenPools, p.Name)
+	for i, old := range s.pools {
+		if old.Name == p.Name {
+			s.pools[i] = p
+			return
+		}
+	}
+	s.pools = append(s.pools, p)
+}
+
+// unloadPool reports whether a pool of that name was loaded.
+func (s *store) unloadPool(name string) bool {
+	found := s.viciPool(name) != nil || (s.file.Pool(name) != nil && !s.hiddenPools[name])
+	s.pools = deleteFunc(s.pools, func(p *config.Pool) bool { return p.Name == name })
+	if s.file.Pool(name) != nil {
+		s.hiddenPools[name] = true
+	}
+	return found
 }
 
 // reindex compacts the VICI layer and rebuilds its indexes.
@@ -238,6 +285,8 @@ func (s *store) clone() *store {
 	cp.secretIdx = maps.Clone(s.secretIdx)
 	cp.hiddenConns = maps.Clone(s.hiddenConns)
 	cp.hiddenSecrets = maps.Clone(s.hiddenSecrets)
+	cp.pools = append([]*config.Pool(nil), s.pools...)
+	cp.hiddenPools = maps.Clone(s.hiddenPools)
 	cp.creds = s.creds.clone()
 	return &cp
 }

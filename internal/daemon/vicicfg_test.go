@@ -287,7 +287,7 @@ func names(c *config.Config) []string {
 	return out
 }
 
-// TestRefusedCredentials: pools and features goipsec lacks get a reason,
+// TestRefusedCredentials: features goipsec lacks get a reason,
 // not a silent success; credentials that do not parse are refused.
 func TestRefusedCredentials(t *testing.T) {
 	d := testDaemon(t, "")
@@ -298,7 +298,6 @@ func TestRefusedCredentials(t *testing.T) {
 		"load-key":       "parsing x509 private key failed",
 		"load-authority": "want one authority section",
 		"load-token":     "smartcard",
-		"load-pool":      "pools are not supported yet",
 		"install":        "trap and shunt policies",
 		"get-counters":   "counters are not supported yet",
 	} {

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +306,48 @@ func TestVIPGoipsecToGoipsec(t *testing.T) {
 	}
 	if !onTUN(ctx, s.Left, netip.MustParseAddr("10.3.0.5")) {
 		t.Fatal("the refusal took the first client's address off the TUN")
+	}
+}
+
+// TestVIPSwanctlLoadPools: a goipsec gateway that starts with no
+// configuration gets its pool and connection from the real swanctl
+// (--load-all sends get-pools, load-pool, load-conn), leases from that
+// pool to a goipsec client, and swanctl --list-pools --leases and
+// --list-sas show the lease as they do for charon. --load-pools with a
+// file that no longer has the pool cannot unload it while its lease is
+// online, and the pool stays.
+func TestVIPSwanctlLoadPools(t *testing.T) {
+	s := topology(t)
+	gw := startDaemon(t, s.Right, "gw", noConnections)
+	sw := newSwanctl(t, gw)
+	ctx := ctxFor(t, 90*time.Second)
+	file := filepath.Join(sw.dir, "swanctl.conf")
+	if err := os.WriteFile(file, []byte(rwGatewayConf(s, "10.3.0.0/24")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sw.must(ctx, []string{"loaded pool 'rw'", "successfully loaded 1 pools, 0 unloaded",
+		"loaded connection 'rw'"}, "--load-all", "--file", file)
+	client := startDaemon(t, s.Left, "client", rwClientConf(s, "client.goipsec.test"))
+	if out, err := client.cli(ctx, "up", "rw"); err != nil {
+		t.Fatalf("goipsec up: %v\n%s", err, out)
+	}
+	vip := clientVIP(ctx, t, client, "rw", in24("10.3.0.0/24"))
+	if out, err := lab.Ping(ctx, s.Left, vip, s.RightInner, 3); err != nil {
+		t.Fatalf("ping %v -> %v: %v\n%s", vip, s.RightInner, err, out)
+	}
+	sw.must(ctx, []string{"rw", vip.String(), "online", "'client.goipsec.test'"}, "--list-pools", "--leases")
+	sw.must(ctx, []string{"remote 'client.goipsec.test' @ " + s.LeftOuter.String(), "[" + vip.String() + "]"}, "--list-sas")
+
+	noPool := strings.Replace(rwGatewayConf(s, "10.3.0.0/24"), "pools {\n    rw {\n        addrs = 10.3.0.0/24\n    }\n}\n", "", 1)
+	if err := os.WriteFile(file, []byte(noPool), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// (swanctl prints the failure but exits 0 when the file has no pools.)
+	if out, _ := sw.run(ctx, "--load-pools", "--file", file); !strings.Contains(out, "unloading pool 'rw' failed: rw has online leases, unable to unload") {
+		t.Fatalf("--load-pools dropping a pool in use:\n%s", out)
+	}
+	sw.must(ctx, []string{"rw", vip.String(), "online"}, "--list-pools", "--leases")
+	if out, err := lab.Ping(ctx, s.Left, vip, s.RightInner, 2); err != nil {
+		t.Fatalf("ping after the refused unload: %v\n%s", err, out)
 	}
 }
