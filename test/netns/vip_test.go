@@ -24,7 +24,8 @@ import (
 const vipPSK = "a remote access secret"
 
 // rwClientConf is the client's config: one connection per identity in ids
-// (named rw, rw2, ...), all asking for any virtual IP.
+// (named rw, rw2, ...), all asking for any virtual IP; "id=10.3.0.77"
+// asks for that address instead.
 func rwClientConf(s *lab.SiteToSite, ids ...string) string {
 	var b strings.Builder
 	b.WriteString("connections {\n")
@@ -33,12 +34,16 @@ func rwClientConf(s *lab.SiteToSite, ids ...string) string {
 		if i > 0 {
 			name = fmt.Sprintf("rw%d", i+1)
 		}
+		id, vip, ok := strings.Cut(id, "=")
+		if !ok {
+			vip = "0.0.0.0"
+		}
 		fmt.Fprintf(&b, `    %s {
         version = 2
         local_addrs = %s
         remote_addrs = %s
         proposals = aes256gcm16-prfsha256-x25519
-        vips = 0.0.0.0
+        vips = %s
         local {
             auth = psk
             id = %s
@@ -55,7 +60,7 @@ func rwClientConf(s *lab.SiteToSite, ids ...string) string {
             }
         }
     }
-`, name, s.LeftOuter, s.RightOuter, id, s.RightNet)
+`, name, s.LeftOuter, s.RightOuter, vip, id, s.RightNet)
 	}
 	fmt.Fprintf(&b, "}\nsecrets {\n    ike-rw {\n        secret = %q\n    }\n}\n", vipPSK)
 	return b.String()
@@ -222,16 +227,17 @@ func TestVIPStrongSwanToGateway(t *testing.T) {
 }
 
 // TestVIPGoipsecToGoipsec (c, d, e): goipsec client and gateway. The
-// client's address is on its TUN and traffic flows both ways; after
-// down, another identity gets another address while the first one's
-// lease stays reserved, and the first identity gets its address back on
-// up; a gateway with a pool of one address refuses a second client
+// client's address is on its TUN and traffic flows both ways, and a
+// reload of the gateway keeps the SA and its lease; after down, another
+// identity gets another address while the first one's lease stays
+// reserved, a requested address is honoured, and the first identity gets
+// its address back on up; a gateway with a pool of one address refuses a second client
 // cleanly (INTERNAL_ADDRESS_FAILURE) and keeps serving the first.
 func TestVIPGoipsecToGoipsec(t *testing.T) {
 	s := topology(t)
 	ctx := ctxFor(t, 120*time.Second)
 	gw := startDaemon(t, s.Right, "gw", rwGatewayConf(s, "10.3.0.0/24"))
-	client := startDaemon(t, s.Left, "client", rwClientConf(s, "a.goipsec.test", "b.goipsec.test"))
+	client := startDaemon(t, s.Left, "client", rwClientConf(s, "a.goipsec.test", "b.goipsec.test", "c.goipsec.test=10.3.0.77"))
 	up := func(conn string) {
 		t.Helper()
 		if out, err := client.cli(ctx, "up", conn); err != nil {
@@ -267,6 +273,16 @@ func TestVIPGoipsecToGoipsec(t *testing.T) {
 	if out, err := gw.cli(ctx, "status"); err != nil || !strings.Contains(out, "["+a.String()+"]") {
 		t.Errorf("gateway status does not show the lease: %v\n%s", err, out)
 	}
+	// A reload with the pool unchanged keeps the SA and its lease.
+	if out, err := gw.cli(ctx, "reload"); err != nil {
+		t.Fatalf("goipsec reload: %v\n%s", err, out)
+	}
+	if rv := vipsOf(t, saOf(gw.sas(ctx), "rw"), "remote-vips"); len(rv) != 1 || rv[0] != a {
+		t.Fatalf("after reload the gateway has remote-vips %v, want [%v]", rv, a)
+	}
+	if out, err := lab.Ping(ctx, s.Left, a, s.RightInner, 2); err != nil {
+		t.Fatalf("ping after reload: %v\n%s", err, out)
+	}
 	down("rw")
 	waitUntil(t, "virtual IP removed from the TUN", 5*time.Second, func() bool { return !onTUN(ctx, s.Left, a) })
 
@@ -277,6 +293,13 @@ func TestVIPGoipsecToGoipsec(t *testing.T) {
 		t.Fatalf("identity b got a's offline lease %v", a)
 	}
 	down("rw2")
+	// A requested address (vips = 10.3.0.77) is a hint the pool honours
+	// when the address is free.
+	up("rw3")
+	if c := clientVIP(ctx, t, client, "rw3", in24("10.3.0.0/24")); c.String() != "10.3.0.77" {
+		t.Fatalf("vips = 10.3.0.77 got %v", c)
+	}
+	down("rw3")
 	up("rw")
 	if again := clientVIP(ctx, t, client, "rw", in24("10.3.0.0/24")); again != a {
 		t.Fatalf("after down/up identity a got %v, want its lease %v", again, a)
