@@ -240,6 +240,12 @@ func (c *Connection) Describe() string {
 		c.Name, c.Version, strings.Join(c.LocalAddrs, ","), c.LocalPort,
 		strings.Join(c.RemoteAddrs, ","), c.RemotePort,
 		c.Local.Auth, id(c.Local.ID), c.Remote.Auth, id(c.Remote.ID))
+	for _, v := range c.VIPs {
+		fmt.Fprintf(&b, ", vip %s", v)
+	}
+	if len(c.Pools) > 0 {
+		fmt.Fprintf(&b, ", pools %s", strings.Join(c.Pools, ","))
+	}
 	for _, ch := range c.Children {
 		fmt.Fprintf(&b, "\n  %s: %s === %s, %s, start_action %s", ch.Name,
 			strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ","), ch.Mode, ch.StartAction)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -64,6 +65,9 @@ func TestPoolAddrs(t *testing.T) {
 		}
 		if got := c.Connections[0].Pools; !reflect.DeepEqual(got, []string{"p4"}) {
 			t.Errorf("pools = %v", got)
+		}
+		if d := c.Connections[0].Describe(); !strings.Contains(d, ", pools p4") {
+			t.Errorf("Describe: %s", d)
 		}
 	}
 }
