@@ -195,11 +195,13 @@ func TestVIPClientToStrongSwan(t *testing.T) {
 }
 
 // TestVIPStrongSwanToGateway (b): strongSwan as the client gets an address
-// from goipsec's pool (swanctl --list-sas shows it) and pings goipsec's
-// LAN from it; goipsec's list-sas reports the lease as remote-vips.
+// and the pool's name server from goipsec's pool (swanctl --list-sas
+// shows the address) and pings goipsec's LAN from it; goipsec's list-sas
+// reports the lease as remote-vips.
 func TestVIPStrongSwanToGateway(t *testing.T) {
 	s := topology(t)
-	gw := startDaemon(t, s.Right, "gw", rwGatewayConf(s, "10.3.0.0/24"))
+	withDNS := strings.Replace(rwGatewayConf(s, "10.3.0.0/24"), "addrs = 10.3.0.0/24\n", "addrs = 10.3.0.0/24\n        dns = 10.2.0.53\n", 1)
+	gw := startDaemon(t, s.Right, "gw", withDNS)
 	charon := startCharon(t, s.Left, rwClientConf(s, "client.goipsec.test"))
 	ctx := ctxFor(t, 90*time.Second)
 	if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
@@ -218,6 +220,10 @@ func TestVIPStrongSwanToGateway(t *testing.T) {
 		t.Fatalf("strongSwan did not get 10.3.0.1: %v\n%s", err, out)
 	}
 	t.Logf("strongSwan --list-sas:\n%s", out)
+	// The pool's name server went with the address (INTERNAL_IP4_DNS).
+	if !strings.Contains(charon.Log(), "CPRP(ADDR DNS)") {
+		t.Errorf("strongSwan's log shows no CFG_REPLY with ADDR and DNS:\n%s", charon.Log())
+	}
 	if out, err := lab.Ping(ctx, s.Left, rv[0], s.RightInner, 3); err != nil {
 		t.Fatalf("ping %v -> %v: %v\n%s", rv[0], s.RightInner, err, out)
 	}
