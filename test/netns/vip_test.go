@@ -380,3 +380,72 @@ func TestVIPSwanctlLoadPools(t *testing.T) {
 		t.Fatalf("ping after the refused unload: %v\n%s", err, out)
 	}
 }
+
+// TestVIPRekeys: strongSwan rekeys the IKE SA and the Child SA every few
+// seconds, once as the gateway of a goipsec client and once as the client
+// of a goipsec gateway. The virtual IP moves to each new IKE SA (the
+// client keeps it on its TUN, the gateway keeps the lease online), and
+// traffic from it keeps flowing.
+func TestVIPRekeys(t *testing.T) {
+	const rekeys = "rekey_time = 4s\n        over_time = 60s\n        rand_time = 0s\n        pools = rw\n"
+	const childRekeys = "esp_proposals = aes256gcm16\n                rekey_time = 3s\n                life_time = 60s\n                rand_time = 0s\n"
+	for _, gwIs := range []string{"strongswan", "goipsec"} {
+		t.Run("gateway-"+gwIs, func(t *testing.T) {
+			s := topology(t)
+			ctx := ctxFor(t, 90*time.Second)
+			gwConf := rwGatewayConf(s, "10.3.0.0/24")
+			clConf := rwClientConf(s, "client.goipsec.test")
+			var sas func() []map[string]any
+			var vip netip.Addr
+			if gwIs == "strongswan" {
+				gwConf = strings.Replace(strings.Replace(gwConf, "pools = rw\n", rekeys, 1), "esp_proposals = aes256gcm16\n", childRekeys, 1)
+				startCharon(t, s.Right, gwConf)
+				client := startDaemon(t, s.Left, "client", clConf)
+				if out, err := client.cli(ctx, "up", "rw"); err != nil {
+					t.Fatalf("goipsec up: %v\n%s", err, out)
+				}
+				vip = clientVIP(ctx, t, client, "rw", in24("10.3.0.0/24"))
+				sas = func() []map[string]any { return client.sas(ctx) }
+				defer func() {
+					if !onTUN(ctx, s.Left, vip) {
+						t.Error("the virtual IP left the TUN across rekeys")
+					}
+					if got := clientVIP(ctx, t, client, "rw", in24("10.3.0.0/24")); got != vip {
+						t.Errorf("virtual IP %v after rekeys, was %v", got, vip)
+					}
+				}()
+			} else {
+				clConf = strings.Replace(strings.Replace(clConf, "vips = 0.0.0.0\n", "vips = 0.0.0.0\n        "+strings.Replace(rekeys, "        pools = rw\n", "", 1), 1), "esp_proposals = aes256gcm16\n", childRekeys, 1)
+				gw := startDaemon(t, s.Right, "gw", gwConf)
+				charon := startCharon(t, s.Left, clConf)
+				if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+					t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+				}
+				vip = netip.MustParseAddr("10.3.0.1")
+				sas = func() []map[string]any { return gw.sas(ctx) }
+				defer func() {
+					sa := saOf(gw.sas(ctx), "rw")
+					if rv := vipsOf(t, sa, "remote-vips"); len(rv) != 1 || rv[0] != vip {
+						t.Errorf("gateway remote-vips after rekeys %v, want [%v]", rv, vip)
+					}
+					if out, err := gw.cli(ctx, "status"); err != nil || !strings.Contains(out, "["+vip.String()+"]") {
+						t.Errorf("gateway status after rekeys: %v\n%s", err, out)
+					}
+				}()
+			}
+			first := saOf(sas(), "rw")["uniqueid"]
+			res, err := lab.TCPThroughput(ctxFor(t, 30*time.Second), s.Left, s.Right, vip, s.RightInner, 10*time.Second)
+			if err != nil || !res.Intact {
+				t.Fatalf("TCP from the virtual IP across rekeys: %v %v", res, err)
+			}
+			t.Logf("TCP across rekeys: %v", res)
+			waitUntil(t, "one IKE SA, rekeyed", 10*time.Second, func() bool {
+				l := sas()
+				return len(l) == 1 && saOf(l, "rw") != nil && saOf(l, "rw")["uniqueid"] != first
+			})
+			if out, err := lab.Ping(ctx, s.Left, vip, s.RightInner, 2); err != nil {
+				t.Fatalf("ping after rekeys: %v\n%s", err, out)
+			}
+		})
+	}
+}
