@@ -61,6 +61,8 @@ type ConnReport struct {
 	DPDDelay      string           `json:"dpd_delay"`
 	KeyingTries   int              `json:"keyingtries"`
 	Fragmentation string           `json:"fragmentation"`
+	VIPs          []string         `json:"vips,omitempty"`
+	Pools         []PoolReport     `json:"pools,omitempty"`
 	Children      []ChildReport    `json:"children"`
 	Match         *MatchReport     `json:"match,omitempty"`
 }
@@ -212,6 +214,7 @@ func Explain(ctx context.Context, cfg *config.Config, conn string, offer CheckOf
 			continue
 		}
 		r := describeConn(c)
+		r.VIPs, r.Pools = vipReport(c, cfg)
 		if !offer.Empty() {
 			p, key, err := peerFromConnection(ctx, c)
 			if err != nil {

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
@@ -115,4 +117,37 @@ func vipStrings(list []netip.Addr) []string {
 		out[i] = a.String()
 	}
 	return out
+}
+
+// PoolReport is a pool a connection leases virtual IPs from (goipsec
+// check).
+type PoolReport struct {
+	Name  string   `json:"name"`
+	Addrs string   `json:"addrs"`
+	First string   `json:"first"`
+	Last  string   `json:"last"`
+	DNS   []string `json:"dns,omitempty"`
+}
+
+func vipReport(c *config.Connection, cfg *config.Config) ([]string, []PoolReport) {
+	var pools []PoolReport
+	for _, n := range c.Pools {
+		if p := cfg.Pool(n); p != nil {
+			pools = append(pools, PoolReport{Name: p.Name, Addrs: p.Addrs, First: p.First.String(), Last: p.Last.String(), DNS: vipStrings(p.DNS)})
+		}
+	}
+	return vipStrings(c.VIPs), pools
+}
+
+func writeVIPs(w io.Writer, r ConnReport) {
+	if len(r.VIPs) > 0 {
+		fmt.Fprintf(w, "  virtual IP: asks for %s in IKE_AUTH (CFG_REQUEST, RFC 7296 2.19); local_ts dynamic stands for the assigned address\n", strings.Join(r.VIPs, ","))
+	}
+	for _, p := range r.Pools {
+		dns := ""
+		if len(p.DNS) > 0 {
+			dns = ", dns " + strings.Join(p.DNS, ",")
+		}
+		fmt.Fprintf(w, "  virtual IPs: leases %s-%s from pool %s (addrs %s)%s to peers that ask; remote_ts dynamic stands for the lease\n", p.First, p.Last, p.Name, p.Addrs, dns)
+	}
 }

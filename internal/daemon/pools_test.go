@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -246,5 +247,28 @@ func TestVICIPools(t *testing.T) {
 	refused("unload again", r, "vp not found")
 	if resp, _ := call(t, h("get-pools"), nil); resp.Len() != 0 {
 		t.Fatalf("get-pools after unload: %v", resp)
+	}
+}
+
+// TestExplainVIPs: goipsec check says what a connection asks for and
+// leases, and that its match explanation does not model leases.
+func TestExplainVIPs(t *testing.T) {
+	cfg, err := config.Parse("test.conf", []byte(fmt.Sprintf(rwConf, "10.3.0.0/24")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Explain(context.Background(), cfg, "", CheckOffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	WriteExplanation(&b, r)
+	for _, want := range []string{
+		"virtual IPs: leases 10.3.0.1-10.3.0.254 from pool rw (addrs 10.3.0.0/24), dns 10.3.0.53",
+		"virtual IP: asks for 0.0.0.0 in IKE_AUTH",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("goipsec check output lacks %q:\n%s", want, b.String())
+		}
 	}
 }
