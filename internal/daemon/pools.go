@@ -92,21 +92,25 @@ func samePoolsOf(p *ike.PeerConfig, c *config.Connection, pools poolSet) bool {
 	return err == nil && slices.Equal(p.Pools, now)
 }
 
-// stats lists the pools' leases, as charon's get-pools does.
-func (ps poolSet) stats() []ike.PoolStats {
-	out := make([]ike.PoolStats, 0, len(ps))
+// poolStats is a pool's leases and the base address charon reports for
+// it: a subnet pool's given address (its network address, typically,
+// which is not handed out), else the first address.
+type poolStats struct {
+	ike.PoolStats
+	base netip.Addr
+}
+
+// stats lists the pools' leases by name, for get-pools.
+func (ps poolSet) stats() []poolStats {
+	out := make([]poolStats, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, p.pool.Stats())
-	}
-	slices.SortFunc(out, func(a, b ike.PoolStats) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
+		s := poolStats{PoolStats: p.pool.Stats(), base: p.cfg.First}
+		if pr, err := netip.ParsePrefix(p.cfg.Addrs); err == nil {
+			s.base = pr.Addr().Unmap()
 		}
-		return 0
-	})
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b poolStats) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -214,7 +214,7 @@ func TestVICIPools(t *testing.T) {
 
 	resp, _ = call(t, h("get-pools"), msg("leases", "yes"))
 	vp := resp.GetSection("vp")
-	if vp == nil || vp.GetString("base") != "10.7.0.1" || vp.GetString("size") != "14" || vp.GetString("online") != "1" || vp.GetString("offline") != "0" {
+	if vp == nil || vp.GetString("base") != "10.7.0.0" || vp.GetString("size") != "14" || vp.GetString("online") != "1" || vp.GetString("offline") != "0" {
 		t.Fatalf("get-pools: %v", resp)
 	}
 	l := vp.GetSection("leases")

@@ -315,7 +315,8 @@ func withoutPos(c *config.Connection) config.Connection {
 // (swanctl sends the file's keys, its list keys already split) and
 // config.FromTree checks and types it.
 //
-// The connections may name the pools known reports (the config file's).
+// The connections may name the pools known reports (the running
+// configuration's, from the file or load-pool).
 func connectionsFromVICI(req *vici.Message, known func(string) bool) ([]*config.Connection, error) {
 	if req.Len() == 0 {
 		return nil, fmt.Errorf("load-conn: no connection in the request")

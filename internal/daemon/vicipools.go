@@ -93,9 +93,10 @@ func (d *Daemon) viciUnloadPool(ctx context.Context, req *vici.Message, _ func(s
 
 // viciGetPools: request {leases = yes|no, name = optional filter};
 // response {<name> = {base, size, online, offline, leases = {<n> =
-// {address, identity, status}}}}. base is the first address handed out
-// (charon reports the subnet's base, which for a subnet pool is the
-// network address before it).
+// {address, identity, status}}}}, as charon reports them: base is a
+// subnet pool's given address (10.3.0.0 for 10.3.0.0/24, which is not
+// handed out) or a range's first address; size counts the addresses
+// handed out.
 func (d *Daemon) viciGetPools(_ context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
 	withLeases := req != nil && req.GetString("leases") == "yes"
 	filter := ""
@@ -110,7 +111,7 @@ func (d *Daemon) viciGetPools(_ context.Context, req *vici.Message, _ func(strin
 		if filter != "" && s.Name != filter {
 			continue
 		}
-		m := msg("base", s.Base.String(), "size", strconv.FormatUint(s.Size, 10),
+		m := msg("base", s.base.String(), "size", strconv.FormatUint(s.Size, 10),
 			"online", strconv.Itoa(s.Online), "offline", strconv.Itoa(s.Offline))
 		if withLeases {
 			leases := vici.NewMessage()

@@ -364,7 +364,7 @@ func TestVIPSwanctlLoadPools(t *testing.T) {
 	if out, err := lab.Ping(ctx, s.Left, vip, s.RightInner, 3); err != nil {
 		t.Fatalf("ping %v -> %v: %v\n%s", vip, s.RightInner, err, out)
 	}
-	sw.must(ctx, []string{"rw", vip.String(), "online", "'client.goipsec.test'"}, "--list-pools", "--leases")
+	sw.must(ctx, []string{"rw                   10.3.0.0 ", "1 / 0 / 254", vip.String(), "online", "'client.goipsec.test'"}, "--list-pools", "--leases")
 	sw.must(ctx, []string{"remote 'client.goipsec.test' @ " + s.LeftOuter.String(), "[" + vip.String() + "]"}, "--list-sas")
 
 	noPool := strings.Replace(rwGatewayConf(s, "10.3.0.0/24"), "pools {\n    rw {\n        addrs = 10.3.0.0/24\n    }\n}\n", "", 1)
