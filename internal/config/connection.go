@@ -22,9 +22,9 @@ func set(words string) map[string]bool {
 // The swanctl.conf(5) keys of strongSwan 6.x that this build does not
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
-	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_timeout
+	connUnsupportedKeys = set(`aggressive pull dscp encap mobike dpd_timeout
 		ppk_id ppk_required
-		reauth_time pools if_id_in if_id_out mediation
+		reauth_time if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
 	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
 		groups cert_policy`)
@@ -106,6 +106,10 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.Unique, err = parseUnique(v, key)
 		case "childless":
 			conn.Childless, err = parseChildless(v, key)
+		case "vips":
+			conn.VIPs, err = parseVIPs(v, key)
+		case "pools":
+			err = parsePoolRefs(v, key, conn)
 		default:
 			err = otherKey(v, key, connUnsupportedKeys)
 		}

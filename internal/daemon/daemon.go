@@ -78,6 +78,7 @@ type Daemon struct {
 	store    *store
 	effConns map[string]*config.Connection // the running connections by name
 	effPeers map[string]*ike.PeerConfig    // and their engine peers
+	pools    poolSet                       // the running address pools
 
 	events    *eventHub
 	metrics   *metrics.Metrics
@@ -120,10 +121,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.store = newStore(file)
 	cfg := d.store.effective()
-	peers, err := peersFromConfig(ctx, cfg, credsOnce(d.store.credentials))
+	peers, pools, err := peersAndPools(ctx, cfg, credsOnce(d.store.credentials), nil)
 	if err != nil {
 		return nil, err
 	}
+	d.pools = pools
 	d.cfg.Store(cfg)
 	d.events = newEventHub(d)
 	if opts.MetricsAddr != "" {

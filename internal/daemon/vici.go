@@ -269,6 +269,10 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		"initiator-spi", fmt.Sprintf("%016x", s.SPIi),
 		"responder-spi", fmt.Sprintf("%016x", s.SPIr),
 	)
+	// The virtual IPs the peer assigned us and the ones we leased it
+	// (RFC 7296 2.19), as lists whether empty or not, as charon does.
+	_ = m.Set("local-vips", vipStrings(s.LocalVIPs))
+	_ = m.Set("remote-vips", vipStrings(s.RemoteVIPs))
 	if s.NATLocal {
 		_ = m.Set("nat-local", "yes")
 	}
