@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/daemon"
 	"github.com/goipsec/goipsec/internal/ike"
@@ -22,6 +23,7 @@ func runDaemon(args []string) error {
 	keyLog := fs.String("keylog", "", "write every IKE and ESP key to Wireshark's ikev2_decryption_table and esp_sa files in `dir` (debugging only)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9814)")
 	fragSize := fs.Int("fragment-size", ike.DefaultFragmentSize, "largest IP datagram `octets` of an IKE fragment (RFC 7383), like strongSwan's charon.fragment_size")
+	keepAlive := fs.Duration("keep-alive", 20*time.Second, "NAT-keepalive `interval` behind a NAT (RFC 3948 4), like strongSwan's charon.keep_alive; 0 turns them off")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -29,6 +31,9 @@ func runDaemon(args []string) error {
 	}
 	if *fragSize < 576 || *fragSize > 65535 {
 		return fmt.Errorf("--fragment-size: want 576..65535, not %d", *fragSize)
+	}
+	if *keepAlive < 0 {
+		return fmt.Errorf("--keep-alive: want 0 (off) or a positive interval, not %v", *keepAlive)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -53,6 +58,7 @@ func runDaemon(args []string) error {
 		KeyLogDir:    *keyLog,
 		MetricsAddr:  *metricsAddr,
 		FragmentSize: *fragSize,
+		KeepAlive:    *keepAlive,
 		Logger:       slog.New(h),
 	})
 	if err != nil {

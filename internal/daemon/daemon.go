@@ -51,6 +51,10 @@ type Options struct {
 	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
 	// 7383; strongSwan's charon.fragment_size); 0 means 1280.
 	FragmentSize int
+	// KeepAlive is the NAT-keepalive interval (RFC 3948 4; strongSwan's
+	// charon.keep_alive): 0 turns keepalives off (`goipsec daemon`
+	// defaults to 20 s, like charon).
+	KeepAlive time.Duration
 }
 
 // Daemon is a running goipsec daemon.
@@ -151,6 +155,10 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		FragmentSize: opts.FragmentSize,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)
+		},
+		KeepAlive: opts.KeepAlive,
+		SendKeepalive: func(local, remote netip.AddrPort) error {
+			return d.dp.SendKeepalive(local, remote)
 		},
 	})
 	d.dp, err = dataplane.New(dataplane.Config{

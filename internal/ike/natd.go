@@ -61,3 +61,40 @@ func natResult(ps []wire.Payload, spiI, spiR uint64, local, remote netip.AddrPor
 	}
 	return supported, supported && !dstMatch, supported && !srcMatch
 }
+
+// setNAT records the outcome of NAT detection in IKE_SA_INIT, as
+// strongSwan's conditions (which swanctl --list-sas shows as nat-local,
+// nat-remote, nat-fake): natFake when the peer's hashes show no NAT at
+// all, since goipsec encapsulates anyway (encap = yes).
+func (sa *ikeSA) setNAT(supported, local, remote bool) {
+	sa.natLocal, sa.natRemote = local, remote
+	sa.natFake = supported && !local && !remote
+}
+
+// followPeer applies the addresses of an authenticated message (RFC 7296
+// 2.23): a host that is not behind a NAT sends to the address and port
+// the peer's packets now come from, since the NAT in front of the peer may
+// have moved its mapping (rebooted, timed out). As in strongSwan, the
+// first IKE_AUTH request always moves us (the initiator's float to
+// 4500), later messages only when the peer is behind a NAT and either we
+// are not, or we are the responder (a static NAT in front of us). Child SAs
+// follow, so ESP goes where the IKE messages come from.
+func (sa *ikeSA) followPeer(ev packetEvent, force bool) {
+	if ev.remote == sa.remote && ev.local == sa.local {
+		return
+	}
+	if !force && !(sa.natRemote && (!sa.natLocal || !sa.initiator)) {
+		return
+	}
+	if ev.remote != sa.remote && sa.State() == StateEstablished {
+		sa.log.Info("peer address changed; following it (NAT mapping)", "from", sa.remote, "to", ev.remote)
+		sa.e.Stats.PeerMoved.Add(1)
+	}
+	sa.setAddrs(ev.local, ev.remote)
+	sa.mu.Lock()
+	children := append([]*childSA(nil), sa.children...)
+	sa.mu.Unlock()
+	for _, c := range append(children, sa.draining...) {
+		c.installed.UpdateRemote(ev.remote)
+	}
+}

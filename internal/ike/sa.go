@@ -92,8 +92,10 @@ type ikeSA struct {
 
 	local, remote netip.AddrPort
 	initRemote    netip.AddrPort // address the IKE_SA_INIT came from (half-open key)
-	natLocal      bool           // we are behind a NAT (or one was faked)
-	natRemote     bool
+	natLocal      bool           // we are behind a NAT (our address did not match the peer's hash)
+	natRemote     bool           // the peer is behind a NAT, or faked one
+	natFake       bool           // no NAT either way, but we force UDP encapsulation
+	lastSent      time.Time      // when we last sent an IKE message (NAT-keepalives)
 	localID       Identity
 	remoteID      Identity
 
@@ -392,6 +394,9 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 				continue
 			}
 			sa.lastRecv = sa.e.clock.Now()
+			if exch != wire.IKESAInit {
+				sa.followPeer(ev, false)
+			}
 			if err := wire.Verify(exch, true, ps); err != nil {
 				// Authenticated but broken: the exchange failed (RFC 7296 2.21).
 				return nil, nil, fmt.Errorf("ike: invalid %v response: %w", exch, err)
@@ -456,8 +461,7 @@ func (sa *ikeSA) handleRequest(ev packetEvent) {
 		return
 	}
 	sa.lastRecv = sa.e.clock.Now()
-	// Authenticated: follow the peer's address (RFC 7296 2.23, NAT-T port float).
-	sa.setAddrs(ev.local, ev.remote)
+	sa.followPeer(ev, h.Exchange == wire.IKEAuth)
 	var resp []wire.Payload
 	if err := wire.Verify(h.Exchange, false, ps); err != nil {
 		sa.log.Info("rejected request", "exchange", h.Exchange, "err", err)
@@ -570,6 +574,7 @@ func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 }
 
 func (sa *ikeSA) send(pkt []byte) {
+	sa.lastSent = sa.e.clock.Now()
 	if frags := sa.fragmentsOf(pkt); frags != nil {
 		sa.sendAll(frags)
 		return

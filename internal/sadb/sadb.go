@@ -56,6 +56,9 @@ type ChildSA struct {
 	// retired SAs are skipped by DB.Outbound but still open inbound
 	// packets: the SA is being replaced (make-before-break, RFC 7296 2.8).
 	retired atomic.Bool
+	// moved is the peer's outer address after a NAT mapping change (see
+	// UpdateRemote); nil while Remote holds.
+	moved atomic.Pointer[netip.AddrPort]
 }
 
 // RetireOutbound stops the policy lookup from choosing c for outbound
