@@ -1,0 +1,222 @@
+//go:build netns
+
+package netns
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goipsec/goipsec/internal/lab"
+	"github.com/goipsec/goipsec/internal/lab/labtest"
+)
+
+// The NAT tests run a client site behind an nftables masquerade router
+// (lab.NATSites: source address rewritten to 192.0.2.1, source ports to
+// random ones in 20000-29999) and a public server site. Every tunnel must
+// float to 4500 (RFC 7296 2.23), encapsulate ESP (RFC 3948), answer the
+// NAT's mapping rather than anything configured, and report the NAT as
+// strongSwan does.
+
+func natTopology(t *testing.T) *lab.NATSites {
+	t.Helper()
+	labtest.RequireRoot(t)
+	labtest.RequireNFT(t)
+	s, err := lab.NewNATSites("gn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// natPeer is one end of a NAT test: goipsec or charon, driven through
+// swanctl either way (goipsec answers VICI like charon).
+type natPeer struct {
+	name   string
+	swan   func(ctx context.Context, args ...string) (string, error)
+	d      *daemon     // goipsec only
+	charon *lab.Charon // strongSwan only
+}
+
+func goipsecPeer(t *testing.T, ns *lab.Namespace, name, conf string, args ...string) *natPeer {
+	d := startDaemon(t, ns, name, conf, args...)
+	sw := newSwanctl(t, d)
+	return &natPeer{name: "goipsec " + name, d: d, swan: func(ctx context.Context, args ...string) (string, error) {
+		out, ok := sw.run(ctx, args...)
+		if !ok {
+			return out, fmt.Errorf("swanctl %s failed", strings.Join(args, " "))
+		}
+		return out, nil
+	}}
+}
+
+func charonPeer(t *testing.T, ns *lab.Namespace, name, conf, charonConf string) *natPeer {
+	c := startCharonWith(t, ns, conf, charonConf)
+	return &natPeer{name: "strongSwan " + name, charon: c, swan: c.Swanctl}
+}
+
+// ikeSA is what `swanctl --list-sas --raw` says about the (only) IKE SA:
+// its top-level keys, without the Child SAs.
+func (p *natPeer) ikeSA(ctx context.Context, t *testing.T) map[string]string {
+	t.Helper()
+	out, err := p.swan(ctx, "--list-sas", "--raw")
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", p.name, err, out)
+	}
+	if n := strings.Count(out, "list-sa event"); n != 1 {
+		t.Fatalf("%s: %d IKE SAs, want 1:\n%s", p.name, n, out)
+	}
+	// Cut off the Child SAs, whose keys would shadow the IKE SA's.
+	if i := strings.Index(out, "child-sas {"); i >= 0 {
+		out = out[:i]
+	}
+	kv := map[string]string{}
+	for _, m := range regexp.MustCompile(`([a-z-]+)=([^ {}]+)`).FindAllStringSubmatch(out, -1) {
+		kv[m[1]] = m[2]
+	}
+	if kv["state"] != "ESTABLISHED" {
+		t.Fatalf("%s: IKE SA not established:\n%s", p.name, out)
+	}
+	return kv
+}
+
+// checkNATFlags compares the nat-* keys with strongSwan's conditions
+// (vici_query.c, ike_natd.c): nat-local, nat-remote and nat-fake when
+// COND_NAT_HERE/THERE/FAKE are set, nat-any with any of them. Both
+// implementations fake their own NAT_DETECTION_SOURCE_IP (goipsec always,
+// strongSwan because kernel-libipsec needs UDP encapsulation), so each side
+// sees nat-remote; only the client behind the NAT sees nat-local.
+func checkNATFlags(t *testing.T, p *natPeer, sa map[string]string, behindNAT bool) {
+	t.Helper()
+	want := map[string]string{"nat-local": "", "nat-remote": "yes", "nat-fake": "", "nat-any": "yes"}
+	if behindNAT {
+		want["nat-local"] = "yes"
+	}
+	for k, v := range want {
+		if sa[k] != v {
+			t.Errorf("%s (behind the NAT: %v): %s=%q, want %q (all: %v)", p.name, behindNAT, k, sa[k], v, sa)
+		}
+	}
+}
+
+// checkNATAddrs: the client talks from and to port 4500 of the server's
+// address; the server sees the router's address and a mapped port.
+func checkNATAddrs(t *testing.T, s *lab.NATSites, client, server *natPeer, c, sv map[string]string) {
+	t.Helper()
+	if c["local-port"] != "4500" || c["remote-port"] != "4500" || c["remote-host"] != s.RightOuter.String() {
+		t.Errorf("%s did not float to 4500: %v", client.name, c)
+	}
+	port, _ := strconv.Atoi(sv["remote-port"])
+	if sv["remote-host"] != s.RouterPublic.String() || port < 20000 || port > 39999 {
+		t.Errorf("%s: peer at %s[%s], want the NAT's %v and a mapped port", server.name, sv["remote-host"], sv["remote-port"], s.RouterPublic)
+	}
+	if sv["local-port"] != "4500" {
+		t.Errorf("%s: local port %s, want 4500", server.name, sv["local-port"])
+	}
+}
+
+// spis returns the IKE SA's uniqueid and its first Child SA's inbound SPI
+// from `swanctl --list-sas --raw`.
+func spis(ctx context.Context, t *testing.T, p *natPeer) (ike, child string) {
+	t.Helper()
+	out, err := p.swan(ctx, "--list-sas", "--raw")
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", p.name, err, out)
+	}
+	if m := regexp.MustCompile(`uniqueid=(\d+)`).FindStringSubmatch(out); m != nil {
+		ike = m[1]
+	}
+	if m := regexp.MustCompile(`spi-in=([0-9a-f]+)`).FindStringSubmatch(out); m != nil {
+		child = m[1]
+	}
+	return ike, child
+}
+
+func natConfs(s *lab.NATSites, extraClient string) (client, server siteConf) {
+	client, server = confs(&s.SiteToSite, "aes256gcm16-prfsha256-x25519", "aes256gcm16")
+	// The server knows the client only as the NAT's public address; the
+	// port is whatever the NAT picked.
+	server.remote = s.RouterPublic.String()
+	client.extraConn = extraClient
+	return client, server
+}
+
+// TestNAT: goipsec and strongSwan behind a real NAT (nftables masquerade
+// with random ports), in each pairing: the tunnel comes up through the
+// NAT, both sides report the NAT flags as strongSwan does, traffic passes
+// both ways intact, and a Child SA rekey (by the client) and an IKE SA
+// rekey (by the server, through the NAT's mapping) succeed, with traffic
+// after each.
+func TestNAT(t *testing.T) {
+	for _, tc := range []struct{ name, client, server string }{
+		{"goipsec-to-goipsec", "goipsec", "goipsec"},
+		{"goipsec-to-strongswan", "goipsec", "strongswan"},
+		{"strongswan-to-goipsec", "strongswan", "goipsec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := natTopology(t)
+			cc, sc := natConfs(s, "")
+			var client, server *natPeer
+			if tc.server == "goipsec" {
+				server = goipsecPeer(t, s.Right, "server", sc.String())
+			} else {
+				server = charonPeer(t, s.Right, "server", sc.String(), "")
+			}
+			if tc.client == "goipsec" {
+				client = goipsecPeer(t, s.Left, "client", cc.String())
+			} else {
+				client = charonPeer(t, s.Left, "client", cc.String(), "")
+			}
+			ctx := ctxFor(t, 150*time.Second)
+			if out, err := client.swan(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+				t.Fatalf("%s: initiate: %v\n%s", client.name, err, out)
+			}
+			c, sv := client.ikeSA(ctx, t), server.ikeSA(ctx, t)
+			checkNATFlags(t, client, c, true)
+			checkNATFlags(t, server, sv, false)
+			checkNATAddrs(t, s, client, server, c, sv)
+			checkTraffic(ctx, t, &s.SiteToSite)
+
+			_, child0 := spis(ctx, t, client)
+			if out, err := client.swan(ctx, "--rekey", "--child", "net"); err != nil {
+				t.Fatalf("%s: --rekey --child: %v\n%s", client.name, err, out)
+			}
+			waitUntil(t, "the Child SA rekeyed on both sides", 15*time.Second, func() bool {
+				_, a := spis(ctx, t, client)
+				out, _ := server.swan(ctx, "--list-sas", "--raw")
+				return a != child0 && strings.Count(out, "spi-in=") == 1 && strings.Count(out, "INSTALLED") == 1
+			})
+			pingBoth(ctx, t, s)
+
+			ike0, _ := spis(ctx, t, server)
+			if out, err := server.swan(ctx, "--rekey", "--ike", "site"); err != nil {
+				t.Fatalf("%s: --rekey --ike: %v\n%s", server.name, err, out)
+			}
+			waitUntil(t, "the IKE SA rekeyed by the server", 15*time.Second, func() bool {
+				a, _ := spis(ctx, t, server)
+				out, _ := client.swan(ctx, "--list-sas", "--raw")
+				return a != ike0 && strings.Count(out, "list-sa event") == 1
+			})
+			c, sv = client.ikeSA(ctx, t), server.ikeSA(ctx, t)
+			checkNATFlags(t, client, c, true)
+			checkNATFlags(t, server, sv, false)
+			checkNATAddrs(t, s, client, server, c, sv)
+			pingBoth(ctx, t, s)
+		})
+	}
+}
+
+func pingBoth(ctx context.Context, t *testing.T, s *lab.NATSites) {
+	t.Helper()
+	if out, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 2); err != nil {
+		t.Fatalf("ping client -> server: %v\n%s", err, out)
+	}
+	if out, err := lab.Ping(ctx, s.Right, s.RightInner, s.LeftInner, 2); err != nil {
+		t.Fatalf("ping server -> client: %v\n%s", err, out)
+	}
+}
