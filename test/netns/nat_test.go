@@ -220,3 +220,133 @@ func pingBoth(ctx context.Context, t *testing.T, s *lab.NATSites) {
 		t.Fatalf("ping server -> client: %v\n%s", err, out)
 	}
 }
+
+// counter reads one of goipsec's VICI stats counters (goipsec-drops).
+func counter(ctx context.Context, t *testing.T, d *daemon, name string) int {
+	t.Helper()
+	v, _ := dropsOf(ctx, t, d)[name].(string)
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("stats counter %s = %q", name, v)
+	}
+	return n
+}
+
+// captureKeepalives waits until tcpdump in ns has seen n NAT-keepalives
+// (RFC 3948 2.3: a UDP datagram of one octet 0xFF) matching filter.
+func captureKeepalives(ctx context.Context, t *testing.T, ns *lab.Namespace, filter string, n int) {
+	t.Helper()
+	f := "udp and udp[4:2] = 9 and udp[8] = 0xff and " + filter
+	out, err := ns.Run(ctx, "timeout", "20", "tcpdump", "-n", "-p", "-i", lab.OuterIf, "-c", strconv.Itoa(n), f)
+	if err != nil {
+		t.Fatalf("capturing %d NAT-keepalives (%s) in %s: %v\n%s", n, f, ns.Name, err, out)
+	}
+	t.Logf("tcpdump in %s:\n%s", ns.Name, out)
+}
+
+// TestNATKeepalive: the side behind the NAT sends NAT-keepalives (RFC
+// 3948 4) to the server's port 4500 after the keep-alive interval without
+// traffic; the server, not behind a NAT, sends none; and the keepalives
+// reach strongSwan, and strongSwan's reach goipsec, without upsetting the
+// tunnel. goipsec's interval is --keep-alive, strongSwan's
+// charon.keep_alive; both 1 s here.
+func TestNATKeepalive(t *testing.T) {
+	for _, tc := range []struct{ name, client, server string }{
+		{"goipsec-to-goipsec", "goipsec", "goipsec"},
+		{"goipsec-to-strongswan", "goipsec", "strongswan"},
+		{"strongswan-to-goipsec", "strongswan", "goipsec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := natTopology(t)
+			cc, sc := natConfs(s, "")
+			var client, server *natPeer
+			if tc.server == "goipsec" {
+				server = goipsecPeer(t, s.Right, "server", sc.String(), "--keep-alive", "1s")
+			} else {
+				server = charonPeer(t, s.Right, "server", sc.String(), "keep_alive = 1s")
+			}
+			if tc.client == "goipsec" {
+				client = goipsecPeer(t, s.Left, "client", cc.String(), "--keep-alive", "1s")
+			} else {
+				client = charonPeer(t, s.Left, "client", cc.String(), "keep_alive = 1s")
+			}
+			ctx := ctxFor(t, 90*time.Second)
+			if out, err := client.swan(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+				t.Fatalf("%s: initiate: %v\n%s", client.name, err, out)
+			}
+			// From the client's port 4500 to the server's, mapped by the NAT
+			// on the way: seen leaving the client and arriving at the server.
+			captureKeepalives(ctx, t, s.Left, "src port 4500 and dst port 4500 and src host "+s.LeftOuter.String(), 2)
+			captureKeepalives(ctx, t, s.Right, "dst port 4500 and dst host "+s.RightOuter.String(), 2)
+			if server.d != nil {
+				if n := counter(ctx, t, server.d, "esp-keepalive"); n < 2 {
+					t.Errorf("goipsec server counted %d NAT-keepalives received, want >= 2", n)
+				}
+				if n := counter(ctx, t, server.d, "esp-keepalive_sent"); n != 0 {
+					t.Errorf("goipsec server, not behind a NAT, sent %d NAT-keepalives", n)
+				}
+			}
+			if client.d != nil {
+				if n := counter(ctx, t, client.d, "esp-keepalive_sent"); n < 2 {
+					t.Errorf("goipsec client counted %d NAT-keepalives sent, want >= 2", n)
+				}
+			}
+			checkNATFlags(t, server, server.ikeSA(ctx, t), false)
+			checkNATFlags(t, client, client.ikeSA(ctx, t), true)
+			pingBoth(ctx, t, s)
+		})
+	}
+}
+
+// TestNATMappingChange: the NAT forgets its mappings (conntrack flushed)
+// and hands out ports from another range, as a rebooted NAT would. The
+// client's ESP now arrives from a new port; goipsec, the server and not
+// behind a NAT, moves its IKE SA and its ESP to that port once an
+// authenticated IKE message comes from it (RFC 7296 2.23), here the
+// client's DPD (dpd_delay = 2s: the client hears nothing back meanwhile),
+// and traffic flows again both ways.
+func TestNATMappingChange(t *testing.T) {
+	for _, clientKind := range []string{"goipsec", "strongswan"} {
+		t.Run(clientKind+"-client", func(t *testing.T) {
+			s := natTopology(t)
+			cc, sc := natConfs(s, "dpd_delay = 2s")
+			server := goipsecPeer(t, s.Right, "server", sc.String())
+			var client *natPeer
+			if clientKind == "goipsec" {
+				client = goipsecPeer(t, s.Left, "client", cc.String())
+			} else {
+				client = charonPeer(t, s.Left, "client", cc.String(), "")
+			}
+			ctx := ctxFor(t, 120*time.Second)
+			if out, err := client.swan(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+				t.Fatalf("%s: initiate: %v\n%s", client.name, err, out)
+			}
+			pingBoth(ctx, t, s)
+			before := server.ikeSA(ctx, t)["remote-port"]
+
+			if err := s.SetNATPorts(ctx, "30000-39999"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.FlushNAT(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			waitUntil(t, "ping through the new mapping", 40*time.Second, func() bool {
+				_, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 1)
+				return err == nil
+			})
+			t.Logf("traffic resumed %v after the NAT lost its mappings", time.Since(start).Round(100*time.Millisecond))
+			sv := server.ikeSA(ctx, t)
+			port, _ := strconv.Atoi(sv["remote-port"])
+			if port < 30000 || port > 39999 || sv["remote-port"] == before {
+				t.Errorf("server's peer port %s (was %s), want the new mapping in 30000-39999", sv["remote-port"], before)
+			}
+			checkNATFlags(t, server, sv, false)
+			checkNATFlags(t, client, client.ikeSA(ctx, t), true)
+			checkTraffic(ctx, t, &s.SiteToSite)
+			if log := readLog(t, server.d.log); !strings.Contains(log, "peer address changed") {
+				t.Errorf("server log does not mention the move")
+			}
+		})
+	}
+}
