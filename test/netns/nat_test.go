@@ -142,7 +142,13 @@ func natConfs(s *lab.NATSites, extraClient string) (client, server siteConf) {
 	// The server knows the client only as the NAT's public address; the
 	// port is whatever the NAT picked.
 	server.remote = s.RouterPublic.String()
-	client.extraConn = extraClient
+	// encap = yes is what goipsec does anyway (and strongSwan on
+	// kernel-libipsec): accepted, and NAT detection is still honest about
+	// the real NAT (nat-local on the client).
+	client.extraConn = "encap = yes"
+	if extraClient != "" {
+		client.extraConn += "\n        " + extraClient
+	}
 	return client, server
 }
 
