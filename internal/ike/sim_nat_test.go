@@ -214,3 +214,32 @@ func TestSimNATKeepalive(t *testing.T) {
 		})
 	}
 }
+
+// TestSimNATClientDoesNotFollow: the client, behind a NAT and the original
+// initiator, keeps sending to the server's address it knows even when the
+// server's messages seem to come from elsewhere (strongSwan's rule in
+// ike_sa.c update_hosts: only a peer without a NAT of its own, or a
+// responder, follows) — a NAT in front of us rewriting the server's port
+// must not pull our IKE SA away from the server's real address.
+func TestSimNATClientDoesNotFollow(t *testing.T) {
+	p, nat := natPair(t, simOpts{dpdDelay: 30 * time.Second})
+	p.up(t)
+	inner := p.s.Translate
+	p.s.Translate = func(q *simPacket) bool {
+		if q.from.Addr() == rightAddr {
+			q.from = netip.AddrPortFrom(rightAddr, 4501)
+		}
+		return inner(q)
+	}
+	p.s.run(2*time.Minute, nil)
+	l := natFlags(t, p.l)
+	if want := netip.AddrPortFrom(rightAddr, 4500); l.Remote != want {
+		t.Errorf("client followed the server to %v, want it to stay at %v", l.Remote, want)
+	}
+	if n := p.l.e.Stats.PeerMoved.Load(); n != 0 {
+		t.Errorf("client PeerMoved = %d, want 0", n)
+	}
+	if r := natFlags(t, p.r); r.Remote != nat.mapped(4500) {
+		t.Errorf("server moved to %v, want %v", r.Remote, nat.mapped(4500))
+	}
+}
