@@ -18,7 +18,7 @@ func runDaemon(args []string) error {
 	cfg := fs.String("config", "/etc/swanctl/swanctl.conf", "swanctl.conf `file` to load")
 	control := fs.String("control", daemon.DefaultControlPath, "VICI control socket `path`")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logLevel := fs.String("log-level", "info", "log `levels`: debug, info, warn or error, then per subsystem (daemon, ike, dataplane, vici) SUBSYS=LEVEL, e.g. warn,ike=debug")
 	tunName := fs.String("tun", "goipsec0", "TUN interface `name`")
 	keyLog := fs.String("keylog", "", "write every IKE and ESP key to Wireshark's ikev2_decryption_table and esp_sa files in `dir` (debugging only)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9814)")
@@ -35,11 +35,11 @@ func runDaemon(args []string) error {
 	if *keepAlive < 0 {
 		return fmt.Errorf("--keep-alive: want 0 (off) or a positive interval, not %v", *keepAlive)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	levels, err := daemon.ParseLogLevels(*logLevel)
+	if err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	hopts := &slog.HandlerOptions{Level: level}
+	hopts := &slog.HandlerOptions{Level: levels.Min()}
 	var h slog.Handler
 	switch *logFormat {
 	case "text":
@@ -49,6 +49,7 @@ func runDaemon(args []string) error {
 	default:
 		return fmt.Errorf("--log-format: want text or json, not %q", *logFormat)
 	}
+	logger := slog.New(daemon.LevelHandler(h, levels))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, daemon.Options{
@@ -59,7 +60,7 @@ func runDaemon(args []string) error {
 		MetricsAddr:  *metricsAddr,
 		FragmentSize: *fragSize,
 		KeepAlive:    *keepAlive,
-		Logger:       slog.New(h),
+		Logger:       logger,
 	})
 	if err != nil {
 		return err
@@ -73,7 +74,7 @@ func runDaemon(args []string) error {
 			select {
 			case <-hup:
 				if err := d.Reload(ctx); err != nil {
-					slog.New(h).Error("reload failed; the running configuration is unchanged", "err", err)
+					logger.Error("reload failed; the running configuration is unchanged", "err", err)
 				}
 			case <-ctx.Done():
 				return
