@@ -74,10 +74,11 @@ func (sa *ikeSA) setNAT(supported, local, remote bool) {
 // followPeer applies the addresses of an authenticated message (RFC 7296
 // 2.23): a host that is not behind a NAT sends to the address and port
 // the peer's packets now come from, since the NAT in front of the peer may
-// have moved its mapping (rebooted, timed out). As in strongSwan, the
-// first IKE_AUTH request always moves us (the initiator's float to
-// 4500), later messages only when the peer is behind a NAT and either we
-// are not, or we are the responder (a static NAT in front of us). Child SAs
+// have moved its mapping (rebooted, timed out). As in strongSwan
+// (task_manager_v2.c, ike_sa.c update_hosts), the first request after
+// IKE_SA_INIT always moves us (force: the initiator's float to 4500),
+// later messages only when the peer is behind a NAT and either we are
+// not, or we are the responder (a static NAT in front of us). Child SAs
 // follow, so ESP goes where the IKE messages come from.
 func (sa *ikeSA) followPeer(ev packetEvent, force bool) {
 	if ev.remote == sa.remote && ev.local == sa.local {

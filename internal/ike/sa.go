@@ -464,7 +464,9 @@ func (sa *ikeSA) handleRequest(ev packetEvent) {
 		return
 	}
 	sa.lastRecv = sa.e.clock.Now()
-	sa.followPeer(ev, h.Exchange == wire.IKEAuth)
+	// The first request after IKE_SA_INIT (IKE_AUTH, or the first
+	// IKE_INTERMEDIATE) is where the initiator floats to 4500 (RFC 7296 2.23).
+	sa.followPeer(ev, !sa.initiator && h.MessageID == 1 && !sa.fromRekey)
 	var resp []wire.Payload
 	if err := wire.Verify(h.Exchange, false, ps); err != nil {
 		sa.log.Info("rejected request", "exchange", h.Exchange, "err", err)
