@@ -84,7 +84,7 @@ func (sa *ikeSA) followPeer(ev packetEvent, force bool) {
 	if ev.remote == sa.remote && ev.local == sa.local {
 		return
 	}
-	if !force && !(sa.natRemote && (!sa.natLocal || !sa.initiator)) {
+	if !force && !sa.mayFollow() {
 		return
 	}
 	if ev.remote != sa.remote && sa.State() == StateEstablished {
@@ -97,5 +97,27 @@ func (sa *ikeSA) followPeer(ev packetEvent, force bool) {
 	sa.mu.Unlock()
 	for _, c := range append(children, sa.draining...) {
 		c.installed.UpdateRemote(ev.remote)
+	}
+}
+
+// mayFollow is followPeer's rule for messages after the first exchange.
+func (sa *ikeSA) mayFollow() bool {
+	return sa.natRemote && (!sa.natLocal || !sa.initiator)
+}
+
+// espFollower is the installed Child SA's OnPeerMoved where the IKE SA may
+// follow the peer (nil elsewhere): authenticated ESP from a new address
+// moves the data plane at once, and this moves the IKE SA and its other
+// Child SAs after it, on the IKE SA's goroutine. RFC 7296 2.23 asks for
+// this on any packet "whose integrity protection validates", and traffic
+// resumes with the first ESP packet instead of the next IKE message.
+func (sa *ikeSA) espFollower(c *childSA) func(netip.AddrPort) {
+	if !sa.mayFollow() {
+		return nil
+	}
+	return func(from netip.AddrPort) {
+		if owner := c.owner.Load(); owner != nil && owner.State() != StateDeleted {
+			owner.enqueue(command{kind: cmdPeerMoved, addr: from})
+		}
 	}
 }

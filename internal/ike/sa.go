@@ -61,13 +61,15 @@ const (
 	cmdRekeyIKE    // rekey the IKE SA now (1.3.2)
 	cmdWake        // re-read the Child SAs and deadlines (after a hand-over)
 	cmdVolume      // a Child SA reached a byte or packet limit: run lifecycle
+	cmdPeerMoved   // authenticated ESP came from a new address (natd.go)
 	cmdRedundant   // lost a rekey collision: wait for the peer's DELETE
 )
 
 type command struct {
 	kind  cmdKind
 	child string
-	cfg   *ChildConfig // cmdCreateChild
+	cfg   *ChildConfig   // cmdCreateChild
+	addr  netip.AddrPort // cmdPeerMoved
 	reply chan error
 }
 
@@ -295,6 +297,8 @@ func (sa *ikeSA) runCommand(c command) {
 	case cmdWake:
 	case cmdVolume:
 		sa.lifeDue = true
+	case cmdPeerMoved:
+		sa.followPeer(packetEvent{local: sa.local, remote: c.addr}, false)
 	case cmdRedundant:
 		sa.markRekeyed()
 	}

@@ -243,3 +243,34 @@ func TestSimNATClientDoesNotFollow(t *testing.T) {
 		t.Errorf("server moved to %v, want %v", r.Remote, nat.mapped(4500))
 	}
 }
+
+// TestSimNATESPMoves: the data plane reports authenticated ESP from a new
+// address (sadb.ChildSA.OnPeerMoved): on the server the IKE SA follows, so
+// its next IKE messages go there too; the client behind the NAT gets no
+// such callback at all.
+func TestSimNATESPMoves(t *testing.T) {
+	p, nat := natPair(t, simOpts{})
+	p.up(t)
+	if c := p.l.inst.all(); len(c) != 1 || c[0].OnPeerMoved != nil {
+		t.Fatalf("client behind the NAT may be moved by ESP")
+	}
+	c := p.r.inst.all()
+	if len(c) != 1 || c[0].OnPeerMoved == nil {
+		t.Fatalf("server cannot be moved by ESP")
+	}
+	nat.flush()
+	newAddr := netip.AddrPortFrom(natPublic, nat.next) // the port the NAT will give 4500 next
+	c[0].PeerMovedTo(newAddr)
+	p.s.mustRun(time.Second, "server's IKE SA following the ESP", func() bool { return natFlags(t, p.r).Remote == newAddr })
+	// The client's next packet creates that mapping; the server's next
+	// request, a rekey, must go through it.
+	p.s.Translate(&simPacket{from: netip.AddrPortFrom(leftAddr, 4500), to: netip.AddrPortFrom(rightAddr, 4500)})
+	done := p.r.command(cmdRekeyChild, "net")
+	p.s.mustRun(time.Minute, "server rekey through the new mapping", func() bool { return len(done) > 0 })
+	if err := <-done; err != nil {
+		t.Fatalf("rekey after the ESP move: %v", err)
+	}
+	if c := p.r.inst.all(); c[len(c)-1].Remote != newAddr {
+		t.Errorf("new Child SA installed towards %v, want %v", c[len(c)-1].Remote, newAddr)
+	}
+}

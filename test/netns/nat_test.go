@@ -305,54 +305,76 @@ func TestNATKeepalive(t *testing.T) {
 }
 
 // TestNATMappingChange: the NAT forgets its mappings (conntrack flushed)
-// and hands out ports from another range, as a rebooted NAT would. The
-// client's ESP now arrives from a new port; goipsec, the server and not
-// behind a NAT, moves its IKE SA and its ESP to that port once an
-// authenticated IKE message comes from it (RFC 7296 2.23), here the
-// client's DPD (dpd_delay = 2s: the client hears nothing back meanwhile),
-// and traffic flows again both ways.
+// and hands out ports from another range, as a rebooted NAT would.
+// goipsec, the server and not behind a NAT, must move its IKE SA and its
+// ESP to the client's new port after the first authenticated packet from
+// it (RFC 7296 2.23), and traffic flows again both ways:
+//   - dpd: nothing is sent through the tunnel; the client's DPD (dpd_delay
+//     = 2s) is the first authenticated message, an IKE one;
+//   - esp: no DPD anywhere; the client's ping is the first, an ESP packet.
+//
+// Unauthenticated packets from the new port (NAT-keepalives) move nothing.
 func TestNATMappingChange(t *testing.T) {
 	for _, clientKind := range []string{"goipsec", "strongswan"} {
-		t.Run(clientKind+"-client", func(t *testing.T) {
-			s := natTopology(t)
-			cc, sc := natConfs(s, "dpd_delay = 2s")
-			server := goipsecPeer(t, s.Right, "server", sc.String())
-			var client *natPeer
-			if clientKind == "goipsec" {
-				client = goipsecPeer(t, s.Left, "client", cc.String())
-			} else {
-				client = charonPeer(t, s.Left, "client", cc.String(), "")
-			}
-			ctx := ctxFor(t, 120*time.Second)
-			if out, err := client.swan(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
-				t.Fatalf("%s: initiate: %v\n%s", client.name, err, out)
-			}
-			pingBoth(ctx, t, s)
-			before := server.ikeSA(ctx, t)["remote-port"]
-
-			if err := s.SetNATPorts(ctx, "30000-39999"); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.FlushNAT(); err != nil {
-				t.Fatal(err)
-			}
-			start := time.Now()
-			waitUntil(t, "ping through the new mapping", 40*time.Second, func() bool {
-				_, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 1)
-				return err == nil
+		for _, trigger := range []string{"dpd", "esp"} {
+			t.Run(clientKind+"-client/"+trigger, func(t *testing.T) {
+				s := natTopology(t)
+				extra := ""
+				if trigger == "dpd" {
+					extra = "dpd_delay = 2s"
+				}
+				cc, sc := natConfs(s, extra)
+				server := goipsecPeer(t, s.Right, "server", sc.String())
+				var client *natPeer
+				if clientKind == "goipsec" {
+					client = goipsecPeer(t, s.Left, "client", cc.String(), "--keep-alive", "1s")
+				} else {
+					client = charonPeer(t, s.Left, "client", cc.String(), "keep_alive = 1s")
+				}
+				ctx := ctxFor(t, 120*time.Second)
+				if out, err := client.swan(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+					t.Fatalf("%s: initiate: %v\n%s", client.name, err, out)
+				}
+				pingBoth(ctx, t, s)
+				before := server.ikeSA(ctx, t)["remote-port"]
+				if err := s.SetNATPorts(ctx, "30000-39999"); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.FlushNAT(); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				moved := func() bool {
+					port, _ := strconv.Atoi(server.ikeSA(ctx, t)["remote-port"])
+					return port >= 30000 && port <= 39999
+				}
+				if trigger == "dpd" {
+					waitUntil(t, "the server following the client's DPD", 20*time.Second, moved)
+				} else {
+					// Keepalives (every second) come through the new
+					// mapping, but are not authenticated: no move yet.
+					time.Sleep(2500 * time.Millisecond)
+					if moved() {
+						t.Fatalf("server moved to %s before any authenticated packet", server.ikeSA(ctx, t)["remote-port"])
+					}
+					waitUntil(t, "ping through the new mapping", 20*time.Second, func() bool {
+						_, err := lab.Ping(ctx, s.Left, s.LeftInner, s.RightInner, 1)
+						return err == nil
+					})
+					if !moved() {
+						t.Fatalf("traffic resumed but the server's IKE SA still talks to port %s", server.ikeSA(ctx, t)["remote-port"])
+					}
+				}
+				t.Logf("server followed %v after the NAT lost its mappings (port %s -> %s)", time.Since(start).Round(100*time.Millisecond),
+					before, server.ikeSA(ctx, t)["remote-port"])
+				sv := server.ikeSA(ctx, t)
+				checkNATFlags(t, server, sv, false)
+				checkNATFlags(t, client, client.ikeSA(ctx, t), true)
+				checkTraffic(ctx, t, &s.SiteToSite)
+				if log := readLog(t, server.d.log); !strings.Contains(log, "peer address changed") {
+					t.Errorf("server log does not mention the move")
+				}
 			})
-			t.Logf("traffic resumed %v after the NAT lost its mappings", time.Since(start).Round(100*time.Millisecond))
-			sv := server.ikeSA(ctx, t)
-			port, _ := strconv.Atoi(sv["remote-port"])
-			if port < 30000 || port > 39999 || sv["remote-port"] == before {
-				t.Errorf("server's peer port %s (was %s), want the new mapping in 30000-39999", sv["remote-port"], before)
-			}
-			checkNATFlags(t, server, sv, false)
-			checkNATFlags(t, client, client.ikeSA(ctx, t), true)
-			checkTraffic(ctx, t, &s.SiteToSite)
-			if log := readLog(t, server.d.log); !strings.Contains(log, "peer address changed") {
-				t.Errorf("server log does not mention the move")
-			}
-		})
+		}
 	}
 }
