@@ -25,6 +25,7 @@ func runDaemon(args []string) error {
 	fragSize := fs.Int("fragment-size", ike.DefaultFragmentSize, "largest IP datagram `octets` of an IKE fragment (RFC 7383), like strongSwan's charon.fragment_size")
 	retransmitTimeout := fs.Duration("retransmit-timeout", time.Second, "first IKE retransmission `timeout`, doubled on every try (RFC 7296 2.4)")
 	retransmitTries := fs.Int("retransmit-tries", 5, "IKE retransmissions before giving up on the peer")
+	keepAlive := fs.Duration("keep-alive", 20*time.Second, "NAT-keepalive `interval` behind a NAT (RFC 3948 4), like strongSwan's charon.keep_alive; 0 turns them off")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -38,6 +39,9 @@ func runDaemon(args []string) error {
 	}
 	if *fragSize < 576 || *fragSize > 65535 {
 		return fmt.Errorf("--fragment-size: want 576..65535, not %d", *fragSize)
+	}
+	if *keepAlive < 0 {
+		return fmt.Errorf("--keep-alive: want 0 (off) or a positive interval, not %v", *keepAlive)
 	}
 	levels, err := daemon.ParseLogLevels(*logLevel)
 	if err != nil {
@@ -70,6 +74,7 @@ func runDaemon(args []string) error {
 		FragmentSize:      *fragSize,
 		RetransmitTimeout: *retransmitTimeout,
 		RetransmitTries:   *retransmitTries,
+		KeepAlive:         *keepAlive,
 		Logger:            logger,
 	})
 	if err != nil {

@@ -22,7 +22,7 @@ func set(words string) map[string]bool {
 // The swanctl.conf(5) keys of strongSwan 6.x that this build does not
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
-	connUnsupportedKeys = set(`aggressive pull dscp encap mobike dpd_timeout
+	connUnsupportedKeys = set(`aggressive pull dscp mobike dpd_timeout
 		ppk_id ppk_required
 		reauth_time if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
@@ -102,6 +102,8 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.SendCertReq, err = parseYesNo(v, key)
 		case "fragmentation":
 			conn.Fragmentation, err = parseFragmentation(v, key)
+		case "encap":
+			err = parseEncap(v, key)
 		case "unique":
 			conn.Unique, err = parseUnique(v, key)
 		case "childless":

@@ -57,6 +57,10 @@ type Options struct {
 	// They also bound how long a dead peer takes to notice (dpd_delay).
 	RetransmitTimeout time.Duration
 	RetransmitTries   int
+	// KeepAlive is the NAT-keepalive interval (RFC 3948 4; strongSwan's
+	// charon.keep_alive): 0 turns keepalives off (`goipsec daemon`
+	// defaults to 20 s, like charon).
+	KeepAlive time.Duration
 }
 
 // Daemon is a running goipsec daemon.
@@ -161,6 +165,10 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		RetransmitTries:   opts.RetransmitTries,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)
+		},
+		KeepAlive: opts.KeepAlive,
+		SendKeepalive: func(local, remote netip.AddrPort) error {
+			return d.dp.SendKeepalive(local, remote)
 		},
 	})
 	d.dp, err = dataplane.New(dataplane.Config{

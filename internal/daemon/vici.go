@@ -279,7 +279,10 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 	if s.NATRemote {
 		_ = m.Set("nat-remote", "yes")
 	}
-	if s.NATLocal || s.NATRemote {
+	if s.NATFake {
+		_ = m.Set("nat-fake", "yes")
+	}
+	if s.NATLocal || s.NATRemote || s.NATFake {
 		_ = m.Set("nat-any", "yes")
 	}
 	if s.State != ike.StateConnecting {

@@ -157,7 +157,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 	sa.noteAuthPayloads(resp)
 	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
-	sa.natLocal, sa.natRemote = local, remote
+	sa.setNAT(supported, local, remote)
 	sa.fragNegotiated(resp)
 	// We always encapsulate ESP, so always float (we faked our own hash).
 	if supported {

@@ -98,8 +98,10 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		return
 	}
 	sa.logIKEKeys()
-	supported, natLocal, natRemote := natResult(ps, sa.spiI, sa.spiR, ev.local, ev.remote)
-	sa.natLocal, sa.natRemote = natLocal, natRemote
+	// The initiator hashed the SPIs as its header had them, with SPIr
+	// still zero (RFC 7296 2.23: "in the order they appear in the header").
+	supported, natLocal, natRemote := natResult(ps, sa.spiI, 0, ev.local, ev.remote)
+	sa.setNAT(supported, natLocal, natRemote)
 	chosen.SPI = nil
 	resp := []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen}},
