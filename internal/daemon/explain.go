@@ -62,6 +62,8 @@ type ConnReport struct {
 	KeyingTries   int              `json:"keyingtries"`
 	Fragmentation string           `json:"fragmentation"`
 	Unique        string           `json:"unique"`
+	VIPs          []string         `json:"vips,omitempty"`
+	Pools         []PoolReport     `json:"pools,omitempty"`
 	Children      []ChildReport    `json:"children"`
 	Match         *MatchReport     `json:"match,omitempty"`
 }
@@ -213,6 +215,7 @@ func Explain(ctx context.Context, cfg *config.Config, conn string, offer CheckOf
 			continue
 		}
 		r := describeConn(c)
+		r.VIPs, r.Pools = vipReport(c, cfg)
 		if !offer.Empty() {
 			p, key, err := peerFromConnection(ctx, c)
 			if err != nil {

@@ -266,10 +266,11 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 		mstart, curSA, segSize, total, open = j-1, c, len(p.esp), len(p.esp), true
 		cur.Buffers = b.iovs[mstart:j]
 		a := &b.addrs[k-1]
-		ip4 := c.Remote.Addr().Unmap().As4()
+		peer := c.PeerAddr()
+		ip4 := peer.Addr().Unmap().As4()
 		a.IP = a.IP[:net.IPv4len]
 		copy(a.IP, ip4[:])
-		a.Port = int(c.Remote.Port())
+		a.Port = int(peer.Port())
 		cur.Addr = a
 		cur.OOB = b.oobs[k-1][:0]
 		if local := c.Local.Addr().Unmap(); local.Is4() && !local.IsUnspecified() && d.natt.boundToAny() {
@@ -294,7 +295,7 @@ func (d *Dataplane) finishMessage(m *ipv4.Message, segSize int) {
 // sameRoute reports whether packets of SAs a and b go from the same local
 // address to the same peer, so that they may share a GSO message.
 func sameRoute(a, b *sadb.ChildSA) bool {
-	return a == b || (a.Remote == b.Remote && a.Local.Addr() == b.Local.Addr())
+	return a == b || (a.PeerAddr() == b.PeerAddr() && a.Local.Addr() == b.Local.Addr())
 }
 
 // sendESP transmits msgs with as few sendmmsg calls as possible. A GSO

@@ -51,7 +51,9 @@ func (d *Dataplane) transportPayload(ip packet.IPv4, c *sadb.ChildSA) (hl int, o
 
 // fromPeer reports whether a datagram on transport SA c came from the
 // peer's address: the decapsulated packet is given that source, and the
-// SA is the peers' own (RFC 4301 5.2 step 4, transport mode).
+// SA is the peers' own (RFC 4301 5.2 step 4, transport mode). So a
+// transport SA follows a peer's new port (a NAT mapping, RFC 7296 2.23)
+// but never a new address, which its selectors would not cover.
 func fromPeer(m *ipv4.Message, c *sadb.ChildSA) bool {
 	ua, ok := m.Addr.(*net.UDPAddr)
 	if !ok {

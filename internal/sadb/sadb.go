@@ -76,7 +76,15 @@ type ChildSA struct {
 	// plane's goroutines.
 	Limits  Limits
 	OnLimit func()
-	limits  atomic.Uint32 // limitSoft, limitHard: which were reached
+	// OnPeerMoved, if set, lets authenticated ESP move the SA: when a
+	// packet that passed the ICV and the replay window comes from another
+	// address or port than PeerAddr, the data plane sends there from now
+	// on (UpdateRemote) and calls OnPeerMoved once per change (RFC 7296
+	// 2.23, a NAT in front of the peer changed its mapping). The engine
+	// sets it only where following is allowed (not behind a NAT
+	// ourselves); it must not block.
+	OnPeerMoved func(from netip.AddrPort)
+	limits      atomic.Uint32 // limitSoft, limitHard: which were reached
 
 	// inMu serialises Open, OpenPrepare and OpenAccept (the replay
 	// window is not safe for concurrent use, RFC 4303 3.4.3) and Zero.
@@ -89,6 +97,9 @@ type ChildSA struct {
 	// retired SAs are skipped by DB.Outbound but still open inbound
 	// packets: the SA is being replaced (make-before-break, RFC 7296 2.8).
 	retired atomic.Bool
+	// moved is the peer's outer address after a NAT mapping change (see
+	// UpdateRemote); nil while Remote holds.
+	moved atomic.Pointer[netip.AddrPort]
 }
 
 // Limits are the byte and packet lifetimes of a Child SA (swanctl's
