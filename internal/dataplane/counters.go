@@ -23,6 +23,12 @@ type Counters struct {
 	NoTUN        uint64 // decrypted packets dropped because the data plane runs without a TUN
 	Dummy        uint64 // next header 59 dummy packets (RFC 4303 2.6), dropped as they should be
 	Keepalive    uint64 // NAT-keepalive packets received (RFC 3948 2.3)
+	ShuntDrop    uint64 // outbound packet matched a DISCARD policy (mode = drop)
+	BypassInTUN  uint64 // outbound packet matched a BYPASS policy (mode = pass) but was routed into the TUN anyway
+	// Trap queues (trap.go), from sadb.HoldStats: held packets dropped
+	// because the queue was full or too many traps held packets, because
+	// they waited too long, or because the negotiation failed.
+	TrapQueueFull, TrapExpired, TrapFailed uint64
 }
 
 func inc(p *uint64)           { atomic.AddUint64(p, 1) }
@@ -47,6 +53,12 @@ func (c *Counters) snapshot() Counters {
 		NoTUN:        atomic.LoadUint64(&c.NoTUN),
 		Dummy:        atomic.LoadUint64(&c.Dummy),
 		Keepalive:    atomic.LoadUint64(&c.Keepalive),
+		ShuntDrop:    atomic.LoadUint64(&c.ShuntDrop),
+		BypassInTUN:  atomic.LoadUint64(&c.BypassInTUN),
+		// Filled from the trap queues' statistics by Dataplane.Counters.
+		TrapQueueFull: atomic.LoadUint64(&c.TrapQueueFull),
+		TrapExpired:   atomic.LoadUint64(&c.TrapExpired),
+		TrapFailed:    atomic.LoadUint64(&c.TrapFailed),
 	}
 }
 
@@ -71,8 +83,23 @@ func (c Counters) Map() map[string]uint64 {
 		"no_tun":          c.NoTUN,
 		"dummy":           c.Dummy,
 		"keepalive":       c.Keepalive,
+		"shunt_drop":      c.ShuntDrop,
+		"bypass_in_tun":   c.BypassInTUN,
+		"trap_queue_full": c.TrapQueueFull,
+		"trap_expired":    c.TrapExpired,
+		"trap_failed":     c.TrapFailed,
 	}
 }
 
 // Counters returns a snapshot of the drop counters.
-func (d *Dataplane) Counters() Counters { return d.counters.snapshot() }
+func (d *Dataplane) Counters() Counters {
+	c := d.counters.snapshot()
+	if d.acq == nil {
+		return c
+	}
+	st := &d.acq.Stats
+	c.TrapQueueFull += st.Full.Load() + st.NoRoom.Load()
+	c.TrapExpired += st.Expired.Load()
+	c.TrapFailed += st.Flushed.Load()
+	return c
+}

@@ -141,11 +141,10 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 	inner := pkt[:ip.TotalLen()]
 	proto := ip.Protocol()
 	sp, dp := innerPorts(ip, proto)
-	c := d.db.Outbound(ip.Src(), ip.Dst(), proto, sp, dp)
+	dec := d.pol.lookupOut(ip.Src(), ip.Dst(), proto, sp, dp)
+	c := dec.SA
 	if c == nil {
-		// RFC 4301 5.1: no SA (and no bypass policy): discard. Never
-		// leak the packet in the clear.
-		inc(&d.counters.NoPolicy)
+		d.noSAOut(dec, inner)
 		return
 	}
 	if !c.Encap || !c.Remote.Addr().Unmap().Is4() || c.Out == nil {
