@@ -83,9 +83,9 @@ type Child struct {
 	// 10%), rand_time (default life_time - rekey_time), and the same for
 	// _bytes and _packets (default 0: no limit).
 	Life ChildLifetime
-	// DPDAction is dpd_action: "clear" (default) or "restart".
+	// DPDAction is dpd_action: "clear" (default), "restart" or "trap".
 	DPDAction string
-	// CloseAction is close_action: "none" (default) or "start".
+	// CloseAction is close_action: "none" (default), "start" or "trap".
 	CloseAction string
 }
 

@@ -149,6 +149,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Logger:       d.log.With("subsys", "ike"),
 		NATTPort:     uint16(opts.NATTPort),
 		Events:       d.events,
+		Trap:         d.onTrapAction,
 		FragmentSize: opts.FragmentSize,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)

@@ -136,6 +136,8 @@ func actionOf(s string) string {
 		return ike.ActionRestart
 	case "clear":
 		return ike.ActionClear
+	case "trap":
+		return ike.ActionTrap
 	}
 	return ike.ActionNone
 }

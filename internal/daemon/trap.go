@@ -38,25 +38,36 @@ type trapSpec struct {
 }
 
 // policySet is the trap and shunt policies of one configuration, by
-// "conn/child" (the name the engine gives the child's SAs).
+// "conn/child" (the name the engine gives the child's SAs). onDemand are
+// the traps of children with dpd_action or close_action = trap (and no
+// start_action = trap): installed only once the engine asks (onTrapAction).
 type policySet struct {
-	traps  map[string]trapSpec
-	shunts map[string]dataplane.Shunt
+	traps    map[string]trapSpec
+	shunts   map[string]dataplane.Shunt
+	onDemand map[string]trapSpec
+}
+
+func newPolicySet() policySet {
+	return policySet{traps: map[string]trapSpec{}, shunts: map[string]dataplane.Shunt{}, onDemand: map[string]trapSpec{}}
 }
 
 // policyState is the daemon's side of the installed traps and shunts.
 type policyState struct {
 	mu        sync.Mutex
-	installed policySet
+	installed policySet       // onDemand: which installed traps came from dpd/close_action
+	want      policySet       // the last configuration's (for onDemand)
 	acquiring map[string]bool // traps with an initiation running
 	queue     chan string     // acquires from the data plane
+	trapQueue chan string     // dpd_action/close_action = trap from the engine
 }
 
 func newPolicyState() *policyState {
 	return &policyState{
-		installed: policySet{traps: map[string]trapSpec{}, shunts: map[string]dataplane.Shunt{}},
+		installed: newPolicySet(),
+		want:      newPolicySet(),
 		acquiring: map[string]bool{},
 		queue:     make(chan string, 256),
+		trapQueue: make(chan string, 256),
 	}
 }
 
@@ -64,7 +75,7 @@ func newPolicyState() *policyState {
 // selectors resolved, and refuses what the data plane could not do safely.
 // peers are the engine peers by connection name.
 func wantPolicies(cfg *config.Config, peers map[string]*ike.PeerConfig) (policySet, error) {
-	set := policySet{traps: map[string]trapSpec{}, shunts: map[string]dataplane.Shunt{}}
+	set := newPolicySet()
 	for _, c := range cfg.Connections {
 		p := peers[c.Name]
 		for _, ch := range c.Children {
@@ -77,19 +88,32 @@ func wantPolicies(cfg *config.Config, peers map[string]*ike.PeerConfig) (policyS
 					act = sadb.Discard
 				}
 				set.shunts[name] = dataplane.Shunt{Name: name, Action: act, LocalTS: ch.LocalSelectors, RemoteTS: ch.RemoteSelectors}
-			case ch.StartAction == "trap":
+			case ch.StartAction == "trap" || ch.DPDAction == "trap" || ch.CloseAction == "trap":
+				what := "start_action"
+				switch {
+				case ch.StartAction == "trap":
+				case ch.DPDAction == "trap":
+					what = "dpd_action"
+				default:
+					what = "close_action"
+				}
 				if p == nil || !p.RemoteHost.IsValid() {
-					return set, &config.Error{Pos: ch.Pos, Key: key + ".start_action",
-						Msg: "start_action = trap needs a single remote_addrs address to initiate to"}
+					return set, &config.Error{Pos: ch.Pos, Key: key + "." + what,
+						Msg: what + " = trap needs a single remote_addrs address to initiate to"}
 				}
 				local, err := resolveTS(ch.LocalSelectors, singleHost(p.LocalAddrs))
 				if err != nil {
 					return set, &config.Error{Pos: ch.Pos, Key: key + ".local_ts",
-						Msg: "start_action = trap with local_ts = dynamic needs a single local_addrs address"}
+						Msg: what + " = trap with local_ts = dynamic needs a single local_addrs address"}
 				}
 				remote, _ := resolveTS(ch.RemoteSelectors, p.RemoteHost)
-				set.traps[name] = trapSpec{conn: c.Name, child: ch.Name, trap: dataplane.Trap{
+				spec := trapSpec{conn: c.Name, child: ch.Name, trap: dataplane.Trap{
 					Name: name, LocalTS: local, RemoteTS: remote, Peer: p.RemoteHost}}
+				if ch.StartAction == "trap" {
+					set.traps[name] = spec
+				} else {
+					set.onDemand[name] = spec
+				}
 			}
 		}
 	}
@@ -202,11 +226,19 @@ func (d *Daemon) syncPolicies(want policySet) error {
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	ps.want = want
 	var errs []error
 	for name, t := range ps.installed.traps {
-		if w, ok := want.traps[name]; !ok || !reflect.DeepEqual(w.trap, t.trap) {
+		w, ok := want.traps[name]
+		if _, od := ps.installed.onDemand[name]; od {
+			// Installed by dpd/close_action = trap: kept while the
+			// configuration still asks for it the same way.
+			w, ok = want.onDemand[name]
+		}
+		if !ok || !reflect.DeepEqual(w.trap, t.trap) {
 			d.dp.RemoveTrap(name)
 			delete(ps.installed.traps, name)
+			delete(ps.installed.onDemand, name)
 		}
 	}
 	for name, s := range ps.installed.shunts {
@@ -243,6 +275,36 @@ func (d *Daemon) syncPolicies(want policySet) error {
 	return errors.Join(errs...)
 }
 
+// onTrapAction is the engine's Config.Trap (dpd_action or close_action =
+// trap cleared a child): queued, as the engine must not wait for us.
+func (d *Daemon) onTrapAction(peer, child string) {
+	select {
+	case d.pols.trapQueue <- peer + "/" + child:
+	default:
+		d.log.Warn("trap queue full, trap not installed", "conn", peer, "child", child)
+	}
+}
+
+// installOnDemand installs the trap of a child whose dpd_action or
+// close_action = trap just fired.
+func (d *Daemon) installOnDemand(name string) {
+	ps := d.pols
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	spec, ok := ps.want.onDemand[name]
+	if _, done := ps.installed.traps[name]; done || !ok {
+		return
+	}
+	if err := d.dp.InstallTrap(spec.trap); err != nil {
+		d.log.Error("trap policy not installed", "child", name, "err", err)
+		return
+	}
+	ps.installed.traps[name] = spec
+	ps.installed.onDemand[name] = spec
+	d.log.Info("trap policy installed (dpd_action/close_action = trap)", "child", name,
+		"local_ts", spec.trap.LocalTS, "remote_ts", spec.trap.RemoteTS)
+}
+
 // onAcquire is the data plane's Config.Acquire: it must not block, so a
 // full queue drops the acquire (the trap raises another after its retry
 // interval while packets keep coming).
@@ -254,7 +316,8 @@ func (d *Daemon) onAcquire(name string) {
 	}
 }
 
-// runAcquires starts one initiation per acquired trap at a time until
+// runAcquires starts one initiation per acquired trap at a time, and
+// installs the traps dpd_action/close_action = trap ask for, until
 // shutdown.
 func (d *Daemon) runAcquires() {
 	defer d.wg.Done()
@@ -264,6 +327,8 @@ func (d *Daemon) runAcquires() {
 			return
 		case name := <-d.pols.queue:
 			d.acquire(name)
+		case name := <-d.pols.trapQueue:
+			d.installOnDemand(name)
 		}
 	}
 }

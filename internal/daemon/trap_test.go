@@ -97,6 +97,25 @@ func TestWantPolicies(t *testing.T) {
 		}
 	}
 
+	// dpd_action/close_action = trap: a trap to install on demand.
+	od := `od {
+                local_ts = 10.1.0.0/24
+                remote_ts = 10.3.0.0/24
+                start_action = start
+                close_action = trap
+            }`
+	set, err = policiesOf(t, "192.0.2.1", "192.0.2.2", "10.1.0.0/24", od)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := set.onDemand["site/od"]; !ok || len(set.traps) != 1 {
+		t.Errorf("close_action = trap: onDemand %v, traps %v", set.onDemand, set.traps)
+	}
+	_, err = policiesOf(t, "192.0.2.1", "%any", "10.1.0.0/24", strings.Replace(od, "close_action", "dpd_action", 1))
+	if err == nil || !strings.Contains(err.Error(), "site.children.net.start_action") {
+		t.Errorf("got %v", err) // net's own start_action = trap is reported first
+	}
+
 	cfg, err := config.Parse("test.conf", []byte(fmt.Sprintf(trapConf, "192.0.2.1", "192.0.2.2", "10.1.0.0/24", pass)))
 	if err != nil {
 		t.Fatal(err)

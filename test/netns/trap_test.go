@@ -244,3 +244,63 @@ func TestShuntsNetns(t *testing.T) {
 		t.Errorf("dropped traffic went into the tunnel (packets-out %v -> %v)", mid, after)
 	}
 }
+
+// TestCloseActionTrap: close_action = trap on the left goipsec; when the
+// peer deletes the IKE SA, no new SA is set up until traffic comes, and
+// then the first packets bring the tunnel back without loss. Against
+// goipsec and strongSwan.
+func TestCloseActionTrap(t *testing.T) {
+	for _, peer := range []string{"goipsec", "strongswan"} {
+		t.Run(peer, func(t *testing.T) {
+			s := topology(t)
+			lc, rc := confs(s, suites[0].ike, suites[0].esp)
+			lc.extraChild = "close_action = trap"
+			ctx := ctxFor(t, 90*time.Second)
+			var peerSAs func() bool
+			var deleteFromPeer func()
+			if peer == "goipsec" {
+				right := startDaemon(t, s.Right, "right", rc.String())
+				peerSAs = func() bool { return len(right.sas(ctx)) > 0 }
+				deleteFromPeer = func() {
+					if out, err := right.cli(ctx, "down", "site"); err != nil {
+						t.Fatalf("goipsec down on the peer: %v\n%s", err, out)
+					}
+				}
+			} else {
+				charon := startCharon(t, s.Right, rc.String())
+				peerSAs = func() bool {
+					out, err := charon.Swanctl(ctx, "--list-sas")
+					return err == nil && strings.Contains(out, "INSTALLED")
+				}
+				deleteFromPeer = func() {
+					if out, err := charon.Swanctl(ctx, "--terminate", "--ike", "site"); err != nil {
+						t.Fatalf("swanctl --terminate: %v\n%s", err, out)
+					}
+				}
+			}
+			left := startDaemon(t, s.Left, "left", lc.String())
+			sw := newSwanctl(t, left)
+			if out, _ := sw.run(ctx, "--list-pols"); strings.Contains(out, "site/net") {
+				t.Fatalf("a trap before anything closed:\n%s", out)
+			}
+			if out, err := left.cli(ctx, "up", "site"); err != nil {
+				t.Fatalf("goipsec up: %v\n%s", err, out)
+			}
+			deleteFromPeer()
+			waitUntil(t, "SAs gone and the trap installed", 10*time.Second, func() bool {
+				out, _ := sw.run(ctx, "--list-pols")
+				return len(left.sas(ctx)) == 0 && !peerSAs() && strings.Contains(out, "site/net, TUNNEL")
+			})
+			time.Sleep(time.Second)
+			if len(left.sas(ctx)) != 0 {
+				t.Fatal("close_action = trap set the tunnel up again without traffic")
+			}
+			if n := pingReplies(ctx, t, s.Left, s.LeftInner, s.RightInner, 5); n != 5 {
+				t.Fatalf("%d of 5 replies through the trap", n)
+			}
+			if c := childOf(t, left.sas(ctx)); c["state"] != "INSTALLED" {
+				t.Fatalf("child SA: %v", c)
+			}
+		})
+	}
+}
