@@ -38,24 +38,31 @@ type trapSpec struct {
 }
 
 // policySet is the trap and shunt policies of one configuration, by
-// "conn/child" (the name the engine gives the child's SAs). onDemand are
-// the traps of children with dpd_action or close_action = trap (and no
-// start_action = trap): installed only once the engine asks (onTrapAction).
+// "conn/child" (the name the engine gives the child's SAs): traps of
+// start_action = trap children, shunts of mode = pass|drop ones. onDemand
+// are the traps of children with dpd_action or close_action = trap (and
+// no start_action = trap), installed once the engine asks (onTrapAction);
+// possible holds the trap every tunnel child would have (swanctl
+// --install), possibleErr why a child cannot have one.
 type policySet struct {
-	traps    map[string]trapSpec
-	shunts   map[string]dataplane.Shunt
-	onDemand map[string]trapSpec
+	traps       map[string]trapSpec
+	shunts      map[string]dataplane.Shunt
+	onDemand    map[string]trapSpec
+	possible    map[string]trapSpec
+	possibleErr map[string]error
 }
 
 func newPolicySet() policySet {
-	return policySet{traps: map[string]trapSpec{}, shunts: map[string]dataplane.Shunt{}, onDemand: map[string]trapSpec{}}
+	return policySet{traps: map[string]trapSpec{}, shunts: map[string]dataplane.Shunt{},
+		onDemand: map[string]trapSpec{}, possible: map[string]trapSpec{}, possibleErr: map[string]error{}}
 }
 
 // policyState is the daemon's side of the installed traps and shunts.
 type policyState struct {
 	mu        sync.Mutex
-	installed policySet       // onDemand: which installed traps came from dpd/close_action
-	want      policySet       // the last configuration's (for onDemand)
+	installed policySet       // traps and shunts in the data plane
+	extra     map[string]bool // installed traps not from start_action = trap (dpd/close_action, VICI install)
+	want      policySet       // the last configuration's
 	acquiring map[string]bool // traps with an initiation running
 	queue     chan string     // acquires from the data plane
 	trapQueue chan string     // dpd_action/close_action = trap from the engine
@@ -64,6 +71,7 @@ type policyState struct {
 func newPolicyState() *policyState {
 	return &policyState{
 		installed: newPolicySet(),
+		extra:     map[string]bool{},
 		want:      newPolicySet(),
 		acquiring: map[string]bool{},
 		queue:     make(chan string, 256),
@@ -88,30 +96,29 @@ func wantPolicies(cfg *config.Config, peers map[string]*ike.PeerConfig) (policyS
 					act = sadb.Discard
 				}
 				set.shunts[name] = dataplane.Shunt{Name: name, Action: act, LocalTS: ch.LocalSelectors, RemoteTS: ch.RemoteSelectors}
-			case ch.StartAction == "trap" || ch.DPDAction == "trap" || ch.CloseAction == "trap":
-				what := "start_action"
+			default:
+				what := ""
 				switch {
 				case ch.StartAction == "trap":
+					what = "start_action"
 				case ch.DPDAction == "trap":
 					what = "dpd_action"
-				default:
+				case ch.CloseAction == "trap":
 					what = "close_action"
 				}
-				if p == nil || !p.RemoteHost.IsValid() {
-					return set, &config.Error{Pos: ch.Pos, Key: key + "." + what,
-						Msg: what + " = trap needs a single remote_addrs address to initiate to"}
-				}
-				local, err := resolveTS(ch.LocalSelectors, singleHost(p.LocalAddrs))
+				spec, err := trapSpecFor(c.Name, ch, p, key, what)
 				if err != nil {
-					return set, &config.Error{Pos: ch.Pos, Key: key + ".local_ts",
-						Msg: what + " = trap with local_ts = dynamic needs a single local_addrs address"}
+					if what != "" {
+						return set, err
+					}
+					set.possibleErr[name] = err
+					continue
 				}
-				remote, _ := resolveTS(ch.RemoteSelectors, p.RemoteHost)
-				spec := trapSpec{conn: c.Name, child: ch.Name, trap: dataplane.Trap{
-					Name: name, LocalTS: local, RemoteTS: remote, Peer: p.RemoteHost}}
-				if ch.StartAction == "trap" {
+				set.possible[name] = spec
+				switch what {
+				case "start_action":
 					set.traps[name] = spec
-				} else {
+				case "dpd_action", "close_action":
 					set.onDemand[name] = spec
 				}
 			}
@@ -121,6 +128,30 @@ func wantPolicies(cfg *config.Config, peers map[string]*ike.PeerConfig) (policyS
 		return set, err
 	}
 	return set, nil
+}
+
+// trapSpecFor resolves the trap of one tunnel child: traps need a peer to
+// initiate to and selectors with addresses. what names the key that asks
+// for the trap, for the error ("" for swanctl --install).
+func trapSpecFor(conn string, ch *config.Child, p *ike.PeerConfig, key, what string) (trapSpec, error) {
+	whatKey := key
+	if what == "" {
+		what = "a trap policy"
+	} else {
+		whatKey += "." + what
+		what += " = trap"
+	}
+	if p == nil || !p.RemoteHost.IsValid() {
+		return trapSpec{}, &config.Error{Pos: ch.Pos, Key: whatKey, Msg: what + " needs a single remote_addrs address to initiate to"}
+	}
+	local, err := resolveTS(ch.LocalSelectors, singleHost(p.LocalAddrs))
+	if err != nil {
+		return trapSpec{}, &config.Error{Pos: ch.Pos, Key: key + ".local_ts", Msg: what + " with local_ts = dynamic needs a single local_addrs address"}
+	}
+	remote, _ := resolveTS(ch.RemoteSelectors, p.RemoteHost)
+	name := conn + "/" + ch.Name
+	return trapSpec{conn: conn, child: ch.Name, trap: dataplane.Trap{
+		Name: name, LocalTS: local, RemoteTS: remote, Peer: p.RemoteHost}}, nil
 }
 
 // checkShunts refuses shunts whose routes would do harm. A drop shunt is
@@ -230,15 +261,15 @@ func (d *Daemon) syncPolicies(want policySet) error {
 	var errs []error
 	for name, t := range ps.installed.traps {
 		w, ok := want.traps[name]
-		if _, od := ps.installed.onDemand[name]; od {
-			// Installed by dpd/close_action = trap: kept while the
-			// configuration still asks for it the same way.
-			w, ok = want.onDemand[name]
+		if ps.extra[name] {
+			// Installed by dpd/close_action = trap or swanctl
+			// --install: kept while the child is configured the same.
+			w, ok = want.possible[name]
 		}
 		if !ok || !reflect.DeepEqual(w.trap, t.trap) {
 			d.dp.RemoveTrap(name)
 			delete(ps.installed.traps, name)
-			delete(ps.installed.onDemand, name)
+			delete(ps.extra, name)
 		}
 	}
 	for name, s := range ps.installed.shunts {
@@ -300,7 +331,7 @@ func (d *Daemon) installOnDemand(name string) {
 		return
 	}
 	ps.installed.traps[name] = spec
-	ps.installed.onDemand[name] = spec
+	ps.extra[name] = true
 	d.log.Info("trap policy installed (dpd_action/close_action = trap)", "child", name,
 		"local_ts", spec.trap.LocalTS, "remote_ts", spec.trap.RemoteTS)
 }

@@ -298,7 +298,6 @@ func TestRefusedCredentials(t *testing.T) {
 		"load-authority": "want one authority section",
 		"load-token":     "smartcard",
 		"load-pool":      "pools are not supported yet",
-		"install":        "trap and shunt policies",
 		"get-counters":   "counters are not supported yet",
 	} {
 		resp, _ := call(t, d.vici.Handler(cmd), msg("type", "X509", "data", "x"))

@@ -86,6 +86,25 @@ func trapScenario(ctx context.Context, t *testing.T, s *lab.SiteToSite, left *da
 	if c := childOf(t, left.sas(ctx)); c["state"] != "INSTALLED" {
 		t.Fatalf("child SA after the trap fired again: %v", c)
 	}
+
+	// swanctl --uninstall takes the trap away: after down, traffic
+	// finds no policy; --install puts it back.
+	sw.must(ctx, nil, "--uninstall", "--child", "net")
+	if out, err := left.cli(ctx, "down", "site"); err != nil {
+		t.Fatalf("goipsec down: %v\n%s", err, out)
+	}
+	waitUntil(t, "SAs deleted", 10*time.Second, func() bool { return len(left.sas(ctx)) == 0 && !peerSAs() })
+	if out, _ := sw.run(ctx, "--list-pols"); strings.Contains(out, "site/net") {
+		t.Fatalf("trap still listed after --uninstall:\n%s", out)
+	}
+	if n := pingReplies(ctx, t, s.Left, s.LeftInner, s.RightInner, 2); n != 0 || len(left.sas(ctx)) != 0 {
+		t.Fatalf("traffic without the trap: %d replies, %d SAs", n, len(left.sas(ctx)))
+	}
+	sw.must(ctx, nil, "--install", "--child", "net")
+	sw.must(ctx, []string{"site/net, TUNNEL"}, "--list-pols")
+	if n := pingReplies(ctx, t, s.Left, s.LeftInner, s.RightInner, 5); n != 5 {
+		t.Fatalf("%d of 5 replies after --install", n)
+	}
 }
 
 // TestTrapGoipsec: start_action = trap on the left goipsec, the right
