@@ -141,7 +141,7 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 	inner := pkt[:ip.TotalLen()]
 	proto := ip.Protocol()
 	sp, dp := innerPorts(ip, proto)
-	dec := d.pol.lookupOut(ip.Src(), ip.Dst(), proto, sp, dp)
+	dec := d.lookupOutbound(ip.Src(), ip.Dst(), proto, sp, dp)
 	c := dec.SA
 	if c == nil {
 		d.noSAOut(dec, inner)
@@ -149,6 +149,11 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 	}
 	if !c.Encap || !c.Remote.Addr().Unmap().Is4() || c.Out == nil {
 		inc(&d.counters.Unsupported)
+		return
+	}
+	if c.Expired() {
+		// Past its hard volume lifetime and not yet replaced or deleted.
+		inc(&d.counters.Expired)
 		return
 	}
 	start := outHeadroom - c.Out.PayloadOffset()
@@ -168,6 +173,12 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		return
 	}
 	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner)}
+}
+
+// lookupOutbound is the SPD lookup for an outbound packet (RFC 4301 5.1,
+// policy.go); its cost with many policies is BenchmarkOutboundLookup.
+func (d *Dataplane) lookupOutbound(src, dst netip.Addr, proto uint8, sp, dp uint16) sadb.Decision {
+	return d.pol.lookupOut(src, dst, proto, sp, dp)
 }
 
 // process seals packets [lo, hi) of the batch (cryptoWork): the parallel
@@ -223,8 +234,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 			continue
 		}
 		c := p.sa
-		c.Stats.BytesOut.Add(uint64(p.n))
-		c.Stats.PacketsOut.Add(1)
+		c.CountOut(uint64(p.n))
 		b.iovs[j] = p.esp
 		j++
 		if gso && open && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&

@@ -234,6 +234,10 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		inc(&d.counters.Unsupported)
 		return
 	}
+	if c.Expired() {
+		inc(&d.counters.Expired)
+		return
+	}
 	full := buf[:cap(buf)]
 	n := len(pkt)
 	start := outHeadroom - c.Out.PayloadOffset()
@@ -259,8 +263,7 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		inc(&d.counters.SendErrors)
 		return
 	}
-	c.Stats.BytesOut.Add(uint64(n))
-	c.Stats.PacketsOut.Add(1)
+	c.CountOut(uint64(n))
 	c.Stats.LastOut.Store(time.Now().UnixNano())
 }
 

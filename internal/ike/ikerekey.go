@@ -39,6 +39,7 @@ func (sa *ikeSA) rekeyIKE() error {
 	}
 	n := e.newSA(sa.peer, true)
 	e.sas[n.spiI] = n // reserve the SPI; n runs once the exchange is done
+	e.indexConn(n)
 	e.mu.Unlock()
 	a := &activeExchange{kind: activeRekeyIKE}
 	sa.active = a
@@ -48,6 +49,7 @@ func (sa *ikeSA) rekeyIKE() error {
 	if err != nil {
 		e.mu.Lock()
 		delete(e.sas, n.spiI)
+		e.unindexConn(n)
 		e.mu.Unlock()
 		var ne *NotifyError
 		switch {
@@ -178,8 +180,7 @@ func (sa *ikeSA) inherit(n *ikeSA, keys *ikeKeys, s ikeSuite, ni, nr []byte) {
 	n.localID, n.remoteID = sa.localID, sa.remoteID
 	n.frag = sa.frag.inherited()
 	n.fromRekey = true
-	n.log = sa.e.log.With("ike_sa", n.unique, "conn", sa.peer.Name, "peer", sa.remote,
-		"ike_spi", fmt.Sprintf("%016x_i %016x_r", n.spiI, n.spiR))
+	n.relog()
 	n.state = StateEstablished
 	n.established = n.e.clock.Now()
 	n.startIKELifetimes()
@@ -200,11 +201,17 @@ func (sa *ikeSA) moveChildren(n *ikeSA) bool {
 	sa.children = nil
 	sa.mu.Unlock()
 	n.children = append(n.children, moved...)
+	for _, c := range moved {
+		c.owner.Store(n)
+	}
 	// The replaced Child SAs still in their inbound grace go too: the
 	// old IKE SA's teardown would cut it short and drop ESP the peer
 	// sealed just before its Child SA rekey (sa.draining is ours: this
 	// runs on sa's goroutine).
 	n.adopted = append(n.adopted, sa.draining...)
+	for _, c := range sa.draining {
+		c.owner.Store(n)
+	}
 	clear(sa.draining)
 	sa.draining = sa.draining[:0]
 	// To Config.Events the rekey is invisible: the old SA goes silently
@@ -241,8 +248,11 @@ func (sa *ikeSA) enqueue(c command) {
 // childElsewhere reports whether an SA of the same connection other than
 // sa has a Child SA named name.
 func (e *Engine) childElsewhere(sa *ikeSA, name string) bool {
-	for _, o := range e.snapshot() {
-		if o != sa && samePeer(o.peerConfig(), sa.peer) && o.State() != StateDeleted && o.hasChild(name) {
+	if sa.peer == nil {
+		return false
+	}
+	for _, o := range e.connSAs(sa.peer.Name) {
+		if o != sa && o.State() != StateDeleted && o.hasChild(name) {
 			return true
 		}
 	}

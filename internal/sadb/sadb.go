@@ -43,7 +43,16 @@ type ChildSA struct {
 	Local, Remote     netip.AddrPort // outer addresses; Remote port is 4500 when Encap
 	Encap             bool           // ESP in UDP (RFC 3948); the only mode the data plane does in this slice
 	LocalTS, RemoteTS []ts.Selector
-	Stats             Stats // updated by the data plane
+	Stats             Stats // updated by the data plane (CountIn, CountOut)
+
+	// Limits are the SA's volume lifetimes (RFC 4301 4.4.2.1): the data
+	// plane counts every packet against them, calls OnLimit (if set) when
+	// a soft or the hard limit is first reached, and stops using the SA
+	// once the hard limit is. OnLimit must not block: it runs on the data
+	// plane's goroutines.
+	Limits  Limits
+	OnLimit func()
+	limits  atomic.Uint32 // limitSoft, limitHard: which were reached
 
 	// inMu serialises Open, OpenPrepare and OpenAccept (the replay
 	// window is not safe for concurrent use, RFC 4303 3.4.3) and Zero.
@@ -57,6 +66,61 @@ type ChildSA struct {
 	// packets: the SA is being replaced (make-before-break, RFC 7296 2.8).
 	retired atomic.Bool
 }
+
+// Limits are the byte and packet lifetimes of a Child SA (swanctl's
+// rekey_bytes/life_bytes, rekey_packets/life_packets); 0 is no limit.
+// Either direction reaching a limit counts, as in strongSwan.
+type Limits struct {
+	SoftBytes, HardBytes     uint64
+	SoftPackets, HardPackets uint64
+}
+
+const (
+	limitSoft = 1 << iota
+	limitHard
+)
+
+// CountOut counts one outbound packet of n inner bytes; CountIn one
+// inbound. The data plane calls them for every packet, so the volume
+// lifetimes are enforced at once rather than at the engine's next look.
+func (c *ChildSA) CountOut(n uint64) {
+	c.checkLimits(c.Stats.BytesOut.Add(n), c.Stats.PacketsOut.Add(1))
+}
+
+// CountIn: see CountOut.
+func (c *ChildSA) CountIn(n uint64) {
+	c.checkLimits(c.Stats.BytesIn.Add(n), c.Stats.PacketsIn.Add(1))
+}
+
+func (c *ChildSA) checkLimits(bytes, packets uint64) {
+	l := &c.Limits
+	var reached uint32
+	if l.HardBytes > 0 && bytes >= l.HardBytes || l.HardPackets > 0 && packets >= l.HardPackets {
+		reached = limitSoft | limitHard
+	} else if l.SoftBytes > 0 && bytes >= l.SoftBytes || l.SoftPackets > 0 && packets >= l.SoftPackets {
+		reached = limitSoft
+	} else {
+		return
+	}
+	for {
+		old := c.limits.Load()
+		if old&reached == reached {
+			return // already told
+		}
+		if c.limits.CompareAndSwap(old, old|reached) {
+			break
+		}
+	}
+	if c.OnLimit != nil {
+		c.OnLimit()
+	}
+}
+
+// Expired reports whether the SA reached a hard volume limit: it must
+// not protect or accept another packet (RFC 4301 4.4.2.1), whatever the
+// engine has done about it so far. A parallel pipeline may still pass
+// the packets already in flight: at most a batch beyond the limit.
+func (c *ChildSA) Expired() bool { return c.limits.Load()&limitHard != 0 }
 
 // RetireOutbound stops the policy lookup from choosing c for outbound
 // packets; inbound packets are still accepted until c is removed.
@@ -203,10 +267,31 @@ func (c *ChildSA) String() string {
 	return fmt.Sprintf("%s (in %08x, out %08x)", c.Name, c.InSPI(), c.OutSPI())
 }
 
-// snapshot is one immutable state of the DB.
+// snapshot is one immutable state of the DB. The inbound table is split
+// into shards by SPI so that a writer copies one shard, not every SA: a
+// gateway with 10,000 tunnels would otherwise copy 10,000 entries per
+// install and removal (bench/scale.sh).
 type snapshot struct {
-	in  map[uint32]*ChildSA
+	in  [inShards]map[uint32]*ChildSA
 	out []*ChildSA // insertion order
+}
+
+const inShards = 256
+
+func inShardOf(spi uint32) int { return int(spi % inShards) }
+
+// withShard returns a copy of s (sharing every shard but spi's) whose
+// shard for spi is a copy that edit may change.
+func (s *snapshot) withShard(spi uint32, extra int, edit func(map[uint32]*ChildSA)) *snapshot {
+	n := &snapshot{in: s.in, out: s.out}
+	k := inShardOf(spi)
+	m := make(map[uint32]*ChildSA, len(s.in[k])+extra)
+	for key, v := range s.in[k] {
+		m[key] = v
+	}
+	edit(m)
+	n.in[k] = m
+	return n
 }
 
 var emptySnapshot = &snapshot{}
@@ -236,18 +321,11 @@ func (db *DB) Add(c *ChildSA) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	old := db.load()
-	if _, ok := old.in[spi]; ok {
+	if _, ok := old.in[inShardOf(spi)][spi]; ok {
 		return fmt.Errorf("%w %08x (%s)", ErrDuplicateSPI, spi, c.Name)
 	}
-	s := &snapshot{
-		in:  make(map[uint32]*ChildSA, len(old.in)+1),
-		out: make([]*ChildSA, 0, len(old.out)+1),
-	}
-	for k, v := range old.in {
-		s.in[k] = v
-	}
-	s.in[spi] = c
-	s.out = append(append(s.out, old.out...), c)
+	s := old.withShard(spi, 1, func(m map[uint32]*ChildSA) { m[spi] = c })
+	s.out = append(append(make([]*ChildSA, 0, len(old.out)+1), old.out...), c)
 	db.snap.Store(s)
 	return nil
 }
@@ -259,19 +337,12 @@ func (db *DB) Remove(inSPI uint32) *ChildSA {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	old := db.load()
-	c, ok := old.in[inSPI]
+	c, ok := old.in[inShardOf(inSPI)][inSPI]
 	if !ok {
 		return nil
 	}
-	s := &snapshot{
-		in:  make(map[uint32]*ChildSA, len(old.in)),
-		out: make([]*ChildSA, 0, len(old.out)),
-	}
-	for k, v := range old.in {
-		if k != inSPI {
-			s.in[k] = v
-		}
-	}
+	s := old.withShard(inSPI, 0, func(m map[uint32]*ChildSA) { delete(m, inSPI) })
+	s.out = make([]*ChildSA, 0, len(old.out))
 	for _, v := range old.out {
 		if v != c {
 			s.out = append(s.out, v)
@@ -283,7 +354,7 @@ func (db *DB) Remove(inSPI uint32) *ChildSA {
 
 // Inbound returns the SA whose inbound SPI is spi, or nil (RFC 4303 3.4.2).
 func (db *DB) Inbound(spi uint32) *ChildSA {
-	return db.load().in[spi]
+	return db.load().in[inShardOf(spi)][spi]
 }
 
 // Outbound returns the first SA, in insertion order, whose LocalTS matches
