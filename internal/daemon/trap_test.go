@@ -128,3 +128,34 @@ func TestWantPolicies(t *testing.T) {
 		t.Errorf("engine sees %d children, want 1 (shunts are not negotiated)", n)
 	}
 }
+
+// TestExplainChecksPolicies: goipsec check refuses the trap and shunt
+// policies the daemon would refuse, and describes shunts as such.
+func TestExplainChecksPolicies(t *testing.T) {
+	bad := `lan {
+                local_ts = 10.1.0.0/25
+                remote_ts = 10.2.0.8/32
+                mode = pass
+            }`
+	cfg, err := config.Parse("test.conf", []byte(fmt.Sprintf(trapConf, "192.0.2.1", "192.0.2.2", "10.1.0.0/24", bad)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Explain(context.Background(), cfg, "", CheckOffer{}); err == nil || !strings.Contains(err.Error(), "would also bypass site/net") {
+		t.Errorf("Explain: %v", err)
+	}
+	good := strings.Replace(bad, "10.1.0.0/25", "10.1.0.0/24", 1)
+	cfg, err = config.Parse("test.conf", []byte(fmt.Sprintf(trapConf, "192.0.2.1", "192.0.2.2", "10.1.0.0/24", good)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Explain(context.Background(), cfg, "", CheckOffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	WriteExplanation(&b, r)
+	if !strings.Contains(b.String(), "a BYPASS shunt policy") || !strings.Contains(b.String(), "start_action trap") {
+		t.Errorf("check output:\n%s", b.String())
+	}
+}
