@@ -86,6 +86,7 @@ func TestWantPolicies(t *testing.T) {
 	for _, tt := range []struct{ local, remote, lts, extra, want string }{
 		{"192.0.2.1", "%any", "10.1.0.0/24", "", "site.children.net.start_action: start_action = trap needs a single remote_addrs address"},
 		{"%any", "192.0.2.2", "dynamic", "", "site.children.net.local_ts: start_action = trap with local_ts = dynamic needs a single local_addrs address"},
+		{"192.0.2.1", "10.2.0.5", "10.1.0.0/24", "", "site.children.net.remote_ts: start_action = trap for selectors that cover the peer 10.2.0.5 (host-to-host) is not supported yet"},
 		// The pass child's local_ts does not cover the tunnel's: routing
 		// 10.2.0.8 around the TUN would leak 10.1.0.0/24's traffic.
 		{"192.0.2.1", "192.0.2.2", "10.1.0.0/24", strings.Replace(pass, "10.1.0.0/16", "10.1.0.0/25", 1), "site.children.lan.remote_ts: mode = pass for 10.2.0.8/32 would also bypass site/net"},
