@@ -40,6 +40,7 @@ package dataplane
 import (
 	"errors"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/ts"
@@ -75,6 +76,7 @@ type policyState struct {
 	bySA        map[uint32]*saPolicies     // by inbound SPI
 	traps       map[string]*installedTrap  // by name (trap.go)
 	shunts      map[string]*installedShunt // by name (shunt.go)
+	drops       atomic.Int32               // drop shunts installed (read per inbound packet)
 }
 
 func (ps *policyState) init() {

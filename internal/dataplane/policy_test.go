@@ -283,6 +283,16 @@ func TestShunts(t *testing.T) {
 	if got := ca.Stats.PacketsOut.Load(); got != 1 {
 		t.Errorf("SA sent %d packets, want 1", got)
 	}
+	// Inbound too: what the tunnel brings from 10.2.0.9 is dropped.
+	if err := b.tun.Inject(ipv4UDP("10.2.0.9", "10.1.0.5", 2, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	in := ipv4UDP("10.2.0.7", "10.1.0.5", 2, 1, nil)
+	if err := b.tun.Inject(in); err != nil {
+		t.Fatal(err)
+	}
+	expectPackets(t, a, [][]byte{in})
+	waitCounter(t, "shunt_drop", 3, func() uint64 { return a.dp.Counters().ShuntDrop })
 	if !a.dp.RemoveShunt("test/drop") {
 		t.Fatal("RemoveShunt")
 	}
@@ -295,7 +305,7 @@ func TestShunts(t *testing.T) {
 		t.Fatal(err)
 	}
 	send("10.2.0.7")
-	waitCounter(t, "shunt_drop", 3, func() uint64 { return a.dp.Counters().ShuntDrop })
+	waitCounter(t, "shunt_drop", 4, func() uint64 { return a.dp.Counters().ShuntDrop })
 	if err := a.dp.InstallShunt(Shunt{Name: "x", Action: sadb.Protect, LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.8/32")}); err == nil {
 		t.Error("InstallShunt took a PROTECT shunt")
 	}

@@ -9,6 +9,12 @@ package dataplane
 // data plane, where the DISCARD policy drops it (counted shunt_drop)
 // instead of letting it leave in the clear by some other route.
 //
+// Inbound, the per-SA check stays what it was (receive.go); a drop shunt
+// is also consulted for what a tunnel delivers, as strongSwan installs its
+// DISCARD policies in both directions: a decrypted packet whose first
+// inbound SPD match is a DISCARD policy is dropped (shunt_drop). The lookup
+// runs only while a drop shunt is installed.
+//
 // pass: a userspace data plane sees only what is routed into its TUN, and
 // it cannot send a packet read from the TUN in the clear (writing it to a
 // raw socket would route it straight back into the TUN). So a BYPASS shunt
@@ -93,6 +99,9 @@ func (d *Dataplane) InstallShunt(s Shunt) error {
 		is.ids = append(is.ids, id)
 	}
 	d.pol.shunts[s.Name] = is
+	if s.Action == sadb.Discard {
+		d.pol.drops.Add(1)
+	}
 	d.log.Debug("shunt installed", "shunt", s.Name, "action", s.Action, "local_ts", s.LocalTS, "remote_ts", s.RemoteTS)
 	return nil
 }
@@ -118,7 +127,25 @@ func (d *Dataplane) removeShuntLocked(is *installedShunt) {
 	}
 	if d.pol.shunts[is.spec.Name] == is {
 		delete(d.pol.shunts, is.spec.Name)
+		if is.spec.Action == sadb.Discard {
+			d.pol.drops.Add(-1)
+		}
 	}
+}
+
+// shuntDropsInbound reports (and counts) whether a decrypted inbound packet
+// hits a DISCARD policy first (RFC 4301 5.2: the SPD decides for inbound
+// traffic too). It does not allocate.
+func (d *Dataplane) shuntDropsInbound(src, dst netip.Addr, proto uint8, sp, dp uint16) bool {
+	if d.pol.drops.Load() == 0 {
+		return false
+	}
+	dec := d.pol.spd.InboundBypass(src, dst, proto, sp, dp)
+	if dec.Policy == nil || dec.Action != sadb.Discard {
+		return false
+	}
+	inc(&d.counters.ShuntDrop)
+	return true
 }
 
 // Shunts returns the names of the installed shunts.
