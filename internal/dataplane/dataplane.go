@@ -32,7 +32,9 @@
 //	-> ICV check, decryption and padding check, in parallel (3.4.4)
 //	-> next header: 4 IPv4 continues, 59 dummy (TFC, RFC 4303 2.6) dropped
 //	-> inbound policy check: inner source in RemoteTS and destination in
-//	   LocalTS (RFC 4301 5.2; else dropped, counted policy)
+//	   LocalTS (RFC 4301 5.2; else dropped, counted policy); while drop
+//	   shunts are installed, a packet whose first inbound SPD match is one
+//	   is dropped too (shunt.go, counted shunt_drop)
 //	-> in order: replay window update (only now that the ICV passed)
 //	-> TUN write batch (the Linux TUN GRO-coalesces a flow's packets).
 //
