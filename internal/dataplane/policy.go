@@ -35,7 +35,8 @@ package dataplane
 // next lookup finds the new SA. No packet sees "no policy" in between. The
 // retired SA stays in the SAD for inbound packets until RemoveChild.
 //
-// The inbound check stays per SA (receive.go: sadb.ChildSA.MatchInbound).
+// The inbound check stays per SA (receive.go: sadb.ChildSA.MatchInbound),
+// plus the drop shunts (shunt.go).
 
 import (
 	"errors"
