@@ -57,6 +57,9 @@ type Connection struct {
 	DPDDelay time.Duration
 	// KeyingTries is keyingtries (default 1; 0 tries forever).
 	KeyingTries int
+	// Unique is the uniqueness policy: no (default), never, keep or
+	// replace (swanctl.conf unique).
+	Unique string
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA

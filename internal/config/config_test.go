@@ -213,6 +213,20 @@ func TestFragmentation(t *testing.T) {
 	}
 }
 
+func TestUnique(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "no"}, {"unique = never", "never"}, {"unique = Keep", "keep"}, {"unique = replace", "replace"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.line, "", "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Unique; got != tc.want {
+			t.Errorf("%q: unique %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	const file = "/etc/swanctl/swanctl.conf"
 	tests := []struct {
@@ -232,6 +246,7 @@ func TestErrors(t *testing.T) {
 		{conn: "remote_adrs = 10.0.0.1", want: "9: connections.site.remote_adrs: unknown key", kind: ErrUnknown},
 		{conn: "version = 1", want: "9: connections.site.version: IKEv1 not supported yet", kind: ErrUnsupported},
 		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},
+		{conn: "unique = sometimes", want: `9: connections.site.unique: invalid unique "sometimes" (want no, never, keep or replace)`},
 		{conn: "version = 3", want: `9: connections.site.version: invalid version "3" (want 0 or 2)`},
 		{conn: "proposals = aes256-sha256-modp1024", want: `9: connections.site.proposals: unsupported algorithm "modp1024"`, kind: suite.ErrUnsupportedAlgorithm},
 		{conn: "proposals = aes999gcm16-prfsha256-x25519", want: `9: connections.site.proposals: unknown algorithm "aes999gcm16"`, kind: suite.ErrUnknownAlgorithm},

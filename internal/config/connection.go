@@ -23,7 +23,7 @@ func set(words string) map[string]bool {
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
 	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_timeout
-		childless ppk_id ppk_required unique
+		childless ppk_id ppk_required
 		reauth_time pools if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
 	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
@@ -63,6 +63,7 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		Version:       2,
 		SendCert:      "ifasked",
 		SendCertReq:   true,
+		Unique:        "no",
 		LocalAddrs:    []string{"%any"},
 		RemoteAddrs:   []string{"%any"},
 		LocalPort:     500,
@@ -100,6 +101,8 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.SendCertReq, err = parseYesNo(v, key)
 		case "fragmentation":
 			conn.Fragmentation, err = parseFragmentation(v, key)
+		case "unique":
+			conn.Unique, err = parseUnique(v, key)
 		default:
 			err = otherKey(v, key, connUnsupportedKeys)
 		}
@@ -432,6 +435,18 @@ func parseFragmentation(v *Value, key string) (string, error) {
 		return l, nil
 	}
 	return "", invalid(v.Pos, key, "invalid fragmentation %q (want yes, accept, force or no)", s)
+}
+
+func parseUnique(v *Value, key string) (string, error) {
+	s, err := single(v, key)
+	if err != nil {
+		return "", err
+	}
+	switch l := strings.ToLower(s); l {
+	case "no", "never", "keep", "replace":
+		return l, nil
+	}
+	return "", invalid(v.Pos, key, "invalid unique %q (want no, never, keep or replace)", s)
 }
 
 func parseStartAction(v *Value, key string) (string, error) {

@@ -51,6 +51,12 @@ type Options struct {
 	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
 	// 7383; strongSwan's charon.fragment_size); 0 means 1280.
 	FragmentSize int
+	// RetransmitTimeout and RetransmitTries are the IKE retransmission
+	// schedule (RFC 7296 2.4: the first timeout, doubled on every try, and
+	// the number of retransmissions before giving up); 0 means 1 s and 5.
+	// They also bound how long a dead peer takes to notice (dpd_delay).
+	RetransmitTimeout time.Duration
+	RetransmitTries   int
 }
 
 // Daemon is a running goipsec daemon.
@@ -143,14 +149,16 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	db := &sadb.DB{}
 	d.engine = ike.New(ike.Config{
-		KeyLog:       kl,
-		Peers:        peers,
-		SharedKey:    sharedKey(d.cfg.Load),
-		Logger:       d.log.With("subsys", "ike"),
-		NATTPort:     uint16(opts.NATTPort),
-		Events:       d.events,
-		Trap:         d.onTrapAction,
-		FragmentSize: opts.FragmentSize,
+		KeyLog:            kl,
+		Peers:             peers,
+		SharedKey:         sharedKey(d.cfg.Load),
+		Logger:            d.log.With("subsys", "ike"),
+		NATTPort:          uint16(opts.NATTPort),
+		Events:            d.events,
+		Trap:              d.onTrapAction,
+		FragmentSize:      opts.FragmentSize,
+		RetransmitTimeout: opts.RetransmitTimeout,
+		RetransmitTries:   opts.RetransmitTries,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)
 		},

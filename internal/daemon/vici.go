@@ -373,6 +373,8 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 			// goipsec does not reauthenticate (reauth_time) yet.
 			"reauth_time", "0",
 			"rekey_time", secs(c.Life.RekeyTime),
+			// charon's unique_policy_names
+			"unique", "UNIQUE_"+strings.ToUpper(c.Unique),
 			"local-1", msg("class", authClass(c.Local.Auth), "id", idOrAny(c.Local.ID)),
 			"remote-1", msg("class", authClass(c.Remote.Auth), "id", idOrAny(c.Remote.ID)),
 			"children", children,

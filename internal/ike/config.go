@@ -52,6 +52,9 @@ type PeerConfig struct {
 	// Pools are where the responder leases virtual IPs from (swanctl
 	// pools), one address per family the initiator asks for.
 	Pools []*AddressPool
+	// Unique is the uniqueness policy (swanctl unique, unique.go):
+	// UniqueNo ("" too), UniqueNever, UniqueKeep or UniqueReplace.
+	Unique string
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).

@@ -1,5 +1,7 @@
 package ike
 
+import wire "github.com/goipsec/goipsec/internal/wire/ike"
+
 // The engine finds a connection's IKE SAs (for INITIAL_CONTACT, for
 // "is this child up elsewhere", for initiate and terminate) through an
 // index by connection name, not by walking every SA: with thousands of
@@ -57,4 +59,57 @@ func (sa *ikeSA) setPeer(p *PeerConfig) {
 	sa.e.mu.Lock()
 	sa.e.indexConn(sa)
 	sa.e.mu.Unlock()
+}
+
+// idKey finds the established IKE SAs of one connection with one peer
+// identity, for INITIAL_CONTACT (RFC 7296 3.10.1), which must find them
+// among thousands of remote-access clients on the same connection
+// without walking them all.
+type idKey struct {
+	conn   string
+	idType wire.IDType
+	id     string
+}
+
+// indexID records an established sa under its connection and remote
+// identity; callers hold e.mu and sa.peer and sa.remoteID are set.
+func (e *Engine) indexID(sa *ikeSA) {
+	if sa.peer == nil || sa.idIndexed != nil {
+		return
+	}
+	k := &idKey{sa.peer.Name, sa.remoteID.Type, string(sa.remoteID.Data)}
+	set := e.byID[*k]
+	if set == nil {
+		set = map[*ikeSA]struct{}{}
+		e.byID[*k] = set
+	}
+	set[sa] = struct{}{}
+	sa.idIndexed = k
+}
+
+// unindexID removes sa; callers hold e.mu.
+func (e *Engine) unindexID(sa *ikeSA) {
+	k := sa.idIndexed
+	if k == nil {
+		return
+	}
+	if set := e.byID[*k]; set != nil {
+		delete(set, sa)
+		if len(set) == 0 {
+			delete(e.byID, *k)
+		}
+	}
+	sa.idIndexed = nil
+}
+
+// idSAs returns the established IKE SAs of conn whose peer proved id.
+func (e *Engine) idSAs(conn string, id Identity) []*ikeSA {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	set := e.byID[idKey{conn, id.Type, string(id.Data)}]
+	out := make([]*ikeSA, 0, len(set))
+	for sa := range set {
+		out = append(out, sa)
+	}
+	return out
 }

@@ -108,6 +108,7 @@ type Engine struct {
 	peers    []*PeerConfig
 	sas      map[uint64]*ikeSA              // by our SPI
 	byConn   map[string]map[*ikeSA]struct{} // by connection name, connindex.go
+	byID     map[idKey]map[*ikeSA]struct{}  // established, by connection and peer ID
 	peerMap  map[string]*PeerConfig         // e.peers by name
 	halfOpen map[halfOpenKey]*ikeSA
 	// lingering keeps the last response of SAs deleted at the peer's
@@ -223,6 +224,7 @@ func New(cfg Config) *Engine {
 		peerMap:   peersByName(cfg.Peers),
 		sas:       map[uint64]*ikeSA{},
 		byConn:    map[string]map[*ikeSA]struct{}{},
+		byID:      map[idKey]map[*ikeSA]struct{}{},
 		halfOpen:  map[halfOpenKey]*ikeSA{},
 		lingering: map[uint64]lingerEntry{},
 		childSPIs: map[uint32]bool{},
@@ -431,6 +433,7 @@ func (e *Engine) forget(sa *ikeSA) {
 		delete(e.sas, sa.ourSPI())
 	}
 	e.unindexConn(sa)
+	e.unindexID(sa)
 	now := e.clock.Now()
 	for spi, l := range e.lingering {
 		if now.After(l.expires) {
@@ -599,7 +602,7 @@ func (e *Engine) Rekey(ctx context.Context, ikeUnique uint32, childName string) 
 // has no other IKE SA with us, so any other SA between the same two
 // identities is stale and goes, with its Child SAs, without a DELETE.
 func (e *Engine) dropStale(sa *ikeSA) {
-	for _, o := range e.connSAs(sa.peer.Name) {
+	for _, o := range e.idSAs(sa.peer.Name, sa.remoteID) {
 		if o == sa || o.State() != StateEstablished {
 			continue
 		}

@@ -50,6 +50,7 @@ func (sa *ikeSA) rekeyIKE() error {
 		e.mu.Lock()
 		delete(e.sas, n.spiI)
 		e.unindexConn(n)
+		e.unindexID(n)
 		e.mu.Unlock()
 		var ne *NotifyError
 		switch {
@@ -163,6 +164,9 @@ func (sa *ikeSA) rekeyIKEExchange(n *ikeSA, a *activeExchange) error {
 			return err
 		}
 		sa.inherit(n, keys, s, ni, nr)
+		sa.e.mu.Lock()
+		sa.e.indexID(n) // inherit made it established
+		sa.e.mu.Unlock()
 		sa.inheritVIPs(n)
 		sa.log.Info("IKE SA rekey negotiated", "proposal", suite.Describe(chosen))
 		return nil

@@ -186,7 +186,7 @@ func (sa *ikeSA) initiatorAuth() error {
 		// IKE_AUTH: ... AUTH, [CP(CFG_REQUEST)], SAi2, ... (RFC 7296 1.2, 2.19)
 		ps = append(ps, cp)
 	}
-	if !sa.e.hasOtherSA(sa, p) {
+	if p.unique() != UniqueNever && !sa.e.hasOtherSA(sa, p) {
 		// We hold no other IKE SA with this peer: whatever it still has
 		// from us is stale (RFC 7296 3.10.1, 2.4).
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
@@ -215,6 +215,12 @@ func (sa *ikeSA) initiatorAuth() error {
 		return err
 	}
 	sa.setState(StateEstablished)
+	if sa.enforceUnique(false) {
+		sa.releaseOffer(offer)
+		sa.log.Warn("deleting the new IKE SA: an older one is up (unique = keep)")
+		_ = sa.deleteIKE(sa.e.cfg.RetransmitTries)
+		return ErrUniqueKeep
+	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID,
 		"proposal", sa.describeSuite())
 	sa.announceUp()

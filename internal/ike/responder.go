@@ -195,8 +195,8 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	resp := append(append([]wire.Payload{idrOut}, certs...), authOut)
 	sa.setState(StateEstablished)
 	sa.e.established(sa)
-	if wire.FindNotify(ps, wire.NotifyInitialContact) != nil {
-		sa.e.dropStale(sa)
+	if sa.enforceUnique(wire.FindNotify(ps, wire.NotifyInitialContact) != nil) {
+		return fail("the peer already has an IKE SA of this connection (unique = keep)")
 	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID, "proposal", sa.describeSuite())
 	sa.announceUp()

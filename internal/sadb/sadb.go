@@ -126,6 +126,9 @@ func (c *ChildSA) Expired() bool { return c.limits.Load()&limitHard != 0 }
 // packets; inbound packets are still accepted until c is removed.
 func (c *ChildSA) RetireOutbound() { c.retired.Store(true) }
 
+// Retired reports whether RetireOutbound was called.
+func (c *ChildSA) Retired() bool { return c.retired.Load() }
+
 // Stats are the per-SA counters (the numbers `swanctl --list-sas` shows).
 // Bytes count inner (plaintext) packet bytes, as strongSwan does.
 type Stats struct {
