@@ -323,3 +323,40 @@ func TestCloseActionTrap(t *testing.T) {
 		})
 	}
 }
+
+// TestDPDActionTrap: dpd_action = trap on the left goipsec; the right
+// daemon dies without a word, DPD clears the SAs and installs the trap
+// (no new SA without traffic); once a new right daemon runs, the first
+// packets bring the tunnel back without loss.
+func TestDPDActionTrap(t *testing.T) {
+	s := topology(t)
+	lc, rc := confs(s, suites[0].ike, suites[0].esp)
+	lc.extraConn = "dpd_delay = 2s"
+	lc.extraChild = "dpd_action = trap"
+	right := startDaemon(t, s.Right, "right", rc.String())
+	left := startDaemon(t, s.Left, "left", lc.String(), "--retransmit-timeout", "500ms", "--retransmit-tries", "3")
+	ctx := ctxFor(t, 90*time.Second)
+	sw := newSwanctl(t, left)
+	if out, err := left.cli(ctx, "up", "site"); err != nil {
+		t.Fatalf("goipsec up: %v\n%s", err, out)
+	}
+	if err := right.proc.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-right.proc.Done()
+	waitUntil(t, "DPD clears the SAs and installs the trap", 40*time.Second, func() bool {
+		out, _ := sw.run(ctx, "--list-pols")
+		return len(left.sas(ctx)) == 0 && strings.Contains(out, "site/net, TUNNEL")
+	})
+	startDaemon(t, s.Right, "right2", rc.String())
+	time.Sleep(time.Second)
+	if len(left.sas(ctx)) != 0 {
+		t.Fatal("dpd_action = trap set the tunnel up again without traffic")
+	}
+	if n := pingReplies(ctx, t, s.Left, s.LeftInner, s.RightInner, 5); n != 5 {
+		t.Fatalf("%d of 5 replies through the trap", n)
+	}
+	if c := childOf(t, left.sas(ctx)); c["state"] != "INSTALLED" {
+		t.Fatalf("child SA: %v", c)
+	}
+}
