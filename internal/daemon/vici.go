@@ -86,6 +86,15 @@ func (d *Daemon) viciStats(context.Context, *vici.Message, func(string, *vici.Me
 	}
 	_ = counters.Set("vici-events_dropped", strconv.FormatUint(d.events.dropped.Load(), 10))
 	_ = m.Set("goipsec-drops", counters)
+	// Trap policies (start_action = trap): packets held while IKE ran,
+	// sent once the SA was there, and acquires raised (one per trap at a
+	// time); their drops are esp-trap_* above.
+	trapSt := d.dp.TrapStats()
+	_ = m.Set("goipsec-traps", msg(
+		"held", strconv.FormatUint(trapSt.Held, 10),
+		"released", strconv.FormatUint(trapSt.Released, 10),
+		"acquires", strconv.FormatUint(trapSt.Acquires, 10),
+	))
 	return m, nil
 }
 

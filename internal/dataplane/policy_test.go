@@ -176,6 +176,9 @@ func TestTrapHoldsAndReleases(t *testing.T) {
 	if n := a.acquireCount(); n != 1 {
 		t.Errorf("%d acquires, want 1", n)
 	}
+	if st := a.dp.TrapStats(); st != (TrapStats{Held: 5, Released: 5, Acquires: 1}) {
+		t.Errorf("TrapStats = %+v", st)
+	}
 
 	// The SA goes (DPD, delete): the trap is still there.
 	a.dp.RemoveChild(ca.InSPI())

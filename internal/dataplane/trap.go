@@ -152,6 +152,18 @@ func (d *Dataplane) Pending(name string) int {
 	return d.acq.Pending(it.reqID)
 }
 
+// TrapStats counts what the traps did that is not a drop: packets held,
+// packets sent once their SA was installed, and acquires raised.
+type TrapStats struct {
+	Held, Released, Acquires uint64
+}
+
+// TrapStats returns the trap counters (drops are in Counters).
+func (d *Dataplane) TrapStats() TrapStats {
+	st := &d.acq.Stats
+	return TrapStats{Held: st.Held.Load(), Released: st.Released.Load(), Acquires: st.Acquires.Load()}
+}
+
 // childInstalled sends what the trap of c's child held, now that c is
 // installed. d.installMu is held.
 func (d *Dataplane) childInstalled(c *sadb.ChildSA) {

@@ -179,6 +179,16 @@ for i in range(8):
 	if n := dropCounter(ctx, t, left, "trap_queue_full"); n != 0 {
 		t.Errorf("trap_queue_full = %d", n)
 	}
+	// One acquire for the whole burst (no initiation storm); all 8 held
+	// and released.
+	st, err := left.client.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traps, _ := st["goipsec-traps"].(map[string]any)
+	if traps["acquires"] != "1" || traps["held"] != "8" || traps["released"] != "8" {
+		t.Errorf("trap stats: %v", traps)
+	}
 }
 
 // TestShuntsNetns: inside the tunnel's 10.1.0.0/24 <-> 10.2.0.0/24, a pass
