@@ -60,6 +60,9 @@ type Connection struct {
 	// Unique is the uniqueness policy: no (default), never, keep or
 	// replace (swanctl.conf unique).
 	Unique string
+	// Childless is the childless IKE SA policy (RFC 6023): allow
+	// (default), prefer, force or never (swanctl.conf childless).
+	Childless string
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA

@@ -213,6 +213,20 @@ func TestFragmentation(t *testing.T) {
 	}
 }
 
+func TestChildless(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "allow"}, {"childless = prefer", "prefer"}, {"childless = FORCE", "force"}, {"childless = never", "never"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.line, "", "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Childless; got != tc.want {
+			t.Errorf("%q: childless %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestUnique(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{"", "no"}, {"unique = never", "never"}, {"unique = Keep", "keep"}, {"unique = replace", "replace"},
@@ -246,6 +260,7 @@ func TestErrors(t *testing.T) {
 		{conn: "remote_adrs = 10.0.0.1", want: "9: connections.site.remote_adrs: unknown key", kind: ErrUnknown},
 		{conn: "version = 1", want: "9: connections.site.version: IKEv1 not supported yet", kind: ErrUnsupported},
 		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},
+		{conn: "childless = maybe", want: `9: connections.site.childless: invalid childless "maybe" (want allow, prefer, force or never)`},
 		{conn: "unique = sometimes", want: `9: connections.site.unique: invalid unique "sometimes" (want no, never, keep or replace)`},
 		{conn: "version = 3", want: `9: connections.site.version: invalid version "3" (want 0 or 2)`},
 		{conn: "proposals = aes256-sha256-modp1024", want: `9: connections.site.proposals: unsupported algorithm "modp1024"`, kind: suite.ErrUnsupportedAlgorithm},

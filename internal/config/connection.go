@@ -23,7 +23,7 @@ func set(words string) map[string]bool {
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
 	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_timeout
-		childless ppk_id ppk_required
+		ppk_id ppk_required
 		reauth_time pools if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
 	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
@@ -64,6 +64,7 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		SendCert:      "ifasked",
 		SendCertReq:   true,
 		Unique:        "no",
+		Childless:     "allow",
 		LocalAddrs:    []string{"%any"},
 		RemoteAddrs:   []string{"%any"},
 		LocalPort:     500,
@@ -103,6 +104,8 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.Fragmentation, err = parseFragmentation(v, key)
 		case "unique":
 			conn.Unique, err = parseUnique(v, key)
+		case "childless":
+			conn.Childless, err = parseChildless(v, key)
 		default:
 			err = otherKey(v, key, connUnsupportedKeys)
 		}
@@ -447,6 +450,18 @@ func parseUnique(v *Value, key string) (string, error) {
 		return l, nil
 	}
 	return "", invalid(v.Pos, key, "invalid unique %q (want no, never, keep or replace)", s)
+}
+
+func parseChildless(v *Value, key string) (string, error) {
+	s, err := single(v, key)
+	if err != nil {
+		return "", err
+	}
+	switch l := strings.ToLower(s); l {
+	case "allow", "prefer", "force", "never":
+		return l, nil
+	}
+	return "", invalid(v.Pos, key, "invalid childless %q (want allow, prefer, force or never)", s)
 }
 
 func parseStartAction(v *Value, key string) (string, error) {

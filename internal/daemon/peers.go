@@ -84,6 +84,7 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		DPDDelay:    c.DPDDelay,
 		KeyingTries: c.KeyingTries,
 		Unique:      c.Unique,
+		Childless:   c.Childless,
 	}
 	if c.KeyingTries == 0 {
 		p.KeyingTries = -1 // swanctl: 0 tries forever

@@ -143,7 +143,13 @@ func (d *Daemon) viciInitiate(ctx context.Context, req *vici.Message, emit func(
 	}
 	ctx, cancel := timeoutCtx(ctx, req)
 	defer cancel()
-	err := d.withControlLog(req, conn, emit, func() error { return d.engine.Initiate(ctx, conn, child) })
+	initiate := func() error { return d.engine.Initiate(ctx, conn, child) }
+	if child == "" {
+		// As charon: initiate with only "ike" sets up the IKE SA alone
+		// (childless, RFC 6023; swanctl --initiate --ike).
+		initiate = func() error { return d.engine.InitiateIKE(ctx, conn) }
+	}
+	err := d.withControlLog(req, conn, emit, initiate)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return failure("%s not established after %sms", childOr(conn, child), req.GetString("timeout")), nil

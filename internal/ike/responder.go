@@ -111,6 +111,9 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
 	}
 	resp = append(resp, sa.fragRespond(candidate, ps)...)
+	if candidate.childless() != ChildlessNever {
+		resp = append(resp, childlessNotify())
+	}
 	if sa.inter.peerSupports {
 		resp = append(resp, intermediateNotify())
 	}
@@ -180,6 +183,12 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	}
 	sa.setPeer(peer)
 	sa.relog()
+	switch withChild := hasPayload(ps, wire.PayloadSA); {
+	case !withChild && peer.childless() == ChildlessNever:
+		return fail("childless IKE SA refused (childless = never, RFC 6023)")
+	case withChild && peer.childless() == ChildlessForce:
+		return fail("Child SA in IKE_AUTH refused (childless = force, RFC 6023)")
+	}
 	sa.localID = localIDOf(peer, sa.local.Addr())
 	if err != nil {
 		return fail(err.Error(), "method", auth.Method, "local_id", sa.localID)

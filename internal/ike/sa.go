@@ -87,9 +87,11 @@ type ikeSA struct {
 	pending  []command // commands that arrived during an exchange
 
 	// initiator only
-	initChild    *ChildConfig
-	moreChildren []*ChildConfig // created with CREATE_CHILD_SA once up
-	initDone     chan error
+	initChild *ChildConfig
+	// peerChildless: the peer sent CHILDLESS_IKEV2_SUPPORTED (RFC 6023).
+	peerChildless bool
+	moreChildren  []*ChildConfig // created with CREATE_CHILD_SA once up
+	initDone      chan error
 
 	local, remote netip.AddrPort
 	initRemote    netip.AddrPort // address the IKE_SA_INIT came from (half-open key)
