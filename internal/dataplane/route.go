@@ -25,18 +25,28 @@ type routeSys interface {
 // installs the new SA before the old one goes). Guarded by
 // Dataplane.installMu.
 type routeTable struct {
-	sys  routeSys
-	log  *slog.Logger
-	refs map[netip.Prefix]int
-	bySA map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
+	sys    routeSys
+	log    *slog.Logger
+	refs   map[netip.Prefix]int
+	bySA   map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
+	byTrap map[uint32][]netip.Prefix // trap or drop shunt ReqID -> prefixes it holds (trap.go, shunt.go)
+	// Routes around the TUN for pass shunts (shunt.go), refcounted the same way.
+	bypassRefs  map[netip.Prefix]int
+	bypassOwned map[netip.Prefix]bool // we added the route (delete it when done)
+	byBypass    map[uint32][]netip.Prefix
 }
 
 func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
 	return &routeTable{
-		sys:  sys,
-		log:  log,
-		refs: make(map[netip.Prefix]int),
-		bySA: make(map[uint32][]netip.Prefix),
+		sys:    sys,
+		log:    log,
+		refs:   make(map[netip.Prefix]int),
+		bySA:   make(map[uint32][]netip.Prefix),
+		byTrap: make(map[uint32][]netip.Prefix),
+
+		bypassRefs:  make(map[netip.Prefix]int),
+		bypassOwned: make(map[netip.Prefix]bool),
+		byBypass:    make(map[uint32][]netip.Prefix),
 	}
 }
 
@@ -50,11 +60,45 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 	if _, ok := t.bySA[spi]; ok {
 		return fmt.Errorf("routes for SPI %08x already installed", spi)
 	}
-	prefixes := remotePrefixes(c.RemoteTS)
-	peer := c.Remote.Addr().Unmap()
+	added, err := t.hold(c.LocalTS, c.RemoteTS, c.Remote.Addr().Unmap())
+	if err != nil {
+		return err
+	}
+	t.bySA[spi] = added
+	return nil
+}
+
+// addTrap takes references on the routes of a trap's remote selectors.
+func (t *routeTable) addTrap(reqID uint32, tr Trap) error {
+	if _, ok := t.byTrap[reqID]; ok {
+		return fmt.Errorf("routes for trap %d already installed", reqID)
+	}
+	added, err := t.hold(tr.LocalTS, tr.RemoteTS, tr.Peer.Unmap())
+	if err != nil {
+		return err
+	}
+	t.byTrap[reqID] = added
+	return nil
+}
+
+// removeTrap drops the references of a trap.
+func (t *routeTable) removeTrap(reqID uint32) {
+	ps, ok := t.byTrap[reqID]
+	if !ok {
+		return
+	}
+	delete(t.byTrap, reqID)
+	t.release(ps)
+}
+
+// hold takes a reference on the route of every IPv4 prefix of remote,
+// installing those not there yet, and returns them; on error it changes
+// nothing.
+func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr) ([]netip.Prefix, error) {
+	prefixes := remotePrefixes(remote)
 	for _, p := range prefixes {
 		if p.Contains(peer) {
-			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
+			return nil, fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
 		}
 	}
 	var src netip.Addr
@@ -63,20 +107,19 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 	for _, p := range prefixes {
 		if t.refs[p] == 0 {
 			if !srcDone {
-				src = t.pickSource(c.LocalTS)
+				src = t.pickSource(local)
 				srcDone = true
 			}
 			if err := t.sys.replace(p, src); err != nil {
 				t.release(added)
-				return fmt.Errorf("add route %s: %w", p, err)
+				return nil, fmt.Errorf("add route %s: %w", p, err)
 			}
 			t.log.Debug("route added", "dst", p, "src", src)
 		}
 		t.refs[p]++
 		added = append(added, p)
 	}
-	t.bySA[spi] = added
-	return nil
+	return added, nil
 }
 
 // remove drops the references of the SA with inbound SPI spi.
@@ -112,6 +155,7 @@ func (t *routeTable) close() {
 
 // removeAll deletes every route.
 func (t *routeTable) removeAll() {
+	t.removeBypassAll()
 	for p := range t.refs {
 		if err := t.sys.del(p); err != nil {
 			t.log.Debug("remove route", "dst", p, "err", err)
@@ -119,6 +163,7 @@ func (t *routeTable) removeAll() {
 	}
 	clear(t.refs)
 	clear(t.bySA)
+	clear(t.byTrap)
 }
 
 // pickSource returns a local address inside the local selectors, so that

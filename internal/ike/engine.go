@@ -77,6 +77,11 @@ type Config struct {
 	// Events, if set, hears IKE and Child SAs come up and go down (VICI's
 	// ike-updown and child-updown events, metrics).
 	Events Events
+	// Trap, if set, is told when dpd_action or close_action = trap
+	// (ActionTrap) removed a child's SAs: the daemon installs a trap
+	// policy for peer/child. Called from the SA's goroutine; it must not
+	// block or call back into the engine.
+	Trap func(peer, child string)
 }
 
 // Events receives SA life-cycle events. The engine calls it from the SA's
