@@ -504,6 +504,12 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 			return sa.command(ctx, command{kind: cmdCreateChild, cfg: child})
 		}
 	}
+	return e.initiateNew(ctx, p, child)
+}
+
+// initiateNew starts a new IKE SA for p (with child in IKE_AUTH, or
+// childless if child is nil) and waits for the outcome.
+func (e *Engine) initiateNew(ctx context.Context, p *PeerConfig, child *ChildConfig) error {
 	done := make(chan error, 1)
 	if _, err := e.spawnInitiator(p, child, nil, done, 0); err != nil {
 		return err
