@@ -89,15 +89,20 @@ type Child struct {
 	// ESPProposals from suite.ParseESPProposal, numbered from 1;
 	// default suite.DefaultESPProposals().
 	ESPProposals []ike.Proposal
-	StartAction  string // "none" (default) or "start"
-	Mode         string // "tunnel" (default) or "transport"
+	// StartAction is "none" (default), "start" or "trap" (install a trap
+	// policy; the first matching packet initiates).
+	StartAction string
+	// Mode is "tunnel" (default), "transport" (asked for with
+	// USE_TRANSPORT_MODE, RFC 7296 1.3.1), or "pass" or "drop" for a shunt
+	// policy installed at load (RFC 4301 4.4.1 BYPASS, DISCARD) without IKE.
+	Mode string
 	// Life: rekey_time (default 1h), life_time (default rekey_time +
 	// 10%), rand_time (default life_time - rekey_time), and the same for
 	// _bytes and _packets (default 0: no limit).
 	Life ChildLifetime
-	// DPDAction is dpd_action: "clear" (default) or "restart".
+	// DPDAction is dpd_action: "clear" (default), "restart" or "trap".
 	DPDAction string
-	// CloseAction is close_action: "none" (default) or "start".
+	// CloseAction is close_action: "none" (default), "start" or "trap".
 	CloseAction string
 }
 

@@ -127,6 +127,9 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		return nil, "remote.id", err
 	}
 	for _, ch := range c.Children {
+		if ch.Mode == "pass" || ch.Mode == "drop" {
+			continue // shunt policies (trap.go): nothing to negotiate, never offered or accepted
+		}
 		p.Children = append(p.Children, &ike.ChildConfig{
 			Name:         ch.Name,
 			LocalTS:      ch.LocalSelectors,
@@ -153,6 +156,8 @@ func actionOf(s string) string {
 		return ike.ActionRestart
 	case "clear":
 		return ike.ActionClear
+	case "trap":
+		return ike.ActionTrap
 	}
 	return ike.ActionNone
 }

@@ -219,6 +219,9 @@ func (d *Dataplane) decryptIn(s *inSegment) []byte {
 		inc(&d.counters.Policy)
 		return nil
 	}
+	if d.shuntDropsInbound(ip.Src(), ip.Dst(), proto, sp, dp) {
+		return nil // mode = drop applies to what the tunnel brings too (shunt.go)
+	}
 	return inner
 }
 

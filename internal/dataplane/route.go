@@ -25,20 +25,30 @@ type routeSys interface {
 // installs the new SA before the old one goes). Guarded by
 // Dataplane.installMu.
 type routeTable struct {
-	sys  routeSys
-	log  *slog.Logger
-	refs map[netip.Prefix]int
-	bySA map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
-	host *hostRoutes               // prefixes that cover the peer (hostroute.go)
+	sys    routeSys
+	log    *slog.Logger
+	refs   map[netip.Prefix]int
+	bySA   map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
+	byTrap map[uint32][]netip.Prefix // trap or drop shunt ReqID -> prefixes it holds (trap.go, shunt.go)
+	// Routes around the TUN for pass shunts (shunt.go), refcounted the same way.
+	bypassRefs  map[netip.Prefix]int
+	bypassOwned map[netip.Prefix]bool // we added the route (delete it when done)
+	byBypass    map[uint32][]netip.Prefix
+	host        *hostRoutes // SA prefixes that cover the peer (hostroute.go)
 }
 
 func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
 	return &routeTable{
-		sys:  sys,
-		log:  log,
-		refs: make(map[netip.Prefix]int),
-		bySA: make(map[uint32][]netip.Prefix),
-		host: newHostRoutes(sys, log),
+		sys:    sys,
+		log:    log,
+		refs:   make(map[netip.Prefix]int),
+		bySA:   make(map[uint32][]netip.Prefix),
+		byTrap: make(map[uint32][]netip.Prefix),
+
+		bypassRefs:  make(map[netip.Prefix]int),
+		bypassOwned: make(map[netip.Prefix]bool),
+		byBypass:    make(map[uint32][]netip.Prefix),
+		host:        newHostRoutes(sys, log),
 	}
 }
 
@@ -53,44 +63,87 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 		return fmt.Errorf("routes for SPI %08x already installed", spi)
 	}
 	peer := c.Remote.Addr().Unmap()
-	var prefixes, hostPrefixes []netip.Prefix
+	var hostPrefixes []netip.Prefix
 	for _, p := range remotePrefixes(c.RemoteTS) {
 		if p.Contains(peer) {
 			hostPrefixes = append(hostPrefixes, p)
-		} else {
-			prefixes = append(prefixes, p)
 		}
 	}
-	var src netip.Addr
-	srcDone := false
 	if len(hostPrefixes) > 0 {
-		if src = t.pickSource(c.LocalTS); !src.IsValid() {
+		src := t.pickSource(c.LocalTS)
+		if !src.IsValid() {
 			src = c.Local.Addr().Unmap()
 		}
-		srcDone = true
 		if err := t.host.add(spi, hostPrefixes, src); err != nil {
 			return fmt.Errorf("remote traffic selector %s covers the peer address %s: %w", hostPrefixes[0], peer, err)
 		}
 	}
+	added, err := t.hold(c.LocalTS, c.RemoteTS, peer, len(hostPrefixes) > 0)
+	if err != nil {
+		t.host.remove(spi)
+		return err
+	}
+	t.bySA[spi] = added
+	return nil
+}
+
+// addTrap takes references on the routes of a trap's remote selectors.
+func (t *routeTable) addTrap(reqID uint32, tr Trap) error {
+	if _, ok := t.byTrap[reqID]; ok {
+		return fmt.Errorf("routes for trap %d already installed", reqID)
+	}
+	added, err := t.hold(tr.LocalTS, tr.RemoteTS, tr.Peer.Unmap(), false)
+	if err != nil {
+		return err
+	}
+	t.byTrap[reqID] = added
+	return nil
+}
+
+// removeTrap drops the references of a trap.
+func (t *routeTable) removeTrap(reqID uint32) {
+	ps, ok := t.byTrap[reqID]
+	if !ok {
+		return
+	}
+	delete(t.byTrap, reqID)
+	t.release(ps)
+}
+
+// hold takes a reference on the route of every IPv4 prefix of remote,
+// installing those not there yet, and returns them; on error it changes
+// nothing. Prefixes that cover the peer are skipped if hostRouted (the
+// caller routes them, hostroute.go), refused otherwise (traps: host routes
+// for them are not done yet).
+func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr, hostRouted bool) ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
+	for _, p := range remotePrefixes(remote) {
+		switch {
+		case !p.Contains(peer):
+			prefixes = append(prefixes, p)
+		case !hostRouted:
+			return nil, fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
+		}
+	}
+	var src netip.Addr
+	srcDone := false
 	var added []netip.Prefix
 	for _, p := range prefixes {
 		if t.refs[p] == 0 {
 			if !srcDone {
-				src = t.pickSource(c.LocalTS)
+				src = t.pickSource(local)
 				srcDone = true
 			}
 			if err := t.sys.replace(p, src); err != nil {
 				t.release(added)
-				t.host.remove(spi)
-				return fmt.Errorf("add route %s: %w", p, err)
+				return nil, fmt.Errorf("add route %s: %w", p, err)
 			}
 			t.log.Debug("route added", "dst", p, "src", src)
 		}
 		t.refs[p]++
 		added = append(added, p)
 	}
-	t.bySA[spi] = added
-	return nil
+	return added, nil
 }
 
 // remove drops the references of the SA with inbound SPI spi.
@@ -127,6 +180,7 @@ func (t *routeTable) close() {
 
 // removeAll deletes every route.
 func (t *routeTable) removeAll() {
+	t.removeBypassAll()
 	for p := range t.refs {
 		if err := t.sys.del(p); err != nil {
 			t.log.Debug("remove route", "dst", p, "err", err)
@@ -134,6 +188,7 @@ func (t *routeTable) removeAll() {
 	}
 	clear(t.refs)
 	clear(t.bySA)
+	clear(t.byTrap)
 	t.host.removeAll()
 }
 

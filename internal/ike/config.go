@@ -80,10 +80,11 @@ type ChildConfig struct {
 	// Life are the Child SA's lifetimes (zero: never rekeyed).
 	Life ChildLifetimes
 	// DPDAction is what happens when the peer is found dead: ActionClear
-	// (the default) or ActionRestart (swanctl dpd_action).
+	// (the default), ActionRestart or ActionTrap (swanctl dpd_action).
 	DPDAction string
 	// CloseAction is what happens when the peer deletes the Child SA or
-	// its IKE SA: ActionNone or ActionRestart (swanctl close_action = start).
+	// its IKE SA: ActionNone, ActionRestart (swanctl close_action = start)
+	// or ActionTrap.
 	CloseAction string
 }
 

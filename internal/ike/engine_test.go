@@ -547,22 +547,7 @@ func TestInitialContactDropsStaleSAs(t *testing.T) {
 	stale := r.inst.all()[0].In.SPI()
 
 	// "Restart" the initiator: a new engine with no state at the same address.
-	restarted := New(Config{
-		Peers:     l.e.Peers(),
-		Send:      n.sender(t),
-		Installer: &fakeInstaller{},
-		SharedKey: l.e.cfg.SharedKey,
-		LocalAddr: l.e.cfg.LocalAddr,
-		Logger:    testLogger(t),
-	})
-	n.mu.Lock()
-	n.engines[leftAddr] = restarted
-	n.mu.Unlock()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		restarted.Close(ctx)
-	})
+	restarted := secondClient(t, n, l).e
 	if err := restarted.Initiate(ctxT(t), "site", "net"); err != nil {
 		t.Fatal(err)
 	}
