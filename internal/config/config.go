@@ -92,6 +92,12 @@ type Child struct {
 	// StartAction is "none" (default), "start" or "trap" (install a trap
 	// policy; the first matching packet initiates).
 	StartAction string
+	// ReplayWindow is replay_window: the anti-replay window in packets
+	// (default DefaultReplayWindow), 0 for none (RFC 4303 3.4.3).
+	ReplayWindow int
+	// TFCPadding is tfc_padding: pad tunnel-mode payloads up to this many
+	// octets (RFC 4303 2.4), TFCPaddingMTU for the MTU, 0 for none.
+	TFCPadding int
 	// Mode is "tunnel" (default), "transport" (asked for with
 	// USE_TRANSPORT_MODE, RFC 7296 1.3.1), or "pass" or "drop" for a shunt
 	// policy installed at load (RFC 4301 4.4.1 BYPASS, DISCARD) without IKE.

@@ -243,6 +243,29 @@ func TestChildless(t *testing.T) {
 	}
 }
 
+func TestChildESPSettings(t *testing.T) {
+	for _, tc := range []struct {
+		lines      string
+		replay     int
+		tfcPadding int
+	}{
+		{"", DefaultReplayWindow, 0},
+		{"replay_window = 0", 0, 0},
+		{"replay_window = 4096\n        tfc_padding = 1200", 4096, 1200},
+		{"tfc_padding = MTU", DefaultReplayWindow, TFCPaddingMTU},
+		{"replay_window = 32\n        esp_proposals = aes128gcm16-esn", 32, 0},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, "", tc.lines, "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.lines, err)
+		}
+		ch := c.Connections[0].Children[0]
+		if ch.ReplayWindow != tc.replay || ch.TFCPadding != tc.tfcPadding {
+			t.Errorf("%q: replay_window %d, tfc_padding %d; want %d, %d", tc.lines, ch.ReplayWindow, ch.TFCPadding, tc.replay, tc.tfcPadding)
+		}
+	}
+}
+
 func TestUnique(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{"", "no"}, {"unique = never", "never"}, {"unique = Keep", "keep"}, {"unique = replace", "replace"},
@@ -295,6 +318,10 @@ func TestErrors(t *testing.T) {
 		{conn: "local = x", want: "3: connections.site.local: is both a key and a section"},
 		{conn: "children = x", want: "10: connections.site.children: is both a key and a section"},
 		{child: "mode = beet", want: `12: connections.site.children.net.mode: mode "beet" not supported yet (tunnel, transport, pass or drop)`, kind: ErrUnsupported},
+		{child: "replay_window = 16", want: `12: connections.site.children.net.replay_window: invalid replay_window "16" (want 0 to turn replay protection off, or 32 to 65536 packets)`},
+		{child: "replay_window = lots", want: `12: connections.site.children.net.replay_window: invalid replay_window "lots" (want 0 to turn replay protection off, or 32 to 65536 packets)`},
+		{child: "tfc_padding = 70000", want: `12: connections.site.children.net.tfc_padding: invalid tfc_padding "70000" (want 0, mtu or 1 to 65535 octets)`},
+		{child: "replay_window = 0\n        esp_proposals = aes128gcm16-esn", want: `12: connections.site.children.net.replay_window: replay_window = 0 cannot be used with extended sequence numbers (esn in esp_proposals)`},
 		{child: "mode = tunnels", want: `12: connections.site.children.net.mode: invalid mode "tunnels" (want tunnel, transport, pass or drop)`},
 		{child: "start_action = trap|start", want: `12: connections.site.children.net.start_action: "trap|start" not supported yet (none, start or trap)`, kind: ErrUnsupported},
 		{child: "start_action = go", want: `12: connections.site.children.net.start_action: invalid start_action "go" (want none, start or trap)`},

@@ -31,7 +31,7 @@ var (
 	childUnsupportedKeys = set(`ah_proposals sha256_96 updown
 		hostaccess policies policies_fwd_out ipcomp inactivity reqid priority
 		interface mark_in mark_in_sa mark_out set_mark_in set_mark_out if_id_in if_id_out
-		label label_mode tfc_padding replay_window hw_offload copy_df copy_ecn copy_dscp
+		label label_mode hw_offload copy_df copy_ecn copy_dscp
 		per_cpu_sas`)
 )
 
@@ -371,14 +371,24 @@ func parseChild(s *Section, path string) (*Child, error) {
 		ESPProposals:    suite.DefaultESPProposals(),
 		StartAction:     "none",
 		Mode:            "tunnel",
+		ReplayWindow:    DefaultReplayWindow,
 	}
 	var seen lifetimeKeys
-	var modePos Pos
+	var modePos, replayPos Pos
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
 		if ok, err := childLifetimeKey(ch, v, key, &seen); ok {
 			if err != nil {
 				return nil, err
+			}
+			continue
+		}
+		if ok, err := childESPKey(ch, v, key); ok {
+			if err != nil {
+				return nil, err
+			}
+			if v.Key == "replay_window" {
+				replayPos = v.Pos
 			}
 			continue
 		}
@@ -407,6 +417,9 @@ func parseChild(s *Section, path string) (*Child, error) {
 		return nil, unknownSection(sub.Pos, join2(path, sub.Name))
 	}
 	if err := finishChildLifetime(ch, path, &seen); err != nil {
+		return nil, err
+	}
+	if err := checkReplayESN(ch, replayPos, join2(path, "replay_window")); err != nil {
 		return nil, err
 	}
 	if ch.Mode == "pass" || ch.Mode == "drop" {

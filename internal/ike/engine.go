@@ -402,7 +402,7 @@ func (e *Engine) newSA(p *PeerConfig, initiator bool) *ikeSA {
 		peer:      p,
 		initiator: initiator,
 		unique:    e.nextUnique.Add(1),
-		packets:   make(chan packetEvent, 32),
+		inbox:     newInbox(),
 		commands:  make(chan command, 8),
 		created:   e.clock.Now(),
 		state:     StateConnecting,

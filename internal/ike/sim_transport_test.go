@@ -35,6 +35,11 @@ func (p *simPair) checkModes(t *testing.T, want sadb.Mode) {
 			if c.Mode != want {
 				t.Errorf("%v: Child SA %s installed in %v mode, want %v", n.addr, c, c.Mode, want)
 			}
+			// RFC 4303 2.7: TFC padding needs a payload that knows its
+			// length, which a transport payload does not here.
+			if tfc := c.Out.TFCPadding(); want == sadb.ModeTransport && tfc != 0 {
+				t.Errorf("%v: transport mode SA pads to %d", n.addr, tfc)
+			}
 		}
 		for _, s := range n.e.SAs() {
 			for _, c := range s.Children {
@@ -58,6 +63,7 @@ func (p *simPair) checkModes(t *testing.T, want sadb.Mode) {
 func TestSimTransportMode(t *testing.T) {
 	p := newSimPair(t, 31, simOpts{})
 	p.hostToHost(t, sadb.ModeTransport, sadb.ModeTransport)
+	p.l.peer.Children[0].TFCPadding, p.r.peer.Children[0].TFCPadding = 100, 100
 	p.s.Check = p.makeBeforeBreak(t)
 	p.up(t)
 	old := p.checkTunnel(t)
