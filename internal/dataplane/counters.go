@@ -15,7 +15,7 @@ type Counters struct {
 	Policy       uint64 // decrypted packet outside the SA's selectors (RFC 4301 5.2)
 	NoPolicy     uint64 // outbound packet no SA's selectors match: dropped, never sent in the clear
 	TooBig       uint64 // the ESP packet would not fit a UDP datagram or the buffer
-	Unsupported  uint64 // IPv6 inner or outer packets, SAs without UDP encapsulation (not in this slice)
+	Unsupported  uint64 // IPv6 outer addresses, SAs without UDP encapsulation (not in this slice)
 	SeqExhausted uint64 // the SA's sequence numbers ran out (RFC 4303 3.3.3): it needs a rekey
 	SendErrors   uint64 // UDP send failed
 	TUNReadErr   uint64 // TUN read errors (including too many segments)

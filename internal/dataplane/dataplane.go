@@ -9,11 +9,12 @@
 //	TUN read batch (tun.Device.Read into pooled buffers, outHeadroom bytes of
 //	headroom so the ESP header and IV are written in place; the Linux TUN
 //	splits TSO super-packets into MTU-size packets)
-//	-> parse inner IPv4 (IPv6: dropped, counted unsupported)
+//	-> parse the inner IPv4 or IPv6 packet (inner.go; IPv6: through its
+//	   extension headers to the next layer protocol, RFC 4301 4.4.1.1)
 //	-> policy lookup sadb.DB.Outbound(src, dst, proto, ports) (RFC 4301 5.1;
 //	   no SA: dropped, counted no_policy, never sent in the clear)
 //	-> sequence number, serial per SA (RFC 4303 3.3.3)
-//	-> ESP seal in place, in parallel (RFC 4303 3.3)
+//	-> ESP seal in place, in parallel (RFC 4303 3.3; next header 4 or 41)
 //	-> in order: UDP send batch from the NAT-T socket to the SA's Remote
 //	   (sendmmsg; runs of equal-size packets to one peer as UDP GSO
 //	   messages, offload_linux.go).
@@ -28,7 +29,8 @@
 //	-> SA lookup by SPI (RFC 4303 3.4.2; none: no_sa)
 //	-> replay pre-check, serial per SA (RFC 4303 3.4.3)
 //	-> ICV check, decryption and padding check, in parallel (3.4.4)
-//	-> next header: 4 IPv4 continues, 59 dummy (TFC, RFC 4303 2.6) dropped
+//	-> next header: 4 IPv4 and 41 IPv6 continue (the inner packet must be
+//	   of that version), 59 dummy (TFC, RFC 4303 2.6) dropped
 //	-> inbound policy check: inner source in RemoteTS and destination in
 //	   LocalTS (RFC 4301 5.2; else dropped, counted policy)
 //	-> in order: replay window update (only now that the ICV passed)

@@ -167,35 +167,30 @@ func (d *Dataplane) decryptIn(s *inSegment) []byte {
 		return nil
 	}
 	switch nextHeader {
-	case esp.NextHeaderIPv4:
+	case esp.NextHeaderIPv4, esp.NextHeaderIPv6:
 	case esp.NextHeaderDummy:
 		// RFC 4303 2.6: discard silently, but it is authentic: the
 		// window still moves (routineWriteTUN).
 		return payload[:0]
-	case esp.NextHeaderIPv6:
-		inc(&d.counters.Unsupported)
-		return nil
 	default: // tunnel mode carries IP packets only
 		inc(&d.counters.Malformed)
 		return nil
 	}
-	ip, err := packet.ParseIPv4(payload)
-	if err != nil {
+	// TFC padding may follow the inner packet (RFC 4303 2.7); the next
+	// header must announce the packet's own version (RFC 4303 2.6).
+	var ip innerPacket
+	if !parseInner(payload, &ip) || ip.nextHeader != nextHeader {
 		inc(&d.counters.Malformed)
 		return nil
 	}
-	// TFC padding may follow the inner packet (RFC 4303 2.7).
-	inner := payload[:ip.TotalLen()]
-	proto := ip.Protocol()
-	sp, dp := innerPorts(ip, proto)
-	if !c.MatchInbound(ip.Src(), ip.Dst(), proto, sp, dp) {
+	if !c.MatchInbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport) {
 		// RFC 4301 5.2 step 4: the inner header must match the SA's
 		// selectors, or a peer could inject traffic for other SAs.
 		c.Stats.DropsPolicy.Add(1)
 		inc(&d.counters.Policy)
 		return nil
 	}
-	return inner
+	return ip.pkt
 }
 
 // tunWriter is routineWriteTUN's state: TUN write buffers with room for

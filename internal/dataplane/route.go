@@ -15,7 +15,8 @@ type routeSys interface {
 	// address src (if valid).
 	replace(dst netip.Prefix, src netip.Addr) error
 	del(dst netip.Prefix) error
-	// localAddrs lists the host's IPv4 addresses, loopback excluded.
+	// localAddrs lists the host's IPv4 and IPv6 addresses, loopback and
+	// IPv6 link-local excluded.
 	localAddrs() ([]netip.Addr, error)
 	close()
 }
@@ -40,7 +41,8 @@ func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
 	}
 }
 
-// add takes a reference on the route of every IPv4 prefix of c.RemoteTS,
+// add takes a reference on the route of every prefix of c.RemoteTS (IPv4
+// and IPv6),
 // installing the routes not there yet. It fails, changing nothing, if a
 // route cannot be installed or if the remote selectors cover the peer's own
 // address: that route would send the ESP packets themselves into the TUN
@@ -57,15 +59,20 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
 		}
 	}
-	var src netip.Addr
-	srcDone := false
+	var src [2]netip.Addr // per family: [0] IPv4, [1] IPv6
+	var srcDone [2]bool
 	var added []netip.Prefix
 	for _, p := range prefixes {
 		if t.refs[p] == 0 {
-			if !srcDone {
-				src = t.pickSource(c.LocalTS)
-				srcDone = true
+			f := 0
+			if p.Addr().Is6() {
+				f = 1
 			}
+			if !srcDone[f] {
+				src[f] = t.pickSource(c.LocalTS, f == 1)
+				srcDone[f] = true
+			}
+			src := src[f]
 			if err := t.sys.replace(p, src); err != nil {
 				t.release(added)
 				return fmt.Errorf("add route %s: %w", p, err)
@@ -121,18 +128,21 @@ func (t *routeTable) removeAll() {
 	clear(t.bySA)
 }
 
-// pickSource returns a local address inside the local selectors, so that
-// traffic the host itself sends into the tunnel has a source the peer's
-// selectors accept; invalid if the host has none.
-func (t *routeTable) pickSource(local []ts.Selector) netip.Addr {
+// pickSource returns a local address of the family (IPv6 if v6) inside the
+// local selectors, so that traffic the host itself sends into the tunnel
+// has a source the peer's selectors accept; invalid if the host has none.
+func (t *routeTable) pickSource(local []ts.Selector, v6 bool) netip.Addr {
 	addrs, err := t.sys.localAddrs()
 	if err != nil {
 		t.log.Warn("list local addresses", "err", err)
 		return netip.Addr{}
 	}
 	for _, a := range addrs {
+		if a.Is6() != v6 {
+			continue
+		}
 		for _, s := range local {
-			if s.Is4() && s.Start.Compare(a) <= 0 && a.Compare(s.End) <= 0 {
+			if s.Is6() == v6 && s.Start.Compare(a) <= 0 && a.Compare(s.End) <= 0 {
 				return a
 			}
 		}
@@ -140,13 +150,11 @@ func (t *routeTable) pickSource(local []ts.Selector) netip.Addr {
 	return netip.Addr{}
 }
 
-// remotePrefixes returns the distinct IPv4 CIDR prefixes covering sels.
+// remotePrefixes returns the distinct CIDR prefixes, of both families,
+// covering sels.
 func remotePrefixes(sels []ts.Selector) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range sels {
-		if !s.Is4() {
-			continue // IPv6 inner traffic: a later slice
-		}
 		for _, p := range s.Prefixes() {
 			if !containsPrefix(out, p) {
 				out = append(out, p)

@@ -22,9 +22,12 @@ import (
 type outPacket struct {
 	sa    *sadb.ChildSA // nil: dropped before sealing
 	seq   uint64
-	start int    // where the ESP packet starts in the buffer
-	n     int    // inner packet length
-	esp   []byte // the sealed packet, nil if sealing failed
+	start int // where the ESP packet starts in the buffer
+	n     int // inner packet length
+	// nextHeader is the inner packet's family (esp.NextHeaderIPv4 or
+	// esp.NextHeaderIPv6), the ESP trailer's next header.
+	nextHeader uint8
+	esp        []byte // the sealed packet, nil if sealing failed
 }
 
 // outBatch is one TUN read batch and everything needed to send it:
@@ -123,25 +126,13 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.Malformed)
 		return
 	}
-	pkt := buf[outHeadroom : outHeadroom+size]
-	switch pkt[0] >> 4 {
-	case 4:
-	case 6:
-		inc(&d.counters.Unsupported) // IPv6 inner packets: a later slice
-		return
-	default:
+	var ip innerPacket
+	if !parseInner(buf[outHeadroom:outHeadroom+size], &ip) {
 		inc(&d.counters.Malformed)
 		return
 	}
-	ip, err := packet.ParseIPv4(pkt)
-	if err != nil {
-		inc(&d.counters.Malformed)
-		return
-	}
-	inner := pkt[:ip.TotalLen()]
-	proto := ip.Protocol()
-	sp, dp := innerPorts(ip, proto)
-	c := d.db.Outbound(ip.Src(), ip.Dst(), proto, sp, dp)
+	inner := ip.pkt
+	c := d.db.Outbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport)
 	if c == nil {
 		// RFC 4301 5.1: no SA (and no bypass policy): discard. Never
 		// leak the packet in the clear.
@@ -168,7 +159,7 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.SeqExhausted)
 		return
 	}
-	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner)}
+	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner), nextHeader: ip.nextHeader}
 }
 
 // process seals packets [lo, hi) of the batch (cryptoWork): the parallel
@@ -179,7 +170,7 @@ func (b *outBatch) process(d *Dataplane, lo, hi int) {
 		if p.sa == nil {
 			continue
 		}
-		out, err := p.sa.SealSeq(b.bufs[i][p.start:], p.n, esp.NextHeaderIPv4, p.seq)
+		out, err := p.sa.SealSeq(b.bufs[i][p.start:], p.n, p.nextHeader, p.seq)
 		if err != nil {
 			switch {
 			case errors.Is(err, sadb.ErrDeleted), errors.Is(err, esp.ErrClosed):
@@ -369,23 +360,13 @@ func (d *Dataplane) readFailed(what string, err error, failures *int, counter *u
 	return false
 }
 
-// innerPorts returns the ports the selectors match against: TCP, UDP, SCTP
-// and UDP-Lite ports; ICMP type and code as type<<8|code on both sides (RFC
-// 7296 3.13.1); 0 when unavailable, e.g. in non-initial fragments (RFC 4301
-// 4.4.1.1: OPAQUE).
+// innerPorts returns the ports the selectors match against (l4Ports); 0
+// in non-initial fragments (RFC 4301 4.4.1.1: OPAQUE).
 func innerPorts(ip packet.IPv4, proto uint8) (src, dst uint16) {
 	if fragOffset(ip) != 0 {
 		return 0, 0
 	}
-	l4 := ip.Payload()
-	if proto == protoICMP {
-		if len(l4) < 2 {
-			return 0, 0
-		}
-		tc := uint16(l4[0])<<8 | uint16(l4[1])
-		return tc, tc
-	}
-	return packet.Ports(proto, l4)
+	return l4Ports(proto, ip.Payload())
 }
 
 const protoICMP = 1

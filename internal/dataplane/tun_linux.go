@@ -55,6 +55,11 @@ func createTUN(name string, mtu int, log *slog.Logger) (tun.Device, string, rout
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/rp_filter"); err == nil && strings.TrimSpace(string(b)) != "0" {
 		log.Debug("net.ipv4.conf.all.rp_filter is set: decrypted packets need their route back via the TUN", "value", strings.TrimSpace(string(b)))
 	}
+	// IPv6 routes need IPv6 on the link (RFC 8200 inner traffic); a host
+	// with IPv6 off everywhere simply carries none.
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+realName+"/disable_ipv6", []byte("0"), 0); err != nil {
+		log.Debug("cannot enable IPv6 on the TUN", "tun", realName, "err", err)
+	}
 	return dev, realName, &netlinkRoutes{h: h, index: link.Attrs().Index}, nil
 }
 
@@ -106,7 +111,7 @@ func (r *netlinkRoutes) del(dst netip.Prefix) error {
 }
 
 func (r *netlinkRoutes) localAddrs() ([]netip.Addr, error) {
-	addrs, err := r.h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := r.h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +122,8 @@ func (r *netlinkRoutes) localAddrs() ([]netip.Addr, error) {
 			continue
 		}
 		ip = ip.Unmap()
-		if ip.Is4() && !ip.IsLoopback() {
+		// An IPv6 link-local source is no use beyond the link.
+		if !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
 			out = append(out, ip)
 		}
 	}
