@@ -60,8 +60,11 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultTUNName  = "goipsec0"
-	DefaultMTU      = 1400 // inner MTU that fits ESP in UDP in a 1500-byte path
+	DefaultTUNName = "goipsec0"
+	// DefaultMTU is the inner MTU that fits ESP in UDP over IPv4 in a
+	// 1500-byte path; routes to peers reached over IPv6 get
+	// ipv6OuterExtra less (route.go).
+	DefaultMTU      = 1400
 	DefaultIKEPort  = 500  // RFC 7296 2
 	DefaultNATTPort = 4500 // RFC 3948 2, RFC 7296 2.23
 )
@@ -74,16 +77,20 @@ type Config struct {
 	// IKEPort and NATTPort are the UDP ports to listen on. 0 picks a free
 	// port (tests); the daemon sets DefaultIKEPort and DefaultNATTPort.
 	// LocalPorts reports the bound ports.
-	IKEPort    int
-	NATTPort   int
-	ListenAddr netip.Addr // IPv4 address to bind; default 0.0.0.0
+	IKEPort  int
+	NATTPort int
+	// ListenAddr is the address to bind. Unset, the data plane listens on
+	// 0.0.0.0 and on :: (IPv6 only, IPV6_V6ONLY), each family on its own
+	// sockets; the IPv6 pair is skipped with a warning where the host has
+	// no IPv6. Set, it listens on that address only (and so one family).
+	ListenAddr netip.Addr
 	Logger     *slog.Logger
 
 	// HandleIKE is called for every IKE message received (port 500 as is,
 	// port 4500 after the non-ESP marker was stripped), from the socket's
 	// reader goroutine: it must not block for long. local is the address
-	// the message was sent to (from IP_PKTINFO), so replies can come from
-	// it. pkt is owned by the callee (the data plane does not reuse it).
+	// the message was sent to (from IP_PKTINFO or IPV6_PKTINFO), so
+	// replies can come from it. pkt is owned by the callee (the data plane does not reuse it).
 	HandleIKE func(local, remote netip.AddrPort, pkt []byte)
 
 	DB *sadb.DB // created by the caller; required
@@ -142,9 +149,12 @@ type Dataplane struct {
 	tun     tun.Device // nil with NoTUN
 	mtu     int
 	tunName string
-	ike     *udpSocket
-	natt    *udpSocket
-	routes  *routeTable // nil unless the data plane created the TUN itself
+	// ike and natt are the sockets of ListenAddr's family (IPv4 unless
+	// ListenAddr is IPv6); ike6 and natt6 the IPv6 pair when ListenAddr is
+	// unset, else nil. socketFor picks by peer address.
+	ike, natt   *udpSocket
+	ike6, natt6 *udpSocket
+	routes      *routeTable // nil unless the data plane created the TUN itself
 
 	installMu sync.Mutex // serialises InstallChild and RemoveChild
 
@@ -157,7 +167,10 @@ type Dataplane struct {
 	inFree   chan *inBatch
 	inQueue  chan *inBatch
 	readers  sync.WaitGroup // the goroutines that feed jobs
-	tunw     *tunWriter     // routineWriteTUN's, or the NAT-T reader's on its fast path
+	// tunw is routineWriteTUN's writer, or a NAT-T reader's on its fast
+	// path; with a reader per family, tunwMu keeps them from sharing it.
+	tunw   *tunWriter
+	tunwMu sync.Mutex
 
 	// Batches queued to the in-order stages and not yet sent or
 	// delivered: at 0 a reader may finish a small batch itself.
@@ -188,13 +201,11 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.MTU < 576 || cfg.MTU > maxPacket-outHeadroom {
 		return nil, fmt.Errorf("dataplane: MTU %d out of range 576-%d", cfg.MTU, maxPacket-outHeadroom)
 	}
-	if !cfg.ListenAddr.IsValid() {
+	both := !cfg.ListenAddr.IsValid()
+	if both {
 		cfg.ListenAddr = netip.IPv4Unspecified()
 	}
 	cfg.ListenAddr = cfg.ListenAddr.Unmap()
-	if !cfg.ListenAddr.Is4() {
-		return nil, fmt.Errorf("dataplane: listen address %s: only IPv4 is supported", cfg.ListenAddr)
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -211,12 +222,7 @@ func New(cfg Config) (*Dataplane, error) {
 	if d.nworkers == 0 {
 		d.nworkers = workers()
 	}
-	var err error
-	if d.ike, err = listenUDP(cfg.ListenAddr, cfg.IKEPort, ikeSocketBuffer, false); err != nil {
-		return nil, err
-	}
-	if d.natt, err = listenUDP(cfg.ListenAddr, cfg.NATTPort, nattSocketBuffer, !cfg.NoOffload); err != nil {
-		d.ike.close()
+	if err := d.listen(cfg, both); err != nil {
 		return nil, err
 	}
 	switch {
@@ -227,12 +233,12 @@ func New(cfg Config) (*Dataplane, error) {
 	default:
 		dev, name, sys, err := createTUN(cfg.TUNName, cfg.MTU, d.log)
 		if err != nil {
-			d.ike.close()
-			d.natt.close()
+			d.closeSockets()
 			return nil, err
 		}
 		d.tun, d.tunName = dev, name
 		d.routes = newRouteTable(sys, d.log)
+		d.routes.mtu = cfg.MTU
 	}
 	return d, nil
 }
@@ -256,10 +262,26 @@ func (d *Dataplane) Start() {
 		for range inPool {
 			d.inFree <- newInBatch(udpRecvBatchSize)
 		}
-		d.wg.Add(3)
-		d.readers.Add(1)
-		go d.routineReceiveIKE()
-		go d.routineReceiveNATT()
+		var natt sync.WaitGroup
+		for _, s := range d.sockets() {
+			d.wg.Add(1)
+			if s == d.ike || s == d.ike6 {
+				go d.routineReceiveIKE(s)
+				continue
+			}
+			d.readers.Add(1)
+			natt.Add(1)
+			go func() {
+				defer natt.Done()
+				d.routineReceiveNATT(s)
+			}()
+		}
+		// routineWriteTUN ends when no NAT-T reader can queue more.
+		go func() {
+			natt.Wait()
+			close(d.inQueue)
+		}()
+		d.wg.Add(1)
 		go d.routineWriteTUN()
 		if d.tun != nil {
 			n := min(max(d.tun.BatchSize(), 1), udpBatchSize)
@@ -297,7 +319,7 @@ func (d *Dataplane) Close() error {
 			d.routes.close()
 		}
 		d.installMu.Unlock()
-		errs := []error{d.ike.close(), d.natt.close()}
+		errs := []error{d.closeSockets()}
 		if d.tun != nil {
 			errs = append(errs, d.tun.Close())
 		}
@@ -310,7 +332,8 @@ func (d *Dataplane) Close() error {
 // InstallChild adds c to the DB and routes c.RemoteTS via the TUN (source
 // address: an address of this host inside c.LocalTS, if it has one).
 // Routes are shared between SAs and refcounted per prefix. In this slice c
-// must use UDP encapsulation (Encap) to an IPv4 Remote.
+// must use UDP encapsulation (Encap) to a Remote of a family the data plane
+// listens on.
 func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	if c == nil {
 		return errors.New("dataplane: InstallChild(nil)")
@@ -319,8 +342,11 @@ func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	if !c.Encap {
 		return fmt.Errorf("dataplane: install %s: ESP without UDP encapsulation is not supported yet (set Encap, RFC 3948)", c.Name)
 	}
-	if !c.Remote.Addr().Unmap().Is4() || c.Remote.Port() == 0 {
-		return fmt.Errorf("dataplane: install %s: remote %s: need an IPv4 address and port", c.Name, c.Remote)
+	if !c.Remote.Addr().IsValid() || c.Remote.Port() == 0 {
+		return fmt.Errorf("dataplane: install %s: remote %s: need an address and port", c.Name, c.Remote)
+	}
+	if d.socketFor(false, c.Remote.Addr()) == nil {
+		return fmt.Errorf("dataplane: install %s: remote %s: not listening on that address family", c.Name, c.Remote)
 	}
 	d.installMu.Lock()
 	defer d.installMu.Unlock()

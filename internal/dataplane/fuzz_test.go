@@ -80,7 +80,7 @@ func FuzzInbound(f *testing.F) {
 		n := copy(buf, data)
 		m := ipv4.Message{N: n, Addr: addr}
 		var s inSegment
-		if !d.prepareIn(&m, buf[:n], &s) {
+		if !d.prepareIn(d.natt, &m, buf[:n], &s) {
 			return
 		}
 		inner := d.decryptIn(&s)

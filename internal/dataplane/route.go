@@ -12,8 +12,8 @@ import (
 // routeSys installs and removes routes via the TUN (netlink on Linux).
 type routeSys interface {
 	// replace adds or replaces the route to dst via the TUN with source
-	// address src (if valid).
-	replace(dst netip.Prefix, src netip.Addr) error
+	// address src (if valid) and MTU mtu (if not 0; else the TUN's).
+	replace(dst netip.Prefix, src netip.Addr, mtu int) error
 	del(dst netip.Prefix) error
 	// localAddrs lists the host's IPv4 and IPv6 addresses, loopback and
 	// IPv6 link-local excluded.
@@ -26,8 +26,12 @@ type routeSys interface {
 // installs the new SA before the old one goes). Guarded by
 // Dataplane.installMu.
 type routeTable struct {
-	sys  routeSys
-	log  *slog.Logger
+	sys routeSys
+	log *slog.Logger
+	// mtu is the TUN's MTU: routes for SAs whose peer is reached over
+	// IPv6 get ipv6OuterExtra less, so that their ESP packets fit the
+	// same path as IPv4 ones. 0: leave every route at the TUN's MTU.
+	mtu  int
 	refs map[netip.Prefix]int
 	bySA map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
 }
@@ -59,6 +63,12 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
 		}
 	}
+	mtu := 0
+	if peer.Is6() && t.mtu > 0 {
+		// A prefix shared with an SA over IPv4 keeps the MTU of the SA
+		// that installed it first.
+		mtu = t.mtu - ipv6OuterExtra
+	}
 	var src [2]netip.Addr // per family: [0] IPv4, [1] IPv6
 	var srcDone [2]bool
 	var added []netip.Prefix
@@ -73,11 +83,11 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 				srcDone[f] = true
 			}
 			src := src[f]
-			if err := t.sys.replace(p, src); err != nil {
+			if err := t.sys.replace(p, src, mtu); err != nil {
 				t.release(added)
 				return fmt.Errorf("add route %s: %w", p, err)
 			}
-			t.log.Debug("route added", "dst", p, "src", src)
+			t.log.Debug("route added", "dst", p, "src", src, "mtu", mtu)
 		}
 		t.refs[p]++
 		added = append(added, p)

@@ -98,8 +98,9 @@ func (r *netlinkRoutes) route(dst netip.Prefix) *netlink.Route {
 	}
 }
 
-func (r *netlinkRoutes) replace(dst netip.Prefix, src netip.Addr) error {
+func (r *netlinkRoutes) replace(dst netip.Prefix, src netip.Addr, mtu int) error {
 	rt := r.route(dst)
+	rt.MTU = mtu
 	if src.IsValid() {
 		rt.Src = src.AsSlice()
 	}
