@@ -17,7 +17,7 @@ func runDaemon(args []string) error {
 	cfg := fs.String("config", "/etc/swanctl/swanctl.conf", "swanctl.conf `file` to load")
 	control := fs.String("control", daemon.DefaultControlPath, "VICI control socket `path`")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logLevel := fs.String("log-level", "info", "log `levels`: debug, info, warn or error, then per subsystem (daemon, ike, dataplane, vici) SUBSYS=LEVEL, e.g. warn,ike=debug")
 	tunName := fs.String("tun", "goipsec0", "TUN interface `name`")
 	keyLog := fs.String("keylog", "", "write every IKE and ESP key to Wireshark's ikev2_decryption_table and esp_sa files in `dir` (debugging only)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9814)")
@@ -30,11 +30,11 @@ func runDaemon(args []string) error {
 	if *fragSize < 576 || *fragSize > 65535 {
 		return fmt.Errorf("--fragment-size: want 576..65535, not %d", *fragSize)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	levels, err := daemon.ParseLogLevels(*logLevel)
+	if err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	hopts := &slog.HandlerOptions{Level: level}
+	hopts := &slog.HandlerOptions{Level: levels.Min()}
 	var h slog.Handler
 	switch *logFormat {
 	case "text":
@@ -44,6 +44,7 @@ func runDaemon(args []string) error {
 	default:
 		return fmt.Errorf("--log-format: want text or json, not %q", *logFormat)
 	}
+	logger := slog.New(daemon.LevelHandler(h, levels))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, daemon.Options{
@@ -53,7 +54,7 @@ func runDaemon(args []string) error {
 		KeyLogDir:    *keyLog,
 		MetricsAddr:  *metricsAddr,
 		FragmentSize: *fragSize,
-		Logger:       slog.New(h),
+		Logger:       logger,
 	})
 	if err != nil {
 		return err
@@ -67,7 +68,7 @@ func runDaemon(args []string) error {
 			select {
 			case <-hup:
 				if err := d.Reload(ctx); err != nil {
-					slog.New(h).Error("reload failed; the running configuration is unchanged", "err", err)
+					logger.Error("reload failed; the running configuration is unchanged", "err", err)
 				}
 			case <-ctx.Done():
 				return

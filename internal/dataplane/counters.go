@@ -17,6 +17,7 @@ type Counters struct {
 	TooBig       uint64 // the ESP packet would not fit a UDP datagram or the buffer
 	Unsupported  uint64 // IPv6 outer addresses, SAs without UDP encapsulation (not in this slice)
 	SeqExhausted uint64 // the SA's sequence numbers ran out (RFC 4303 3.3.3): it needs a rekey
+	Expired      uint64 // the SA reached its hard byte or packet lifetime (RFC 4301 4.4.2.1)
 	SendErrors   uint64 // UDP send failed
 	TUNReadErr   uint64 // TUN read errors (including too many segments)
 	TUNWriteErr  uint64 // TUN write errors
@@ -41,6 +42,7 @@ func (c *Counters) snapshot() Counters {
 		TooBig:       atomic.LoadUint64(&c.TooBig),
 		Unsupported:  atomic.LoadUint64(&c.Unsupported),
 		SeqExhausted: atomic.LoadUint64(&c.SeqExhausted),
+		Expired:      atomic.LoadUint64(&c.Expired),
 		SendErrors:   atomic.LoadUint64(&c.SendErrors),
 		TUNReadErr:   atomic.LoadUint64(&c.TUNReadErr),
 		TUNWriteErr:  atomic.LoadUint64(&c.TUNWriteErr),
@@ -65,6 +67,7 @@ func (c Counters) Map() map[string]uint64 {
 		"too_big":         c.TooBig,
 		"unsupported":     c.Unsupported,
 		"seq_exhausted":   c.SeqExhausted,
+		"expired":         c.Expired,
 		"send_error":      c.SendErrors,
 		"tun_read_error":  c.TUNReadErr,
 		"tun_write_error": c.TUNWriteErr,

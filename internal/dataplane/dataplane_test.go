@@ -444,3 +444,31 @@ func TestCountersMapComplete(t *testing.T) {
 		t.Fatalf("snapshot = %+v, want %+v", snap, c)
 	}
 }
+
+// TestHardVolumeLimit: an SA past its hard packet lifetime (RFC 4301
+// 4.4.2.1) protects and accepts nothing more, whether or not the engine
+// has deleted it yet; the drops are counted as expired.
+func TestHardVolumeLimit(t *testing.T) {
+	a, b := newPeer(t, 4), newPeer(t, 4)
+	sp := defaultPair
+	sp.aLimits = sadb.Limits{HardPackets: 5} // A sends 5 packets
+	sp.bLimits = sadb.Limits{HardPackets: 3} // B accepts 3 of them
+	ca, cb := sp.install(t, a, b)
+	for i := range 8 {
+		if err := a.tun.Inject(ipv4UDP("10.1.0.5", "10.2.0.7", 1000, uint16(i), []byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i < 3:
+			recv(t, b.fromTUN, fmt.Sprint("packet ", i))
+		case i < 5:
+			waitCounter(t, "B expired", uint64(i-2), func() uint64 { return b.dp.Counters().Expired })
+		default:
+			waitCounter(t, "A expired", uint64(i-4), func() uint64 { return a.dp.Counters().Expired })
+		}
+	}
+	expectNone(t, b.fromTUN, "packet past the hard limit")
+	if !ca.Expired() || !cb.Expired() || ca.Stats.PacketsOut.Load() != 5 || cb.Stats.PacketsIn.Load() != 3 {
+		t.Errorf("A out %d expired %v, B in %d expired %v", ca.Stats.PacketsOut.Load(), ca.Expired(), cb.Stats.PacketsIn.Load(), cb.Expired())
+	}
+}

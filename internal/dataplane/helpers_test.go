@@ -145,6 +145,7 @@ type saPair struct {
 	bRemoteOverride    *netip.AddrPort // where a's SA sends (default b's NAT-T socket)
 	aRemoteOverride    *netip.AddrPort
 	installA, installB bool
+	aLimits, bLimits   sadb.Limits
 }
 
 // install builds both halves of the pair (the same keys, mirrored) and
@@ -171,6 +172,7 @@ func (sp saPair) install(t testing.TB, a, b *peer) (*sadb.ChildSA, *sadb.ChildSA
 		Encap:    true,
 		LocalTS:  mustTS(t, sp.aLocal...),
 		RemoteTS: mustTS(t, sp.aRemote...),
+		Limits:   sp.aLimits,
 	}
 	cb := &sadb.ChildSA{
 		Name:     "test/b",
@@ -182,6 +184,7 @@ func (sp saPair) install(t testing.TB, a, b *peer) (*sadb.ChildSA, *sadb.ChildSA
 		Encap:    true,
 		LocalTS:  mustTS(t, sp.bLocal...),
 		RemoteTS: mustTS(t, sp.bRemote...),
+		Limits:   sp.bLimits,
 	}
 	if err := a.dp.InstallChild(ca); err != nil {
 		t.Fatal(err)

@@ -140,6 +140,10 @@ func (d *Dataplane) prepareIn(sock *udpSocket, m *ipv4.Message, data []byte, s *
 		inc(&d.counters.NoSA) // RFC 4303 3.4.2: discard, auditable event
 		return false
 	}
+	if c.Expired() {
+		inc(&d.counters.Expired) // past its hard volume lifetime (RFC 4301 4.4.2.1)
+		return false
+	}
 	seq, err := c.OpenPrepare(data)
 	if err != nil {
 		d.countOpenError(c, err)
@@ -243,8 +247,7 @@ func (d *Dataplane) deliverBatch(b *inBatch, w *tunWriter) {
 			inc(&d.counters.Dummy)
 			continue
 		}
-		c.Stats.BytesIn.Add(uint64(len(s.inner)))
-		c.Stats.PacketsIn.Add(1)
+		c.CountIn(uint64(len(s.inner)))
 		if c != last {
 			c.Stats.LastIn.Store(b.now)
 			last = c

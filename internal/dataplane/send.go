@@ -145,6 +145,11 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.Unsupported)
 		return
 	}
+	if c.Expired() {
+		// Past its hard volume lifetime and not yet replaced or deleted.
+		inc(&d.counters.Expired)
+		return
+	}
 	start := outHeadroom - c.Out.PayloadOffset()
 	if start < 0 {
 		// This SA needs more headroom than we reserve: move the packet.
@@ -217,8 +222,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 			continue
 		}
 		c := p.sa
-		c.Stats.BytesOut.Add(uint64(p.n))
-		c.Stats.PacketsOut.Add(1)
+		c.CountOut(uint64(p.n))
 		b.iovs[j] = p.esp
 		j++
 		if open && curSock.gso.Load() && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&

@@ -244,7 +244,7 @@ func (sa *ikeSA) verifyPeerAuth(p *PeerConfig, localID Identity, ps []wire.Paylo
 		}
 		scheme, err := pki.Verify(k, auth.Method, auth.Data, octets, ra.Verify)
 		if err == nil {
-			sa.log.Info("peer authenticated with a signature", "conn", p.Name, "scheme", scheme, "method", auth.Method, "key", subject)
+			sa.log.Info("peer authenticated with a signature", "scheme", scheme, "method", auth.Method, "key", subject)
 			return nil
 		}
 		lastErr = err

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/goipsec/goipsec/internal/esp"
@@ -30,6 +31,17 @@ type childSA struct {
 	rekeyed bool
 	drainAt time.Time      // when a replaced, deleted SA is finally removed
 	shown   childLifetimes // life as of the last armLife; guarded by the IKE SA's mu
+	// owner is the IKE SA the Child SA belongs to now (an IKE SA rekey
+	// moves it), for the data plane's volume-limit callback.
+	owner atomic.Pointer[ikeSA]
+}
+
+// volumeLimit is the installed SA's OnLimit: it asks the owning IKE SA's
+// goroutine to look at the lifetimes now. Called by the data plane.
+func (c *childSA) volumeLimit() {
+	if sa := c.owner.Load(); sa != nil && sa.State() != StateDeleted {
+		sa.enqueue(command{kind: cmdVolume})
+	}
 }
 
 // childOffer is what the initiator proposes for a new Child SA.
@@ -353,7 +365,15 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 	for _, w := range suite.ESPProposalWarnings(chosen) {
 		sa.log.Warn(w, "child", cfg.Name)
 	}
+	child := &childSA{cfg: cfg, proposal: chosen, inSPI: inSPI, outSPI: outSPI, created: sa.e.clock.Now()}
+	sa.startChildLifetimes(child)
+	child.owner.Store(sa)
 	c := &sadb.ChildSA{
+		Limits: sadb.Limits{
+			SoftBytes: child.life.rekeyBytes, HardBytes: child.life.lifeBytes,
+			SoftPackets: child.life.rekeyPackets, HardPackets: child.life.lifePackets,
+		},
+		OnLimit:  child.volumeLimit,
 		Name:     sa.peer.Name + "/" + cfg.Name,
 		ReqID:    sa.e.nextReqID.Add(1),
 		In:       esp.NewInboundTransform(inSPI, inT, replayWindow, esn),
@@ -369,8 +389,7 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 			return err
 		}
 	}
-	child := &childSA{cfg: cfg, installed: c, proposal: chosen, inSPI: inSPI, outSPI: outSPI, created: sa.e.clock.Now()}
-	sa.startChildLifetimes(child)
+	child.installed = c
 	sa.lastInstalled = child
 	sa.mu.Lock()
 	sa.children = append(sa.children, child)

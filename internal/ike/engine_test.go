@@ -437,10 +437,61 @@ func waitForWithin(t *testing.T, d time.Duration, what string, cond func() bool)
 
 // testLogger logs through t until the test's cleanups run; stray
 // goroutines of the in-memory network may log later and must not.
+//
+// It also fails the test when a record repeats an attribute key (a log
+// call passing "peer" or "conn" that the SA's logger already carries), so
+// that log lines keep one value per key for those who parse them.
 func testLogger(t testing.TB) *slog.Logger {
 	w := &tWriter{t: t}
 	t.Cleanup(func() { w.done.Store(true) })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+	return slog.New(&dupKeyHandler{inner: h, w: w})
+}
+
+// dupKeyHandler reports records whose attributes, together with the
+// logger's, name a key twice.
+type dupKeyHandler struct {
+	inner slog.Handler
+	w     *tWriter
+	keys  []string // the logger's attribute keys (no groups are used)
+}
+
+func (h *dupKeyHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *dupKeyHandler) Handle(ctx context.Context, r slog.Record) error {
+	seen := map[string]bool{}
+	for _, k := range h.keys {
+		seen[k] = true
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if seen[a.Key] && !h.w.done.Load() {
+			h.w.t.Errorf("log record %q repeats attribute %q (logger has %v)", r.Message, a.Key, h.keys)
+		}
+		seen[a.Key] = true
+		return true
+	})
+	return h.inner.Handle(ctx, r)
+}
+
+func (h *dupKeyHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	cp := *h
+	cp.keys = slices.Clone(h.keys)
+	for _, a := range attrs {
+		if slices.Contains(cp.keys, a.Key) && !h.w.done.Load() {
+			h.w.t.Errorf("logger attribute %q added twice (logger has %v)", a.Key, h.keys)
+		}
+		cp.keys = append(cp.keys, a.Key)
+	}
+	cp.inner = h.inner.WithAttrs(attrs)
+	return &cp
+}
+
+func (h *dupKeyHandler) WithGroup(name string) slog.Handler {
+	cp := *h
+	cp.inner = h.inner.WithGroup(name)
+	return &cp
 }
 
 type tWriter struct {

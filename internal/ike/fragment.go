@@ -289,7 +289,7 @@ func boolIndex(b bool) int {
 func (sa *ikeSA) sendAll(frags [][]byte) {
 	for _, f := range frags {
 		if err := sa.e.cfg.Send(sa.local, sa.remote, f); err != nil {
-			sa.log.Warn("send failed", "peer", sa.remote, "err", err)
+			sa.log.Warn("send failed", "err", err)
 			return
 		}
 	}

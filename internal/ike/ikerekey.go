@@ -178,8 +178,7 @@ func (sa *ikeSA) inherit(n *ikeSA, keys *ikeKeys, s ikeSuite, ni, nr []byte) {
 	n.localID, n.remoteID = sa.localID, sa.remoteID
 	n.frag = sa.frag.inherited()
 	n.fromRekey = true
-	n.log = sa.e.log.With("ike_sa", n.unique, "conn", sa.peer.Name, "peer", sa.remote,
-		"ike_spi", fmt.Sprintf("%016x_i %016x_r", n.spiI, n.spiR))
+	n.relog()
 	n.state = StateEstablished
 	n.established = n.e.clock.Now()
 	n.startIKELifetimes()
@@ -200,11 +199,17 @@ func (sa *ikeSA) moveChildren(n *ikeSA) bool {
 	sa.children = nil
 	sa.mu.Unlock()
 	n.children = append(n.children, moved...)
+	for _, c := range moved {
+		c.owner.Store(n)
+	}
 	// The replaced Child SAs still in their inbound grace go too: the
 	// old IKE SA's teardown would cut it short and drop ESP the peer
 	// sealed just before its Child SA rekey (sa.draining is ours: this
 	// runs on sa's goroutine).
 	n.adopted = append(n.adopted, sa.draining...)
+	for _, c := range sa.draining {
+		c.owner.Store(n)
+	}
 	clear(sa.draining)
 	sa.draining = sa.draining[:0]
 	// To Config.Events the rekey is invisible: the old SA goes silently

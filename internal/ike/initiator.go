@@ -21,7 +21,7 @@ const maxInitAttempts = 3
 // initiate runs IKE_SA_INIT and IKE_AUTH as the initiator (RFC 7296 1.2),
 // creating the first Child SA inside IKE_AUTH.
 func (sa *ikeSA) initiate() error {
-	sa.log = sa.log.With("conn", sa.peer.Name, "peer", sa.remote)
+	sa.relog()
 	sa.log.Info("initiating IKE SA")
 	if err := sa.initiatorInit(); err != nil {
 		return err
@@ -159,7 +159,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 	if supported {
 		sa.floatToNATT()
 	}
-	sa.log = sa.log.With("ike_spi", fmt.Sprintf("%016x_i %016x_r", sa.spiI, sa.spiR))
+	sa.relog()
 	sa.log.Debug("IKE_SA_INIT done", "proposal", suite.Describe(chosen), "nat_local", local, "nat_remote", remote)
 	return nil
 }

@@ -3,7 +3,6 @@ package ike
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/goipsec/goipsec/internal/suite"
@@ -23,7 +22,7 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		return
 	}
 	sa.initRemote = ev.remote
-	sa.log = sa.log.With("peer", ev.remote)
+	sa.relog()
 	ps := ev.msg.Payloads
 	if err := wire.Verify(wire.IKESAInit, false, ps); err != nil {
 		sa.log.Info("rejected IKE_SA_INIT", "err", err)
@@ -123,7 +122,7 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	}
 	sa.msg1, sa.msg2 = slices.Clone(ev.raw), pkt
 	sa.expectReqID = 1
-	sa.log = sa.log.With("ike_spi", fmt.Sprintf("%016x_i %016x_r", sa.spiI, sa.spiR))
+	sa.relog()
 	sa.log.Debug("IKE_SA_INIT answered", "proposal", suite.Describe(chosen))
 	sa.send(pkt)
 }
@@ -182,7 +181,7 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	sa.mu.Lock()
 	sa.peer = peer // read by status and commands from other goroutines
 	sa.mu.Unlock()
-	sa.log = sa.log.With("conn", peer.Name)
+	sa.relog()
 	sa.localID = localIDOf(peer, sa.local.Addr())
 	if err != nil {
 		return fail(err.Error(), "method", auth.Method, "local_id", sa.localID)

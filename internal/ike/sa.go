@@ -60,6 +60,7 @@ const (
 	cmdRekeyChild  // rekey a Child SA now (1.3.3)
 	cmdRekeyIKE    // rekey the IKE SA now (1.3.2)
 	cmdWake        // re-read the Child SAs and deadlines (after a hand-over)
+	cmdVolume      // a Child SA reached a byte or packet limit: run lifecycle
 	cmdRedundant   // lost a rekey collision: wait for the peer's DELETE
 )
 
@@ -290,6 +291,8 @@ func (sa *ikeSA) runCommand(c command) {
 	case cmdRekeyIKE:
 		err = sa.rekeyIKE()
 	case cmdWake:
+	case cmdVolume:
+		sa.lifeDue = true
 	case cmdRedundant:
 		sa.markRekeyed()
 	}
@@ -575,7 +578,7 @@ func (sa *ikeSA) send(pkt []byte) {
 		return
 	}
 	if err := sa.e.cfg.Send(sa.local, sa.remote, pkt); err != nil {
-		sa.log.Warn("send failed", "peer", sa.remote, "err", err)
+		sa.log.Warn("send failed", "err", err)
 	}
 }
 
@@ -594,6 +597,24 @@ func (sa *ikeSA) logIKEKeys() {
 func (sa *ikeSA) floatToNATT() {
 	p := sa.e.cfg.NATTPort
 	sa.setAddrs(netip.AddrPortFrom(sa.local.Addr(), p), netip.AddrPortFrom(sa.remote.Addr(), p))
+	sa.relog()
+}
+
+// relog gives the SA's logger what is known of it so far: its unique ID,
+// the connection once chosen, the peer's current address (it changes
+// with the move to port 4500) and the SPIs once both are known. It is
+// rebuilt rather than extended so that no key appears twice. Called by
+// the SA's goroutine only.
+func (sa *ikeSA) relog() {
+	args := []any{"ike_sa", sa.unique}
+	if sa.peer != nil {
+		args = append(args, "conn", sa.peer.Name)
+	}
+	args = append(args, "peer", sa.remote)
+	if sa.spiI != 0 && sa.spiR != 0 {
+		args = append(args, "ike_spi", fmt.Sprintf("%016x_i %016x_r", sa.spiI, sa.spiR))
+	}
+	sa.log = sa.e.log.With(args...)
 }
 
 // setAddrs changes the IKE SA's addresses; status queries read them under mu.

@@ -52,13 +52,21 @@ func TestSimLifetimes(t *testing.T) {
 }
 
 // TestSimRekeyBytes: the data plane's counters trigger a rekey at
-// rekey_bytes and a delete at life_bytes (without rekey).
+// rekey_bytes and a delete at life_bytes (without rekey), as soon as the
+// data plane counts the packet that reaches the limit (no polling: a
+// fast transfer would pass the hard limit before the next look).
 func TestSimRekeyBytes(t *testing.T) {
 	p := newSimPair(t, 11, simOpts{childLife: ChildLifetimes{RekeyBytes: 1 << 20, LifeBytes: 2 << 20}})
 	p.up(t)
 	old := p.checkTunnel(t)
-	p.l.inst.all()[0].Stats.BytesOut.Store(1<<20 + 1)
-	p.s.mustRun(2*counterPoll+deleteRekeyedDelay, "rekeyed on bytes", func() bool {
+	in := p.l.inst.all()[0]
+	in.CountOut(1 << 19)
+	p.s.run(time.Minute, nil)
+	if sas := p.l.inst.all(); len(sas) != 1 || sas[0].In.SPI() != old {
+		t.Fatal("rekeyed below rekey_bytes")
+	}
+	in.CountOut(1<<19 + 1)
+	p.s.mustRun(100*time.Millisecond+deleteRekeyedDelay, "rekeyed on bytes", func() bool {
 		sas := p.l.inst.all()
 		return len(sas) == 1 && sas[0].In.SPI() != old && len(p.r.inst.all()) == 1
 	})
@@ -66,8 +74,18 @@ func TestSimRekeyBytes(t *testing.T) {
 
 	q := newSimPair(t, 12, simOpts{childLife: ChildLifetimes{LifePackets: 1000}})
 	q.up(t)
-	q.r.inst.all()[0].Stats.PacketsIn.Store(1000)
-	q.s.mustRun(2*counterPoll, "deleted on life_packets", func() bool {
+	rin := q.r.inst.all()[0]
+	for range 999 {
+		rin.CountIn(100)
+	}
+	if rin.Expired() {
+		t.Fatal("expired one packet before life_packets")
+	}
+	rin.CountIn(100)
+	if !rin.Expired() {
+		t.Fatal("not expired at life_packets")
+	}
+	q.s.mustRun(100*time.Millisecond, "deleted on life_packets", func() bool {
 		return len(q.l.inst.all()) == 0 && len(q.r.inst.all()) == 0
 	})
 }

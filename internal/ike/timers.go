@@ -13,9 +13,6 @@ const (
 	never = 100 * 365 * 24 * time.Hour
 	// halfOpenTimeout ends a responder IKE SA that never finished IKE_AUTH.
 	halfOpenTimeout = 30 * time.Second
-	// counterPoll is how often byte and packet lifetimes are checked: the
-	// data plane counts without telling the engine.
-	counterPoll = time.Second
 	// retryMin and retryJitter delay a rekey refused with TEMPORARY_FAILURE
 	// (RFC 7296 2.25: "retry later").
 	retryMin    = 2 * time.Second
@@ -150,10 +147,6 @@ func (c *childSA) rekeyDue(now time.Time) string {
 	return ""
 }
 
-func (c *childSA) countsVolume() bool {
-	return c.life.rekeyBytes > 0 || c.life.lifeBytes > 0 || c.life.rekeyPackets > 0 || c.life.lifePackets > 0
-}
-
 func (sa *ikeSA) childList() []*childSA {
 	sa.mu.Lock()
 	defer sa.mu.Unlock()
@@ -196,14 +189,12 @@ func (sa *ikeSA) nextDeadline() time.Time {
 	if !sa.rekeyed {
 		consider(sa.lifetimes.rekeyAt)
 	}
-	now := sa.e.clock.Now()
+	// Byte and packet limits need no deadline: the data plane calls
+	// volumeLimit as it counts (sadb.ChildSA.Limits).
 	for _, c := range sa.childList() {
 		consider(c.life.expireAt)
 		if !c.rekeyed && !sa.replacing(c) {
 			consider(c.life.rekeyAt)
-		}
-		if c.countsVolume() {
-			consider(now.Add(counterPoll))
 		}
 	}
 	if d := sa.peerConfigDPD(); d > 0 && !sa.rekeyed {
@@ -253,7 +244,7 @@ func (sa *ikeSA) lifecycle() {
 	now := sa.e.clock.Now()
 	if st := sa.State(); st == StateConnecting && !sa.initiator {
 		if !now.Before(sa.created.Add(halfOpenTimeout)) {
-			sa.log.Info("half-open IKE SA expired", "peer", sa.remote)
+			sa.log.Info("half-open IKE SA expired")
 			sa.setState(StateDeleted)
 		}
 		return
@@ -323,7 +314,7 @@ func (sa *ikeSA) afterFailure(err error) {
 		}
 		return
 	}
-	sa.log.Warn("peer does not answer; deleting the IKE SA", "peer", sa.remote)
+	sa.log.Warn("peer does not answer; deleting the IKE SA")
 	for _, c := range sa.childList() {
 		if c.cfg.DPDAction == ActionRestart {
 			sa.restart = appendOnce(sa.restart, c.cfg)
@@ -362,7 +353,7 @@ func (sa *ikeSA) runInitiate() bool {
 		}
 		return sa.State() == StateEstablished
 	}
-	sa.log.Warn("IKE SA setup failed", "conn", sa.peer.Name, "peer", sa.remote, "err", err)
+	sa.log.Warn("IKE SA setup failed", "err", err)
 	tries := sa.peer.KeyingTries
 	if errors.Is(err, ErrTimeout) && (tries < 0 || sa.attempt+1 < tries) {
 		if _, err := sa.e.spawnInitiator(sa.peer, sa.initChild, sa.moreChildren, sa.initDone, sa.attempt+1); err == nil {

@@ -43,7 +43,16 @@ type ChildSA struct {
 	Local, Remote     netip.AddrPort // outer addresses; Remote port is 4500 when Encap
 	Encap             bool           // ESP in UDP (RFC 3948); the only mode the data plane does in this slice
 	LocalTS, RemoteTS []ts.Selector
-	Stats             Stats // updated by the data plane
+	Stats             Stats // updated by the data plane (CountIn, CountOut)
+
+	// Limits are the SA's volume lifetimes (RFC 4301 4.4.2.1): the data
+	// plane counts every packet against them, calls OnLimit (if set) when
+	// a soft or the hard limit is first reached, and stops using the SA
+	// once the hard limit is. OnLimit must not block: it runs on the data
+	// plane's goroutines.
+	Limits  Limits
+	OnLimit func()
+	limits  atomic.Uint32 // limitSoft, limitHard: which were reached
 
 	// inMu serialises Open, OpenPrepare and OpenAccept (the replay
 	// window is not safe for concurrent use, RFC 4303 3.4.3) and Zero.
@@ -57,6 +66,61 @@ type ChildSA struct {
 	// packets: the SA is being replaced (make-before-break, RFC 7296 2.8).
 	retired atomic.Bool
 }
+
+// Limits are the byte and packet lifetimes of a Child SA (swanctl's
+// rekey_bytes/life_bytes, rekey_packets/life_packets); 0 is no limit.
+// Either direction reaching a limit counts, as in strongSwan.
+type Limits struct {
+	SoftBytes, HardBytes     uint64
+	SoftPackets, HardPackets uint64
+}
+
+const (
+	limitSoft = 1 << iota
+	limitHard
+)
+
+// CountOut counts one outbound packet of n inner bytes; CountIn one
+// inbound. The data plane calls them for every packet, so the volume
+// lifetimes are enforced at once rather than at the engine's next look.
+func (c *ChildSA) CountOut(n uint64) {
+	c.checkLimits(c.Stats.BytesOut.Add(n), c.Stats.PacketsOut.Add(1))
+}
+
+// CountIn: see CountOut.
+func (c *ChildSA) CountIn(n uint64) {
+	c.checkLimits(c.Stats.BytesIn.Add(n), c.Stats.PacketsIn.Add(1))
+}
+
+func (c *ChildSA) checkLimits(bytes, packets uint64) {
+	l := &c.Limits
+	var reached uint32
+	if l.HardBytes > 0 && bytes >= l.HardBytes || l.HardPackets > 0 && packets >= l.HardPackets {
+		reached = limitSoft | limitHard
+	} else if l.SoftBytes > 0 && bytes >= l.SoftBytes || l.SoftPackets > 0 && packets >= l.SoftPackets {
+		reached = limitSoft
+	} else {
+		return
+	}
+	for {
+		old := c.limits.Load()
+		if old&reached == reached {
+			return // already told
+		}
+		if c.limits.CompareAndSwap(old, old|reached) {
+			break
+		}
+	}
+	if c.OnLimit != nil {
+		c.OnLimit()
+	}
+}
+
+// Expired reports whether the SA reached a hard volume limit: it must
+// not protect or accept another packet (RFC 4301 4.4.2.1), whatever the
+// engine has done about it so far. A parallel pipeline may still pass
+// the packets already in flight: at most a batch beyond the limit.
+func (c *ChildSA) Expired() bool { return c.limits.Load()&limitHard != 0 }
 
 // RetireOutbound stops the policy lookup from choosing c for outbound
 // packets; inbound packets are still accepted until c is removed.
