@@ -222,3 +222,55 @@ func checkTrafficBetween(ctx context.Context, t *testing.T, s *lab.SiteToSite, l
 		t.Logf("TCP %s -> %s: %v", dir.src, dir.dst, res)
 	}
 }
+
+// TestGoipsecIPv6SourceAddress: with a second IPv6 address on the left
+// whose routes prefer the first as source, goipsec still sends IKE and ESP
+// from the configured (or asked) address: IPV6_PKTINFO on every message,
+// IPV6_RECVPKTINFO to learn where requests came to. The right side drops
+// everything from the left's first address, so any packet sent from the
+// kernel's default source breaks the tunnel.
+func TestGoipsecIPv6SourceAddress(t *testing.T) {
+	for _, initiator := range []string{"left", "right"} {
+		t.Run(initiator+"-initiates", func(t *testing.T) {
+			c := familyCases[0] // 6-in-6
+			s := topology6(t, c.opts)
+			ctx := ctxFor(t, 120*time.Second)
+			second := netip.MustParseAddr("2001:db8::11")
+			for _, cmd := range [][]string{
+				{"ip", "addr", "add", second.String() + "/64", "dev", lab.OuterIf, "nodad"},
+				{"ip", "-6", "route", "replace", s.OuterNet.String(), "dev", lab.OuterIf, "proto", "kernel", "metric", "256", "src", s.LeftOuter.String()},
+			} {
+				if out, err := s.Left.Run(ctx, cmd...); err != nil {
+					t.Fatalf("%v: %v\n%s", cmd, err, out)
+				}
+			}
+			for _, rule := range []string{
+				"add table ip6 g6",
+				"add chain ip6 g6 in { type filter hook input priority 0 ; }",
+				"add rule ip6 g6 in ip6 saddr " + s.LeftOuter.String() + " counter drop",
+			} {
+				if out, err := s.Right.Run(ctx, "nft", rule); err != nil {
+					t.Fatalf("nft %s: %v\n%s", rule, err, out)
+				}
+			}
+			lc, rc := familyConfs(s, c)
+			rc.remote = second.String()
+			if initiator == "left" {
+				lc.local = second.String()
+			} else {
+				lc.local = "%any" // answers must leave from where the request came to
+			}
+			left := startDaemon(t, s.Left, "left", lc.String())
+			right := startDaemon(t, s.Right, "right", rc.String())
+			init := left
+			if initiator == "right" {
+				init = right
+			}
+			if out, err := init.cli(ctx, "up", "site"); err != nil {
+				t.Fatalf("goipsec up: %v\n%s", err, out)
+			}
+			checkOuter(ctx, t, right, second)
+			checkTrafficBetween(ctx, t, s, s.LeftInner6, s.RightInner6)
+		})
+	}
+}
