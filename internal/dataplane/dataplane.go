@@ -15,11 +15,12 @@
 //	   no SA: dropped, counted no_policy, never sent in the clear)
 //	-> sequence number, serial per SA (RFC 4303 3.3.3)
 //	-> ESP seal in place, in parallel (RFC 4303 3.3; next header 4 or 41)
-//	-> in order: UDP send batch from the NAT-T socket to the SA's Remote
+//	-> in order: UDP send batch from the NAT-T socket of the Remote's address
+//	   family (IPv4 or IPv6, family.go) to the SA's Remote
 //	   (sendmmsg; runs of equal-size packets to one peer as UDP GSO
 //	   messages, offload_linux.go).
 //
-// Inbound on port 4500 (receive.go):
+// Inbound on port 4500, one reader per address family (receive.go):
 //
 //	UDP read batch (recvmmsg; with UDP_GRO a datagram holds a run of
 //	segments, split here)
@@ -36,7 +37,8 @@
 //	-> in order: replay window update (only now that the ICV passed)
 //	-> TUN write batch (the Linux TUN GRO-coalesces a flow's packets).
 //
-// IKE (routineReceiveIKE, port 500): UDP read batch -> Config.HandleIKE.
+// IKE (routineReceiveIKE, port 500, one per family): UDP read batch ->
+// Config.HandleIKE.
 //
 // Every dropped packet is counted by reason (Counters) and no input panics.
 // Buffers come from bounded pools of preallocated batches, so the steady
@@ -111,7 +113,7 @@ type Config struct {
 	// off: the readers seal and open every batch themselves.
 	Workers int
 
-	// NoOffload leaves UDP GSO and GRO off on the NAT-T socket (for
+	// NoOffload leaves UDP GSO and GRO off on the NAT-T sockets (for
 	// measurements and for paths that mishandle them).
 	NoOffload bool
 }

@@ -194,7 +194,7 @@ func (b *outBatch) process(d *Dataplane, lo, hi int) {
 }
 
 // routineSendESP is the outbound pipeline's last stage: batches in read
-// order, each once sealed, to the NAT-T socket.
+// order, each once sealed, to the NAT-T sockets.
 func (d *Dataplane) routineSendESP() {
 	defer d.wg.Done()
 	for b := range d.outQueue {
