@@ -125,39 +125,44 @@ func TestGoipsecIPv6(t *testing.T) {
 }
 
 // TestStrongSwanIPv6: goipsec (left) against strongSwan's kernel-libipsec
-// (right) with IPv6 outer and inner addresses, each side initiating.
+// (right) for 6-in-6, 4-in-6 and 6-in-4 with mixed selectors, each side
+// initiating: ping and 10 MB of TCP each way for every inner family.
 func TestStrongSwanIPv6(t *testing.T) {
-	c := familyCases[0] // 6-in-6
-	for _, initiator := range []string{"goipsec", "strongswan"} {
-		t.Run(initiator+"-initiates", func(t *testing.T) {
-			s := topology6(t, c.opts)
-			lc, rc := familyConfs(s, c)
-			charon := startCharon(t, s.Right, rc.String())
-			left := startDaemon(t, s.Left, "left", lc.String())
-			ctx := ctxFor(t, 120*time.Second)
-			if initiator == "goipsec" {
-				if out, err := left.cli(ctx, "up", "site"); err != nil {
-					t.Fatalf("goipsec up: %v\n%s", err, out)
+	for _, c := range familyCases {
+		for _, initiator := range []string{"goipsec", "strongswan"} {
+			t.Run(c.name+"/"+initiator+"-initiates", func(t *testing.T) {
+				s := topology6(t, c.opts)
+				lc, rc := familyConfs(s, c)
+				charon := startCharon(t, s.Right, rc.String())
+				left := startDaemon(t, s.Left, "left", lc.String())
+				ctx := ctxFor(t, 120*time.Second)
+				if initiator == "goipsec" {
+					if out, err := left.cli(ctx, "up", "site"); err != nil {
+						t.Fatalf("goipsec up: %v\n%s", err, out)
+					}
+				} else {
+					if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+						t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+					}
 				}
-			} else {
-				if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
-					t.Fatalf("swanctl --initiate: %v\n%s", err, out)
-				}
-			}
-			out, err := charon.Swanctl(ctx, "--list-sas")
-			if err != nil || !contains(out, "ESTABLISHED", "INSTALLED", s.LeftOuter.String(), s.RightNet6.String()) {
-				t.Fatalf("strongSwan --list-sas: %v\n%s", err, out)
-			}
-			t.Logf("strongSwan --list-sas:\n%s", out)
-			checkTrafficBetween(ctx, t, s, s.LeftInner6, s.RightInner6)
-			if out, err := left.cli(ctx, "down", "site"); err != nil {
-				t.Fatalf("goipsec down: %v\n%s", err, out)
-			}
-			waitUntil(t, "strongSwan's SAs deleted", 10*time.Second, func() bool {
 				out, err := charon.Swanctl(ctx, "--list-sas")
-				return err == nil && !strings.Contains(out, "ESTABLISHED") && !strings.Contains(out, "INSTALLED")
+				if err != nil || !contains(out, "ESTABLISHED", "INSTALLED", s.LeftOuter.String(), strings.Split(c.rightTS(s), ",")[0]) {
+					t.Fatalf("strongSwan --list-sas: %v\n%s", err, out)
+				}
+				t.Logf("strongSwan --list-sas:\n%s", out)
+				checkOuter(ctx, t, left, s.RightOuter)
+				for _, p := range c.pairs(s) {
+					checkTrafficBetween(ctx, t, s, p[0], p[1])
+				}
+				if out, err := left.cli(ctx, "down", "site"); err != nil {
+					t.Fatalf("goipsec down: %v\n%s", err, out)
+				}
+				waitUntil(t, "strongSwan's SAs deleted", 10*time.Second, func() bool {
+					out, err := charon.Swanctl(ctx, "--list-sas")
+					return err == nil && !strings.Contains(out, "ESTABLISHED") && !strings.Contains(out, "INSTALLED")
+				})
 			})
-		})
+		}
 	}
 }
 
