@@ -266,3 +266,36 @@ func TestRoutesIPv6AndMixed(t *testing.T) {
 		t.Fatalf("routes left: %v", fake.routes)
 	}
 }
+
+// TestOutboundICMPv6Type: an ICMPv6 selector matches on the message type
+// (as the ports, RFC 7296 3.13.1), found behind the extension headers.
+func TestOutboundICMPv6Type(t *testing.T) {
+	a, b := newPeer(t, 4), newPeer(t, 4)
+	pair := mixedPair
+	pair.aRemote = []string{"fd02::/64[ipv6-icmp/128]"} // Echo Request (RFC 4443 4.1)
+	pair.bLocal = []string{"fd02::/64[ipv6-icmp/128]"}
+	pair.install(t, a, b)
+	icmp := func(typ byte, ext ...[]byte) []byte {
+		p := ipv6UDP("fd01::5", "fd02::7", 0, 0, []byte{1, 2, 3, 4}, []uint8{packet.ProtoHopByHop}, ext...)
+		if len(ext) == 0 {
+			p[6] = protoICMPv6
+		} else {
+			p[40] = protoICMPv6
+		}
+		l4 := p[40+8*len(ext):]
+		l4[0], l4[1] = typ, 0
+		return p
+	}
+	echo := icmp(128, hopByHop)
+	if err := a.tun.Inject(echo); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, b.fromTUN, "echo request"); !bytes.Equal(got, echo) {
+		t.Fatalf("got % x", got)
+	}
+	if err := a.tun.Inject(icmp(129)); err != nil { // Echo Reply: not in the selector
+		t.Fatal(err)
+	}
+	waitCounter(t, "no_policy", 1, func() uint64 { return a.dp.Counters().NoPolicy })
+	expectNone(t, b.fromTUN, "echo reply")
+}
