@@ -92,7 +92,8 @@ type Config struct {
 	// port 4500 after the non-ESP marker was stripped), from the socket's
 	// reader goroutine: it must not block for long. local is the address
 	// the message was sent to (from IP_PKTINFO or IPV6_PKTINFO), so
-	// replies can come from it. pkt is owned by the callee (the data plane does not reuse it).
+	// replies can come from it. pkt is owned by the callee (the data
+	// plane does not reuse it).
 	HandleIKE func(local, remote netip.AddrPort, pkt []byte)
 
 	DB *sadb.DB // created by the caller; required
