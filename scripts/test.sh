@@ -17,7 +17,7 @@ fi
 ensure_go
 
 echo "==> gofmt"
-unformatted=$(gofmt -l cmd internal test)
+unformatted=$(gofmt -l cmd internal test bench)
 if [ -n "$unformatted" ]; then
 	echo "gofmt needed on:" >&2
 	echo "$unformatted" >&2

@@ -45,6 +45,11 @@ func runDaemon(args []string) error {
 		return fmt.Errorf("--log-format: want text or json, not %q", *logFormat)
 	}
 	logger := slog.New(daemon.LevelHandler(h, levels))
+	stopProfile, err := startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, daemon.Options{

@@ -72,7 +72,7 @@ func TestEveryPackageHasARule(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	wiring := []string{"internal/daemon", "internal/demo", "internal/archtest", "cmd/goipsec"}
+	wiring := []string{"internal/daemon", "internal/demo", "internal/archtest", "cmd/goipsec", "bench/scale"}
 	for _, p := range strings.Fields(string(out)) {
 		p = strings.TrimPrefix(p, mod)
 		if strings.HasPrefix(p, "internal/lab/") || strings.HasPrefix(p, "internal/dataplane/") {
@@ -86,7 +86,7 @@ func TestEveryPackageHasARule(t *testing.T) {
 
 func TestGofmt(t *testing.T) {
 	root := repoRoot(t)
-	out, err := exec.Command("gofmt", "-l", filepath.Join(root, "cmd"), filepath.Join(root, "internal"), filepath.Join(root, "test")).CombinedOutput()
+	out, err := exec.Command("gofmt", "-l", filepath.Join(root, "cmd"), filepath.Join(root, "internal"), filepath.Join(root, "test"), filepath.Join(root, "bench")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gofmt: %v\n%s", err, out)
 	}

@@ -146,6 +146,8 @@ func (sa *ikeSA) respondRekeyIKE(ps []wire.Payload, offered *wire.SA, ni, nr []b
 	}
 	sa.inherit(n, keys, s, ni, nr)
 	e.sas[n.spiR] = n
+	e.indexConn(n)
+	e.indexID(n) // inherit made it established
 	e.mu.Unlock()
 	// Outside the engine lock: VIPInstaller may make system calls.
 	sa.inheritVIPs(n)

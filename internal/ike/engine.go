@@ -101,7 +101,10 @@ type Engine struct {
 
 	mu       sync.Mutex
 	peers    []*PeerConfig
-	sas      map[uint64]*ikeSA // by our SPI
+	sas      map[uint64]*ikeSA              // by our SPI
+	byConn   map[string]map[*ikeSA]struct{} // by connection name, connindex.go
+	byID     map[idKey]map[*ikeSA]struct{}  // established, by connection and peer ID
+	peerMap  map[string]*PeerConfig         // e.peers by name
 	halfOpen map[halfOpenKey]*ikeSA
 	// lingering keeps the last response of SAs deleted at the peer's
 	// request, so that a retransmitted DELETE still gets its answer.
@@ -213,7 +216,10 @@ func New(cfg Config) *Engine {
 		live:      map[*ikeSA]struct{}{},
 		log:       cfg.Logger,
 		peers:     cfg.Peers,
+		peerMap:   peersByName(cfg.Peers),
 		sas:       map[uint64]*ikeSA{},
+		byConn:    map[string]map[*ikeSA]struct{}{},
+		byID:      map[idKey]map[*ikeSA]struct{}{},
 		halfOpen:  map[halfOpenKey]*ikeSA{},
 		lingering: map[uint64]lingerEntry{},
 		childSPIs: map[uint32]bool{},
@@ -236,9 +242,20 @@ func (e *Engine) SetInstaller(i ChildInstaller) { e.cfg.Installer = i }
 
 // SetPeers replaces the configured peers; established SAs keep their config.
 func (e *Engine) SetPeers(peers []*PeerConfig) {
+	m := peersByName(peers)
 	e.mu.Lock()
-	e.peers = peers
+	e.peers, e.peerMap = peers, m
 	e.mu.Unlock()
+}
+
+func peersByName(peers []*PeerConfig) map[string]*PeerConfig {
+	m := make(map[string]*PeerConfig, len(peers))
+	for _, p := range peers {
+		if _, dup := m[p.Name]; !dup {
+			m[p.Name] = p // the first of a name, as the old walk found it
+		}
+	}
+	return m
 }
 
 // Peers returns the configured peers.
@@ -249,12 +266,9 @@ func (e *Engine) Peers() []*PeerConfig {
 }
 
 func (e *Engine) peer(name string) *PeerConfig {
-	for _, p := range e.Peers() {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.peerMap[name]
 }
 
 func (e *Engine) random(b []byte) {
@@ -413,6 +427,8 @@ func (e *Engine) forget(sa *ikeSA) {
 	if e.sas[sa.ourSPI()] == sa {
 		delete(e.sas, sa.ourSPI())
 	}
+	e.unindexConn(sa)
+	e.unindexID(sa)
 	now := e.clock.Now()
 	for spi, l := range e.lingering {
 		if now.After(l.expires) {
@@ -464,8 +480,8 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 	} else if len(p.Children) > 0 {
 		child = p.Children[0]
 	}
-	for _, sa := range e.snapshot() {
-		if samePeer(sa.peerConfig(), p) && sa.State() == StateEstablished && !sa.isRekeyed() {
+	for _, sa := range e.connSAs(p.Name) {
+		if sa.State() == StateEstablished && !sa.isRekeyed() {
 			if child == nil || sa.hasChild(child.Name) {
 				return nil
 			}
@@ -509,6 +525,7 @@ func (e *Engine) spawnInitiator(p *PeerConfig, child *ChildConfig, more []*Child
 	sa.initDone = done
 	sa.attempt = attempt
 	e.sas[sa.spiI] = sa
+	e.indexConn(sa)
 	e.start(sa)
 	return sa, nil
 }
@@ -532,10 +549,7 @@ func (e *Engine) localFor(p *PeerConfig) (netip.AddrPort, error) {
 func (e *Engine) Terminate(ctx context.Context, peerName string) (int, error) {
 	n := 0
 	var errs []error
-	for _, sa := range e.snapshot() {
-		if p := sa.peerConfig(); p == nil || p.Name != peerName {
-			continue
-		}
+	for _, sa := range e.connSAs(peerName) {
 		if err := sa.command(ctx, command{kind: cmdDeleteIKE}); err != nil && !errors.Is(err, ErrClosed) {
 			errs = append(errs, err)
 		}
@@ -548,8 +562,8 @@ func (e *Engine) Terminate(ctx context.Context, peerName string) (int, error) {
 func (e *Engine) TerminateChild(ctx context.Context, peerName, childName string) (int, error) {
 	n := 0
 	var errs []error
-	for _, sa := range e.snapshot() {
-		if p := sa.peerConfig(); p == nil || p.Name != peerName || !sa.hasChild(childName) {
+	for _, sa := range e.connSAs(peerName) {
+		if !sa.hasChild(childName) {
 			continue
 		}
 		if err := sa.command(ctx, command{kind: cmdDeleteChild, child: childName}); err != nil {
@@ -583,7 +597,7 @@ func (e *Engine) Rekey(ctx context.Context, ikeUnique uint32, childName string) 
 // has no other IKE SA with us, so any other SA between the same two
 // identities is stale and goes, with its Child SAs, without a DELETE.
 func (e *Engine) dropStale(sa *ikeSA) {
-	for _, o := range e.snapshot() {
+	for _, o := range e.idSAs(sa.peer.Name, sa.remoteID) {
 		if o == sa || o.State() != StateEstablished {
 			continue
 		}
@@ -611,8 +625,8 @@ func samePeer(a, b *PeerConfig) bool {
 
 // hasOtherSA reports whether another established IKE SA of peer exists.
 func (e *Engine) hasOtherSA(sa *ikeSA, peer *PeerConfig) bool {
-	for _, o := range e.snapshot() {
-		if o != sa && samePeer(o.peerConfig(), peer) && o.State() == StateEstablished {
+	for _, o := range e.connSAs(peer.Name) {
+		if o != sa && o.State() == StateEstablished {
 			return true
 		}
 	}

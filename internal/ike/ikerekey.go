@@ -39,6 +39,7 @@ func (sa *ikeSA) rekeyIKE() error {
 	}
 	n := e.newSA(sa.peer, true)
 	e.sas[n.spiI] = n // reserve the SPI; n runs once the exchange is done
+	e.indexConn(n)
 	e.mu.Unlock()
 	a := &activeExchange{kind: activeRekeyIKE}
 	sa.active = a
@@ -48,6 +49,8 @@ func (sa *ikeSA) rekeyIKE() error {
 	if err != nil {
 		e.mu.Lock()
 		delete(e.sas, n.spiI)
+		e.unindexConn(n)
+		e.unindexID(n)
 		e.mu.Unlock()
 		var ne *NotifyError
 		switch {
@@ -161,6 +164,9 @@ func (sa *ikeSA) rekeyIKEExchange(n *ikeSA, a *activeExchange) error {
 			return err
 		}
 		sa.inherit(n, keys, s, ni, nr)
+		sa.e.mu.Lock()
+		sa.e.indexID(n) // inherit made it established
+		sa.e.mu.Unlock()
 		sa.inheritVIPs(n)
 		sa.log.Info("IKE SA rekey negotiated", "proposal", suite.Describe(chosen))
 		return nil
@@ -246,8 +252,11 @@ func (sa *ikeSA) enqueue(c command) {
 // childElsewhere reports whether an SA of the same connection other than
 // sa has a Child SA named name.
 func (e *Engine) childElsewhere(sa *ikeSA, name string) bool {
-	for _, o := range e.snapshot() {
-		if o != sa && samePeer(o.peerConfig(), sa.peer) && o.State() != StateDeleted && o.hasChild(name) {
+	if sa.peer == nil {
+		return false
+	}
+	for _, o := range e.connSAs(sa.peer.Name) {
+		if o != sa && o.State() != StateDeleted && o.hasChild(name) {
 			return true
 		}
 	}

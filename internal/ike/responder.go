@@ -178,9 +178,7 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	if peer == nil {
 		return fail("no connection matches the peer's identity")
 	}
-	sa.mu.Lock()
-	sa.peer = peer // read by status and commands from other goroutines
-	sa.mu.Unlock()
+	sa.setPeer(peer)
 	sa.relog()
 	sa.localID = localIDOf(peer, sa.local.Addr())
 	if err != nil {

@@ -124,6 +124,9 @@ type ikeSA struct {
 	life      Timer     // the next lifetime or liveness deadline (timers.go)
 	lifeArmed time.Time // when life fires; zero if not armed
 	lifeDue   bool      // life fired during an exchange
+	// idIndexed is the key of the SA in Engine.byID once established;
+	// guarded by the engine's mu.
+	idIndexed *idKey
 	lifetimes ikeLifetimes
 	lastRecv  time.Time // last authenticated message from the peer (DPD)
 	active    *activeExchange
@@ -176,6 +179,9 @@ func (sa *ikeSA) setState(s State) {
 	}
 	sa.mu.Unlock()
 	if s == StateEstablished {
+		sa.e.mu.Lock()
+		sa.e.indexID(sa)
+		sa.e.mu.Unlock()
 		sa.startIKELifetimes()
 	}
 }
