@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -41,6 +42,14 @@ func createTUN(name string, mtu int, log *slog.Logger) (tun.Device, string, rout
 	if err != nil {
 		h.Close()
 		return fail("TUN %s: %w", realName, err)
+	}
+	// No IPv6 link-local address on the TUN (addr_gen_mode none, set
+	// before the link goes up): link-local traffic never crosses a tunnel
+	// (RFC 4291 2.5.6), and with an address the kernel would send its
+	// router solicitations and MLD reports into the TUN, where they only
+	// count as no_policy drops. Routes via the TUN need no address.
+	if err := h.LinkSetIP6AddrGenMode(link, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
+		log.Debug("cannot turn off IPv6 link-local addresses on the TUN", "tun", realName, "err", err)
 	}
 	if err := h.LinkSetUp(link); err != nil {
 		h.Close()
