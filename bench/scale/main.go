@@ -22,7 +22,9 @@
 // Memory is read from the daemon: the resident set (VmRSS) and the Go
 // heap in use (VICI stats), before the first tunnel and once all are up,
 // after a garbage collection settles; the difference divided by N is the
-// cost of one tunnel.
+// cost of one tunnel. With GOIPSEC_HEAPPROFILE=FILE in the environment
+// the daemon also writes a heap profile there once all tunnels are up,
+// and with GOIPSEC_CPUPROFILE=FILE a CPU profile when it exits.
 package main
 
 import (
@@ -200,6 +202,19 @@ func run(ctx context.Context, binary string, n, parallel int, ikeP, espP string)
 	rss1, heap1, err := memory(ctx, c, proc.PID())
 	if err != nil {
 		return r, err
+	}
+	if path := os.Getenv("GOIPSEC_HEAPPROFILE"); path != "" {
+		// The daemon writes its heap profile on SIGUSR1 (cmd/goipsec).
+		os.Remove(path)
+		if err := syscall.Kill(proc.PID(), syscall.SIGUSR1); err != nil {
+			return r, err
+		}
+		for i := 0; i < 100; i++ {
+			if _, err := os.Stat(path); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	r.rssPer = float64(int64(rss1)-int64(rss0)) / float64(n)
 	r.heapPer = float64(int64(heap1)-int64(heap0)) / float64(n)

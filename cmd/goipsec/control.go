@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -20,8 +21,16 @@ func controlFlags(fs *flag.FlagSet) (*string, *time.Duration) {
 // controlCommand parses "CONN [flags]" for up and down, connects to the
 // daemon and runs do with a context bounded by --timeout.
 func controlCommand(name, childHelp string, args []string, do func(ctx context.Context, c *ctl.Client, conn, child string, timeout time.Duration) error) error {
-	fs := newFlagSet(name, "CONN [--child NAME]")
+	return controlCommandWith(name, "CONN [--child NAME]", childHelp, args, nil, do)
+}
+
+// controlCommandWith is controlCommand with extra flags added by more.
+func controlCommandWith(name, usage, childHelp string, args []string, more func(*flag.FlagSet), do func(ctx context.Context, c *ctl.Client, conn, child string, timeout time.Duration) error) error {
+	fs := newFlagSet(name, usage)
 	child := fs.String("child", "", childHelp)
+	if more != nil {
+		more(fs)
+	}
 	control, timeout := controlFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -42,9 +51,22 @@ func controlCommand(name, childHelp string, args []string, do func(ctx context.C
 }
 
 func runUp(args []string) error {
-	return controlCommand("up", "child to bring up (default: the connection's first)", args,
+	var ikeOnly *bool
+	return controlCommandWith("up", "CONN [--child NAME | --ike]", "child to bring up (default: the connection's first)", args,
+		func(fs *flag.FlagSet) {
+			ikeOnly = fs.Bool("ike", false, "bring up the IKE SA alone, without a Child SA (childless, RFC 6023)")
+		},
 		func(ctx context.Context, c *ctl.Client, conn, child string, timeout time.Duration) error {
-			if err := c.Initiate(ctx, conn, child, timeout); err != nil {
+			var err error
+			switch {
+			case *ikeOnly && child != "":
+				return errors.New("--ike and --child exclude each other")
+			case *ikeOnly:
+				err = c.InitiateIKE(ctx, conn, timeout)
+			default:
+				err = c.Initiate(ctx, conn, child, timeout)
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Printf("%s is up\n", conn)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/goipsec/goipsec/internal/daemon"
 	"github.com/goipsec/goipsec/internal/ike"
@@ -22,13 +23,25 @@ func runDaemon(args []string) error {
 	keyLog := fs.String("keylog", "", "write every IKE and ESP key to Wireshark's ikev2_decryption_table and esp_sa files in `dir` (debugging only)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9814)")
 	fragSize := fs.Int("fragment-size", ike.DefaultFragmentSize, "largest IP datagram `octets` of an IKE fragment (RFC 7383), like strongSwan's charon.fragment_size")
+	retransmitTimeout := fs.Duration("retransmit-timeout", time.Second, "first IKE retransmission `timeout`, doubled on every try (RFC 7296 2.4)")
+	retransmitTries := fs.Int("retransmit-tries", 5, "IKE retransmissions before giving up on the peer")
+	keepAlive := fs.Duration("keep-alive", 20*time.Second, "NAT-keepalive `interval` behind a NAT (RFC 3948 4), like strongSwan's charon.keep_alive; 0 turns them off")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
+	if *retransmitTimeout < 100*time.Millisecond || *retransmitTimeout > time.Minute {
+		return fmt.Errorf("--retransmit-timeout: want 100ms..1m, not %v", *retransmitTimeout)
+	}
+	if *retransmitTries < 1 || *retransmitTries > 20 {
+		return fmt.Errorf("--retransmit-tries: want 1..20, not %d", *retransmitTries)
+	}
 	if *fragSize < 576 || *fragSize > 65535 {
 		return fmt.Errorf("--fragment-size: want 576..65535, not %d", *fragSize)
+	}
+	if *keepAlive < 0 {
+		return fmt.Errorf("--keep-alive: want 0 (off) or a positive interval, not %v", *keepAlive)
 	}
 	levels, err := daemon.ParseLogLevels(*logLevel)
 	if err != nil {
@@ -53,13 +66,16 @@ func runDaemon(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, daemon.Options{
-		ConfigPath:   *cfg,
-		ControlPath:  *control,
-		TUNName:      *tunName,
-		KeyLogDir:    *keyLog,
-		MetricsAddr:  *metricsAddr,
-		FragmentSize: *fragSize,
-		Logger:       logger,
+		ConfigPath:        *cfg,
+		ControlPath:       *control,
+		TUNName:           *tunName,
+		KeyLogDir:         *keyLog,
+		MetricsAddr:       *metricsAddr,
+		FragmentSize:      *fragSize,
+		RetransmitTimeout: *retransmitTimeout,
+		RetransmitTries:   *retransmitTries,
+		KeepAlive:         *keepAlive,
+		Logger:            logger,
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +23,8 @@ import (
 type Config struct {
 	Connections []*Connection
 	Secrets     []*Secret
+	// Pools are the virtual IP pools (pools section), in file order.
+	Pools []*Pool
 	// Dir is the directory of the swanctl.conf that Parse or Load read,
 	// under which swanctl keeps its credential directories (x509/, ...).
 	Dir string
@@ -57,6 +60,19 @@ type Connection struct {
 	DPDDelay time.Duration
 	// KeyingTries is keyingtries (default 1; 0 tries forever).
 	KeyingTries int
+	// Unique is the uniqueness policy: no (default), never, keep or
+	// replace (swanctl.conf unique).
+	Unique string
+	// Childless is the childless IKE SA policy (RFC 6023): allow
+	// (default), prefer, force or never (swanctl.conf childless).
+	Childless string
+	// VIPs is vips: the virtual IPs to request in a CFG_REQUEST (RFC 7296
+	// 2.19), 0.0.0.0 for any; empty asks for none.
+	VIPs []netip.Addr
+	// Pools is pools: the names of the pools to lease virtual IPs from to
+	// peers that ask; PoolsPos is where the key was set.
+	Pools    []string
+	PoolsPos Pos
 }
 
 // Child is one connections.<conn>.children.<child> section: a Child SA
@@ -122,6 +138,13 @@ func Parse(filename string, data []byte) (*Config, error) {
 // FromTree validates a parsed tree and builds the typed Config. It returns
 // the first problem found as an *Error.
 func FromTree(root *Section) (*Config, error) {
+	return FromTreeWithPools(root, nil)
+}
+
+// FromTreeWithPools is FromTree for a tree whose connections may also
+// name pools defined elsewhere (a connection loaded over VICI naming a
+// pool of the config file): known reports whether such a pool exists.
+func FromTreeWithPools(root *Section, known func(name string) bool) (*Config, error) {
 	if root == nil {
 		return &Config{}, nil
 	}
@@ -140,7 +163,9 @@ func FromTree(root *Section) (*Config, error) {
 			err = c.addConnections(s)
 		case "secrets":
 			err = c.addSecrets(s)
-		case "authorities", "pools":
+		case "pools":
+			err = c.addPools(s)
+		case "authorities":
 			err = unsupported(s.Pos, s.Name, "section")
 		default:
 			err = unknownSection(s.Pos, s.Name)
@@ -148,6 +173,9 @@ func FromTree(root *Section) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := c.checkPoolRefs(known); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -218,6 +246,12 @@ func (c *Connection) Describe() string {
 		c.Name, c.Version, strings.Join(c.LocalAddrs, ","), c.LocalPort,
 		strings.Join(c.RemoteAddrs, ","), c.RemotePort,
 		c.Local.Auth, id(c.Local.ID), c.Remote.Auth, id(c.Remote.ID))
+	for _, v := range c.VIPs {
+		fmt.Fprintf(&b, ", vip %s", v)
+	}
+	if len(c.Pools) > 0 {
+		fmt.Fprintf(&b, ", pools %s", strings.Join(c.Pools, ","))
+	}
 	for _, ch := range c.Children {
 		fmt.Fprintf(&b, "\n  %s: %s === %s, %s, start_action %s", ch.Name,
 			strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ","), ch.Mode, ch.StartAction)
@@ -275,7 +309,7 @@ func checkDuplicates(s *Section, path string) error {
 func isContainer(path, name string) bool {
 	switch {
 	case path == "":
-		return name == "connections" || name == "secrets"
+		return name == "connections" || name == "secrets" || name == "pools"
 	case strings.HasPrefix(path, "connections.") && strings.Count(path, ".") == 1:
 		return name == "children"
 	}

@@ -213,6 +213,34 @@ func TestFragmentation(t *testing.T) {
 	}
 }
 
+func TestChildless(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "allow"}, {"childless = prefer", "prefer"}, {"childless = FORCE", "force"}, {"childless = never", "never"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.line, "", "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Childless; got != tc.want {
+			t.Errorf("%q: childless %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+func TestUnique(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", "no"}, {"unique = never", "never"}, {"unique = Keep", "keep"}, {"unique = replace", "replace"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, tc.line, "", "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Unique; got != tc.want {
+			t.Errorf("%q: unique %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	const file = "/etc/swanctl/swanctl.conf"
 	tests := []struct {
@@ -227,11 +255,13 @@ func TestErrors(t *testing.T) {
 		{conn: "rekey_time = 1h\n    rand_time = 2h", want: "10: connections.site.rand_time: rand_time (2h0m0s) must be shorter than rekey_time (1h0m0s)"},
 		{conn: "keyingtries = -2", want: `9: connections.site.keyingtries: invalid keyingtries "-2" (want 0 for forever, or a count)`},
 		{conn: "dpd_delay = 30x", want: `9: connections.site.dpd_delay: invalid time "30x" (want a number with an optional unit s, m, h or d)`},
-		{conn: "pools = ipv4", want: "9: connections.site.pools: key not supported yet", kind: ErrUnsupported},
-		{conn: "vips = 0.0.0.0", want: "9: connections.site.vips: key not supported yet", kind: ErrUnsupported},
+		{conn: "pools = ipv4", want: `9: connections.site.pools: unknown pool "ipv4" (no pools.ipv4 section)`},
+		{conn: "vips = ::", want: `9: connections.site.vips: IPv6 virtual IP "::" not supported yet (IPv4 only)`, kind: ErrUnsupported},
 		{conn: "remote_adrs = 10.0.0.1", want: "9: connections.site.remote_adrs: unknown key", kind: ErrUnknown},
 		{conn: "version = 1", want: "9: connections.site.version: IKEv1 not supported yet", kind: ErrUnsupported},
 		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},
+		{conn: "childless = maybe", want: `9: connections.site.childless: invalid childless "maybe" (want allow, prefer, force or never)`},
+		{conn: "unique = sometimes", want: `9: connections.site.unique: invalid unique "sometimes" (want no, never, keep or replace)`},
 		{conn: "version = 3", want: `9: connections.site.version: invalid version "3" (want 0 or 2)`},
 		{conn: "proposals = aes256-sha256-modp1024", want: `9: connections.site.proposals: unsupported algorithm "modp1024"`, kind: suite.ErrUnsupportedAlgorithm},
 		{conn: "proposals = aes999gcm16-prfsha256-x25519", want: `9: connections.site.proposals: unknown algorithm "aes999gcm16"`, kind: suite.ErrUnknownAlgorithm},
@@ -312,7 +342,7 @@ func TestWholeFileErrors(t *testing.T) {
 		{"root key", "\nfoo = bar\n", "s.conf:2: foo: unknown key", ErrUnknown},
 		{"root section", "bogus {\n}\n", "s.conf:1: bogus: unknown section", ErrUnknown},
 		{"authorities", "authorities {\n}\n", "s.conf:1: authorities: section not supported yet", ErrUnsupported},
-		{"pools", "pools {\n}\n", "s.conf:1: pools: section not supported yet", ErrUnsupported},
+		{"pools value", "pools {\n  addrs = 10.3.0.0/24\n}\n", "s.conf:2: pools.addrs: unknown key: a pool must be a section (name { ... })", nil},
 		{"value in connections", "connections {\n  x = 1\n}\n", "s.conf:2: connections.x: unknown key: a connection must be a section (name { ... })", nil},
 		{"duplicate connection", "connections {\n  a {\n" + auth + "  }\n}\nconnections {\n  a {\n  }\n}\n",
 			"s.conf:12: connections.a: duplicate connection (first defined at s.conf:2)", nil},

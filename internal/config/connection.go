@@ -22,9 +22,9 @@ func set(words string) map[string]bool {
 // The swanctl.conf(5) keys of strongSwan 6.x that this build does not
 // implement yet: using one is "not supported yet" rather than "unknown key".
 var (
-	connUnsupportedKeys = set(`vips aggressive pull dscp encap mobike dpd_timeout
-		childless ppk_id ppk_required unique
-		reauth_time pools if_id_in if_id_out mediation
+	connUnsupportedKeys = set(`aggressive pull dscp mobike dpd_timeout
+		ppk_id ppk_required
+		reauth_time if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
 	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
 		groups cert_policy`)
@@ -63,6 +63,8 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		Version:       2,
 		SendCert:      "ifasked",
 		SendCertReq:   true,
+		Unique:        "no",
+		Childless:     "allow",
 		LocalAddrs:    []string{"%any"},
 		RemoteAddrs:   []string{"%any"},
 		LocalPort:     500,
@@ -100,6 +102,16 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 			conn.SendCertReq, err = parseYesNo(v, key)
 		case "fragmentation":
 			conn.Fragmentation, err = parseFragmentation(v, key)
+		case "encap":
+			err = parseEncap(v, key)
+		case "unique":
+			conn.Unique, err = parseUnique(v, key)
+		case "childless":
+			conn.Childless, err = parseChildless(v, key)
+		case "vips":
+			conn.VIPs, err = parseVIPs(v, key)
+		case "pools":
+			err = parsePoolRefs(v, key, conn)
 		default:
 			err = otherKey(v, key, connUnsupportedKeys)
 		}
@@ -425,6 +437,30 @@ func parseFragmentation(v *Value, key string) (string, error) {
 		return l, nil
 	}
 	return "", invalid(v.Pos, key, "invalid fragmentation %q (want yes, accept, force or no)", s)
+}
+
+func parseUnique(v *Value, key string) (string, error) {
+	s, err := single(v, key)
+	if err != nil {
+		return "", err
+	}
+	switch l := strings.ToLower(s); l {
+	case "no", "never", "keep", "replace":
+		return l, nil
+	}
+	return "", invalid(v.Pos, key, "invalid unique %q (want no, never, keep or replace)", s)
+}
+
+func parseChildless(v *Value, key string) (string, error) {
+	s, err := single(v, key)
+	if err != nil {
+		return "", err
+	}
+	switch l := strings.ToLower(s); l {
+	case "allow", "prefer", "force", "never":
+		return l, nil
+	}
+	return "", invalid(v.Pos, key, "invalid childless %q (want allow, prefer, force or never)", s)
 }
 
 func parseStartAction(v *Value, key string) (string, error) {

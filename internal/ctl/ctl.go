@@ -39,10 +39,57 @@ func Dial(path string) (*Client, error) {
 // Close closes the connection.
 func (c *Client) Close() error { return c.s.Close() }
 
-// Initiate brings up a connection (and child, if named) and waits for the
-// result: the error carries the daemon's reason, such as
-// AUTHENTICATION_FAILED.
+// Initiate brings up a connection with the named child, or with its
+// first child when child is empty (a connection without children gets
+// its IKE SA alone), and waits for the result: the error carries the
+// daemon's reason, such as AUTHENTICATION_FAILED.
 func (c *Client) Initiate(ctx context.Context, conn, child string, timeout time.Duration) error {
+	if child == "" && conn != "" {
+		// VICI initiate with only "ike" means the IKE SA alone (as in
+		// charon), so name the first child, as configured.
+		first, err := c.firstChild(ctx, conn)
+		if err != nil {
+			return err
+		}
+		child = first
+	}
+	return c.initiate(ctx, conn, child, timeout)
+}
+
+// InitiateIKE brings up the connection's IKE SA without any Child SA (a
+// childless IKE SA, RFC 6023), like swanctl --initiate --ike.
+func (c *Client) InitiateIKE(ctx context.Context, conn string, timeout time.Duration) error {
+	return c.initiate(ctx, conn, "", timeout)
+}
+
+// firstChild returns the name of conn's first child from list-conns, ""
+// if it has none.
+func (c *Client) firstChild(ctx context.Context, conn string) (string, error) {
+	m := vici.NewMessage()
+	_ = m.Set("ike", conn)
+	found, first := false, ""
+	for ev, err := range c.s.CallStreaming(ctx, "list-conns", "list-conn", m) {
+		if err != nil {
+			return "", err
+		}
+		sec, ok := ev.Get(conn).(*vici.Message)
+		if !ok {
+			continue
+		}
+		found = true
+		if children, ok := sec.Get("children").(*vici.Message); ok && first == "" {
+			if keys := children.Keys(); len(keys) > 0 {
+				first = keys[0]
+			}
+		}
+	}
+	if !found {
+		return "", fmt.Errorf("no connection %q", conn)
+	}
+	return first, nil
+}
+
+func (c *Client) initiate(ctx context.Context, conn, child string, timeout time.Duration) error {
 	m := vici.NewMessage()
 	if conn != "" {
 		_ = m.Set("ike", conn)

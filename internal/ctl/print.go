@@ -19,8 +19,9 @@ func PrintSAs(w io.Writer, sas []map[string]any) {
 			}
 			fmt.Fprintf(w, "%s: #%s, %s, IKEv2, %s_i %s_r (%s)\n", name, get(sa, "uniqueid"), get(sa, "state"),
 				get(sa, "initiator-spi"), get(sa, "responder-spi"), role)
-			fmt.Fprintf(w, "  local  '%s' @ %s[%s]\n", get(sa, "local-id"), get(sa, "local-host"), get(sa, "local-port"))
-			fmt.Fprintf(w, "  remote '%s' @ %s[%s]\n", get(sa, "remote-id"), get(sa, "remote-host"), get(sa, "remote-port"))
+			// Virtual IPs in brackets after the address, as swanctl shows them.
+			fmt.Fprintf(w, "  local  '%s' @ %s[%s]%s\n", get(sa, "local-id"), get(sa, "local-host"), get(sa, "local-port"), vips(sa, "local-vips"))
+			fmt.Fprintf(w, "  remote '%s' @ %s[%s]%s\n", get(sa, "remote-id"), get(sa, "remote-host"), get(sa, "remote-port"), vips(sa, "remote-vips"))
 			if alg := get(sa, "encr-alg"); alg != "" {
 				fmt.Fprintf(w, "  %s/%s/%s, established %ss ago\n", algKey(alg, get(sa, "encr-keysize")),
 					get(sa, "prf-alg"), get(sa, "dh-group"), get(sa, "established"))
@@ -44,6 +45,15 @@ func PrintSAs(w io.Writer, sas []map[string]any) {
 			}
 		}
 	}
+}
+
+// vips renders a virtual IP list as swanctl does: " [10.3.0.1]", or
+// nothing when there is none.
+func vips(sa map[string]any, k string) string {
+	if l := list(sa, k); l != "" {
+		return " [" + l + "]"
+	}
+	return ""
 }
 
 func algKey(alg, size string) string {

@@ -51,6 +51,16 @@ type Options struct {
 	// FragmentSize is the largest IP datagram of an IKE fragment (RFC
 	// 7383; strongSwan's charon.fragment_size); 0 means 1280.
 	FragmentSize int
+	// RetransmitTimeout and RetransmitTries are the IKE retransmission
+	// schedule (RFC 7296 2.4: the first timeout, doubled on every try, and
+	// the number of retransmissions before giving up); 0 means 1 s and 5.
+	// They also bound how long a dead peer takes to notice (dpd_delay).
+	RetransmitTimeout time.Duration
+	RetransmitTries   int
+	// KeepAlive is the NAT-keepalive interval (RFC 3948 4; strongSwan's
+	// charon.keep_alive): 0 turns keepalives off (`goipsec daemon`
+	// defaults to 20 s, like charon).
+	KeepAlive time.Duration
 }
 
 // Daemon is a running goipsec daemon.
@@ -72,6 +82,7 @@ type Daemon struct {
 	store    *store
 	effConns map[string]*config.Connection // the running connections by name
 	effPeers map[string]*ike.PeerConfig    // and their engine peers
+	pools    poolSet                       // the running address pools
 
 	events    *eventHub
 	metrics   *metrics.Metrics
@@ -114,10 +125,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.store = newStore(file)
 	cfg := d.store.effective()
-	peers, err := peersFromConfig(ctx, cfg, credsOnce(d.store.credentials))
+	peers, pools, err := peersAndPools(ctx, cfg, credsOnce(d.store.credentials), nil)
 	if err != nil {
 		return nil, err
 	}
+	d.pools = pools
 	d.cfg.Store(cfg)
 	d.events = newEventHub(d)
 	if opts.MetricsAddr != "" {
@@ -142,15 +154,21 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	db := &sadb.DB{}
 	d.engine = ike.New(ike.Config{
-		KeyLog:       kl,
-		Peers:        peers,
-		SharedKey:    sharedKey(d.cfg.Load),
-		Logger:       d.log.With("subsys", "ike"),
-		NATTPort:     uint16(opts.NATTPort),
-		Events:       d.events,
-		FragmentSize: opts.FragmentSize,
+		KeyLog:            kl,
+		Peers:             peers,
+		SharedKey:         sharedKey(d.cfg.Load),
+		Logger:            d.log.With("subsys", "ike"),
+		NATTPort:          uint16(opts.NATTPort),
+		Events:            d.events,
+		FragmentSize:      opts.FragmentSize,
+		RetransmitTimeout: opts.RetransmitTimeout,
+		RetransmitTries:   opts.RetransmitTries,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
 			return d.dp.SendIKE(local, remote, pkt)
+		},
+		KeepAlive: opts.KeepAlive,
+		SendKeepalive: func(local, remote netip.AddrPort) error {
+			return d.dp.SendKeepalive(local, remote)
 		},
 	})
 	d.dp, err = dataplane.New(dataplane.Config{

@@ -61,6 +61,9 @@ type ConnReport struct {
 	DPDDelay      string           `json:"dpd_delay"`
 	KeyingTries   int              `json:"keyingtries"`
 	Fragmentation string           `json:"fragmentation"`
+	Unique        string           `json:"unique"`
+	VIPs          []string         `json:"vips,omitempty"`
+	Pools         []PoolReport     `json:"pools,omitempty"`
 	Children      []ChildReport    `json:"children"`
 	Match         *MatchReport     `json:"match,omitempty"`
 }
@@ -212,6 +215,7 @@ func Explain(ctx context.Context, cfg *config.Config, conn string, offer CheckOf
 			continue
 		}
 		r := describeConn(c)
+		r.VIPs, r.Pools = vipReport(c, cfg)
 		if !offer.Empty() {
 			p, key, err := peerFromConnection(ctx, c)
 			if err != nil {
@@ -237,7 +241,7 @@ func describeConn(c *config.Connection) ConnReport {
 		LocalPort: c.LocalPort, RemotePort: c.RemotePort, Proposals: proposalReports(c.Proposals),
 		Local: authReport(c.Local, false), Remote: authReport(c.Remote, true),
 		RekeyTime: durOrNever(c.Life.RekeyTime), OverTime: c.Life.OverTime.String(), RandTime: c.Life.RandTime.String(),
-		DPDDelay: durOrNever(c.DPDDelay), KeyingTries: c.KeyingTries, Fragmentation: c.Fragmentation,
+		DPDDelay: durOrNever(c.DPDDelay), KeyingTries: c.KeyingTries, Fragmentation: c.Fragmentation, Unique: c.Unique,
 	}
 	for _, ch := range c.Children {
 		l := ch.Life

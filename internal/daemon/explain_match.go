@@ -73,6 +73,10 @@ func explainOffer(c *config.Connection, p *ike.PeerConfig, offer CheckOffer) (*M
 	if how != "" {
 		assumed = append(assumed, how)
 	}
+	if len(c.VIPs) > 0 || len(c.Pools) > 0 {
+		// The lease is only known in IKE_AUTH (RFC 7296 2.19).
+		assumed = append(assumed, "virtual IPs (vips, pools) are not modelled: dynamic selectors stand for the IKE addresses, not a lease")
+	}
 	if needsAddr(tsi, remote) || needsAddr(tsr, local) || needsAddr(c.Children[0].LocalSelectors, local) || needsAddr(c.Children[0].RemoteSelectors, remote) {
 		m.OK, m.Error = false, "dynamic traffic selectors need the IKE addresses: give --local-addr and --peer-addr"
 		return m, nil

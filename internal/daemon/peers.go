@@ -17,18 +17,34 @@ import (
 // peer configs, resolving DNS names in local_addrs / remote_addrs; creds
 // gives the credentials of pubkey connections.
 func peersFromConfig(ctx context.Context, cfg *config.Config, creds func() (*credentials, error)) ([]*ike.PeerConfig, error) {
+	peers, _, err := peersAndPools(ctx, cfg, creds, nil)
+	return peers, err
+}
+
+// peersAndPools is peersFromConfig that also builds the address pools,
+// keeping those of old whose definition did not change.
+func peersAndPools(ctx context.Context, cfg *config.Config, creds func() (*credentials, error), old poolSet) ([]*ike.PeerConfig, poolSet, error) {
+	pools, err := updatePools(old, cfg.Pools)
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []*ike.PeerConfig
 	for _, c := range cfg.Connections {
 		p, key, err := peerWithAuth(ctx, c, creds)
+		if err == nil {
+			if err = setVIPs(p, c, pools); err != nil {
+				key = "pools"
+			}
+		}
 		if err != nil {
 			if key == "" {
-				return nil, err
+				return nil, nil, err
 			}
-			return nil, fmt.Errorf("%v: connections.%s.%s: %w", c.Pos, c.Name, key, err)
+			return nil, nil, fmt.Errorf("%v: connections.%s.%s: %w", c.Pos, c.Name, key, err)
 		}
 		out = append(out, p)
 	}
-	return out, nil
+	return out, pools, nil
 }
 
 // usesPubKey reports whether a connection authenticates a side with
@@ -83,6 +99,8 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		},
 		DPDDelay:    c.DPDDelay,
 		KeyingTries: c.KeyingTries,
+		Unique:      c.Unique,
+		Childless:   c.Childless,
 	}
 	if c.KeyingTries == 0 {
 		p.KeyingTries = -1 // swanctl: 0 tries forever

@@ -79,6 +79,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 // are initiated in the background.
 func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*credentials, error), credsChanged credsChange) error {
 	old := d.cfg.Load()
+	pools, err := updatePools(d.pools, cfg.Pools)
+	if err != nil {
+		return err
+	}
 	oldConns := byName(old.Connections, func(c *config.Connection) string { return c.Name })
 	oldPeers := byName(d.engine.Peers(), func(p *ike.PeerConfig) string { return p.Name })
 	var peers []*ike.PeerConfig
@@ -87,10 +91,13 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*c
 	for _, c := range cfg.Connections {
 		// Same pointer: untouched since the last change (the common case
 		// when one of many connections is loaded); else compare.
-		if o := oldConns[c.Name]; o != nil && (o == c || sameConnection(o, c)) && oldPeers[c.Name] != nil {
+		// A connection whose pool changed is changed too: its SAs hold
+		// leases of the old pool.
+		if o := oldConns[c.Name]; o != nil && (o == c || sameConnection(o, c)) && oldPeers[c.Name] != nil &&
+			samePoolsOf(oldPeers[c.Name], c, pools) {
 			p := oldPeers[c.Name]
 			if credsChanged != credsSame && usesPubKey(c) {
-				np, err := d.peerOf(ctx, c, creds)
+				np, err := d.peerOf(ctx, c, creds, pools)
 				switch {
 				case err == nil:
 					p = np
@@ -104,7 +111,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*c
 			keep[c.Name] = true
 			continue
 		}
-		p, err := d.peerOf(ctx, c, creds)
+		p, err := d.peerOf(ctx, c, creds, pools)
 		if err != nil {
 			return err
 		}
@@ -118,6 +125,8 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*c
 		}
 	}
 	d.cfg.Store(cfg)
+	d.pools = pools
+	pools.commit()
 	d.engine.SetPeers(peers)
 	d.index(cfg, peers)
 	for _, name := range gone {
@@ -175,7 +184,7 @@ func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) erro
 		if u.old != nil && d.effPeers[c.Name] != nil && (u.old == c || sameConnection(u.old, c)) {
 			u.peer = d.effPeers[c.Name]
 		} else {
-			p, err := d.peerOf(ctx, c, creds)
+			p, err := d.peerOf(ctx, c, creds, d.pools)
 			if err != nil {
 				return err
 			}
@@ -184,7 +193,7 @@ func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) erro
 		ups = append(ups, u)
 	}
 	prev := d.cfg.Load()
-	cfg := &config.Config{Connections: append([]*config.Connection(nil), prev.Connections...), Secrets: prev.Secrets, Dir: prev.Dir}
+	cfg := &config.Config{Connections: append([]*config.Connection(nil), prev.Connections...), Secrets: prev.Secrets, Pools: prev.Pools, Dir: prev.Dir}
 	peers := append([]*ike.PeerConfig(nil), d.engine.Peers()...)
 	for _, u := range ups {
 		d.store.loadConn(u.conn)
@@ -223,9 +232,15 @@ func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) erro
 	return nil
 }
 
-// peerOf converts a connection with its credentials, errors naming the key.
-func (d *Daemon) peerOf(ctx context.Context, c *config.Connection, creds func() (*credentials, error)) (*ike.PeerConfig, error) {
+// peerOf converts a connection with its credentials and pools, errors
+// naming the key.
+func (d *Daemon) peerOf(ctx context.Context, c *config.Connection, creds func() (*credentials, error), pools poolSet) (*ike.PeerConfig, error) {
 	p, key, err := peerWithAuth(ctx, c, creds)
+	if err == nil {
+		if err = setVIPs(p, c, pools); err != nil {
+			key = "pools"
+		}
+	}
 	if err != nil {
 		if key == "" {
 			return nil, err // names the connection's key itself
@@ -276,7 +291,7 @@ func (d *Daemon) unloadConn(ctx context.Context, name string) error {
 		return fmt.Errorf("connection '%s' not found", name)
 	}
 	prev := d.cfg.Load()
-	cfg := &config.Config{Connections: without(prev.Connections, d.effConns[name]), Secrets: prev.Secrets, Dir: prev.Dir}
+	cfg := &config.Config{Connections: without(prev.Connections, d.effConns[name]), Secrets: prev.Secrets, Pools: prev.Pools, Dir: prev.Dir}
 	peers := without(d.engine.Peers(), d.effPeers[name])
 	delete(d.effConns, name)
 	delete(d.effPeers, name)

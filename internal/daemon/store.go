@@ -42,6 +42,10 @@ type store struct {
 	hiddenConns   map[string]bool
 	hiddenSecrets map[string]bool
 	nextSecret    int // for load-shared requests without an id
+	// pools are the pools loaded over VICI (load-pool; a handful, so
+	// no index), hiddenPools file pools hidden by an unload-pool.
+	pools       []*config.Pool
+	hiddenPools map[string]bool
 	// creds is the VICI layer of the credentials (load-cert, load-key,
 	// load-authority) over the swanctl directories beside the file.
 	creds viciCreds
@@ -49,7 +53,7 @@ type store struct {
 
 func newStore(file *config.Config) *store {
 	s := &store{connIdx: map[string]int{}, secretIdx: map[string]int{},
-		hiddenConns: map[string]bool{}, hiddenSecrets: map[string]bool{}}
+		hiddenConns: map[string]bool{}, hiddenSecrets: map[string]bool{}, hiddenPools: map[string]bool{}}
 	s.indexFile(file)
 	return s
 }
@@ -83,6 +87,18 @@ func (s *store) effective() *config.Config {
 		Secrets:     make([]*config.Secret, 0, len(s.file.Secrets)+len(s.secrets)),
 		// Credentials (x509/, private/, ...) are found beside the file.
 		Dir: s.file.Dir,
+	}
+	for _, p := range s.file.Pools {
+		if v := s.viciPool(p.Name); v != nil {
+			out.Pools = append(out.Pools, v)
+		} else if !s.hiddenPools[p.Name] {
+			out.Pools = append(out.Pools, p)
+		}
+	}
+	for _, p := range s.pools {
+		if s.file.Pool(p.Name) == nil {
+			out.Pools = append(out.Pools, p)
+		}
 	}
 	for _, c := range s.file.Connections {
 		if v := s.viciConn(c.Name); v != nil {
@@ -126,8 +142,41 @@ func (s *store) setFile(file *config.Config) {
 	s.conns = deleteFunc(s.conns, func(c *config.Connection) bool { return c == nil || s.fileConns[c.Name] != nil })
 	s.secrets = deleteFunc(s.secrets, func(sec *config.Secret) bool { return sec == nil || s.fileSecrets[sec.Name] != nil })
 	s.reindex()
+	s.pools = deleteFunc(s.pools, func(p *config.Pool) bool { return file.Pool(p.Name) != nil })
 	clear(s.hiddenConns)
 	clear(s.hiddenSecrets)
+	clear(s.hiddenPools)
+}
+
+func (s *store) viciPool(name string) *config.Pool {
+	for _, p := range s.pools {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// loadPool adds or replaces a pool in the VICI layer (load-pool).
+func (s *store) loadPool(p *config.Pool) {
+	delete(s.hiddenPools, p.Name)
+	for i, old := range s.pools {
+		if old.Name == p.Name {
+			s.pools[i] = p
+			return
+		}
+	}
+	s.pools = append(s.pools, p)
+}
+
+// unloadPool reports whether a pool of that name was loaded.
+func (s *store) unloadPool(name string) bool {
+	found := s.viciPool(name) != nil || (s.file.Pool(name) != nil && !s.hiddenPools[name])
+	s.pools = deleteFunc(s.pools, func(p *config.Pool) bool { return p.Name == name })
+	if s.file.Pool(name) != nil {
+		s.hiddenPools[name] = true
+	}
+	return found
 }
 
 // reindex compacts the VICI layer and rebuilds its indexes.
@@ -236,6 +285,8 @@ func (s *store) clone() *store {
 	cp.secretIdx = maps.Clone(s.secretIdx)
 	cp.hiddenConns = maps.Clone(s.hiddenConns)
 	cp.hiddenSecrets = maps.Clone(s.hiddenSecrets)
+	cp.pools = append([]*config.Pool(nil), s.pools...)
+	cp.hiddenPools = maps.Clone(s.hiddenPools)
 	cp.creds = s.creds.clone()
 	return &cp
 }
@@ -248,7 +299,7 @@ func sameConnection(a, b *config.Connection) bool {
 
 func withoutPos(c *config.Connection) config.Connection {
 	cp := *c
-	cp.Pos = config.Pos{}
+	cp.Pos, cp.PoolsPos = config.Pos{}, config.Pos{}
 	cp.Children = make([]*config.Child, len(c.Children))
 	for i, ch := range c.Children {
 		chc := *ch
@@ -263,7 +314,10 @@ func withoutPos(c *config.Connection) config.Connection {
 // file: the message becomes the tree connections { <name> { ... } }
 // (swanctl sends the file's keys, its list keys already split) and
 // config.FromTree checks and types it.
-func connectionsFromVICI(req *vici.Message) ([]*config.Connection, error) {
+//
+// The connections may name the pools known reports (the running
+// configuration's, from the file or load-pool).
+func connectionsFromVICI(req *vici.Message, known func(string) bool) ([]*config.Connection, error) {
 	if req.Len() == 0 {
 		return nil, fmt.Errorf("load-conn: no connection in the request")
 	}
@@ -281,7 +335,7 @@ func connectionsFromVICI(req *vici.Message) ([]*config.Connection, error) {
 		}
 		conns.Sections = append(conns.Sections, tree)
 	}
-	cfg, err := config.FromTree(&config.Section{Sections: []*config.Section{conns}})
+	cfg, err := config.FromTreeWithPools(&config.Section{Sections: []*config.Section{conns}}, known)
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,13 @@ func (d *Daemon) viciInitiate(ctx context.Context, req *vici.Message, emit func(
 	}
 	ctx, cancel := timeoutCtx(ctx, req)
 	defer cancel()
-	err := d.withControlLog(req, conn, emit, func() error { return d.engine.Initiate(ctx, conn, child) })
+	initiate := func() error { return d.engine.Initiate(ctx, conn, child) }
+	if child == "" {
+		// As charon: initiate with only "ike" sets up the IKE SA alone
+		// (childless, RFC 6023; swanctl --initiate --ike).
+		initiate = func() error { return d.engine.InitiateIKE(ctx, conn) }
+	}
+	err := d.withControlLog(req, conn, emit, initiate)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return failure("%s not established after %sms", childOr(conn, child), req.GetString("timeout")), nil
@@ -263,13 +269,20 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		"initiator-spi", fmt.Sprintf("%016x", s.SPIi),
 		"responder-spi", fmt.Sprintf("%016x", s.SPIr),
 	)
+	// The virtual IPs the peer assigned us and the ones we leased it
+	// (RFC 7296 2.19), as lists whether empty or not, as charon does.
+	_ = m.Set("local-vips", vipStrings(s.LocalVIPs))
+	_ = m.Set("remote-vips", vipStrings(s.RemoteVIPs))
 	if s.NATLocal {
 		_ = m.Set("nat-local", "yes")
 	}
 	if s.NATRemote {
 		_ = m.Set("nat-remote", "yes")
 	}
-	if s.NATLocal || s.NATRemote {
+	if s.NATFake {
+		_ = m.Set("nat-fake", "yes")
+	}
+	if s.NATLocal || s.NATRemote || s.NATFake {
 		_ = m.Set("nat-any", "yes")
 	}
 	if s.State != ike.StateConnecting {
@@ -371,6 +384,8 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 			// goipsec does not reauthenticate (reauth_time) yet.
 			"reauth_time", "0",
 			"rekey_time", secs(c.Life.RekeyTime),
+			// charon's unique_policy_names
+			"unique", "UNIQUE_"+strings.ToUpper(c.Unique),
 			"local-1", msg("class", authClass(c.Local.Auth), "id", idOrAny(c.Local.ID)),
 			"remote-1", msg("class", authClass(c.Remote.Auth), "id", idOrAny(c.Remote.ID)),
 			"children", children,

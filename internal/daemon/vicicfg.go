@@ -13,7 +13,8 @@ import (
 // connections and pre-shared keys are loaded into the daemon's store and
 // applied like a reload; certificates, private keys and authorities
 // layer over the swanctl credential directories beside the config file
-// (vicicreds.go); pools are refused with a reason.
+// (vicicreds.go); pools layer over the file's like connections
+// (vicipools.go).
 func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("load-conn", d.viciLoadConn)
 	d.vici.Handle("unload-conn", d.viciUnloadConn)
@@ -34,7 +35,9 @@ func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("get-authorities", d.viciGetAuthorities)
 	d.vici.Handle("list-authorities", d.viciListAuthorities)
 	d.vici.Handle("load-token", refuse("smartcard (PKCS #11) keys are not supported yet"))
-	d.vici.Handle("load-pool", refuse("virtual IP pools are not supported yet"))
+	d.vici.Handle("load-pool", d.viciLoadPool)
+	d.vici.Handle("unload-pool", d.viciUnloadPool)
+	d.vici.Handle("get-pools", d.viciGetPools)
 	// Commands of features goipsec does not have yet: a reason, not
 	// CMD_UNKNOWN, so swanctl prints why.
 	d.vici.Handle("install", refuse("trap and shunt policies (start_action = trap, mode = pass|drop) are not supported yet"))
@@ -43,21 +46,6 @@ func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("get-counters", refuse("IKE event counters are not supported yet; stats reports goipsec's drop counters"))
 	d.vici.Handle("reset-counters", refuse("IKE event counters are not supported yet"))
 	d.vici.Handle("get-algorithms", d.viciGetAlgorithms)
-	notLoaded := func(what, key string) vici.Handler {
-		return func(_ context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
-			return failure("%s %q not found", what, req.GetString(key)), nil
-		}
-	}
-	d.vici.Handle("unload-pool", notLoaded("pool", "name"))
-	empty := func(key string) vici.Handler {
-		return func(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
-			if key == "" {
-				return vici.NewMessage(), nil
-			}
-			return msg(key, []string{}), nil
-		}
-	}
-	d.vici.Handle("get-pools", empty(""))
 	d.vici.Handle("flush-certs", func(context.Context, *vici.Message, func(string, *vici.Message)) (*vici.Message, error) {
 		return msg("success", "yes"), nil // there is no certificate cache to flush
 	})
@@ -76,7 +64,7 @@ func refuse(reason string) vici.Handler {
 // are deleted if its configuration changed) and, with start_action =
 // start, is initiated.
 func (d *Daemon) viciLoadConn(ctx context.Context, req *vici.Message, _ func(string, *vici.Message)) (*vici.Message, error) {
-	conns, err := connectionsFromVICI(req)
+	conns, err := connectionsFromVICI(req, func(n string) bool { return d.cfg.Load().Pool(n) != nil })
 	if err != nil {
 		return failure("%v", err), nil
 	}

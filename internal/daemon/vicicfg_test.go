@@ -80,10 +80,11 @@ func testDaemon(t *testing.T, file string) *Daemon {
 	t.Cleanup(d.runCancel)
 	eff := d.store.effective()
 	d.cfg.Store(eff)
-	peers, err := peersFromConfig(context.Background(), eff, credsOnce(func() (*credentials, error) { return loadCredentials(eff.Dir) }))
+	peers, pools, err := peersAndPools(context.Background(), eff, credsOnce(func() (*credentials, error) { return loadCredentials(eff.Dir) }), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.pools = pools
 	d.engine = ike.New(ike.Config{Peers: peers})
 	d.index(eff, peers)
 	return d
@@ -106,14 +107,14 @@ func TestLoadConnSameAsFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns, err := connectionsFromVICI(siteMessage(t, "aes256gcm16"))
+	conns, err := connectionsFromVICI(siteMessage(t, "aes256gcm16"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(conns) != 1 || !sameConnection(conns[0], file.Connections[0]) {
 		t.Fatalf("VICI connection differs from the file's:\n%s\n%s", conns[0].Describe(), file.Connections[0].Describe())
 	}
-	other, _ := connectionsFromVICI(siteMessage(t, "chacha20poly1305"))
+	other, _ := connectionsFromVICI(siteMessage(t, "chacha20poly1305"), nil)
 	if sameConnection(other[0], file.Connections[0]) {
 		t.Error("a different esp_proposals compares equal")
 	}
@@ -241,8 +242,8 @@ func TestStoreLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := newStore(file)
-	chacha, _ := connectionsFromVICI(siteMessage(t, "chacha20poly1305"))
-	extra, _ := connectionsFromVICI(siteMessage(t, "aes256gcm16"))
+	chacha, _ := connectionsFromVICI(siteMessage(t, "chacha20poly1305"), nil)
+	extra, _ := connectionsFromVICI(siteMessage(t, "aes256gcm16"), nil)
 	extra[0].Name = "extra"
 
 	st.loadConn(chacha[0]) // overrides the file's site
@@ -286,7 +287,7 @@ func names(c *config.Config) []string {
 	return out
 }
 
-// TestRefusedCredentials: pools and features goipsec lacks get a reason,
+// TestRefusedCredentials: features goipsec lacks get a reason,
 // not a silent success; credentials that do not parse are refused.
 func TestRefusedCredentials(t *testing.T) {
 	d := testDaemon(t, "")
@@ -297,7 +298,6 @@ func TestRefusedCredentials(t *testing.T) {
 		"load-key":       "parsing x509 private key failed",
 		"load-authority": "want one authority section",
 		"load-token":     "smartcard",
-		"load-pool":      "pools are not supported yet",
 		"install":        "trap and shunt policies",
 		"get-counters":   "counters are not supported yet",
 	} {
@@ -318,7 +318,7 @@ func TestRefusedCredentials(t *testing.T) {
 // that are compacted once they are half the layer; indexes stay right.
 func TestStoreUnloadCompacts(t *testing.T) {
 	st := newStore(&config.Config{})
-	base, _ := connectionsFromVICI(siteMessage(t, "aes256gcm16"))
+	base, _ := connectionsFromVICI(siteMessage(t, "aes256gcm16"), nil)
 	conn := func(name string) *config.Connection {
 		c := *base[0]
 		c.Name = name

@@ -24,6 +24,8 @@ type Counters struct {
 	NoTUN        uint64 // decrypted packets dropped because the data plane runs without a TUN
 	Dummy        uint64 // next header 59 dummy packets (RFC 4303 2.6), dropped as they should be
 	Keepalive    uint64 // NAT-keepalive packets received (RFC 3948 2.3)
+	// KeepaliveSent counts the NAT-keepalives we sent (RFC 3948 4).
+	KeepaliveSent uint64
 }
 
 func inc(p *uint64)           { atomic.AddUint64(p, 1) }
@@ -32,23 +34,24 @@ func add(p *uint64, n uint64) { atomic.AddUint64(p, n) }
 // snapshot loads every counter atomically.
 func (c *Counters) snapshot() Counters {
 	return Counters{
-		Malformed:    atomic.LoadUint64(&c.Malformed),
-		NoSA:         atomic.LoadUint64(&c.NoSA),
-		Replay:       atomic.LoadUint64(&c.Replay),
-		Auth:         atomic.LoadUint64(&c.Auth),
-		Padding:      atomic.LoadUint64(&c.Padding),
-		Policy:       atomic.LoadUint64(&c.Policy),
-		NoPolicy:     atomic.LoadUint64(&c.NoPolicy),
-		TooBig:       atomic.LoadUint64(&c.TooBig),
-		Unsupported:  atomic.LoadUint64(&c.Unsupported),
-		SeqExhausted: atomic.LoadUint64(&c.SeqExhausted),
-		Expired:      atomic.LoadUint64(&c.Expired),
-		SendErrors:   atomic.LoadUint64(&c.SendErrors),
-		TUNReadErr:   atomic.LoadUint64(&c.TUNReadErr),
-		TUNWriteErr:  atomic.LoadUint64(&c.TUNWriteErr),
-		NoTUN:        atomic.LoadUint64(&c.NoTUN),
-		Dummy:        atomic.LoadUint64(&c.Dummy),
-		Keepalive:    atomic.LoadUint64(&c.Keepalive),
+		Malformed:     atomic.LoadUint64(&c.Malformed),
+		NoSA:          atomic.LoadUint64(&c.NoSA),
+		Replay:        atomic.LoadUint64(&c.Replay),
+		Auth:          atomic.LoadUint64(&c.Auth),
+		Padding:       atomic.LoadUint64(&c.Padding),
+		Policy:        atomic.LoadUint64(&c.Policy),
+		NoPolicy:      atomic.LoadUint64(&c.NoPolicy),
+		TooBig:        atomic.LoadUint64(&c.TooBig),
+		Unsupported:   atomic.LoadUint64(&c.Unsupported),
+		SeqExhausted:  atomic.LoadUint64(&c.SeqExhausted),
+		Expired:       atomic.LoadUint64(&c.Expired),
+		SendErrors:    atomic.LoadUint64(&c.SendErrors),
+		TUNReadErr:    atomic.LoadUint64(&c.TUNReadErr),
+		TUNWriteErr:   atomic.LoadUint64(&c.TUNWriteErr),
+		NoTUN:         atomic.LoadUint64(&c.NoTUN),
+		Dummy:         atomic.LoadUint64(&c.Dummy),
+		Keepalive:     atomic.LoadUint64(&c.Keepalive),
+		KeepaliveSent: atomic.LoadUint64(&c.KeepaliveSent),
 	}
 }
 
@@ -74,6 +77,7 @@ func (c Counters) Map() map[string]uint64 {
 		"no_tun":          c.NoTUN,
 		"dummy":           c.Dummy,
 		"keepalive":       c.Keepalive,
+		"keepalive_sent":  c.KeepaliveSent,
 	}
 }
 

@@ -159,7 +159,8 @@ type Dataplane struct {
 	ike6, natt6 *udpSocket
 	routes      *routeTable // nil unless the data plane created the TUN itself
 
-	installMu sync.Mutex // serialises InstallChild and RemoveChild
+	installMu sync.Mutex          // serialises InstallChild and RemoveChild
+	vips      map[netip.Addr]*vip // virtual IPs on the TUN (vip.go), under installMu
 
 	// The pipeline (pipeline.go): crypto jobs, bounded batch pools and the
 	// FIFO queues to the in-order stages. jobs is nil without workers.

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -189,8 +190,15 @@ func TestDualStack(t *testing.T) {
 			t.Fatalf("answer %q from %s, want from %s", got, from, dst)
 		}
 	}
+	// NAT-keepalives (RFC 3948 2.3) leave from the IPv6 NAT-T socket.
+	if err := a.dp.SendKeepalive(a6, netip.AddrPortFrom(loopback6, uint16(c.LocalAddr().(*net.UDPAddr).Port))); err != nil {
+		t.Fatal(err)
+	}
+	if got, from := readUDP(t, c); !bytes.Equal(got, []byte{0xff}) || from != a6 {
+		t.Fatalf("keepalive % x from %s, want ff from %s", got, from, a6)
+	}
 	for _, p := range []*peer{a, b4, b6} {
-		if c := p.dp.Counters(); c != (Counters{}) {
+		if c := p.dp.Counters(); c != (Counters{KeepaliveSent: map[bool]uint64{true: 1}[p == a]}) {
 			t.Errorf("unexpected drops: %v", c.Map())
 		}
 	}

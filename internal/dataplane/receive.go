@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 type inSegment struct {
 	sa    *sadb.ChildSA // nil: dropped
 	seq   uint64
-	data  []byte // the ESP packet, decrypted in place
-	inner []byte // the inner IPv4 packet after process, nil if dropped
+	from  net.Addr // the datagram's source (a *net.UDPAddr of the batch)
+	data  []byte   // the ESP packet, decrypted in place
+	inner []byte   // the inner IPv4 packet after process, nil if dropped
 }
 
 // inBatch is one recvmmsg batch: full-size datagram buffers (a GRO
@@ -149,7 +151,7 @@ func (d *Dataplane) prepareIn(sock *udpSocket, m *ipv4.Message, data []byte, s *
 		d.countOpenError(c, err)
 		return false
 	}
-	*s = inSegment{sa: c, seq: seq, data: data}
+	*s = inSegment{sa: c, seq: seq, data: data, from: m.Addr}
 	return true
 }
 
@@ -242,6 +244,11 @@ func (d *Dataplane) deliverBatch(b *inBatch, w *tunWriter) {
 		if err := c.OpenAccept(s.seq); err != nil {
 			d.countOpenError(c, err)
 			continue
+		}
+		if c.OnPeerMoved != nil {
+			if ua, ok := s.from.(*net.UDPAddr); ok {
+				c.PeerMovedTo(ua.AddrPort()) // authentic and new: RFC 7296 2.23
+			}
 		}
 		if len(s.inner) == 0 {
 			inc(&d.counters.Dummy)

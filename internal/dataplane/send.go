@@ -141,7 +141,7 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.NoPolicy)
 		return
 	}
-	if !c.Encap || c.Out == nil || d.socketFor(true, c.Remote.Addr()) == nil {
+	if !c.Encap || c.Out == nil || d.socketFor(true, c.PeerAddr().Addr()) == nil {
 		inc(&d.counters.Unsupported)
 		return
 	}
@@ -241,7 +241,8 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 		d.finishMessage(cur, segSize)
 		cur = &b.msgs[k]
 		k++
-		remote := c.Remote.Addr().Unmap()
+		peer := c.PeerAddr()
+		remote := peer.Addr().Unmap()
 		curSock = d.socketFor(true, remote) // prepareOut checked there is one
 		b.socks[k-1] = curSock
 		mstart, curSA, segSize, total, open = j-1, c, len(p.esp), len(p.esp), true
@@ -255,7 +256,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 			ip6 := remote.As16()
 			copy(a.IP, ip6[:])
 		}
-		a.Port = int(c.Remote.Port())
+		a.Port = int(peer.Port())
 		cur.Addr = a
 		cur.OOB = curSock.pktinfo(b.oobs[k-1], c.Local.Addr())
 		c.Stats.LastOut.Store(b.now)
@@ -285,7 +286,7 @@ func (d *Dataplane) finishMessage(m *ipv4.Message, segSize int) {
 // sameRoute reports whether packets of SAs a and b go from the same local
 // address to the same peer, so that they may share a GSO message.
 func sameRoute(a, b *sadb.ChildSA) bool {
-	return a == b || (a.Remote == b.Remote && a.Local.Addr() == b.Local.Addr())
+	return a == b || (a.PeerAddr() == b.PeerAddr() && a.Local.Addr() == b.Local.Addr())
 }
 
 // sendESP transmits msgs with as few sendmmsg calls as possible. A GSO

@@ -52,6 +52,13 @@ type PeerConfig struct {
 	// Pools are where the responder leases virtual IPs from (swanctl
 	// pools), one address per family the initiator asks for.
 	Pools []*AddressPool
+	// Unique is the uniqueness policy (swanctl unique, unique.go):
+	// UniqueNo ("" too), UniqueNever, UniqueKeep or UniqueReplace.
+	Unique string
+	// Childless is the childless IKE SA policy (swanctl childless, RFC
+	// 6023, childless.go): ChildlessAllow ("" too), ChildlessPrefer,
+	// ChildlessForce or ChildlessNever.
+	Childless string
 }
 
 // ChildConfig describes one Child SA of a peer (swanctl.conf children.<name>).

@@ -54,6 +54,11 @@ type Config struct {
 	RetransmitTries   int
 	// NATTPort is the port IKE moves to when a NAT is detected (RFC 7296 2.23).
 	NATTPort uint16
+	// KeepAlive is the NAT-keepalive interval (RFC 3948 4; strongSwan's
+	// charon.keep_alive): behind a NAT, an IKE SA with nothing sent for
+	// this long sends a keepalive through SendKeepalive. 0 turns them off.
+	KeepAlive     time.Duration
+	SendKeepalive func(local, remote netip.AddrPort) error
 	// MaxHalfOpen bounds responder IKE SAs that have not finished IKE_AUTH.
 	MaxHalfOpen int
 	// KeyLog, if set, receives every IKE and Child SA key (for Wireshark).
@@ -141,6 +146,11 @@ type Counters struct {
 	FragmentCounters
 	CookiesSent    atomic.Uint64 // IKE_SA_INIT answered with N(COOKIE), no state kept
 	CookiesInvalid atomic.Uint64 // IKE_SA_INIT with a COOKIE we did not make (or too old)
+	// KeepalivesSent and PeerMoved are events, not drops (not in
+	// Snapshot): NAT-keepalives sent (RFC 3948 4) and peer address
+	// changes followed (RFC 7296 2.23).
+	KeepalivesSent atomic.Uint64
+	PeerMoved      atomic.Uint64
 }
 
 // Snapshot returns the counters by name.

@@ -68,6 +68,15 @@ func (f *fakeInstaller) RemoveChild(spi uint32) {
 	delete(f.sas, spi)
 }
 
+// RetireOutbound marks the SA as the data plane does (OutboundRetirer).
+func (f *fakeInstaller) RetireOutbound(spi uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c := f.sas[spi]; c != nil {
+		c.RetireOutbound()
+	}
+}
+
 func (f *fakeInstaller) all() []*sadb.ChildSA {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -180,7 +180,7 @@ func (sa *ikeSA) inherit(n *ikeSA, keys *ikeKeys, s ikeSuite, ni, nr []byte) {
 	n.keys, n.suite = keys, s
 	n.nonceI, n.nonceR = ni, nr
 	n.local, n.remote, n.initRemote = sa.local, sa.remote, sa.remote
-	n.natLocal, n.natRemote = sa.natLocal, sa.natRemote
+	n.natLocal, n.natRemote, n.natFake = sa.natLocal, sa.natRemote, sa.natFake
 	n.localID, n.remoteID = sa.localID, sa.remoteID
 	n.frag = sa.frag.inherited()
 	n.fromRekey = true

@@ -90,6 +90,14 @@ func (sa *ikeSA) deleteIKE(tries int) error {
 	}
 	sa.setState(StateDeleting)
 	sa.log.Info("deleting IKE SA")
+	// Its Child SAs go with it (RFC 7296 1.4.1): nothing new is sent on
+	// them while the DELETE is out, which may take the whole
+	// retransmission schedule if the peer is gone; traffic moves to
+	// another SA for the same selectors if there is one (unique =
+	// replace). Inbound packets are still taken until the end.
+	for _, c := range sa.childList() {
+		sa.retireOutbound(c)
+	}
 	_, _, err := sa.exchange(wire.Informational, []wire.Payload{&wire.Delete{Protocol: wire.ProtoIKE}}, tries)
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("ike: delete: %w", err)

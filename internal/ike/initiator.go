@@ -69,6 +69,9 @@ func (sa *ikeSA) initiatorInit() error {
 		ps = append(ps, sa.initAuthPayloads(nil)...)
 		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
 		ps = append(ps, sa.fragNotify(p)...)
+		if p.childless() != ChildlessNever {
+			ps = append(ps, childlessNotify())
+		}
 		if hasADDKE(p.Proposals) {
 			ps = append(ps, intermediateNotify())
 		}
@@ -142,6 +145,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 	}
 	defer clear(shared)
 	sa.inter.peerSupports = wire.FindNotify(resp, wire.NotifyIntermediateExchangeSupported) != nil
+	sa.peerChildless = wire.FindNotify(resp, wire.NotifyChildlessIKEv2Supported) != nil
 	if len(s.addKE) > 0 && !sa.inter.peerSupports {
 		return errors.New("ike: responder chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242 3.1)")
 	}
@@ -153,7 +157,7 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 	sa.noteAuthPayloads(resp)
 	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
-	sa.natLocal, sa.natRemote = local, remote
+	sa.setNAT(supported, local, remote)
 	sa.fragNegotiated(resp)
 	// We always encapsulate ESP, so always float (we faked our own hash).
 	if supported {
@@ -186,13 +190,17 @@ func (sa *ikeSA) initiatorAuth() error {
 		// IKE_AUTH: ... AUTH, [CP(CFG_REQUEST)], SAi2, ... (RFC 7296 1.2, 2.19)
 		ps = append(ps, cp)
 	}
-	if !sa.e.hasOtherSA(sa, p) {
+	if p.unique() != UniqueNever && !sa.e.hasOtherSA(sa, p) {
 		// We hold no other IKE SA with this peer: whatever it still has
 		// from us is stale (RFC 7296 3.10.1, 2.4).
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
 	}
+	childless, err := sa.goChildless()
+	if err != nil {
+		return err
+	}
 	var offer *childOffer
-	if sa.initChild != nil {
+	if sa.initChild != nil && !childless {
 		offer = sa.newChildOffer(sa.initChild)
 		ps = append(ps, offer.payloads()...)
 	}
@@ -215,9 +223,23 @@ func (sa *ikeSA) initiatorAuth() error {
 		return err
 	}
 	sa.setState(StateEstablished)
+	if sa.enforceUnique(false) {
+		sa.releaseOffer(offer)
+		sa.log.Warn("deleting the new IKE SA: an older one is up (unique = keep)")
+		_ = sa.deleteIKE(sa.e.cfg.RetransmitTries)
+		return ErrUniqueKeep
+	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID,
 		"proposal", sa.describeSuite())
 	sa.announceUp()
+	if childless && sa.initChild != nil {
+		// RFC 6023: the first Child SA gets its own CREATE_CHILD_SA
+		// (with its own key exchange if the proposal has one).
+		if err := sa.createChild(sa.initChild); err != nil {
+			return fmt.Errorf("ike: child %s: %w", sa.initChild.Name, err)
+		}
+		return nil
+	}
 	if offer == nil {
 		return nil
 	}

@@ -61,3 +61,64 @@ func natResult(ps []wire.Payload, spiI, spiR uint64, local, remote netip.AddrPor
 	}
 	return supported, supported && !dstMatch, supported && !srcMatch
 }
+
+// setNAT records the outcome of NAT detection in IKE_SA_INIT, as
+// strongSwan's conditions (which swanctl --list-sas shows as nat-local,
+// nat-remote, nat-fake): natFake when the peer's hashes show no NAT at
+// all, since goipsec encapsulates anyway (encap = yes).
+func (sa *ikeSA) setNAT(supported, local, remote bool) {
+	sa.natLocal, sa.natRemote = local, remote
+	sa.natFake = supported && !local && !remote
+}
+
+// followPeer applies the addresses of an authenticated message (RFC 7296
+// 2.23): a host that is not behind a NAT sends to the address and port
+// the peer's packets now come from, since the NAT in front of the peer may
+// have moved its mapping (rebooted, timed out). As in strongSwan
+// (task_manager_v2.c, ike_sa.c update_hosts), the first request after
+// IKE_SA_INIT always moves us (force: the initiator's float to 4500),
+// later messages only when the peer is behind a NAT and either we are
+// not, or we are the responder (a static NAT in front of us). Child SAs
+// follow, so ESP goes where the IKE messages come from.
+func (sa *ikeSA) followPeer(ev packetEvent, force bool) {
+	if ev.remote == sa.remote && ev.local == sa.local {
+		return
+	}
+	if !force && !sa.mayFollow() {
+		return
+	}
+	if ev.remote != sa.remote && sa.State() == StateEstablished {
+		sa.log.Info("peer address changed; following it (NAT mapping)", "from", sa.remote, "to", ev.remote)
+		sa.e.Stats.PeerMoved.Add(1)
+	}
+	sa.setAddrs(ev.local, ev.remote)
+	sa.relog() // the logger's peer is the new address
+	sa.mu.Lock()
+	children := append([]*childSA(nil), sa.children...)
+	sa.mu.Unlock()
+	for _, c := range append(children, sa.draining...) {
+		c.installed.UpdateRemote(ev.remote)
+	}
+}
+
+// mayFollow is followPeer's rule for messages after the first exchange.
+func (sa *ikeSA) mayFollow() bool {
+	return sa.natRemote && (!sa.natLocal || !sa.initiator)
+}
+
+// espFollower is the installed Child SA's OnPeerMoved where the IKE SA may
+// follow the peer (nil elsewhere): authenticated ESP from a new address
+// moves the data plane at once, and this moves the IKE SA and its other
+// Child SAs after it, on the IKE SA's goroutine. RFC 7296 2.23 asks for
+// this on any packet "whose integrity protection validates", and traffic
+// resumes with the first ESP packet instead of the next IKE message.
+func (sa *ikeSA) espFollower(c *childSA) func(netip.AddrPort) {
+	if !sa.mayFollow() {
+		return nil
+	}
+	return func(from netip.AddrPort) {
+		if owner := c.owner.Load(); owner != nil && owner.State() != StateDeleted {
+			owner.enqueue(command{kind: cmdPeerMoved, addr: from})
+		}
+	}
+}

@@ -24,8 +24,9 @@ type AddressPool struct {
 	first netip.Addr // first address handed out
 	size  uint64     // number of addresses; at most 1<<32
 
-	// DNS and NBNS are handed out with the address when asked for
-	// (INTERNAL_IP4_DNS/INTERNAL_IP6_DNS, RFC 7296 3.15.1).
+	// DNS are handed out with the address (INTERNAL_IP4_DNS/
+	// INTERNAL_IP6_DNS, RFC 7296 3.15.1). Set it before the pool is in
+	// use, SetDNS after.
 	DNS []netip.Addr
 
 	mu     sync.Mutex
@@ -89,6 +90,20 @@ func (p *AddressPool) addrAt(off uint64) netip.Addr {
 func halves(a netip.Addr) (hi, lo uint64) {
 	b := a.As16()
 	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+// SetDNS replaces the name servers sent with new leases (a reloaded pool
+// whose addresses did not change keeps its leases, as strongSwan's do).
+func (p *AddressPool) SetDNS(dns []netip.Addr) {
+	p.mu.Lock()
+	p.DNS = append([]netip.Addr(nil), dns...)
+	p.mu.Unlock()
+}
+
+func (p *AddressPool) dnsServers() []netip.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.DNS
 }
 
 // Name is the pool's name (swanctl.conf pools.<name>).

@@ -98,8 +98,10 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		return
 	}
 	sa.logIKEKeys()
-	supported, natLocal, natRemote := natResult(ps, sa.spiI, sa.spiR, ev.local, ev.remote)
-	sa.natLocal, sa.natRemote = natLocal, natRemote
+	// The initiator hashed the SPIs as its header had them, with SPIr
+	// still zero (RFC 7296 2.23: "in the order they appear in the header").
+	supported, natLocal, natRemote := natResult(ps, sa.spiI, 0, ev.local, ev.remote)
+	sa.setNAT(supported, natLocal, natRemote)
 	chosen.SPI = nil
 	resp := []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen}},
@@ -111,6 +113,9 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
 	}
 	resp = append(resp, sa.fragRespond(candidate, ps)...)
+	if candidate.childless() != ChildlessNever {
+		resp = append(resp, childlessNotify())
+	}
 	if sa.inter.peerSupports {
 		resp = append(resp, intermediateNotify())
 	}
@@ -180,6 +185,12 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	}
 	sa.setPeer(peer)
 	sa.relog()
+	switch withChild := hasPayload(ps, wire.PayloadSA); {
+	case !withChild && peer.childless() == ChildlessNever:
+		return fail("childless IKE SA refused (childless = never, RFC 6023)")
+	case withChild && peer.childless() == ChildlessForce:
+		return fail("Child SA in IKE_AUTH refused (childless = force, RFC 6023)")
+	}
 	sa.localID = localIDOf(peer, sa.local.Addr())
 	if err != nil {
 		return fail(err.Error(), "method", auth.Method, "local_id", sa.localID)
@@ -195,8 +206,8 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	resp := append(append([]wire.Payload{idrOut}, certs...), authOut)
 	sa.setState(StateEstablished)
 	sa.e.established(sa)
-	if wire.FindNotify(ps, wire.NotifyInitialContact) != nil {
-		sa.e.dropStale(sa)
+	if sa.enforceUnique(wire.FindNotify(ps, wire.NotifyInitialContact) != nil) {
+		return fail("the peer already has an IKE SA of this connection (unique = keep)")
 	}
 	sa.log.Info("IKE SA established", "local_id", sa.localID, "remote_id", sa.remoteID, "proposal", sa.describeSuite())
 	sa.announceUp()

@@ -61,13 +61,15 @@ const (
 	cmdRekeyIKE    // rekey the IKE SA now (1.3.2)
 	cmdWake        // re-read the Child SAs and deadlines (after a hand-over)
 	cmdVolume      // a Child SA reached a byte or packet limit: run lifecycle
+	cmdPeerMoved   // authenticated ESP came from a new address (natd.go)
 	cmdRedundant   // lost a rekey collision: wait for the peer's DELETE
 )
 
 type command struct {
 	kind  cmdKind
 	child string
-	cfg   *ChildConfig // cmdCreateChild
+	cfg   *ChildConfig   // cmdCreateChild
+	addr  netip.AddrPort // cmdPeerMoved
 	reply chan error
 }
 
@@ -87,14 +89,18 @@ type ikeSA struct {
 	pending  []command // commands that arrived during an exchange
 
 	// initiator only
-	initChild    *ChildConfig
-	moreChildren []*ChildConfig // created with CREATE_CHILD_SA once up
-	initDone     chan error
+	initChild *ChildConfig
+	// peerChildless: the peer sent CHILDLESS_IKEV2_SUPPORTED (RFC 6023).
+	peerChildless bool
+	moreChildren  []*ChildConfig // created with CREATE_CHILD_SA once up
+	initDone      chan error
 
 	local, remote netip.AddrPort
 	initRemote    netip.AddrPort // address the IKE_SA_INIT came from (half-open key)
-	natLocal      bool           // we are behind a NAT (or one was faked)
-	natRemote     bool
+	natLocal      bool           // we are behind a NAT (our address did not match the peer's hash)
+	natRemote     bool           // the peer is behind a NAT, or faked one
+	natFake       bool           // no NAT either way, but we force UDP encapsulation
+	lastSent      time.Time      // when we last sent an IKE message (NAT-keepalives)
 	localID       Identity
 	remoteID      Identity
 
@@ -299,6 +305,8 @@ func (sa *ikeSA) runCommand(c command) {
 	case cmdWake:
 	case cmdVolume:
 		sa.lifeDue = true
+	case cmdPeerMoved:
+		sa.followPeer(packetEvent{local: sa.local, remote: c.addr}, false)
 	case cmdRedundant:
 		sa.markRekeyed()
 	}
@@ -401,6 +409,9 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 				continue
 			}
 			sa.lastRecv = sa.e.clock.Now()
+			if exch != wire.IKESAInit {
+				sa.followPeer(ev, false)
+			}
 			if err := wire.Verify(exch, true, ps); err != nil {
 				// Authenticated but broken: the exchange failed (RFC 7296 2.21).
 				return nil, nil, fmt.Errorf("ike: invalid %v response: %w", exch, err)
@@ -465,8 +476,9 @@ func (sa *ikeSA) handleRequest(ev packetEvent) {
 		return
 	}
 	sa.lastRecv = sa.e.clock.Now()
-	// Authenticated: follow the peer's address (RFC 7296 2.23, NAT-T port float).
-	sa.setAddrs(ev.local, ev.remote)
+	// The first request after IKE_SA_INIT (IKE_AUTH, or the first
+	// IKE_INTERMEDIATE) is where the initiator floats to 4500 (RFC 7296 2.23).
+	sa.followPeer(ev, !sa.initiator && h.MessageID == 1 && !sa.fromRekey)
 	var resp []wire.Payload
 	if err := wire.Verify(h.Exchange, false, ps); err != nil {
 		sa.log.Info("rejected request", "exchange", h.Exchange, "err", err)
@@ -579,6 +591,7 @@ func (sa *ikeSA) decode(ev *packetEvent) ([]wire.Payload, error) {
 }
 
 func (sa *ikeSA) send(pkt []byte) {
+	sa.lastSent = sa.e.clock.Now()
 	if frags := sa.fragmentsOf(pkt); frags != nil {
 		sa.sendAll(frags)
 		return

@@ -38,6 +38,9 @@ type simNet struct {
 	Hold func(p *simPacket) bool
 	// Cut drops everything to or from these addresses (a dead peer).
 	Cut map[netip.Addr]bool
+	// Translate, if set, rewrites each packet's addresses as it is sent
+	// (a NAT, sim_nat_test.go); false drops the packet.
+	Translate func(p *simPacket) bool
 
 	mu     sync.Mutex // guards outbox (senders are SA goroutines)
 	outbox []simPacket
@@ -184,6 +187,10 @@ func (s *simNet) flush() {
 	})
 	for _, p := range out {
 		if s.Cut[p.from.Addr()] || s.Cut[p.to.Addr()] {
+			s.Dropped++
+			continue
+		}
+		if s.Translate != nil && !s.Translate(&p) {
 			s.Dropped++
 			continue
 		}

@@ -26,6 +26,7 @@ type SAInfo struct {
 	RemoteID    string
 	NATLocal    bool
 	NATRemote   bool
+	NATFake     bool   // no NAT seen, UDP encapsulation forced (swanctl's nat-fake)
 	Proposal    string // e.g. AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519 or AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_3072
 	EncrAlg     string
 	EncrKeySize int
@@ -101,7 +102,7 @@ func (sa *ikeSA) info() SAInfo {
 		return in
 	}
 	in.SPIr = sa.spiR
-	in.NATLocal, in.NATRemote = sa.natLocal, sa.natRemote
+	in.NATLocal, in.NATRemote, in.NATFake = sa.natLocal, sa.natRemote, sa.natFake
 	if sa.peer != nil {
 		in.Name = sa.peer.Name
 	}

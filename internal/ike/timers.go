@@ -200,6 +200,7 @@ func (sa *ikeSA) nextDeadline() time.Time {
 	if d := sa.peerConfigDPD(); d > 0 && !sa.rekeyed {
 		consider(sa.lastActivity().Add(d))
 	}
+	consider(sa.keepaliveAt())
 	return next
 }
 
@@ -251,6 +252,7 @@ func (sa *ikeSA) lifecycle() {
 	} else if st != StateEstablished {
 		return
 	}
+	sa.maybeKeepalive(now)
 	sa.removeDrained(false)
 	if t := sa.lifetimes.expireAt; !t.IsZero() && !now.Before(t) {
 		sa.log.Info("IKE SA reached its hard lifetime; deleting it")

@@ -243,7 +243,7 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 			}
 			if !dnsSent[dnsType] {
 				dnsSent[dnsType] = true
-				for _, d := range pool.DNS {
+				for _, d := range pool.dnsServers() {
 					cp.Attributes = append(cp.Attributes, wire.CPAttribute{Type: dnsType, Value: d.AsSlice()})
 				}
 			}

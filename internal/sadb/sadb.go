@@ -52,7 +52,15 @@ type ChildSA struct {
 	// plane's goroutines.
 	Limits  Limits
 	OnLimit func()
-	limits  atomic.Uint32 // limitSoft, limitHard: which were reached
+	// OnPeerMoved, if set, lets authenticated ESP move the SA: when a
+	// packet that passed the ICV and the replay window comes from another
+	// address or port than PeerAddr, the data plane sends there from now
+	// on (UpdateRemote) and calls OnPeerMoved once per change (RFC 7296
+	// 2.23, a NAT in front of the peer changed its mapping). The engine
+	// sets it only where following is allowed (not behind a NAT
+	// ourselves); it must not block.
+	OnPeerMoved func(from netip.AddrPort)
+	limits      atomic.Uint32 // limitSoft, limitHard: which were reached
 
 	// inMu serialises Open, OpenPrepare and OpenAccept (the replay
 	// window is not safe for concurrent use, RFC 4303 3.4.3) and Zero.
@@ -65,6 +73,9 @@ type ChildSA struct {
 	// retired SAs are skipped by DB.Outbound but still open inbound
 	// packets: the SA is being replaced (make-before-break, RFC 7296 2.8).
 	retired atomic.Bool
+	// moved is the peer's outer address after a NAT mapping change (see
+	// UpdateRemote); nil while Remote holds.
+	moved atomic.Pointer[netip.AddrPort]
 }
 
 // Limits are the byte and packet lifetimes of a Child SA (swanctl's
@@ -125,6 +136,9 @@ func (c *ChildSA) Expired() bool { return c.limits.Load()&limitHard != 0 }
 // RetireOutbound stops the policy lookup from choosing c for outbound
 // packets; inbound packets are still accepted until c is removed.
 func (c *ChildSA) RetireOutbound() { c.retired.Store(true) }
+
+// Retired reports whether RetireOutbound was called.
+func (c *ChildSA) Retired() bool { return c.retired.Load() }
 
 // Stats are the per-SA counters (the numbers `swanctl --list-sas` shows).
 // Bytes count inner (plaintext) packet bytes, as strongSwan does.

@@ -47,6 +47,7 @@ const (
 	NotifyESPTFCPaddingNotSupported   NotifyType = 16394
 	NotifyNonFirstFragmentsAlso       NotifyType = 16395
 	NotifyMOBIKESupported             NotifyType = 16396
+	NotifyChildlessIKEv2Supported     NotifyType = 16418 // RFC 6023 3
 	NotifyIKEv2FragmentationSupported NotifyType = 16430
 	NotifySignatureHashAlgorithms     NotifyType = 16431
 )
