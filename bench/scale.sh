@@ -28,6 +28,9 @@ echo "==> building goipsec and the load generator"
 go build -o "$TMP/goipsec" ./cmd/goipsec
 go build -o "$TMP/scale" ./bench/scale
 echo "==> tunnels: $TUNNELS (machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r))"
-"$TMP/scale" -binary "$TMP/goipsec" -n "$TUNNELS"
+# The daemon writes a heap profile (after a full GC) before each memory
+# reading, so the heap figures count live objects only; the last one is
+# kept in the temporary directory for `go tool pprof` while the script runs.
+GOIPSEC_HEAPPROFILE="$TMP/heap.prof" "$TMP/scale" -binary "$TMP/goipsec" -n "$TUNNELS"
 echo "==> data plane outbound policy lookup (ns per packet)"
 go test -run '^$' -bench OutboundLookup -benchtime 20000x ./internal/dataplane/ | grep -E '^Benchmark'

@@ -181,6 +181,9 @@ func run(ctx context.Context, binary string, n, parallel int, ikeP, espP string)
 		return r, err
 	}
 	defer c.Close()
+	if err := heapProfile(proc.PID()); err != nil {
+		return r, err
+	}
 	rss0, heap0, err := memory(ctx, c, proc.PID())
 	if err != nil {
 		return r, err
@@ -199,22 +202,12 @@ func run(ctx context.Context, binary string, n, parallel int, ikeP, espP string)
 	if err := waitSAs(ctx, c, n); err != nil {
 		return r, err
 	}
+	if err := heapProfile(proc.PID()); err != nil {
+		return r, err
+	}
 	rss1, heap1, err := memory(ctx, c, proc.PID())
 	if err != nil {
 		return r, err
-	}
-	if path := os.Getenv("GOIPSEC_HEAPPROFILE"); path != "" {
-		// The daemon writes its heap profile on SIGUSR1 (cmd/goipsec).
-		os.Remove(path)
-		if err := syscall.Kill(proc.PID(), syscall.SIGUSR1); err != nil {
-			return r, err
-		}
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(path); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
 	}
 	r.rssPer = float64(int64(rss1)-int64(rss0)) / float64(n)
 	r.heapPer = float64(int64(heap1)-int64(heap0)) / float64(n)
@@ -415,6 +408,27 @@ func memory(ctx context.Context, c *ctl.Client, pid int) (rss, heap uint64, err 
 		return 0, 0, fmt.Errorf("VICI stats mem.total: %w", err)
 	}
 	return rss, heap, nil
+}
+
+// heapProfile has the daemon write its heap profile (after a full GC, so
+// that the heap figure read next counts live objects only) if
+// GOIPSEC_HEAPPROFILE is set; the daemon only handles SIGUSR1 then.
+func heapProfile(pid int) error {
+	path := os.Getenv("GOIPSEC_HEAPPROFILE")
+	if path == "" {
+		return nil
+	}
+	os.Remove(path)
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		return err
+	}
+	for range 100 {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("the daemon wrote no heap profile (GOIPSEC_HEAPPROFILE)")
 }
 
 func tail(path string, n int) string {

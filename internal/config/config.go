@@ -89,15 +89,25 @@ type Child struct {
 	// ESPProposals from suite.ParseESPProposal, numbered from 1;
 	// default suite.DefaultESPProposals().
 	ESPProposals []ike.Proposal
-	StartAction  string // "none" (default) or "start"
-	Mode         string // "tunnel", the only mode supported yet
+	// StartAction is "none" (default), "start" or "trap" (install a trap
+	// policy; the first matching packet initiates).
+	StartAction string
+	// ReplayWindow is replay_window: the anti-replay window in packets
+	// (default DefaultReplayWindow), 0 for none (RFC 4303 3.4.3).
+	ReplayWindow int
+	// TFCPadding is tfc_padding: pad tunnel-mode payloads up to this many
+	// octets (RFC 4303 2.4), TFCPaddingMTU for the MTU, 0 for none.
+	TFCPadding int
+	// Mode is "tunnel" (default), or "pass" or "drop" for a shunt policy
+	// installed at load (RFC 4301 4.4.1 BYPASS, DISCARD) without IKE.
+	Mode string
 	// Life: rekey_time (default 1h), life_time (default rekey_time +
 	// 10%), rand_time (default life_time - rekey_time), and the same for
 	// _bytes and _packets (default 0: no limit).
 	Life ChildLifetime
-	// DPDAction is dpd_action: "clear" (default) or "restart".
+	// DPDAction is dpd_action: "clear" (default), "restart" or "trap".
 	DPDAction string
-	// CloseAction is close_action: "none" (default) or "start".
+	// CloseAction is close_action: "none" (default), "start" or "trap".
 	CloseAction string
 }
 

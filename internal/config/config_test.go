@@ -227,6 +227,29 @@ func TestChildless(t *testing.T) {
 	}
 }
 
+func TestChildESPSettings(t *testing.T) {
+	for _, tc := range []struct {
+		lines      string
+		replay     int
+		tfcPadding int
+	}{
+		{"", DefaultReplayWindow, 0},
+		{"replay_window = 0", 0, 0},
+		{"replay_window = 4096\n        tfc_padding = 1200", 4096, 1200},
+		{"tfc_padding = MTU", DefaultReplayWindow, TFCPaddingMTU},
+		{"replay_window = 32\n        esp_proposals = aes128gcm16-esn", 32, 0},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, "", tc.lines, "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.lines, err)
+		}
+		ch := c.Connections[0].Children[0]
+		if ch.ReplayWindow != tc.replay || ch.TFCPadding != tc.tfcPadding {
+			t.Errorf("%q: replay_window %d, tfc_padding %d; want %d, %d", tc.lines, ch.ReplayWindow, ch.TFCPadding, tc.replay, tc.tfcPadding)
+		}
+	}
+}
+
 func TestUnique(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{"", "no"}, {"unique = never", "never"}, {"unique = Keep", "keep"}, {"unique = replace", "replace"},
@@ -278,11 +301,17 @@ func TestErrors(t *testing.T) {
 		{conn: "certs { }", want: "9: connections.site.certs: unknown section", kind: ErrUnknown},
 		{conn: "local = x", want: "3: connections.site.local: is both a key and a section"},
 		{conn: "children = x", want: "10: connections.site.children: is both a key and a section"},
-		{child: "mode = transport", want: `12: connections.site.children.net.mode: mode "transport" not supported yet (tunnel only)`, kind: ErrUnsupported},
-		{child: "mode = tunnels", want: `12: connections.site.children.net.mode: invalid mode "tunnels" (want tunnel)`},
-		{child: "start_action = trap", want: `12: connections.site.children.net.start_action: "trap" not supported yet (none or start)`, kind: ErrUnsupported},
-		{child: "start_action = trap|start", want: `12: connections.site.children.net.start_action: "trap|start" not supported yet (none or start)`, kind: ErrUnsupported},
-		{child: "start_action = go", want: `12: connections.site.children.net.start_action: invalid start_action "go" (want none or start)`},
+		{child: "mode = transport", want: `12: connections.site.children.net.mode: mode "transport" not supported yet (tunnel, pass or drop)`, kind: ErrUnsupported},
+		{child: "replay_window = 16", want: `12: connections.site.children.net.replay_window: invalid replay_window "16" (want 0 to turn replay protection off, or 32 to 65536 packets)`},
+		{child: "replay_window = lots", want: `12: connections.site.children.net.replay_window: invalid replay_window "lots" (want 0 to turn replay protection off, or 32 to 65536 packets)`},
+		{child: "tfc_padding = 70000", want: `12: connections.site.children.net.tfc_padding: invalid tfc_padding "70000" (want 0, mtu or 1 to 65535 octets)`},
+		{child: "replay_window = 0\n        esp_proposals = aes128gcm16-esn", want: `12: connections.site.children.net.replay_window: replay_window = 0 cannot be used with extended sequence numbers (esn in esp_proposals)`},
+		{child: "mode = tunnels", want: `12: connections.site.children.net.mode: invalid mode "tunnels" (want tunnel, pass or drop)`},
+		{child: "start_action = trap|start", want: `12: connections.site.children.net.start_action: "trap|start" not supported yet (none, start or trap)`, kind: ErrUnsupported},
+		{child: "start_action = go", want: `12: connections.site.children.net.start_action: invalid start_action "go" (want none, start or trap)`},
+		{child: "mode = pass\n        local_ts = 10.1.0.0/24\n        remote_ts = 10.2.0.0/24[tcp]", want: `12: connections.site.children.net.mode: mode = pass with a protocol or ports in the selectors is not supported yet (pass works by routing, by address only)`, kind: ErrUnsupported},
+		{child: "mode = drop\n        local_ts = 10.1.0.0/24", want: `12: connections.site.children.net.mode: mode = drop needs explicit local_ts and remote_ts (dynamic has no IKE address to resolve to)`},
+		{child: "mode = drop\n        local_ts = 10.1.0.0/24\n        remote_ts = 10.2.0.0/24\n        start_action = start", want: `12: connections.site.children.net.mode: mode = drop takes start_action = none or trap (a shunt policy negotiates nothing)`},
 		{child: "local_ts = 10.0.0.0/33", want: `12: connections.site.children.net.local_ts: invalid traffic selector "10.0.0.0/33": bad subnet "10.0.0.0/33"`, kind: ts.ErrSyntax},
 		{child: "remote_ts = 10.0.0.0/8[tcp/99999]", want: `12: connections.site.children.net.remote_ts: invalid traffic selector "10.0.0.0/8[tcp/99999]": bad port "99999"`, kind: ts.ErrSyntax},
 		{child: "esp_proposals = aes128-md5", want: `12: connections.site.children.net.esp_proposals: unsupported algorithm "md5"`, kind: suite.ErrUnsupportedAlgorithm},
@@ -291,9 +320,9 @@ func TestErrors(t *testing.T) {
 		{child: "rekey_bytes = 1M\n        life_bytes = 1024K", want: "13: connections.site.children.net.life_bytes: life_bytes (1048576) must be greater than rekey_bytes (1048576)"},
 		{child: "rekey_packets = 100\n        rand_packets = 100", want: "13: connections.site.children.net.rand_packets: rand_packets (100) must be less than rekey_packets (100)"},
 		{child: "rekey_bytes = 12X", want: `12: connections.site.children.net.rekey_bytes: invalid number "12X" (want digits with an optional K, M or G)`},
-		{child: "dpd_action = trap", want: `12: connections.site.children.net.dpd_action: "trap" not supported yet (trap policies); use clear|restart`, kind: ErrUnsupported},
+		{child: "dpd_action = trap|start", want: `12: connections.site.children.net.dpd_action: "trap|start" not supported yet; use clear|trap|restart`, kind: ErrUnsupported},
 		{child: "dpd_action = hold", want: `12: connections.site.children.net.dpd_action: invalid value "hold" (want clear|trap|restart)`},
-		{child: "close_action = trap", want: `12: connections.site.children.net.close_action: "trap" not supported yet (trap policies); use none|start`, kind: ErrUnsupported},
+		{child: "close_action = start|trap", want: `12: connections.site.children.net.close_action: "start|trap" not supported yet; use none|trap|start`, kind: ErrUnsupported},
 		{child: "updown = /usr/libexec/ipsec/_updown iptables", want: "12: connections.site.children.net.updown: key not supported yet", kind: ErrUnsupported},
 		{child: "ah_proposals = sha256", want: "12: connections.site.children.net.ah_proposals: key not supported yet", kind: ErrUnsupported},
 		{child: "local_tss = dynamic", want: "12: connections.site.children.net.local_tss: unknown key", kind: ErrUnknown},

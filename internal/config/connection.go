@@ -31,7 +31,7 @@ var (
 	childUnsupportedKeys = set(`ah_proposals sha256_96 updown
 		hostaccess policies policies_fwd_out ipcomp inactivity reqid priority
 		interface mark_in mark_in_sa mark_out set_mark_in set_mark_out if_id_in if_id_out
-		label label_mode tfc_padding replay_window hw_offload copy_df copy_ecn copy_dscp
+		label label_mode hw_offload copy_df copy_ecn copy_dscp
 		per_cpu_sas`)
 )
 
@@ -371,13 +371,24 @@ func parseChild(s *Section, path string) (*Child, error) {
 		ESPProposals:    suite.DefaultESPProposals(),
 		StartAction:     "none",
 		Mode:            "tunnel",
+		ReplayWindow:    DefaultReplayWindow,
 	}
 	var seen lifetimeKeys
+	var modePos, replayPos Pos
 	for _, v := range s.Values {
 		key := join2(path, v.Key)
 		if ok, err := childLifetimeKey(ch, v, key, &seen); ok {
 			if err != nil {
 				return nil, err
+			}
+			continue
+		}
+		if ok, err := childESPKey(ch, v, key); ok {
+			if err != nil {
+				return nil, err
+			}
+			if v.Key == "replay_window" {
+				replayPos = v.Pos
 			}
 			continue
 		}
@@ -393,6 +404,7 @@ func parseChild(s *Section, path string) (*Child, error) {
 			ch.StartAction, err = parseStartAction(v, key)
 		case "mode":
 			ch.Mode, err = parseMode(v, key)
+			modePos = v.Pos
 		default:
 			err = otherKey(v, key, childUnsupportedKeys)
 		}
@@ -406,6 +418,14 @@ func parseChild(s *Section, path string) (*Child, error) {
 	}
 	if err := finishChildLifetime(ch, path, &seen); err != nil {
 		return nil, err
+	}
+	if err := checkReplayESN(ch, replayPos, join2(path, "replay_window")); err != nil {
+		return nil, err
+	}
+	if ch.Mode == "pass" || ch.Mode == "drop" {
+		if err := checkShunt(ch, path, modePos); err != nil {
+			return nil, err
+		}
 	}
 	return ch, nil
 }
@@ -473,10 +493,14 @@ func parseStartAction(v *Value, key string) (string, error) {
 		return "none", nil
 	case l == "start" || l == "restart":
 		return "start", nil
+	case l == "trap" || l == "route":
+		// swanctl.conf(5): install a trap policy; the first matching
+		// packet makes the daemon initiate (RFC 4301 5.1 step 3c).
+		return "trap", nil
 	case strings.Contains(l, "trap") || strings.Contains(l, "route"):
-		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("%q not supported yet (none or start)", s), Err: ErrUnsupported}
+		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("%q not supported yet (none, start or trap)", s), Err: ErrUnsupported}
 	}
-	return "", invalid(v.Pos, key, "invalid start_action %q (want none or start)", s)
+	return "", invalid(v.Pos, key, "invalid start_action %q (want none, start or trap)", s)
 }
 
 func parseMode(v *Value, key string) (string, error) {
@@ -485,12 +509,35 @@ func parseMode(v *Value, key string) (string, error) {
 		return "", err
 	}
 	switch l := strings.ToLower(s); l {
-	case "tunnel":
-		return "tunnel", nil
-	case "transport", "transport_proxy", "beet", "pass", "drop":
-		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("mode %q not supported yet (tunnel only)", s), Err: ErrUnsupported}
+	case "tunnel", "pass", "drop":
+		return l, nil
+	case "transport", "transport_proxy", "beet":
+		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("mode %q not supported yet (tunnel, pass or drop)", s), Err: ErrUnsupported}
 	}
-	return "", invalid(v.Pos, key, "invalid mode %q (want tunnel)", s)
+	return "", invalid(v.Pos, key, "invalid mode %q (want tunnel, pass or drop)", s)
+}
+
+// checkShunt validates a mode = pass|drop child (a shunt policy, RFC 4301
+// 4.4.1 BYPASS/DISCARD, installed at load without IKE): its selectors must
+// be explicit, since no IKE SA resolves "dynamic"; pass also takes plain
+// address selectors only, as it works by routing (see the data plane's
+// shunt.go); start_action = start means nothing for it.
+func checkShunt(ch *Child, path string, modePos Pos) error {
+	key := join2(path, "mode")
+	for _, list := range [][]ts.Selector{ch.LocalSelectors, ch.RemoteSelectors} {
+		for _, sel := range list {
+			if sel.IsDynamic() {
+				return &Error{Pos: modePos, Key: key, Msg: fmt.Sprintf("mode = %s needs explicit local_ts and remote_ts (dynamic has no IKE address to resolve to)", ch.Mode)}
+			}
+			if ch.Mode == "pass" && (sel.Proto != 0 || !sel.IsAnyPort()) {
+				return &Error{Pos: modePos, Key: key, Msg: "mode = pass with a protocol or ports in the selectors is not supported yet (pass works by routing, by address only)", Err: ErrUnsupported}
+			}
+		}
+	}
+	if ch.StartAction == "start" {
+		return &Error{Pos: modePos, Key: key, Msg: fmt.Sprintf("mode = %s takes start_action = none or trap (a shunt policy negotiates nothing)", ch.Mode)}
+	}
+	return nil
 }
 
 // single returns the one non-empty item of a scalar value.

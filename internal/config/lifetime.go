@@ -181,8 +181,8 @@ func childLifetimeKey(ch *Child, v *Value, key string, seen *lifetimeKeys) (bool
 }
 
 // parseAction reads dpd_action/close_action: the "nothing more" word,
-// the "set it up again" word, or trap, which needs trap policies in the
-// data plane and is not supported yet.
+// the "set it up again" word, or trap (clear the SA and install a trap
+// policy in its place, so the next packet sets it up again).
 func parseAction(v *Value, key, none, again, want string) (string, error) {
 	s, err := single(v, key)
 	if err != nil {
@@ -193,8 +193,10 @@ func parseAction(v *Value, key, none, again, want string) (string, error) {
 		return none, nil
 	case again, "restart", "start":
 		return again, nil
-	case "trap", "route", "trap|start", "start|trap":
-		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("%q not supported yet (trap policies); use %s", s, strings.ReplaceAll(want, "trap|", "")), Err: ErrUnsupported}
+	case "trap", "route":
+		return "trap", nil
+	case "trap|start", "start|trap":
+		return "", &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("%q not supported yet; use %s", s, want), Err: ErrUnsupported}
 	}
 	return "", invalid(v.Pos, key, "invalid value %q (want %s)", s, want)
 }

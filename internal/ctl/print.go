@@ -22,6 +22,9 @@ func PrintSAs(w io.Writer, sas []map[string]any) {
 			// Virtual IPs in brackets after the address, as swanctl shows them.
 			fmt.Fprintf(w, "  local  '%s' @ %s[%s]%s\n", get(sa, "local-id"), get(sa, "local-host"), get(sa, "local-port"), vips(sa, "local-vips"))
 			fmt.Fprintf(w, "  remote '%s' @ %s[%s]%s\n", get(sa, "remote-id"), get(sa, "remote-host"), get(sa, "remote-port"), vips(sa, "remote-vips"))
+			if n := natFlags(sa); n != "" {
+				fmt.Fprintf(w, "  NAT: %s\n", n)
+			}
 			if alg := get(sa, "encr-alg"); alg != "" {
 				fmt.Fprintf(w, "  %s/%s/%s, established %ss ago\n", algKey(alg, get(sa, "encr-keysize")),
 					get(sa, "prf-alg"), get(sa, "dh-group"), get(sa, "established"))
@@ -45,6 +48,19 @@ func PrintSAs(w io.Writer, sas []map[string]any) {
 			}
 		}
 	}
+}
+
+// natFlags lists what list-sas says of NATs (RFC 7296 2.23): "local"
+// (we are behind one), "remote" (the peer is), "fake" (a peer that
+// forces encapsulation, as goipsec and strongSwan's libipsec do).
+func natFlags(sa map[string]any) string {
+	var out []string
+	for _, f := range []string{"local", "remote", "fake"} {
+		if get(sa, "nat-"+f) == "yes" {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // vips renders a virtual IP list as swanctl does: " [10.3.0.1]", or

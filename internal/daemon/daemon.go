@@ -84,6 +84,7 @@ type Daemon struct {
 	effPeers map[string]*ike.PeerConfig    // and their engine peers
 	pools    poolSet                       // the running address pools
 
+	pols      *policyState // trap and shunt policies (trap.go)
 	events    *eventHub
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
@@ -116,7 +117,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 3 * time.Second
 	}
-	d := &Daemon{opts: opts, start: time.Now()}
+	d := &Daemon{opts: opts, start: time.Now(), pols: newPolicyState()}
 	d.logTee = newLogTee(opts.Logger.Handler())
 	d.log = slog.New(d.logTee)
 	file, err := config.Load(opts.ConfigPath)
@@ -160,6 +161,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Logger:            d.log.With("subsys", "ike"),
 		NATTPort:          uint16(opts.NATTPort),
 		Events:            d.events,
+		Trap:              d.onTrapAction,
 		FragmentSize:      opts.FragmentSize,
 		RetransmitTimeout: opts.RetransmitTimeout,
 		RetransmitTries:   opts.RetransmitTries,
@@ -178,6 +180,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Logger:    d.log.With("subsys", "dataplane"),
 		HandleIKE: d.engine.HandlePacket,
 		DB:        db,
+		Acquire:   d.onAcquire,
 	})
 	if err != nil {
 		d.closeEarly()
@@ -185,6 +188,15 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.engine.SetInstaller(d.dp)
 	d.index(cfg, peers)
+	want, err := wantPolicies(cfg, d.effPeers)
+	if err == nil {
+		err = d.syncPolicies(want)
+	}
+	if err != nil {
+		d.dp.Close()
+		d.closeEarly()
+		return nil, err
+	}
 	d.ln, err = vici.Listen(opts.ControlPath)
 	if err != nil {
 		d.dp.Close()
@@ -213,6 +225,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer d.wg.Done()
 		d.events.run(d.runCtx)
 	}()
+	d.wg.Add(1)
+	go d.runAcquires()
 	var msrv *http.Server
 	if d.metricsLn != nil {
 		mux := http.NewServeMux()

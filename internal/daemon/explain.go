@@ -209,6 +209,9 @@ type TSPair struct {
 // not empty) and, if offer is not empty, what the responder would answer
 // to that peer.
 func Explain(ctx context.Context, cfg *config.Config, conn string, offer CheckOffer) ([]ConnReport, error) {
+	if err := checkPolicies(ctx, cfg); err != nil {
+		return nil, err
+	}
 	var out []ConnReport
 	for _, c := range cfg.Connections {
 		if conn != "" && c.Name != conn {
@@ -233,6 +236,20 @@ func Explain(ctx context.Context, cfg *config.Config, conn string, offer CheckOf
 		return nil, fmt.Errorf("no connection %q in the configuration", conn)
 	}
 	return out, nil
+}
+
+// checkPolicies runs the daemon's checks of trap and shunt policies
+// (trap.go), which look across connections, so that check refuses what
+// the daemon would refuse.
+func checkPolicies(ctx context.Context, cfg *config.Config) error {
+	peers := map[string]*ike.PeerConfig{}
+	for _, c := range cfg.Connections {
+		if p, _, err := peerFromConnection(ctx, c); err == nil {
+			peers[c.Name] = p
+		}
+	}
+	_, err := wantPolicies(cfg, peers)
+	return err
 }
 
 func describeConn(c *config.Connection) ConnReport {

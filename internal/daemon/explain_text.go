@@ -35,6 +35,14 @@ func writeConn(w io.Writer, r ConnReport) {
 	writeVIPs(w, r)
 	for _, c := range r.Children {
 		fmt.Fprintf(w, "  child %s: %s === %s, mode %s\n", c.Name, strings.Join(c.LocalTS, ","), strings.Join(c.RemoteTS, ","), c.Mode)
+		switch c.Mode {
+		case "pass":
+			fmt.Fprintf(w, "    a BYPASS shunt policy (RFC 4301 4.4.1), installed at start-up: matching traffic goes in the clear, nothing is negotiated\n")
+			continue
+		case "drop":
+			fmt.Fprintf(w, "    a DISCARD shunt policy (RFC 4301 4.4.1), installed at start-up: matching traffic is dropped, nothing is negotiated\n")
+			continue
+		}
 		fmt.Fprintf(w, "    ESP proposals, in our order of preference:\n")
 		writeProposals(w, "      ", c.ESPProposals)
 		fmt.Fprintf(w, "    time: rekey_time %s, life_time %s, rand_time %s%s\n", c.RekeyTime, c.LifeTime, c.RandTime, childWindow(c))

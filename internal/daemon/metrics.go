@@ -37,6 +37,9 @@ func (d *Daemon) metricsSnapshot() metrics.Snapshot {
 	}
 	for _, c := range d.cfg.Load().Connections {
 		for _, ch := range c.Children {
+			if ch.Mode == "pass" || ch.Mode == "drop" {
+				continue // shunts are policies, never tunnels that are up or down
+			}
 			s.Tunnels = append(s.Tunnels, metrics.Tunnel{Conn: c.Name, Child: ch.Name})
 		}
 	}

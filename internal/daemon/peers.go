@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/goipsec/goipsec/internal/config"
+	"github.com/goipsec/goipsec/internal/dataplane"
+	"github.com/goipsec/goipsec/internal/esp"
 	"github.com/goipsec/goipsec/internal/ike"
 	"github.com/goipsec/goipsec/internal/ts"
 )
@@ -126,6 +128,9 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		return nil, "remote.id", err
 	}
 	for _, ch := range c.Children {
+		if ch.Mode == "pass" || ch.Mode == "drop" {
+			continue // shunt policies (trap.go): nothing to negotiate, never offered or accepted
+		}
 		p.Children = append(p.Children, &ike.ChildConfig{
 			Name:         ch.Name,
 			LocalTS:      ch.LocalSelectors,
@@ -137,11 +142,30 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 				RekeyBytes: ch.Life.RekeyBytes, LifeBytes: ch.Life.LifeBytes, RandBytes: ch.Life.RandBytes,
 				RekeyPackets: ch.Life.RekeyPackets, LifePackets: ch.Life.LifePackets, RandPackets: ch.Life.RandPackets,
 			},
-			DPDAction:   actionOf(ch.DPDAction),
-			CloseAction: actionOf(ch.CloseAction),
+			DPDAction:    actionOf(ch.DPDAction),
+			CloseAction:  actionOf(ch.CloseAction),
+			ReplayWindow: replayWindowOf(ch.ReplayWindow),
+			TFCPadding:   tfcPaddingOf(ch.TFCPadding),
 		})
 	}
 	return p, "", nil
+}
+
+// replayWindowOf maps replay_window (0: off) to the engine's setting.
+func replayWindowOf(n int) int {
+	if n == 0 {
+		return esp.ReplayDisabled
+	}
+	return n
+}
+
+// tfcPaddingOf maps tfc_padding to octets: mtu is the TUN's MTU, the
+// largest inner packet the data plane reads.
+func tfcPaddingOf(n int) int {
+	if n == config.TFCPaddingMTU {
+		return dataplane.DefaultMTU
+	}
+	return n
 }
 
 // actionOf maps swanctl's dpd_action/close_action words to the engine's.
@@ -151,6 +175,8 @@ func actionOf(s string) string {
 		return ike.ActionRestart
 	case "clear":
 		return ike.ActionClear
+	case "trap":
+		return ike.ActionTrap
 	}
 	return ike.ActionNone
 }

@@ -124,11 +124,16 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*c
 			gone = append(gone, o.Name)
 		}
 	}
+	want, err := wantPolicies(cfg, byName(peers, func(p *ike.PeerConfig) string { return p.Name }))
+	if err != nil {
+		return err
+	}
 	d.cfg.Store(cfg)
 	d.pools = pools
 	pools.commit()
 	d.engine.SetPeers(peers)
 	d.index(cfg, peers)
+	d.syncPolicies(want) // errors are logged: the configuration itself is valid
 	for _, name := range gone {
 		d.terminate(ctx, name)
 	}
@@ -195,6 +200,26 @@ func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) erro
 	prev := d.cfg.Load()
 	cfg := &config.Config{Connections: append([]*config.Connection(nil), prev.Connections...), Secrets: prev.Secrets, Pools: prev.Pools, Dir: prev.Dir}
 	peers := append([]*ike.PeerConfig(nil), d.engine.Peers()...)
+	// Trap and shunt policies are checked against the result first, so a
+	// refused one changes nothing.
+	{
+		trial := &config.Config{Connections: append([]*config.Connection(nil), cfg.Connections...)}
+		tpeers := make(map[string]*ike.PeerConfig, len(d.effPeers)+len(ups))
+		for k, v := range d.effPeers {
+			tpeers[k] = v
+		}
+		for _, u := range ups {
+			if i := slices.Index(trial.Connections, u.old); u.old != nil && i >= 0 {
+				trial.Connections[i] = u.conn
+			} else {
+				trial.Connections = append(trial.Connections, u.conn)
+			}
+			tpeers[u.conn.Name] = u.peer
+		}
+		if _, err := wantPolicies(trial, tpeers); err != nil {
+			return err
+		}
+	}
 	for _, u := range ups {
 		d.store.loadConn(u.conn)
 		// The running configuration is updated in place of the store's
@@ -220,6 +245,7 @@ func (d *Daemon) loadConns(ctx context.Context, conns []*config.Connection) erro
 	}
 	d.cfg.Store(cfg)
 	d.engine.SetPeers(peers)
+	d.resyncPolicies()
 	for _, u := range ups {
 		if !u.changed {
 			continue
@@ -297,8 +323,20 @@ func (d *Daemon) unloadConn(ctx context.Context, name string) error {
 	delete(d.effPeers, name)
 	d.cfg.Store(cfg)
 	d.engine.SetPeers(peers)
+	d.resyncPolicies()
 	d.terminate(ctx, name)
 	return nil
+}
+
+// resyncPolicies installs the traps and shunts of the running
+// configuration (checked before it was stored). d.changeMu is held.
+func (d *Daemon) resyncPolicies() {
+	want, err := wantPolicies(d.cfg.Load(), d.effPeers)
+	if err != nil {
+		d.log.Error("trap and shunt policies", "err", err)
+		return
+	}
+	d.syncPolicies(want)
 }
 
 // without returns a copy of list without x (compared as pointers, which

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goipsec/goipsec/internal/ike"
+	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/ts"
 	"github.com/goipsec/goipsec/internal/vici"
 )
@@ -84,6 +86,15 @@ func (d *Daemon) viciStats(context.Context, *vici.Message, func(string, *vici.Me
 	}
 	_ = counters.Set("vici-events_dropped", strconv.FormatUint(d.events.dropped.Load(), 10))
 	_ = m.Set("goipsec-drops", counters)
+	// Trap policies (start_action = trap): packets held while IKE ran,
+	// sent once the SA was there, and acquires raised (one per trap at a
+	// time); their drops are esp-trap_* above.
+	trapSt := d.dp.TrapStats()
+	_ = m.Set("goipsec-traps", msg(
+		"held", strconv.FormatUint(trapSt.Held, 10),
+		"released", strconv.FormatUint(trapSt.Released, 10),
+		"acquires", strconv.FormatUint(trapSt.Acquires, 10),
+	))
 	return m, nil
 }
 
@@ -461,14 +472,58 @@ func (d *Daemon) selectSAs(req *vici.Message) []ike.SAInfo {
 	return out
 }
 
-// viciListPolicies streams one "list-policy" event per installed Child
-// SA: its selectors are the policy the data plane enforces (goipsec has no
-// trap, pass or drop policies yet, so those filters select nothing).
+// viciListPolicies streams one "list-policy" event per policy, in the
+// layout of strongSwan's list-pols: trap policies (mode TUNNEL, the
+// configured selectors), shunts (mode PASS or DROP), and the policies of
+// installed Child SAs of children without a trap (their negotiated
+// selectors, what the data plane enforces). The request's trap, drop and
+// pass flags select kinds (none set: all); child selects by child name.
 func (d *Daemon) viciListPolicies(_ context.Context, req *vici.Message, emit func(string, *vici.Message)) (*vici.Message, error) {
 	filter := req.GetString("child")
+	wantTrap, wantDrop, wantPass := req.GetString("trap") == "yes", req.GetString("drop") == "yes", req.GetString("pass") == "yes"
+	if !wantTrap && !wantDrop && !wantPass {
+		wantTrap, wantDrop, wantPass = true, true, true
+	}
+	traps, shunts := d.installedPolicies()
+	sort.Slice(traps, func(i, j int) bool { return traps[i].trap.Name < traps[j].trap.Name })
+	sort.Slice(shunts, func(i, j int) bool { return shunts[i].Name < shunts[j].Name })
+	trapped := map[string]bool{}
+	for _, t := range traps {
+		trapped[t.trap.Name] = true
+		if !wantTrap || (filter != "" && t.child != filter) {
+			continue
+		}
+		emit("list-policy", msg(t.trap.Name, msg(
+			"child", t.child,
+			"ike", t.conn,
+			"mode", "TUNNEL",
+			"local-ts", tsStrings(t.trap.LocalTS),
+			"remote-ts", tsStrings(t.trap.RemoteTS),
+		)))
+	}
+	for _, sh := range shunts {
+		conn, child, _ := strings.Cut(sh.Name, "/")
+		mode := "PASS"
+		if sh.Action == sadb.Discard {
+			mode = "DROP"
+		}
+		if (mode == "PASS" && !wantPass) || (mode == "DROP" && !wantDrop) || (filter != "" && child != filter) {
+			continue
+		}
+		emit("list-policy", msg(sh.Name, msg(
+			"child", child,
+			"ike", conn,
+			"mode", mode,
+			"local-ts", tsStrings(sh.LocalTS),
+			"remote-ts", tsStrings(sh.RemoteTS),
+		)))
+	}
+	if !wantTrap {
+		return vici.NewMessage(), nil
+	}
 	for _, s := range d.engine.SAs() {
 		for _, c := range s.Children {
-			if filter != "" && c.Name != filter {
+			if (filter != "" && c.Name != filter) || trapped[s.Name+"/"+c.Name] {
 				continue
 			}
 			emit("list-policy", msg(s.Name+"/"+c.Name, msg(

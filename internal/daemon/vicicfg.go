@@ -40,8 +40,8 @@ func (d *Daemon) registerVICIConfig() {
 	d.vici.Handle("get-pools", d.viciGetPools)
 	// Commands of features goipsec does not have yet: a reason, not
 	// CMD_UNKNOWN, so swanctl prints why.
-	d.vici.Handle("install", refuse("trap and shunt policies (start_action = trap, mode = pass|drop) are not supported yet"))
-	d.vici.Handle("uninstall", refuse("trap and shunt policies are not supported yet"))
+	d.vici.Handle("install", d.viciInstall)
+	d.vici.Handle("uninstall", d.viciUninstall)
 	d.vici.Handle("redirect", refuse("IKE redirect (RFC 5685) is not supported yet"))
 	d.vici.Handle("get-counters", refuse("IKE event counters are not supported yet; stats reports goipsec's drop counters"))
 	d.vici.Handle("reset-counters", refuse("IKE event counters are not supported yet"))

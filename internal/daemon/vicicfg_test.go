@@ -298,7 +298,6 @@ func TestRefusedCredentials(t *testing.T) {
 		"load-key":       "parsing x509 private key failed",
 		"load-authority": "want one authority section",
 		"load-token":     "smartcard",
-		"install":        "trap and shunt policies",
 		"get-counters":   "counters are not supported yet",
 	} {
 		resp, _ := call(t, d.vici.Handler(cmd), msg("type", "X509", "data", "x"))

@@ -26,6 +26,12 @@ type Counters struct {
 	Keepalive    uint64 // NAT-keepalive packets received (RFC 3948 2.3)
 	// KeepaliveSent counts the NAT-keepalives we sent (RFC 3948 4).
 	KeepaliveSent uint64
+	ShuntDrop     uint64 // outbound packet matched a DISCARD policy (mode = drop)
+	BypassInTUN   uint64 // outbound packet matched a BYPASS policy (mode = pass) but was routed into the TUN anyway
+	// Trap queues (trap.go), from sadb.HoldStats: held packets dropped
+	// because the queue was full or too many traps held packets, because
+	// they waited too long, or because the negotiation failed.
+	TrapQueueFull, TrapExpired, TrapFailed uint64
 }
 
 func inc(p *uint64)           { atomic.AddUint64(p, 1) }
@@ -52,6 +58,12 @@ func (c *Counters) snapshot() Counters {
 		Dummy:         atomic.LoadUint64(&c.Dummy),
 		Keepalive:     atomic.LoadUint64(&c.Keepalive),
 		KeepaliveSent: atomic.LoadUint64(&c.KeepaliveSent),
+		ShuntDrop:     atomic.LoadUint64(&c.ShuntDrop),
+		BypassInTUN:   atomic.LoadUint64(&c.BypassInTUN),
+		// Filled from the trap queues' statistics by Dataplane.Counters.
+		TrapQueueFull: atomic.LoadUint64(&c.TrapQueueFull),
+		TrapExpired:   atomic.LoadUint64(&c.TrapExpired),
+		TrapFailed:    atomic.LoadUint64(&c.TrapFailed),
 	}
 }
 
@@ -78,8 +90,23 @@ func (c Counters) Map() map[string]uint64 {
 		"dummy":           c.Dummy,
 		"keepalive":       c.Keepalive,
 		"keepalive_sent":  c.KeepaliveSent,
+		"shunt_drop":      c.ShuntDrop,
+		"bypass_in_tun":   c.BypassInTUN,
+		"trap_queue_full": c.TrapQueueFull,
+		"trap_expired":    c.TrapExpired,
+		"trap_failed":     c.TrapFailed,
 	}
 }
 
 // Counters returns a snapshot of the drop counters.
-func (d *Dataplane) Counters() Counters { return d.counters.snapshot() }
+func (d *Dataplane) Counters() Counters {
+	c := d.counters.snapshot()
+	if d.acq == nil {
+		return c
+	}
+	st := &d.acq.Stats
+	c.TrapQueueFull += st.Full.Load() + st.NoRoom.Load()
+	c.TrapExpired += st.Expired.Load()
+	c.TrapFailed += st.Flushed.Load()
+	return c
+}

@@ -11,8 +11,10 @@
 //	splits TSO super-packets into MTU-size packets)
 //	-> parse the inner IPv4 or IPv6 packet (inner.go; IPv6: through its
 //	   extension headers to the next layer protocol, RFC 4301 4.4.1.1)
-//	-> policy lookup sadb.DB.Outbound(src, dst, proto, ports) (RFC 4301 5.1;
-//	   no SA: dropped, counted no_policy, never sent in the clear)
+//	-> policy lookup in the SPD (policy.go; RFC 4301 5.1): an installed
+//	   SA's policy -> that SA; a trap -> held, acquire (trap.go); a drop
+//	   shunt -> dropped, counted shunt_drop; no policy -> dropped, counted
+//	   no_policy, never sent in the clear
 //	-> sequence number, serial per SA (RFC 4303 3.3.3)
 //	-> ESP seal in place, in parallel (RFC 4303 3.3; next header 4 or 41)
 //	-> in order: UDP send batch from the NAT-T socket of the Remote's address
@@ -33,7 +35,9 @@
 //	-> next header: 4 IPv4 and 41 IPv6 continue (the inner packet must be
 //	   of that version), 59 dummy (TFC, RFC 4303 2.6) dropped
 //	-> inbound policy check: inner source in RemoteTS and destination in
-//	   LocalTS (RFC 4301 5.2; else dropped, counted policy)
+//	   LocalTS (RFC 4301 5.2; else dropped, counted policy); while drop
+//	   shunts are installed, a packet whose first inbound SPD match is one
+//	   is dropped too (shunt.go, counted shunt_drop)
 //	-> in order: replay window update (only now that the ICV passed)
 //	-> TUN write batch (the Linux TUN GRO-coalesces a flow's packets).
 //
@@ -114,6 +118,15 @@ type Config struct {
 	// off: the readers seal and open every batch themselves.
 	Workers int
 
+	// Acquire is called when a packet hits a trap policy (InstallTrap)
+	// and the trap wants a Child SA: on its first packet, and again after
+	// Hold.Retry while packets keep arriving. name is Trap.Name. It is
+	// called from the TUN reader and must not block.
+	Acquire func(name string)
+	// Hold bounds the packets held by traps (sadb.HoldLimits defaults:
+	// 8 packets or 64 KiB per trap, 5 s, 1024 traps, acquire retry 10 s).
+	Hold sadb.HoldLimits
+
 	// NoOffload leaves UDP GSO and GRO off on the NAT-T sockets (for
 	// measurements and for paths that mishandle them).
 	NoOffload bool
@@ -161,6 +174,10 @@ type Dataplane struct {
 
 	installMu sync.Mutex          // serialises InstallChild and RemoveChild
 	vips      map[netip.Addr]*vip // virtual IPs on the TUN (vip.go), under installMu
+	pol       policyState         // the SPD (policy.go); writers hold installMu
+	acq       *sadb.Acquires
+	acquire   func(name string)
+	stop      chan struct{} // closed by Close
 
 	// The pipeline (pipeline.go): crypto jobs, bounded batch pools and the
 	// FIFO queues to the in-order stages. jobs is nil without workers.
@@ -222,6 +239,9 @@ func New(cfg Config) (*Dataplane, error) {
 		handleIKE: cfg.HandleIKE,
 		nworkers:  cfg.Workers,
 		mtu:       cfg.MTU,
+		acq:       sadb.NewAcquires(cfg.Hold, nil),
+		acquire:   cfg.Acquire,
+		stop:      make(chan struct{}),
 	}
 	if d.nworkers == 0 {
 		d.nworkers = workers()
@@ -285,7 +305,8 @@ func (d *Dataplane) Start() {
 			natt.Wait()
 			close(d.inQueue)
 		}()
-		d.wg.Add(1)
+		d.wg.Add(2)
+		go d.routineExpireHeld()
 		go d.routineWriteTUN()
 		if d.tun != nil {
 			n := min(max(d.tun.BatchSize(), 1), udpBatchSize)
@@ -318,6 +339,7 @@ func (d *Dataplane) Start() {
 func (d *Dataplane) Close() error {
 	d.closeOnce.Do(func() {
 		d.closing.Store(true)
+		close(d.stop)
 		d.installMu.Lock()
 		if d.routes != nil {
 			d.routes.close()
@@ -366,6 +388,14 @@ func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 			return fmt.Errorf("dataplane: install %s: %w", c.Name, err)
 		}
 	}
+	if err := d.pol.addSA(c); err != nil {
+		if d.routes != nil {
+			d.routes.remove(c.InSPI())
+		}
+		d.db.Remove(c.InSPI())
+		return fmt.Errorf("dataplane: install %s: policies: %w", c.Name, err)
+	}
+	d.childInstalled(c)
 	d.log.Debug("child SA installed", "sa", c.String(), "remote", c.Remote)
 	return nil
 }
@@ -380,6 +410,7 @@ func (d *Dataplane) RemoveChild(inSPI uint32) {
 	if c == nil {
 		return
 	}
+	d.pol.removeSA(c)
 	if d.routes != nil {
 		d.routes.remove(inSPI)
 	}
@@ -406,9 +437,12 @@ const jumboMTU = 9000
 // (to the next SA with matching selectors) while it still accepts
 // inbound packets: the engine's make-before-break rekey.
 func (d *Dataplane) RetireOutbound(inSPI uint32) {
+	d.installMu.Lock()
+	defer d.installMu.Unlock()
 	if c := d.db.Inbound(inSPI); c != nil {
 		c.RetireOutbound()
 	}
+	d.pol.retireSA(inSPI)
 }
 
 // TUNName returns the name of the TUN device, "" with NoTUN.

@@ -22,6 +22,7 @@ func fuzzDataplane(t testing.TB) (d *Dataplane, peerOut *esp.Outbound) {
 		db:        new(sadb.DB),
 		natt:      &udpSocket{addr: netip.IPv4Unspecified(), port: 4500},
 		handleIKE: func(local, remote netip.AddrPort, pkt []byte) {},
+		acq:       sadb.NewAcquires(sadb.HoldLimits{}, nil),
 	}
 	c := &sadb.ChildSA{
 		Name:     "fuzz",
@@ -34,6 +35,9 @@ func fuzzDataplane(t testing.TB) (d *Dataplane, peerOut *esp.Outbound) {
 		RemoteTS: mustTS(t, "10.1.0.0/24", "fd01::/64"),
 	}
 	if err := d.db.Add(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.pol.addSA(c); err != nil {
 		t.Fatal(err)
 	}
 	return d, esp.NewOutbound(0xb0000001, newAEAD(t, 0x10))

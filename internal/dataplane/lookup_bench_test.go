@@ -34,6 +34,9 @@ func BenchmarkOutboundLookup(b *testing.B) {
 				if err := d.db.Add(c); err != nil {
 					b.Fatal(err)
 				}
+				if err := d.pol.addSA(c); err != nil {
+					b.Fatal(err)
+				}
 			}
 			// A fixed pseudo-random order, so that caches see the spread
 			// a busy gateway's traffic has.
@@ -48,7 +51,7 @@ func BenchmarkOutboundLookup(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				dst := order[i%len(order)]
-				if c := d.lookupOutbound(src, dst, 17, 5000, 53); c == nil {
+				if c := d.lookupOutbound(src, dst, 17, 5000, 53).SA; c == nil {
 					b.Fatalf("no SA for %v", dst)
 				}
 			}

@@ -198,6 +198,9 @@ func (d *Dataplane) decryptIn(s *inSegment) []byte {
 		inc(&d.counters.Policy)
 		return nil
 	}
+	if d.shuntDropsInbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport) {
+		return nil // mode = drop applies to what the tunnel brings too (shunt.go)
+	}
 	return ip.pkt
 }
 

@@ -31,23 +31,32 @@ type routeTable struct {
 	// mtu is the TUN's MTU: routes for SAs whose peer is reached over
 	// IPv6 get ipv6OuterExtra less, so that their ESP packets fit the
 	// same path as IPv4 ones. 0: leave every route at the TUN's MTU.
-	mtu  int
-	refs map[netip.Prefix]int
-	bySA map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
+	mtu    int
+	refs   map[netip.Prefix]int
+	bySA   map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
+	byTrap map[uint32][]netip.Prefix // trap or drop shunt ReqID -> prefixes it holds (trap.go, shunt.go)
+	// Routes around the TUN for pass shunts (shunt.go), refcounted the same way.
+	bypassRefs  map[netip.Prefix]int
+	bypassOwned map[netip.Prefix]bool // we added the route (delete it when done)
+	byBypass    map[uint32][]netip.Prefix
 }
 
 func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
 	return &routeTable{
-		sys:  sys,
-		log:  log,
-		refs: make(map[netip.Prefix]int),
-		bySA: make(map[uint32][]netip.Prefix),
+		sys:    sys,
+		log:    log,
+		refs:   make(map[netip.Prefix]int),
+		bySA:   make(map[uint32][]netip.Prefix),
+		byTrap: make(map[uint32][]netip.Prefix),
+
+		bypassRefs:  make(map[netip.Prefix]int),
+		bypassOwned: make(map[netip.Prefix]bool),
+		byBypass:    make(map[uint32][]netip.Prefix),
 	}
 }
 
 // add takes a reference on the route of every prefix of c.RemoteTS (IPv4
-// and IPv6),
-// installing the routes not there yet. It fails, changing nothing, if a
+// and IPv6), installing the routes not there yet. It fails, changing nothing, if a
 // route cannot be installed or if the remote selectors cover the peer's own
 // address: that route would send the ESP packets themselves into the TUN
 // (host-to-host policies need policy routing, not done yet).
@@ -56,11 +65,46 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 	if _, ok := t.bySA[spi]; ok {
 		return fmt.Errorf("routes for SPI %08x already installed", spi)
 	}
-	prefixes := remotePrefixes(c.RemoteTS)
-	peer := c.Remote.Addr().Unmap()
+	added, err := t.hold(c.LocalTS, c.RemoteTS, c.Remote.Addr().Unmap())
+	if err != nil {
+		return err
+	}
+	t.bySA[spi] = added
+	return nil
+}
+
+// addTrap takes references on the routes of a trap's remote selectors.
+func (t *routeTable) addTrap(reqID uint32, tr Trap) error {
+	if _, ok := t.byTrap[reqID]; ok {
+		return fmt.Errorf("routes for trap %d already installed", reqID)
+	}
+	added, err := t.hold(tr.LocalTS, tr.RemoteTS, tr.Peer.Unmap())
+	if err != nil {
+		return err
+	}
+	t.byTrap[reqID] = added
+	return nil
+}
+
+// removeTrap drops the references of a trap.
+func (t *routeTable) removeTrap(reqID uint32) {
+	ps, ok := t.byTrap[reqID]
+	if !ok {
+		return
+	}
+	delete(t.byTrap, reqID)
+	t.release(ps)
+}
+
+// hold takes a reference on the route of every prefix (IPv4 and IPv6) of
+// remote,
+// installing those not there yet, and returns them; on error it changes
+// nothing.
+func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr) ([]netip.Prefix, error) {
+	prefixes := remotePrefixes(remote)
 	for _, p := range prefixes {
 		if p.Contains(peer) {
-			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
+			return nil, fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
 		}
 	}
 	mtu := 0
@@ -79,21 +123,20 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 				f = 1
 			}
 			if !srcDone[f] {
-				src[f] = t.pickSource(c.LocalTS, f == 1)
+				src[f] = t.pickSource(local, f == 1)
 				srcDone[f] = true
 			}
 			src := src[f]
 			if err := t.sys.replace(p, src, mtu); err != nil {
 				t.release(added)
-				return fmt.Errorf("add route %s: %w", p, err)
+				return nil, fmt.Errorf("add route %s: %w", p, err)
 			}
 			t.log.Debug("route added", "dst", p, "src", src, "mtu", mtu)
 		}
 		t.refs[p]++
 		added = append(added, p)
 	}
-	t.bySA[spi] = added
-	return nil
+	return added, nil
 }
 
 // remove drops the references of the SA with inbound SPI spi.
@@ -129,6 +172,7 @@ func (t *routeTable) close() {
 
 // removeAll deletes every route.
 func (t *routeTable) removeAll() {
+	t.removeBypassAll()
 	for p := range t.refs {
 		if err := t.sys.del(p); err != nil {
 			t.log.Debug("remove route", "dst", p, "err", err)
@@ -136,6 +180,7 @@ func (t *routeTable) removeAll() {
 	}
 	clear(t.refs)
 	clear(t.bySA)
+	clear(t.byTrap)
 }
 
 // pickSource returns a local address of the family (IPv6 if v6) inside the

@@ -134,11 +134,10 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		return
 	}
 	inner := ip.pkt
-	c := d.lookupOutbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport)
+	dec := d.lookupOutbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport)
+	c := dec.SA
 	if c == nil {
-		// RFC 4301 5.1: no SA (and no bypass policy): discard. Never
-		// leak the packet in the clear.
-		inc(&d.counters.NoPolicy)
+		d.noSAOut(dec, inner)
 		return
 	}
 	if !c.Encap || c.Out == nil || d.socketFor(true, c.PeerAddr().Addr()) == nil {
@@ -169,10 +168,10 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner), nextHeader: ip.nextHeader}
 }
 
-// lookupOutbound finds the SA for an outbound packet (RFC 4301 5.1); its
-// cost with many policies is BenchmarkOutboundLookup.
-func (d *Dataplane) lookupOutbound(src, dst netip.Addr, proto uint8, sp, dp uint16) *sadb.ChildSA {
-	return d.db.Outbound(src, dst, proto, sp, dp)
+// lookupOutbound is the SPD lookup for an outbound packet (RFC 4301 5.1,
+// policy.go); its cost with many policies is BenchmarkOutboundLookup.
+func (d *Dataplane) lookupOutbound(src, dst netip.Addr, proto uint8, sp, dp uint16) sadb.Decision {
+	return d.pol.lookupOut(src, dst, proto, sp, dp)
 }
 
 // process seals packets [lo, hi) of the batch (cryptoWork): the parallel

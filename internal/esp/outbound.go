@@ -117,6 +117,9 @@ func (o *Outbound) MaxOverhead() int {
 // sized with an earlier MaxOverhead may then be too small.
 func (o *Outbound) SetTFCPadding(n int) { o.tfc.Store(int32(min(max(n, 0), 0xffff))) }
 
+// TFCPadding returns the length SetTFCPadding pads to, 0 if none.
+func (o *Outbound) TFCPadding() int { return int(o.tfc.Load()) }
+
 // tfcPad returns the TFC padding for an IP payload of n octets.
 func (o *Outbound) tfcPad(n int) int { return max(int(o.tfc.Load())-n, 0) }
 

@@ -14,8 +14,16 @@ import (
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
 )
 
-// replayWindow is the anti-replay window of our inbound SAs.
-const replayWindow = 1024
+// defaultReplayWindow is the anti-replay window of our inbound SAs
+// unless the child configures one (ChildConfig.ReplayWindow).
+const defaultReplayWindow = 1024
+
+func (c *ChildConfig) replayWindow() int {
+	if c.ReplayWindow == 0 {
+		return defaultReplayWindow
+	}
+	return c.ReplayWindow
+}
 
 // childSA is an installed Child SA as the IKE SA sees it.
 type childSA struct {
@@ -118,6 +126,7 @@ func (sa *ikeSA) acceptChildSeed(o *childOffer, resp []wire.Payload, seed childS
 		return fmt.Errorf("TSr: %w", err)
 	}
 	outSPI := binary.BigEndian.Uint32(chosen.SPI)
+	seed.noTFC = wire.FindNotify(resp, wire.NotifyESPTFCPaddingNotSupported) != nil
 	return sa.install(o.cfg, chosen, o.inSPI, outSPI, local, remote, seed)
 }
 
@@ -191,7 +200,7 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 	notify := choice.notify
 	if cfg := choice.cfg; cfg != nil {
 		chosen, local, remote := choice.chosen, choice.local, choice.remote
-		seed := childSeed{ni: req.ni, nr: req.nr}
+		seed := childSeed{ni: req.ni, nr: req.nr, noTFC: wire.FindNotify(ps, wire.NotifyESPTFCPaddingNotSupported) != nil}
 		var ker *wire.KE
 		if req.inIKEAuth {
 			chosen = withoutType(chosen, wire.TransformKE)
@@ -336,6 +345,12 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 	if e := chosen.Get(wire.TransformESN); len(e) == 1 {
 		esn = e[0].ID == wire.ESNYes
 	}
+	if esn && cfg.replayWindow() == esp.ReplayDisabled {
+		// ESN needs the window to infer the high-order bits (RFC 4303
+		// 2.2.1); config refuses the combination, so this is a peer's
+		// choice we never offered.
+		return errors.New("ike: extended sequence numbers chosen for a Child SA without replay protection")
+	}
 	encLen, integLen, err := suite.ESPKeymatLen(encrID, keyBits, integID)
 	if err != nil {
 		return err
@@ -377,13 +392,16 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 		OnPeerMoved: sa.espFollower(child),
 		Name:        sa.peer.Name + "/" + cfg.Name,
 		ReqID:       sa.e.nextReqID.Add(1),
-		In:          esp.NewInboundTransform(inSPI, inT, replayWindow, esn),
+		In:          esp.NewInboundTransform(inSPI, inT, cfg.replayWindow(), esn),
 		Out:         esp.NewOutboundTransform(outSPI, outT, esn),
 		Local:       sa.local,
 		Remote:      sa.remote,
 		Encap:       true,
 		LocalTS:     localTS,
 		RemoteTS:    remoteTS,
+	}
+	if cfg.TFCPadding > 0 && !seed.noTFC {
+		c.Out.SetTFCPadding(cfg.TFCPadding)
 	}
 	if sa.e.cfg.Installer != nil {
 		if err := sa.e.cfg.Installer.InstallChild(c); err != nil {

@@ -86,14 +86,5 @@ func (e *Engine) InitiateIKE(ctx context.Context, peerName string) error {
 			return nil
 		}
 	}
-	done := make(chan error, 1)
-	if _, err := e.spawnInitiator(p, nil, nil, done, 0); err != nil {
-		return err
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return e.initiateNew(ctx, p, nil)
 }

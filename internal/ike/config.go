@@ -74,10 +74,19 @@ type ChildConfig struct {
 	// Life are the Child SA's lifetimes (zero: never rekeyed).
 	Life ChildLifetimes
 	// DPDAction is what happens when the peer is found dead: ActionClear
-	// (the default) or ActionRestart (swanctl dpd_action).
+	// (the default), ActionRestart or ActionTrap (swanctl dpd_action).
 	DPDAction string
+	// ReplayWindow is the anti-replay window of our inbound SA in packets
+	// (swanctl replay_window): 0 means defaultReplayWindow,
+	// esp.ReplayDisabled turns the check off (then ESN cannot be used).
+	ReplayWindow int
+	// TFCPadding pads our tunnel-mode payloads up to this many octets
+	// (swanctl tfc_padding, RFC 4303 2.4); 0 for none. Not sent to a peer
+	// that says ESP_TFC_PADDING_NOT_SUPPORTED (RFC 7296 3.10.1).
+	TFCPadding int
 	// CloseAction is what happens when the peer deletes the Child SA or
-	// its IKE SA: ActionNone or ActionRestart (swanctl close_action = start).
+	// its IKE SA: ActionNone, ActionRestart (swanctl close_action = start)
+	// or ActionTrap.
 	CloseAction string
 }
 

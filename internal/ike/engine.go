@@ -77,6 +77,11 @@ type Config struct {
 	// Events, if set, hears IKE and Child SAs come up and go down (VICI's
 	// ike-updown and child-updown events, metrics).
 	Events Events
+	// Trap, if set, is told when dpd_action or close_action = trap
+	// (ActionTrap) removed a child's SAs: the daemon installs a trap
+	// policy for peer/child. Called from the SA's goroutine; it must not
+	// block or call back into the engine.
+	Trap func(peer, child string)
 }
 
 // Events receives SA life-cycle events. The engine calls it from the SA's
@@ -397,7 +402,7 @@ func (e *Engine) newSA(p *PeerConfig, initiator bool) *ikeSA {
 		peer:      p,
 		initiator: initiator,
 		unique:    e.nextUnique.Add(1),
-		packets:   make(chan packetEvent, 32),
+		inbox:     newInbox(),
 		commands:  make(chan command, 8),
 		created:   e.clock.Now(),
 		state:     StateConnecting,
@@ -499,6 +504,12 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 			return sa.command(ctx, command{kind: cmdCreateChild, cfg: child})
 		}
 	}
+	return e.initiateNew(ctx, p, child)
+}
+
+// initiateNew starts a new IKE SA for p (with child in IKE_AUTH, or
+// childless if child is nil) and waits for the outcome.
+func (e *Engine) initiateNew(ctx context.Context, p *PeerConfig, child *ChildConfig) error {
 	done := make(chan error, 1)
 	if _, err := e.spawnInitiator(p, child, nil, done, 0); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -212,7 +213,7 @@ func checkChildPair(t *testing.T, l, r *testPeer) {
 	}
 	for _, dir := range []struct{ from, to *sadb.ChildSA }{{a, b}, {b, a}} {
 		payload := []byte("inner packet through the tunnel")
-		buf := make([]byte, 256)
+		buf := make([]byte, 2048) // room for TFC padding
 		off := dir.from.Out.PayloadOffset()
 		copy(buf[off:], payload)
 		pkt, err := dir.from.Out.Seal(buf, len(payload), 4)
@@ -220,8 +221,12 @@ func checkChildPair(t *testing.T, l, r *testPeer) {
 			t.Fatal(err)
 		}
 		got, nh, err := dir.to.In.Open(pkt)
-		if err != nil || nh != 4 || string(got) != string(payload) {
+		// TFC padding (RFC 4303 2.7), if configured, follows as zeros.
+		if err != nil || nh != 4 || !bytes.HasPrefix(got, payload) || len(bytes.Trim(got[len(payload):], "\x00")) != 0 {
 			t.Fatalf("open: %q %d %v", got, nh, err)
+		}
+		if n := dir.from.Out.TFCPadding(); n > 0 && len(got) != n {
+			t.Errorf("sealed with TFC padding to %d, opened %d octets", n, len(got))
 		}
 	}
 	if got, want := a.RemoteTS[0].String(), "10.2.0.0/24"; got != want {
@@ -547,22 +552,7 @@ func TestInitialContactDropsStaleSAs(t *testing.T) {
 	stale := r.inst.all()[0].In.SPI()
 
 	// "Restart" the initiator: a new engine with no state at the same address.
-	restarted := New(Config{
-		Peers:     l.e.Peers(),
-		Send:      n.sender(t),
-		Installer: &fakeInstaller{},
-		SharedKey: l.e.cfg.SharedKey,
-		LocalAddr: l.e.cfg.LocalAddr,
-		Logger:    testLogger(t),
-	})
-	n.mu.Lock()
-	n.engines[leftAddr] = restarted
-	n.mu.Unlock()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		restarted.Close(ctx)
-	})
+	restarted := secondClient(t, n, l).e
 	if err := restarted.Initiate(ctxT(t), "site", "net"); err != nil {
 		t.Fatal(err)
 	}

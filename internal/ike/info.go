@@ -25,6 +25,9 @@ func (sa *ikeSA) respondInformational(ps []wire.Payload) []wire.Payload {
 					if c.cfg.CloseAction == ActionRestart && !c.rekeyed {
 						sa.restart = appendOnce(sa.restart, c.cfg)
 					}
+					if c.cfg.CloseAction == ActionTrap && !c.rekeyed {
+						sa.trapChild(c.cfg)
+					}
 				}
 				sa.setState(StateDeleting)
 				return nil // an empty response; Child SAs go with it
@@ -41,6 +44,9 @@ func (sa *ikeSA) respondInformational(ps []wire.Payload) []wire.Payload {
 						if c.cfg.CloseAction == ActionRestart && !c.rekeyed && !sa.hasChild(c.cfg.Name) {
 							// close_action = start: set it up again once this exchange is over.
 							sa.pending = append(sa.pending, command{kind: cmdCreateChild, cfg: c.cfg, reply: make(chan error, 1)})
+						}
+						if c.cfg.CloseAction == ActionTrap && !c.rekeyed && !sa.hasChild(c.cfg.Name) {
+							sa.trapChild(c.cfg)
 						}
 					}
 				}

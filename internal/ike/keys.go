@@ -196,6 +196,9 @@ type childSeed struct {
 	ni, nr       []byte
 	sharedSecret []byte
 	weInitiated  bool
+	// noTFC: the peer sent ESP_TFC_PADDING_NOT_SUPPORTED (RFC 7296
+	// 3.10.1), so we must not pad what we send it.
+	noTFC bool
 }
 
 // childKeymat derives the keying material of a Child SA (RFC 7296 2.17):

@@ -84,7 +84,7 @@ type ikeSA struct {
 	spiI      uint64
 	spiR      uint64
 
-	packets  chan packetEvent
+	inbox    inbox // IKE messages for this goroutine (inbox.go)
 	commands chan command
 	pending  []command // commands that arrived during an exchange
 
@@ -214,9 +214,7 @@ func (sa *ikeSA) hasChild(name string) bool {
 // deliver queues a packet for the SA goroutine without blocking.
 func (sa *ikeSA) deliver(ev packetEvent) {
 	sa.sched.delivered.Add(1)
-	select {
-	case sa.packets <- ev:
-	default:
+	if !sa.inbox.put(ev) {
 		sa.sched.delivered.Add(^uint64(0))
 		sa.e.Stats.QueueFull.Add(1)
 	}
@@ -266,9 +264,13 @@ func (sa *ikeSA) run() {
 		sa.armLife()
 		sa.sched.park()
 		select {
-		case ev := <-sa.packets:
+		case <-sa.inbox.ready:
+			ev, ok := sa.inbox.take()
+			if !ok {
+				continue // a stale token
+			}
 			sa.sched.wake()
-			ev, ok := sa.reassemble(ev)
+			ev, ok = sa.reassemble(ev)
 			if !ok || ev.msg.IsResponse() {
 				continue // held fragment, or a late response to a request we no longer wait for
 			}
@@ -385,9 +387,13 @@ func (sa *ikeSA) roundTrip(exch wire.ExchangeType, id uint32, pkt []byte, tries 
 	for sent := 0; ; {
 		sa.sched.park()
 		select {
-		case ev := <-sa.packets:
+		case <-sa.inbox.ready:
+			ev, ok := sa.inbox.take()
+			if !ok {
+				continue // a stale token
+			}
 			sa.sched.wake()
-			ev, ok := sa.reassemble(ev)
+			ev, ok = sa.reassemble(ev)
 			if !ok {
 				continue
 			}

@@ -318,8 +318,11 @@ func (sa *ikeSA) afterFailure(err error) {
 	}
 	sa.log.Warn("peer does not answer; deleting the IKE SA")
 	for _, c := range sa.childList() {
-		if c.cfg.DPDAction == ActionRestart {
+		switch c.cfg.DPDAction {
+		case ActionRestart:
 			sa.restart = appendOnce(sa.restart, c.cfg)
+		case ActionTrap:
+			sa.trapChild(c.cfg)
 		}
 	}
 	sa.setState(StateDeleted) // no DELETE: nobody would answer it
@@ -339,6 +342,9 @@ const (
 	ActionNone    = ""
 	ActionClear   = "clear"
 	ActionRestart = "restart" // dpd_action; close_action calls it "start"
+	// ActionTrap clears the SA and asks for a trap policy in its place
+	// (Config.Trap), so the next packet sets the child up again.
+	ActionTrap = "trap"
 )
 
 // runInitiate runs the handshake of an initiator SA and reports whether
