@@ -243,7 +243,7 @@ func resolve(ctx context.Context, name string) (netip.Addr, error) {
 	}
 	for _, a := range addrs {
 		if a.Unmap().Is4() {
-			return a.Unmap(), nil // the data plane is IPv4 only so far
+			return a.Unmap(), nil // IPv4 first for names with both, as before IPv6 outer support
 		}
 	}
 	return addrs[0], nil

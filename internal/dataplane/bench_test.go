@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -45,12 +46,37 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
+// BenchmarkPipelineFamilies is BenchmarkPipeline (parallel+offload,
+// 1400-byte packets) for each combination of inner and outer family.
+func BenchmarkPipelineFamilies(b *testing.B) {
+	v4 := ipv4UDP("10.1.0.5", "10.2.0.7", 1, 2, make([]byte, 1400-28))
+	v6 := ipv6UDP("fd01::5", "fd02::7", 1, 2, make([]byte, 1400-48), nil)
+	outer6 := func(c *Config) { c.ListenAddr = netip.IPv6Loopback() }
+	for _, f := range []struct {
+		name   string
+		pkt    []byte
+		change func(*Config)
+	}{
+		{"4-in-4", v4, nil},
+		{"6-in-4", v6, nil},
+		{"4-in-6", v4, outer6},
+		{"6-in-6", v6, outer6},
+	} {
+		b.Run(f.name, func(b *testing.B) { benchPipelineFor(b, mixedPair, f.pkt, f.change) })
+	}
+}
+
 func benchPipeline(b *testing.B, size int, change func(*Config)) {
+	benchPipelineFor(b, defaultPair, ipv4UDP("10.1.0.5", "10.2.0.7", 1, 2, make([]byte, size-28)), change)
+}
+
+// benchPipelineFor measures pkt from A to Z over pair.
+func benchPipelineFor(b *testing.B, pair saPair, pkt []byte, change func(*Config)) {
 	a, z := newPeerWith(b, 128, change), newPeerWith(b, 128, change)
-	defaultPair.install(b, a, z)
+	pair.install(b, a, z)
 	var got atomic.Int64
 	z.tun.SetWriteHandler(func(pkt []byte) { got.Add(1) })
-	pkt := ipv4UDP("10.1.0.5", "10.2.0.7", 1, 2, make([]byte, size-28))
+	size := len(pkt)
 
 	// Warm up: the goroutines touch their batches and the receive address
 	// slots on first use.

@@ -7,7 +7,7 @@ import "sync/atomic"
 // copy's fields are only accessed atomically; Dataplane.Counters returns a
 // plain snapshot.
 type Counters struct {
-	Malformed    uint64 // truncated or invalid ESP, inner IPv4 or other datagrams, bad next header
+	Malformed    uint64 // truncated or invalid ESP, inner IPv4/IPv6 or other datagrams, bad next header
 	NoSA         uint64 // ESP with an SPI we have no SA for (RFC 4303 3.4.2), or an SA deleted in flight
 	Replay       uint64 // duplicate or too old sequence number (RFC 4303 3.4.3)
 	Auth         uint64 // ICV check failed (RFC 4303 3.4.4)
@@ -15,7 +15,7 @@ type Counters struct {
 	Policy       uint64 // decrypted packet outside the SA's selectors (RFC 4301 5.2)
 	NoPolicy     uint64 // outbound packet no SA's selectors match: dropped, never sent in the clear
 	TooBig       uint64 // the ESP packet would not fit a UDP datagram or the buffer
-	Unsupported  uint64 // IPv6 inner or outer packets, SAs without UDP encapsulation (not in this slice)
+	Unsupported  uint64 // SAs to a peer of an address family not listened on, SAs without UDP encapsulation (not in this slice)
 	SeqExhausted uint64 // the SA's sequence numbers ran out (RFC 4303 3.3.3): it needs a rekey
 	Expired      uint64 // the SA reached its hard byte or packet lifetime (RFC 4301 4.4.2.1)
 	SendErrors   uint64 // UDP send failed

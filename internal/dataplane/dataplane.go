@@ -9,18 +9,20 @@
 //	TUN read batch (tun.Device.Read into pooled buffers, outHeadroom bytes of
 //	headroom so the ESP header and IV are written in place; the Linux TUN
 //	splits TSO super-packets into MTU-size packets)
-//	-> parse inner IPv4 (IPv6: dropped, counted unsupported)
+//	-> parse the inner IPv4 or IPv6 packet (inner.go; IPv6: through its
+//	   extension headers to the next layer protocol, RFC 4301 4.4.1.1)
 //	-> policy lookup in the SPD (policy.go; RFC 4301 5.1): an installed
 //	   SA's policy -> that SA; a trap -> held, acquire (trap.go); a drop
 //	   shunt -> dropped, counted shunt_drop; no policy -> dropped, counted
 //	   no_policy, never sent in the clear
 //	-> sequence number, serial per SA (RFC 4303 3.3.3)
-//	-> ESP seal in place, in parallel (RFC 4303 3.3)
-//	-> in order: UDP send batch from the NAT-T socket to the SA's Remote
+//	-> ESP seal in place, in parallel (RFC 4303 3.3; next header 4 or 41)
+//	-> in order: UDP send batch from the NAT-T socket of the Remote's address
+//	   family (IPv4 or IPv6, family.go) to the SA's Remote
 //	   (sendmmsg; runs of equal-size packets to one peer as UDP GSO
 //	   messages, offload_linux.go).
 //
-// Inbound on port 4500 (receive.go):
+// Inbound on port 4500, one reader per address family (receive.go):
 //
 //	UDP read batch (recvmmsg; with UDP_GRO a datagram holds a run of
 //	segments, split here)
@@ -30,7 +32,8 @@
 //	-> SA lookup by SPI (RFC 4303 3.4.2; none: no_sa)
 //	-> replay pre-check, serial per SA (RFC 4303 3.4.3)
 //	-> ICV check, decryption and padding check, in parallel (3.4.4)
-//	-> next header: 4 IPv4 continues, 59 dummy (TFC, RFC 4303 2.6) dropped
+//	-> next header: 4 IPv4 and 41 IPv6 continue (the inner packet must be
+//	   of that version), 59 dummy (TFC, RFC 4303 2.6) dropped
 //	-> inbound policy check: inner source in RemoteTS and destination in
 //	   LocalTS (RFC 4301 5.2; else dropped, counted policy); while drop
 //	   shunts are installed, a packet whose first inbound SPD match is one
@@ -38,7 +41,8 @@
 //	-> in order: replay window update (only now that the ICV passed)
 //	-> TUN write batch (the Linux TUN GRO-coalesces a flow's packets).
 //
-// IKE (routineReceiveIKE, port 500): UDP read batch -> Config.HandleIKE.
+// IKE (routineReceiveIKE, port 500, one per family): UDP read batch ->
+// Config.HandleIKE.
 //
 // Every dropped packet is counted by reason (Counters) and no input panics.
 // Buffers come from bounded pools of preallocated batches, so the steady
@@ -62,8 +66,11 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultTUNName  = "goipsec0"
-	DefaultMTU      = 1400 // inner MTU that fits ESP in UDP in a 1500-byte path
+	DefaultTUNName = "goipsec0"
+	// DefaultMTU is the inner MTU that fits ESP in UDP over IPv4 in a
+	// 1500-byte path; routes to peers reached over IPv6 get
+	// ipv6OuterExtra less (route.go).
+	DefaultMTU      = 1400
 	DefaultIKEPort  = 500  // RFC 7296 2
 	DefaultNATTPort = 4500 // RFC 3948 2, RFC 7296 2.23
 )
@@ -76,16 +83,21 @@ type Config struct {
 	// IKEPort and NATTPort are the UDP ports to listen on. 0 picks a free
 	// port (tests); the daemon sets DefaultIKEPort and DefaultNATTPort.
 	// LocalPorts reports the bound ports.
-	IKEPort    int
-	NATTPort   int
-	ListenAddr netip.Addr // IPv4 address to bind; default 0.0.0.0
+	IKEPort  int
+	NATTPort int
+	// ListenAddr is the address to bind. Unset, the data plane listens on
+	// 0.0.0.0 and on :: (IPv6 only, IPV6_V6ONLY), each family on its own
+	// sockets; the IPv6 pair is skipped with a warning where the host has
+	// no IPv6. Set, it listens on that address only (and so one family).
+	ListenAddr netip.Addr
 	Logger     *slog.Logger
 
 	// HandleIKE is called for every IKE message received (port 500 as is,
 	// port 4500 after the non-ESP marker was stripped), from the socket's
 	// reader goroutine: it must not block for long. local is the address
-	// the message was sent to (from IP_PKTINFO), so replies can come from
-	// it. pkt is owned by the callee (the data plane does not reuse it).
+	// the message was sent to (from IP_PKTINFO or IPV6_PKTINFO), so
+	// replies can come from it. pkt is owned by the callee (the data
+	// plane does not reuse it).
 	HandleIKE func(local, remote netip.AddrPort, pkt []byte)
 
 	DB *sadb.DB // created by the caller; required
@@ -115,7 +127,7 @@ type Config struct {
 	// 8 packets or 64 KiB per trap, 5 s, 1024 traps, acquire retry 10 s).
 	Hold sadb.HoldLimits
 
-	// NoOffload leaves UDP GSO and GRO off on the NAT-T socket (for
+	// NoOffload leaves UDP GSO and GRO off on the NAT-T sockets (for
 	// measurements and for paths that mishandle them).
 	NoOffload bool
 }
@@ -153,9 +165,12 @@ type Dataplane struct {
 	tun     tun.Device // nil with NoTUN
 	mtu     int
 	tunName string
-	ike     *udpSocket
-	natt    *udpSocket
-	routes  *routeTable // nil unless the data plane created the TUN itself
+	// ike and natt are the sockets of ListenAddr's family (IPv4 unless
+	// ListenAddr is IPv6); ike6 and natt6 the IPv6 pair when ListenAddr is
+	// unset, else nil. socketFor picks by peer address.
+	ike, natt   *udpSocket
+	ike6, natt6 *udpSocket
+	routes      *routeTable // nil unless the data plane created the TUN itself
 
 	installMu sync.Mutex          // serialises InstallChild and RemoveChild
 	vips      map[netip.Addr]*vip // virtual IPs on the TUN (vip.go), under installMu
@@ -173,7 +188,10 @@ type Dataplane struct {
 	inFree   chan *inBatch
 	inQueue  chan *inBatch
 	readers  sync.WaitGroup // the goroutines that feed jobs
-	tunw     *tunWriter     // routineWriteTUN's, or the NAT-T reader's on its fast path
+	// tunw is routineWriteTUN's writer, or a NAT-T reader's on its fast
+	// path; with a reader per family, tunwMu keeps them from sharing it.
+	tunw   *tunWriter
+	tunwMu sync.Mutex
 
 	// Batches queued to the in-order stages and not yet sent or
 	// delivered: at 0 a reader may finish a small batch itself.
@@ -204,13 +222,11 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.MTU < 576 || cfg.MTU > maxPacket-outHeadroom {
 		return nil, fmt.Errorf("dataplane: MTU %d out of range 576-%d", cfg.MTU, maxPacket-outHeadroom)
 	}
-	if !cfg.ListenAddr.IsValid() {
+	both := !cfg.ListenAddr.IsValid()
+	if both {
 		cfg.ListenAddr = netip.IPv4Unspecified()
 	}
 	cfg.ListenAddr = cfg.ListenAddr.Unmap()
-	if !cfg.ListenAddr.Is4() {
-		return nil, fmt.Errorf("dataplane: listen address %s: only IPv4 is supported", cfg.ListenAddr)
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -230,12 +246,7 @@ func New(cfg Config) (*Dataplane, error) {
 	if d.nworkers == 0 {
 		d.nworkers = workers()
 	}
-	var err error
-	if d.ike, err = listenUDP(cfg.ListenAddr, cfg.IKEPort, ikeSocketBuffer, false); err != nil {
-		return nil, err
-	}
-	if d.natt, err = listenUDP(cfg.ListenAddr, cfg.NATTPort, nattSocketBuffer, !cfg.NoOffload); err != nil {
-		d.ike.close()
+	if err := d.listen(cfg, both); err != nil {
 		return nil, err
 	}
 	switch {
@@ -246,13 +257,13 @@ func New(cfg Config) (*Dataplane, error) {
 	default:
 		dev, name, sys, err := createTUN(cfg.TUNName, cfg.MTU, d.log)
 		if err != nil {
-			d.ike.close()
-			d.natt.close()
+			d.closeSockets()
 			return nil, err
 		}
 		d.tun, d.tunName = dev, name
 		d.routes = newRouteTable(sys, d.log)
 		d.routes.host.mark = d.markSockets
+		d.routes.mtu = cfg.MTU
 	}
 	return d, nil
 }
@@ -276,11 +287,27 @@ func (d *Dataplane) Start() {
 		for range inPool {
 			d.inFree <- newInBatch(udpRecvBatchSize)
 		}
-		d.wg.Add(4)
-		d.readers.Add(1)
+		var natt sync.WaitGroup
+		for _, s := range d.sockets() {
+			d.wg.Add(1)
+			if s == d.ike || s == d.ike6 {
+				go d.routineReceiveIKE(s)
+				continue
+			}
+			d.readers.Add(1)
+			natt.Add(1)
+			go func() {
+				defer natt.Done()
+				d.routineReceiveNATT(s)
+			}()
+		}
+		// routineWriteTUN ends when no NAT-T reader can queue more.
+		go func() {
+			natt.Wait()
+			close(d.inQueue)
+		}()
+		d.wg.Add(2)
 		go d.routineExpireHeld()
-		go d.routineReceiveIKE()
-		go d.routineReceiveNATT()
 		go d.routineWriteTUN()
 		if d.tun != nil {
 			n := min(max(d.tun.BatchSize(), 1), udpBatchSize)
@@ -319,7 +346,7 @@ func (d *Dataplane) Close() error {
 			d.routes.close()
 		}
 		d.installMu.Unlock()
-		errs := []error{d.ike.close(), d.natt.close()}
+		errs := []error{d.closeSockets()}
 		if d.tun != nil {
 			errs = append(errs, d.tun.Close())
 		}
@@ -334,8 +361,8 @@ func (d *Dataplane) Close() error {
 // Routes are shared between SAs and refcounted per prefix; prefixes that
 // cover the peer's own address (host to host, transport mode) are policy
 // routed around the daemon's own datagrams (hostroute.go). In this slice c
-// must use UDP encapsulation (Encap) to an IPv4 Remote, in tunnel or
-// transport mode (transport.go).
+// must use UDP encapsulation (Encap) to a Remote of a family the data
+// plane listens on, in tunnel or transport mode (transport.go; IPv4 only).
 func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	if c == nil {
 		return errors.New("dataplane: InstallChild(nil)")
@@ -344,8 +371,11 @@ func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	if !c.Encap {
 		return fmt.Errorf("dataplane: install %s: ESP without UDP encapsulation is not supported yet (set Encap, RFC 3948)", c.Name)
 	}
-	if !c.Remote.Addr().Unmap().Is4() || c.Remote.Port() == 0 {
-		return fmt.Errorf("dataplane: install %s: remote %s: need an IPv4 address and port", c.Name, c.Remote)
+	if !c.Remote.Addr().IsValid() || c.Remote.Port() == 0 {
+		return fmt.Errorf("dataplane: install %s: remote %s: need an address and port", c.Name, c.Remote)
+	}
+	if d.socketFor(false, c.Remote.Addr()) == nil {
+		return fmt.Errorf("dataplane: install %s: remote %s: not listening on that address family", c.Name, c.Remote)
 	}
 	d.installMu.Lock()
 	defer d.installMu.Unlock()

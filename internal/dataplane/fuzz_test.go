@@ -13,7 +13,8 @@ import (
 )
 
 // fuzzDataplane is a Dataplane without goroutines or sockets, with one SA
-// (inbound SPI 0xb0000001, 10.2.0.0/24 local, 10.1.0.0/24 remote), for
+// (inbound SPI 0xb0000001, 10.2.0.0/24 and fd02::/64 local, 10.1.0.0/24
+// and fd01::/64 remote), for
 // driving the pipeline stages (prepareIn, decryptIn; prepareOut, process) directly. peerOut is the peer's sending half.
 func fuzzDataplane(t testing.TB) (d *Dataplane, peerOut *esp.Outbound) {
 	d = &Dataplane{
@@ -30,8 +31,8 @@ func fuzzDataplane(t testing.TB) (d *Dataplane, peerOut *esp.Outbound) {
 		Local:    netip.MustParseAddrPort("192.0.2.2:4500"),
 		Remote:   netip.MustParseAddrPort("192.0.2.1:4500"),
 		Encap:    true,
-		LocalTS:  mustTS(t, "10.2.0.0/24"),
-		RemoteTS: mustTS(t, "10.1.0.0/24"),
+		LocalTS:  mustTS(t, "10.2.0.0/24", "fd02::/64"),
+		RemoteTS: mustTS(t, "10.1.0.0/24", "fd01::/64"),
 	}
 	if err := d.db.Add(c); err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func seal(t testing.TB, o *esp.Outbound, payload []byte, nextHeader uint8) []byt
 
 // FuzzInbound feeds arbitrary UDP payloads to the port 4500 classification,
 // ESP open and inner checks: no input may panic, and whatever reaches the
-// TUN sits at tunWriteOffset as a whole IPv4 packet.
+// TUN is a whole IPv4 or IPv6 packet.
 func FuzzInbound(f *testing.F) {
 	d, peerOut := fuzzDataplane(f)
 	good := ipv4UDP("10.1.0.5", "10.2.0.7", 1, 2, []byte("hello"))
@@ -64,6 +65,10 @@ func FuzzInbound(f *testing.F) {
 	f.Add(seal(f, peerOut, []byte{1, 2, 3}, esp.NextHeaderIPv4))
 	f.Add(seal(f, peerOut, nil, esp.NextHeaderDummy))
 	f.Add(seal(f, peerOut, make([]byte, 40), esp.NextHeaderIPv6))
+	good6 := ipv6UDP("fd01::5", "fd02::7", 1, 2, []byte("hello"), nil)
+	f.Add(seal(f, peerOut, good6, esp.NextHeaderIPv6))
+	f.Add(seal(f, peerOut, good6, esp.NextHeaderIPv4))
+	f.Add(seal(f, peerOut, ipv6UDP("fd01::5", "fd02::7", 1, 2, nil, []uint8{0, 44}, hopByHop, fragment(3, false)), esp.NextHeaderIPv6))
 	f.Add(seal(f, peerOut, good, 17))
 	f.Add([]byte{0xff})
 	f.Add([]byte{0, 0, 0, 0, 1, 2, 3})
@@ -79,7 +84,7 @@ func FuzzInbound(f *testing.F) {
 		n := copy(buf, data)
 		m := ipv4.Message{N: n, Addr: addr}
 		var s inSegment
-		if !d.prepareIn(&m, buf[:n], &s) {
+		if !d.prepareIn(d.natt, &m, buf[:n], &s) {
 			return
 		}
 		inner := d.decryptIn(&s)
@@ -89,7 +94,8 @@ func FuzzInbound(f *testing.F) {
 		if err := s.sa.OpenAccept(s.seq); err != nil {
 			return
 		}
-		if len(inner) < 20 || inner[0]>>4 != 4 {
+		var ip innerPacket
+		if !parseInner(inner, &ip) || len(ip.pkt) != len(inner) {
 			t.Fatalf("bad packet for the TUN: % x", inner)
 		}
 	})
@@ -97,7 +103,8 @@ func FuzzInbound(f *testing.F) {
 
 // FuzzOutbound feeds arbitrary packets "read from the TUN" to the outbound
 // parse, policy lookup and seal: no input may panic; a packet is only sent
-// if it is IPv4 inside the selectors.
+// if it is IPv4 or IPv6 inside the selectors, with its family as the
+// next header.
 func FuzzOutbound(f *testing.F) {
 	d, _ := fuzzDataplane(f)
 	f.Add(ipv4UDP("10.2.0.7", "10.1.0.5", 1, 2, []byte("hello")))
@@ -107,6 +114,9 @@ func FuzzOutbound(f *testing.F) {
 	f.Add(frag)
 	f.Add(make([]byte, 40))
 	f.Add([]byte{0x60})
+	f.Add(ipv6UDP("fd02::7", "fd01::5", 1, 2, []byte("hello"), nil))
+	f.Add(ipv6UDP("fd02::7", "fd01::5", 1, 2, []byte("ext"), []uint8{0, 60}, hopByHop, hopByHop))
+	f.Add(ipv6UDP("fd02::7", "fd09::5", 1, 2, nil, nil))
 	f.Add([]byte{0x45, 0, 0, 20})
 	b := newOutBatch(1, maxPacket)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
@@ -119,8 +129,12 @@ func FuzzOutbound(f *testing.F) {
 		if b.pkts[0].esp == nil {
 			return
 		}
-		if len(pkt) < 20 || pkt[0]>>4 != 4 {
-			t.Fatalf("sent a non-IPv4 packet % x", pkt)
+		var ip innerPacket
+		if !parseInner(pkt, &ip) || ip.nextHeader != b.pkts[0].nh { // tunnel mode: nh is the family
+			t.Fatalf("sent a non-IP packet % x", pkt)
+		}
+		if !d.db.Inbound(0xb0000001).MatchOutbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport) {
+			t.Fatalf("sent a packet outside the selectors: % x", pkt)
 		}
 		if got := b.pkts[0].esp; len(got) < esp.HeaderLen || got[0] != 0xa0 {
 			t.Fatalf("sent % x, want ESP for SPI a0000001", got)

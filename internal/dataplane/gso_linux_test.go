@@ -119,7 +119,7 @@ func TestGROSplit(t *testing.T) {
 	m.N = len(data)
 	m.NN = copy(m.OOB, groControl(segSize))
 	m.Addr = &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4500}
-	d.splitDatagram(b, m, b.bufs[0])
+	d.splitDatagram(d.natt, b, m, b.bufs[0])
 	if b.nsegs != 4 {
 		t.Fatalf("%d segments, want 4", b.nsegs)
 	}

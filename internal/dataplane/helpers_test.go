@@ -36,6 +36,7 @@ type ikeMsg struct {
 
 // peer is one data plane on loopback with an in-memory TUN.
 type peer struct {
+	addr    netip.Addr // where its sockets listen: loopback unless changed
 	dp      *Dataplane
 	tun     *tuntest.Device
 	db      *sadb.DB
@@ -81,6 +82,10 @@ func newPeerWith(t testing.TB, batch int, change func(*Config)) *peer {
 		t.Fatal(err)
 	}
 	p.dp = dp
+	p.addr = loopback
+	if cfg.ListenAddr.Is6() {
+		p.addr = cfg.ListenAddr
+	}
 	dp.Start()
 	t.Cleanup(func() {
 		if err := dp.Close(); err != nil {
@@ -92,12 +97,12 @@ func newPeerWith(t testing.TB, batch int, change func(*Config)) *peer {
 
 func (p *peer) nattAddr() netip.AddrPort {
 	_, natt := p.dp.LocalPorts()
-	return netip.AddrPortFrom(loopback, natt)
+	return netip.AddrPortFrom(p.addr, natt)
 }
 
 func (p *peer) ikeAddr() netip.AddrPort {
 	ike, _ := p.dp.LocalPorts()
-	return netip.AddrPortFrom(loopback, ike)
+	return netip.AddrPortFrom(p.addr, ike)
 }
 
 // keymat returns deterministic AES-128-GCM key material (key || salt).
@@ -269,7 +274,13 @@ func waitCounter(t testing.TB, what string, want uint64, get func() uint64) {
 // udpClient is a plain loopback UDP socket standing in for a peer.
 func udpClient(t testing.TB) *net.UDPConn {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return udpClientOn(t, loopback)
+}
+
+// udpClientOn is udpClient on address a (e.g. ::1).
+func udpClientOn(t testing.TB, a netip.Addr) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,21 +12,22 @@ import (
 // in a UDP datagram from and to the NAT-T port.
 var natKeepalive = []byte{0xFF}
 
-// SendKeepalive sends a NAT-keepalive (RFC 3948 4) from the NAT-T socket to
-// remote and, if local.Addr() is set, from that source address, so the NAT
+// SendKeepalive sends a NAT-keepalive (RFC 3948 4) from the NAT-T socket of
+// remote's address family to remote and, if local.Addr() is set, from that source address, so the NAT
 // in front of us keeps the mapping that the peer's ESP and IKE packets
 // arrive through. The receiving side ignores it (receive.go counts it).
 func (d *Dataplane) SendKeepalive(local, remote netip.AddrPort) error {
 	raddr := remote.Addr().Unmap()
-	if !raddr.Is4() {
-		return fmt.Errorf("dataplane: NAT-keepalive to %s: only IPv4 is supported", remote)
+	s := d.socketFor(true, raddr)
+	if s == nil {
+		return fmt.Errorf("dataplane: NAT-keepalive to %s: not listening on that address family", remote)
 	}
-	var cm *ipv4.ControlMessage
-	if l := local.Addr().Unmap(); l.Is4() && !l.IsUnspecified() && d.natt.boundToAny() {
-		cm = &ipv4.ControlMessage{Src: l.AsSlice()}
-	}
-	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(raddr, remote.Port()))
-	if _, err := d.natt.pc.WriteTo(natKeepalive, cm, dst); err != nil {
+	msg := [1]ipv4.Message{{
+		Buffers: [][]byte{natKeepalive},
+		Addr:    net.UDPAddrFromAddrPort(netip.AddrPortFrom(raddr, remote.Port())),
+		OOB:     s.pktinfo(make([]byte, 0, pktinfoLen), local.Addr()),
+	}}
+	if _, err := s.pc.WriteBatch(msg[:], 0); err != nil {
 		return fmt.Errorf("dataplane: NAT-keepalive %s -> %s: %w", local, remote, err)
 	}
 	inc(&d.counters.KeepaliveSent)

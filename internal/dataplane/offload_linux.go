@@ -101,7 +101,7 @@ func isGSOError(err error) bool {
 type writeState struct {
 	hdrs    []unix.Mmsghdr
 	iovs    []unix.Iovec
-	names   []unix.RawSockaddrInet4
+	names   []unix.RawSockaddrInet6 // or a sockaddr_in on an IPv4 socket
 	writeFn func(fd uintptr) bool
 	count   int
 	n       int
@@ -135,7 +135,7 @@ func (c *mmsgConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	}
 	if len(w.hdrs) < len(ms) {
 		w.hdrs = make([]unix.Mmsghdr, len(ms))
-		w.names = make([]unix.RawSockaddrInet4, len(ms))
+		w.names = make([]unix.RawSockaddrInet6, len(ms))
 	}
 	if len(w.iovs) < niov {
 		w.iovs = make([]unix.Iovec, niov)
@@ -162,14 +162,24 @@ func (c *mmsgConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 		}
 		if ua, ok := m.Addr.(*net.UDPAddr); ok && ua != nil {
 			sa := &w.names[i]
-			*sa = unix.RawSockaddrInet4{Family: unix.AF_INET}
-			if ip4 := ua.IP.To4(); ip4 != nil {
-				copy(sa.Addr[:], ip4)
+			*sa = unix.RawSockaddrInet6{}
+			var port *[2]byte
+			if c.v6 {
+				sa.Family = unix.AF_INET6
+				copy(sa.Addr[:], ua.IP.To16())
+				port = (*[2]byte)(unsafe.Pointer(&sa.Port))
+				h.Hdr.Namelen = unix.SizeofSockaddrInet6
+			} else {
+				sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+				sa4.Family = unix.AF_INET
+				if ip4 := ua.IP.To4(); ip4 != nil {
+					copy(sa4.Addr[:], ip4)
+				}
+				port = (*[2]byte)(unsafe.Pointer(&sa4.Port))
+				h.Hdr.Namelen = unix.SizeofSockaddrInet4
 			}
-			p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-			p[0], p[1] = byte(ua.Port>>8), byte(ua.Port)
+			port[0], port[1] = byte(ua.Port>>8), byte(ua.Port)
 			h.Hdr.Name = (*byte)(unsafe.Pointer(sa))
-			h.Hdr.Namelen = unix.SizeofSockaddrInet4
 		}
 		if len(m.OOB) > 0 {
 			h.Hdr.Control = &m.OOB[0]

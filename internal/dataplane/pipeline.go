@@ -30,7 +30,8 @@ import (
 //
 // Inbound:
 //
-//	routineReceiveNATT (one goroutine)
+//	routineReceiveNATT (one goroutine per address family, each with its own
+//	    socket; their batches share inFree, inQueue and the writer)
 //	    takes a free inBatch from inFree, reads a recvmmsg batch (with
 //	    UDP_GRO a datagram holds a run of segments), splits the segments,
 //	    classifies them (keepalive, IKE: handled here), looks up the SA by
@@ -52,9 +53,10 @@ import (
 // keeps the order (the in-order stage is idle and only this reader could
 // queue more) and saves a goroutine hand-off of latency per direction.
 //
-// One reader and one writer per direction and FIFO queues between them mean
-// the packets of every SA (and of every flow) leave in the order they came:
-// parallel crypto never reorders. Memory is bounded by the pools: outPool
+// One reader (inbound: per address family, and a peer uses one) and one
+// writer per direction and FIFO queues between them mean the packets of
+// every SA (and of every flow) leave in the order they came: parallel
+// crypto never reorders. Memory is bounded by the pools: outPool
 // and inPool batches per direction, preallocated, nothing allocated per
 // packet (about 30 MB of buffers in all, mostly the 64 KB GRO receive and
 // TUN write buffers, of which only the bytes used become resident); under

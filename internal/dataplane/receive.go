@@ -50,18 +50,17 @@ func newInBatch(n int) *inBatch {
 // (pipeline.go): UDP read batch -> split GRO datagrams -> classify -> SA
 // lookup and replay pre-check -> crypto workers and, in order,
 // routineWriteTUN.
-func (d *Dataplane) routineReceiveNATT() {
+func (d *Dataplane) routineReceiveNATT(s *udpSocket) {
 	defer d.wg.Done()
 	defer d.readers.Done()
-	defer close(d.inQueue)
 	var failures int
 	var readErrs uint64 // not a packet drop: kept out of Counters
 	for {
 		b := <-d.inFree
-		n, err := d.natt.pc.ReadBatch(b.msgs, 0)
+		n, err := s.pc.ReadBatch(b.msgs, 0)
 		if err != nil {
 			d.inFree <- b
-			if d.readFailed("udp 4500", err, &failures, &readErrs) {
+			if d.readFailed(s.name(), err, &failures, &readErrs) {
 				return
 			}
 			continue
@@ -70,7 +69,7 @@ func (d *Dataplane) routineReceiveNATT() {
 		b.now = time.Now().UnixNano()
 		b.nsegs = 0
 		for i := range min(n, len(b.msgs)) {
-			d.splitDatagram(b, &b.msgs[i], b.bufs[i])
+			d.splitDatagram(s, b, &b.msgs[i], b.bufs[i])
 		}
 		if b.nsegs == 0 {
 			d.inFree <- b
@@ -79,9 +78,12 @@ func (d *Dataplane) routineReceiveNATT() {
 		if b.nsegs < 2*minChunk && d.inInflight.Load() == 0 {
 			// Fast path for light traffic, as in routineReadFromTUN:
 			// routineWriteTUN is idle and nothing can be queued behind
-			// its back, so its writer is ours until we are done.
+			// its back by this reader; tunwMu keeps the other family's
+			// reader out.
 			b.process(d, 0, b.nsegs)
+			d.tunwMu.Lock()
 			d.deliverBatch(b, d.tunw)
+			d.tunwMu.Unlock()
 			d.inFree <- b
 			continue
 		}
@@ -93,14 +95,14 @@ func (d *Dataplane) routineReceiveNATT() {
 
 // splitDatagram cuts a received datagram into its GRO segments (one if it
 // was not coalesced) and prepares each.
-func (d *Dataplane) splitDatagram(b *inBatch, m *ipv4.Message, buf []byte) {
+func (d *Dataplane) splitDatagram(s *udpSocket, b *inBatch, m *ipv4.Message, buf []byte) {
 	if m.N <= 0 || m.N > len(buf) || m.Flags&msgTrunc != 0 {
 		inc(&d.counters.Malformed)
 		return
 	}
 	data := buf[:m.N]
 	size := len(data)
-	if d.natt.gro {
+	if s.gro {
 		nn := min(max(m.NN, 0), len(m.OOB))
 		if g := groSegmentSize(m.OOB[:nn]); g > 0 && g < len(data) {
 			size = g
@@ -114,7 +116,7 @@ func (d *Dataplane) splitDatagram(b *inBatch, m *ipv4.Message, buf []byte) {
 			inc(&d.counters.Malformed) // more segments than GRO makes
 			continue
 		}
-		if d.prepareIn(m, seg, &b.segs[b.nsegs]) {
+		if d.prepareIn(s, m, seg, &b.segs[b.nsegs]) {
 			b.nsegs++
 		}
 	}
@@ -124,13 +126,13 @@ func (d *Dataplane) splitDatagram(b *inBatch, m *ipv4.Message, buf []byte) {
 // classification (RFC 3948 2.2: keepalive, non-ESP marker = IKE, else
 // ESP), SA lookup by SPI (RFC 4303 3.4.2) and the anti-replay pre-check
 // (RFC 4303 3.4.3). It reports whether s is ESP to decrypt.
-func (d *Dataplane) prepareIn(m *ipv4.Message, data []byte, s *inSegment) bool {
+func (d *Dataplane) prepareIn(sock *udpSocket, m *ipv4.Message, data []byte, s *inSegment) bool {
 	switch {
 	case esp.IsKeepalive(data):
 		inc(&d.counters.Keepalive) // RFC 3948 2.3: ignore
 		return false
 	case esp.IsNonESPMarker(data):
-		d.deliverIKE(d.natt, m, data[esp.NonESPMarkerLen:])
+		d.deliverIKE(sock, m, data[esp.NonESPMarkerLen:])
 		return false
 	}
 	e, err := packet.ParseESP(data)
@@ -195,34 +197,29 @@ func (d *Dataplane) decryptIn(s *inSegment) []byte {
 		return payload
 	}
 	switch nextHeader {
-	case esp.NextHeaderIPv4:
-	case esp.NextHeaderIPv6:
-		inc(&d.counters.Unsupported)
-		return nil
+	case esp.NextHeaderIPv4, esp.NextHeaderIPv6:
 	default: // tunnel mode carries IP packets only
 		inc(&d.counters.Malformed)
 		return nil
 	}
-	ip, err := packet.ParseIPv4(payload)
-	if err != nil {
+	// TFC padding may follow the inner packet (RFC 4303 2.7); the next
+	// header must announce the packet's own version (RFC 4303 2.6).
+	var ip innerPacket
+	if !parseInner(payload, &ip) || ip.nextHeader != nextHeader {
 		inc(&d.counters.Malformed)
 		return nil
 	}
-	// TFC padding may follow the inner packet (RFC 4303 2.7).
-	inner := payload[:ip.TotalLen()]
-	proto := ip.Protocol()
-	sp, dp := innerPorts(ip, proto)
-	if !c.MatchInbound(ip.Src(), ip.Dst(), proto, sp, dp) {
+	if !c.MatchInbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport) {
 		// RFC 4301 5.2 step 4: the inner header must match the SA's
 		// selectors, or a peer could inject traffic for other SAs.
 		c.Stats.DropsPolicy.Add(1)
 		inc(&d.counters.Policy)
 		return nil
 	}
-	if d.shuntDropsInbound(ip.Src(), ip.Dst(), proto, sp, dp) {
+	if d.shuntDropsInbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport) {
 		return nil // mode = drop applies to what the tunnel brings too (shunt.go)
 	}
-	return inner
+	return ip.pkt
 }
 
 // tunWriter is routineWriteTUN's state: TUN write buffers with room for
@@ -247,7 +244,9 @@ func (d *Dataplane) routineWriteTUN() {
 	defer d.wg.Done()
 	for b := range d.inQueue {
 		b.done.Wait()
+		d.tunwMu.Lock()
 		d.deliverBatch(b, d.tunw)
+		d.tunwMu.Unlock()
 		d.inInflight.Add(-1)
 		d.inFree <- b
 	}
@@ -343,16 +342,16 @@ func (d *Dataplane) writeTUN(w *tunWriter) {
 	}
 }
 
-// routineReceiveIKE reads the IKE socket (port 500): everything is IKE.
-func (d *Dataplane) routineReceiveIKE() {
+// routineReceiveIKE reads an IKE socket (port 500): everything is IKE.
+func (d *Dataplane) routineReceiveIKE(s *udpSocket) {
 	defer d.wg.Done()
 	b := newRecvBatch(ikeBatchSize, maxPacket, maxPacket)
 	var failures int
 	var readErrs uint64
 	for {
-		n, err := d.ike.pc.ReadBatch(b.msgs, 0)
+		n, err := s.pc.ReadBatch(b.msgs, 0)
 		if err != nil {
-			if d.readFailed("udp 500", err, &failures, &readErrs) {
+			if d.readFailed(s.name(), err, &failures, &readErrs) {
 				return
 			}
 			continue
@@ -364,7 +363,7 @@ func (d *Dataplane) routineReceiveIKE() {
 				inc(&d.counters.Malformed)
 				continue
 			}
-			d.deliverIKE(d.ike, m, b.bufs[i][:m.N])
+			d.deliverIKE(s, m, b.bufs[i][:m.N])
 		}
 	}
 }

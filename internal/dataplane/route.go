@@ -12,10 +12,11 @@ import (
 // routeSys installs and removes routes via the TUN (netlink on Linux).
 type routeSys interface {
 	// replace adds or replaces the route to dst via the TUN with source
-	// address src (if valid).
-	replace(dst netip.Prefix, src netip.Addr) error
+	// address src (if valid) and MTU mtu (if not 0; else the TUN's).
+	replace(dst netip.Prefix, src netip.Addr, mtu int) error
 	del(dst netip.Prefix) error
-	// localAddrs lists the host's IPv4 addresses, loopback excluded.
+	// localAddrs lists the host's IPv4 and IPv6 addresses, loopback and
+	// IPv6 link-local excluded.
 	localAddrs() ([]netip.Addr, error)
 	close()
 }
@@ -25,8 +26,12 @@ type routeSys interface {
 // installs the new SA before the old one goes). Guarded by
 // Dataplane.installMu.
 type routeTable struct {
-	sys    routeSys
-	log    *slog.Logger
+	sys routeSys
+	log *slog.Logger
+	// mtu is the TUN's MTU: routes for SAs whose peer is reached over
+	// IPv6 get ipv6OuterExtra less, so that their ESP packets fit the
+	// same path as IPv4 ones. 0: leave every route at the TUN's MTU.
+	mtu    int
 	refs   map[netip.Prefix]int
 	bySA   map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
 	byTrap map[uint32][]netip.Prefix // trap or drop shunt ReqID -> prefixes it holds (trap.go, shunt.go)
@@ -52,11 +57,11 @@ func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
 	}
 }
 
-// add takes a reference on the route of every IPv4 prefix of c.RemoteTS,
-// installing the routes not there yet. A prefix that covers the peer's own
-// address would send the ESP packets themselves into the TUN: it goes into
-// the policy-routed table of hostroute.go instead. It fails, changing
-// nothing, if a route cannot be installed.
+// add takes a reference on the route of every prefix of c.RemoteTS (IPv4
+// and IPv6), installing the routes not there yet. A prefix that covers the
+// peer's own address would send the ESP packets themselves into the TUN:
+// it goes into the policy-routed table of hostroute.go instead. It fails,
+// changing nothing, if a route cannot be installed.
 func (t *routeTable) add(c *sadb.ChildSA) error {
 	spi := c.InSPI()
 	if _, ok := t.bySA[spi]; ok {
@@ -70,7 +75,11 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 		}
 	}
 	if len(hostPrefixes) > 0 {
-		src := t.pickSource(c.LocalTS)
+		if peer.Is6() {
+			// hostroute.go's rule and table are IPv4 only for now.
+			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies over IPv6 are not supported yet", hostPrefixes[0], peer)
+		}
+		src := t.pickSource(c.LocalTS, false)
 		if !src.IsValid() {
 			src = c.Local.Addr().Unmap()
 		}
@@ -110,7 +119,8 @@ func (t *routeTable) removeTrap(reqID uint32) {
 	t.release(ps)
 }
 
-// hold takes a reference on the route of every IPv4 prefix of remote,
+// hold takes a reference on the route of every prefix (IPv4 and IPv6) of
+// remote,
 // installing those not there yet, and returns them; on error it changes
 // nothing. Prefixes that cover the peer are skipped if hostRouted (the
 // caller routes them, hostroute.go), refused otherwise (traps: host routes
@@ -125,20 +135,31 @@ func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr, hostRout
 			return nil, fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
 		}
 	}
-	var src netip.Addr
-	srcDone := false
+	mtu := 0
+	if peer.Is6() && t.mtu > 0 {
+		// A prefix shared with an SA over IPv4 keeps the MTU of the SA
+		// that installed it first.
+		mtu = t.mtu - ipv6OuterExtra
+	}
+	var src [2]netip.Addr // per family: [0] IPv4, [1] IPv6
+	var srcDone [2]bool
 	var added []netip.Prefix
 	for _, p := range prefixes {
 		if t.refs[p] == 0 {
-			if !srcDone {
-				src = t.pickSource(local)
-				srcDone = true
+			f := 0
+			if p.Addr().Is6() {
+				f = 1
 			}
-			if err := t.sys.replace(p, src); err != nil {
+			if !srcDone[f] {
+				src[f] = t.pickSource(local, f == 1)
+				srcDone[f] = true
+			}
+			src := src[f]
+			if err := t.sys.replace(p, src, mtu); err != nil {
 				t.release(added)
 				return nil, fmt.Errorf("add route %s: %w", p, err)
 			}
-			t.log.Debug("route added", "dst", p, "src", src)
+			t.log.Debug("route added", "dst", p, "src", src, "mtu", mtu)
 		}
 		t.refs[p]++
 		added = append(added, p)
@@ -192,18 +213,21 @@ func (t *routeTable) removeAll() {
 	t.host.removeAll()
 }
 
-// pickSource returns a local address inside the local selectors, so that
-// traffic the host itself sends into the tunnel has a source the peer's
-// selectors accept; invalid if the host has none.
-func (t *routeTable) pickSource(local []ts.Selector) netip.Addr {
+// pickSource returns a local address of the family (IPv6 if v6) inside the
+// local selectors, so that traffic the host itself sends into the tunnel
+// has a source the peer's selectors accept; invalid if the host has none.
+func (t *routeTable) pickSource(local []ts.Selector, v6 bool) netip.Addr {
 	addrs, err := t.sys.localAddrs()
 	if err != nil {
 		t.log.Warn("list local addresses", "err", err)
 		return netip.Addr{}
 	}
 	for _, a := range addrs {
+		if a.Is6() != v6 {
+			continue
+		}
 		for _, s := range local {
-			if s.Is4() && s.Start.Compare(a) <= 0 && a.Compare(s.End) <= 0 {
+			if s.Is6() == v6 && s.Start.Compare(a) <= 0 && a.Compare(s.End) <= 0 {
 				return a
 			}
 		}
@@ -211,13 +235,11 @@ func (t *routeTable) pickSource(local []ts.Selector) netip.Addr {
 	return netip.Addr{}
 }
 
-// remotePrefixes returns the distinct IPv4 CIDR prefixes covering sels.
+// remotePrefixes returns the distinct CIDR prefixes, of both families,
+// covering sels.
 func remotePrefixes(sels []ts.Selector) []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range sels {
-		if !s.Is4() {
-			continue // IPv6 inner traffic: a later slice
-		}
 		for _, p := range s.Prefixes() {
 			if !containsPrefix(out, p) {
 				out = append(out, p)

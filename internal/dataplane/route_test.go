@@ -14,6 +14,7 @@ import (
 // fakeRoutes records route operations.
 type fakeRoutes struct {
 	routes  map[netip.Prefix]netip.Addr
+	mtus    map[netip.Prefix]int
 	ops     []string
 	addrs   []netip.Addr
 	failFor netip.Prefix
@@ -24,11 +25,12 @@ type fakeRoutes struct {
 	failRule   bool
 }
 
-func (f *fakeRoutes) replace(dst netip.Prefix, src netip.Addr) error {
+func (f *fakeRoutes) replace(dst netip.Prefix, src netip.Addr, mtu int) error {
 	if dst == f.failFor {
 		return errors.New("injected failure")
 	}
 	f.routes[dst] = src
+	f.mtus[dst] = mtu
 	f.ops = append(f.ops, "replace "+dst.String())
 	return nil
 }
@@ -45,15 +47,24 @@ func (f *fakeRoutes) close()                            { f.closed = true }
 // newRoutedDataplane is a socket-only data plane with a fake route table.
 func newRoutedDataplane(t *testing.T) (*Dataplane, *fakeRoutes) {
 	t.Helper()
-	dp, err := New(Config{ListenAddr: loopback, DB: new(sadb.DB), NoTUN: true, Logger: testLogger(t)})
+	return newRoutedDataplaneOn(t, loopback)
+}
+
+// newRoutedDataplaneOn is newRoutedDataplane listening on listen (unset:
+// both families).
+func newRoutedDataplaneOn(t *testing.T, listen netip.Addr) (*Dataplane, *fakeRoutes) {
+	t.Helper()
+	dp, err := New(Config{ListenAddr: listen, DB: new(sadb.DB), NoTUN: true, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fake := &fakeRoutes{
 		routes: make(map[netip.Prefix]netip.Addr),
+		mtus:   make(map[netip.Prefix]int),
 		addrs:  []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("10.1.0.1")},
 	}
 	dp.routes = newRouteTable(fake, dp.log)
+	dp.routes.mtu = DefaultMTU
 	t.Cleanup(func() { dp.Close() })
 	return dp, fake
 }

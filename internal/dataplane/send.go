@@ -42,6 +42,7 @@ type outBatch struct {
 	done  sync.WaitGroup
 
 	msgs  []ipv4.Message
+	socks []*udpSocket // the NAT-T socket of each message's peer family
 	addrs []net.UDPAddr
 	oobs  [][]byte
 	iovs  [][]byte // backing of the messages' Buffers
@@ -54,13 +55,14 @@ func newOutBatch(n, mtu int) *outBatch {
 		sizes: make([]int, n),
 		pkts:  make([]outPacket, n),
 		msgs:  make([]ipv4.Message, n),
+		socks: make([]*udpSocket, n),
 		addrs: make([]net.UDPAddr, n),
 		oobs:  make([][]byte, n),
 		iovs:  make([][]byte, n),
 	}
 	for i := range n {
 		b.bufs[i] = make([]byte, outHeadroom+mtu+outTailroom)
-		b.addrs[i].IP = make(net.IP, net.IPv4len)
+		b.addrs[i].IP = make(net.IP, net.IPv6len)
 		b.oobs[i] = make([]byte, 0, pktinfoLen+gsoControlLen)
 	}
 	return b
@@ -125,31 +127,19 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		inc(&d.counters.Malformed)
 		return
 	}
-	pkt := buf[outHeadroom : outHeadroom+size]
-	switch pkt[0] >> 4 {
-	case 4:
-	case 6:
-		inc(&d.counters.Unsupported) // IPv6 inner packets: a later slice
-		return
-	default:
+	var ip innerPacket
+	if !parseInner(buf[outHeadroom:outHeadroom+size], &ip) {
 		inc(&d.counters.Malformed)
 		return
 	}
-	ip, err := packet.ParseIPv4(pkt)
-	if err != nil {
-		inc(&d.counters.Malformed)
-		return
-	}
-	inner := pkt[:ip.TotalLen()]
-	proto := ip.Protocol()
-	sp, dp := innerPorts(ip, proto)
-	dec := d.lookupOutbound(ip.Src(), ip.Dst(), proto, sp, dp)
+	inner := ip.pkt
+	dec := d.lookupOutbound(ip.src, ip.dst, ip.proto, ip.sport, ip.dport)
 	c := dec.SA
 	if c == nil {
 		d.noSAOut(dec, inner)
 		return
 	}
-	if !c.Encap || !c.Remote.Addr().Unmap().Is4() || c.Out == nil {
+	if !c.Encap || c.Out == nil || d.socketFor(true, c.PeerAddr().Addr()) == nil {
 		inc(&d.counters.Unsupported)
 		return
 	}
@@ -161,14 +151,14 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 	// Mode dispatch: tunnel mode seals the whole packet (RFC 4303
 	// 3.1.2), transport mode what follows its header (3.1.1,
 	// transport.go).
-	nh := uint8(esp.NextHeaderIPv4)
+	nh := ip.nextHeader
 	hl := 0
 	if c.Mode == sadb.ModeTransport {
 		var ok bool
-		if hl, ok = d.transportPayload(ip, c); !ok {
+		if hl, ok = d.transportPayload(&ip, c); !ok {
 			return
 		}
-		nh = proto
+		nh = ip.proto
 		inner = inner[hl:]
 	}
 	start := outHeadroom + hl - c.Out.PayloadOffset()
@@ -221,7 +211,7 @@ func (b *outBatch) process(d *Dataplane, lo, hi int) {
 }
 
 // routineSendESP is the outbound pipeline's last stage: batches in read
-// order, each once sealed, to the NAT-T socket.
+// order, each once sealed, to the NAT-T sockets.
 func (d *Dataplane) routineSendESP() {
 	defer d.wg.Done()
 	for b := range d.outQueue {
@@ -237,10 +227,10 @@ func (d *Dataplane) routineSendESP() {
 // the same source becomes one UDP GSO message (at most udpGSOMaxSegments,
 // maxUDPPayload bytes) — and sends them.
 func (d *Dataplane) sendBatch(b *outBatch) {
-	gso := d.natt.gso.Load()
 	k, j := 0, 0 // messages, iovecs used
 	var cur *ipv4.Message
 	var curSA *sadb.ChildSA
+	var curSock *udpSocket
 	segSize, total, mstart := 0, 0, 0
 	open := false // cur may take more segments
 	for i := range b.count {
@@ -252,7 +242,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 		c.CountOut(uint64(p.hl + p.n))
 		b.iovs[j] = p.esp
 		j++
-		if gso && open && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&
+		if open && curSock.gso.Load() && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&
 			len(p.esp) <= segSize && total+len(p.esp) <= maxUDPPayload {
 			cur.Buffers = b.iovs[mstart:j]
 			total += len(p.esp)
@@ -262,23 +252,36 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 		d.finishMessage(cur, segSize)
 		cur = &b.msgs[k]
 		k++
+		peer := c.PeerAddr()
+		remote := peer.Addr().Unmap()
+		curSock = d.socketFor(true, remote) // prepareOut checked there is one
+		b.socks[k-1] = curSock
 		mstart, curSA, segSize, total, open = j-1, c, len(p.esp), len(p.esp), true
 		cur.Buffers = b.iovs[mstart:j]
 		a := &b.addrs[k-1]
-		peer := c.PeerAddr()
-		ip4 := peer.Addr().Unmap().As4()
-		a.IP = a.IP[:net.IPv4len]
-		copy(a.IP, ip4[:])
+		a.IP = a.IP[:remote.BitLen()/8]
+		if remote.Is4() {
+			ip4 := remote.As4()
+			copy(a.IP, ip4[:])
+		} else {
+			ip6 := remote.As16()
+			copy(a.IP, ip6[:])
+		}
 		a.Port = int(peer.Port())
 		cur.Addr = a
-		cur.OOB = b.oobs[k-1][:0]
-		if local := c.Local.Addr().Unmap(); local.Is4() && !local.IsUnspecified() && d.natt.boundToAny() {
-			cur.OOB = putPktinfo(b.oobs[k-1][:cap(b.oobs[k-1])], local.As4())
-		}
+		cur.OOB = curSock.pktinfo(b.oobs[k-1], c.Local.Addr())
 		c.Stats.LastOut.Store(b.now)
 	}
 	d.finishMessage(cur, segSize)
-	d.sendESP(b.msgs[:k])
+	// One sendmmsg per run of messages on the same socket (family).
+	for lo := 0; lo < k; {
+		hi := lo + 1
+		for hi < k && b.socks[hi] == b.socks[lo] {
+			hi++
+		}
+		d.sendESP(b.socks[lo], b.msgs[lo:hi])
+		lo = hi
+	}
 }
 
 // finishMessage adds the UDP_SEGMENT control message to m if it carries
@@ -301,19 +304,19 @@ func sameRoute(a, b *sadb.ChildSA) bool {
 // message the path refuses (isGSOError) is sent again as single datagrams;
 // after EIO (no checksum offload) GSO is turned off for the socket. Any
 // other message the kernel refuses is counted and skipped.
-func (d *Dataplane) sendESP(msgs []ipv4.Message) {
+func (d *Dataplane) sendESP(s *udpSocket, msgs []ipv4.Message) {
 	for len(msgs) > 0 {
-		n, err := d.natt.pc.WriteBatch(msgs, 0)
+		n, err := s.pc.WriteBatch(msgs, 0)
 		if err != nil {
 			if d.closing.Load() {
 				return
 			}
 			n = max(n, 0)
 			if n < len(msgs) && len(msgs[n].Buffers) > 1 && isGSOError(err) {
-				if errors.Is(err, syscall.EIO) && d.natt.gso.Swap(false) {
-					d.log.Warn("UDP GSO failed, sending single datagrams from now on", "err", err)
+				if errors.Is(err, syscall.EIO) && s.gso.Swap(false) {
+					d.log.Warn("UDP GSO failed, sending single datagrams from now on", "err", err, "ipv6", s.v6)
 				}
-				d.sendSegments(&msgs[n])
+				d.sendSegments(s, &msgs[n])
 			} else {
 				// msgs[n] failed (or nothing was sent): skip it.
 				add(&d.counters.SendErrors, uint64(max(len(msgs[min(n, len(msgs)-1)].Buffers), 1)))
@@ -328,7 +331,7 @@ func (d *Dataplane) sendESP(msgs []ipv4.Message) {
 }
 
 // sendSegments sends the segments of a GSO message one datagram each.
-func (d *Dataplane) sendSegments(m *ipv4.Message) {
+func (d *Dataplane) sendSegments(s *udpSocket, m *ipv4.Message) {
 	oob := m.OOB
 	if len(oob) >= gsoControlLen {
 		oob = oob[:len(oob)-gsoControlLen] // finishMessage put UDP_SEGMENT last
@@ -336,39 +339,33 @@ func (d *Dataplane) sendSegments(m *ipv4.Message) {
 	var one [1]ipv4.Message
 	for _, seg := range m.Buffers {
 		one[0] = ipv4.Message{Buffers: [][]byte{seg}, Addr: m.Addr, OOB: oob}
-		if _, err := d.natt.pc.WriteBatch(one[:], 0); err != nil {
+		if _, err := s.pc.WriteBatch(one[:], 0); err != nil {
 			inc(&d.counters.SendErrors)
 		}
 	}
 }
 
 // SendIKE sends an IKE message from port local.Port() (the IKE or the NAT-T
-// socket; the non-ESP marker is prepended on NAT-T, RFC 3948 2.2) and, if
-// local.Addr() is set, from that source address (IP_PKTINFO). Port 0 means
-// the IKE socket.
+// socket of remote's address family; the non-ESP marker is prepended on
+// NAT-T, RFC 3948 2.2) and, if local.Addr() is set, from that source
+// address (IP_PKTINFO, IPV6_PKTINFO). Port 0 means the IKE socket.
 func (d *Dataplane) SendIKE(local, remote netip.AddrPort, pkt []byte) error {
-	var s *udpSocket
-	switch local.Port() {
-	case d.natt.port:
-		s = d.natt
+	raddr := remote.Addr().Unmap()
+	s, natt, err := d.portOwner(local, raddr)
+	if err != nil {
+		return fmt.Errorf("dataplane: send IKE %s -> %s: %w", local, remote, err)
+	}
+	if natt {
 		b := make([]byte, esp.NonESPMarkerLen+len(pkt))
 		copy(b[esp.NonESPMarkerLen:], pkt)
 		pkt = b
-	case d.ike.port, 0:
-		s = d.ike
-	default:
-		return fmt.Errorf("dataplane: send IKE from port %d: not listening there (IKE %d, NAT-T %d)", local.Port(), d.ike.port, d.natt.port)
 	}
-	raddr := remote.Addr().Unmap()
-	if !raddr.Is4() {
-		return fmt.Errorf("dataplane: send IKE to %s: only IPv4 is supported", remote)
-	}
-	var cm *ipv4.ControlMessage
-	if l := local.Addr().Unmap(); l.Is4() && !l.IsUnspecified() && s.boundToAny() {
-		cm = &ipv4.ControlMessage{Src: l.AsSlice()}
-	}
-	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(raddr, remote.Port()))
-	if _, err := s.pc.WriteTo(pkt, cm, dst); err != nil {
+	msg := [1]ipv4.Message{{
+		Buffers: [][]byte{pkt},
+		Addr:    net.UDPAddrFromAddrPort(netip.AddrPortFrom(raddr, remote.Port())),
+		OOB:     s.pktinfo(make([]byte, 0, pktinfoLen), local.Addr()),
+	}}
+	if _, err := s.pc.WriteBatch(msg[:], 0); err != nil {
 		return fmt.Errorf("dataplane: send IKE %s -> %s: %w", local, remote, err)
 	}
 	return nil
@@ -394,23 +391,13 @@ func (d *Dataplane) readFailed(what string, err error, failures *int, counter *u
 	return false
 }
 
-// innerPorts returns the ports the selectors match against: TCP, UDP, SCTP
-// and UDP-Lite ports; ICMP type and code as type<<8|code on both sides (RFC
-// 7296 3.13.1); 0 when unavailable, e.g. in non-initial fragments (RFC 4301
-// 4.4.1.1: OPAQUE).
+// innerPorts returns the ports the selectors match against (l4Ports); 0
+// in non-initial fragments (RFC 4301 4.4.1.1: OPAQUE).
 func innerPorts(ip packet.IPv4, proto uint8) (src, dst uint16) {
 	if fragOffset(ip) != 0 {
 		return 0, 0
 	}
-	l4 := ip.Payload()
-	if proto == protoICMP {
-		if len(l4) < 2 {
-			return 0, 0
-		}
-		tc := uint16(l4[0])<<8 | uint16(l4[1])
-		return tc, tc
-	}
-	return packet.Ports(proto, l4)
+	return l4Ports(proto, ip.Payload())
 }
 
 const protoICMP = 1

@@ -9,24 +9,28 @@ import (
 	"syscall"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
-// packetConn is the batch UDP seam: *ipv4.PacketConn (recvmmsg/sendmmsg on
-// Linux), with an allocation-free ReadBatch on Linux (mmsgConn); tests may
+// packetConn is the batch UDP seam: *ipv4.PacketConn or *ipv6.PacketConn
+// (recvmmsg/sendmmsg on Linux; ipv4.Message and ipv6.Message are the same
+// type), with allocation-free batches on Linux (mmsgConn); tests may
 // substitute their own.
 type packetConn interface {
 	ReadBatch(ms []ipv4.Message, flags int) (int, error)
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteTo(b []byte, cm *ipv4.ControlMessage, dst net.Addr) (int, error)
 	Close() error
 }
 
-// udpSocket is one bound UDP socket (port 500 or 4500).
+// udpSocket is one bound UDP socket (port 500 or 4500) of one address
+// family: the data plane has one pair per family (an IPv6 socket is
+// IPV6_V6ONLY, so IPv4 never arrives as mapped addresses on it).
 type udpSocket struct {
 	pc   packetConn
-	addr netip.Addr      // bound address, possibly 0.0.0.0
+	addr netip.Addr      // bound address, possibly 0.0.0.0 or ::
 	port uint16          // bound port
 	rc   syscall.RawConn // for socket options set later (SO_MARK, hostroute.go)
+	v6   bool            // an AF_INET6 socket
 
 	// gso: the kernel takes UDP_SEGMENT messages (turned off when the
 	// path cannot, see sendESP); gro: UDP_GRO is on, datagrams may carry
@@ -43,33 +47,48 @@ const (
 	ikeSocketBuffer  = 1 << 20
 )
 
-// listenUDP binds an IPv4 UDP socket with IP_PKTINFO enabled (to learn the
-// local address of received IKE messages and to choose the source of sent
-// ones) and large socket buffers.
+// listenUDP binds a UDP socket of addr's family with the local address of
+// received datagrams enabled (IP_PKTINFO, or IPV6_RECVPKTINFO, RFC 3542
+// 6.1: to learn where IKE messages were sent, so that replies leave from
+// there) and large socket buffers. An IPv6 socket is IPv6 only ("udp6"
+// sets IPV6_V6ONLY, RFC 3493 5.3): IPv4 has its own socket.
 //
 // With offload, UDP GSO and GRO are enabled where the kernel has them
-// (offload_linux.go).
+// (offload_linux.go; both work on IPv6 too).
 func listenUDP(addr netip.Addr, port int, bufSize int, offload bool) (*udpSocket, error) {
 	ap := netip.AddrPortFrom(addr, uint16(port))
 	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("listen udp: port %d out of range", port)
 	}
-	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap))
+	network, v6 := "udp4", addr.Is6()
+	if v6 {
+		network = "udp6"
+	}
+	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
 	if err != nil {
 		return nil, listenError(ap, err)
 	}
 	setSocketBuffers(c, bufSize)
-	pc := ipv4.NewPacketConn(c)
-	if err := pc.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
+	var pc packetConn
+	if v6 {
+		p := ipv6.NewPacketConn(c)
+		err = p.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+		pc = p
+	} else {
+		p := ipv4.NewPacketConn(c)
+		err = p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+		pc = p
+	}
+	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("listen udp %s: enable IP_PKTINFO: %w", ap, err)
+		return nil, fmt.Errorf("listen udp %s: enable packet info: %w", ap, err)
 	}
 	bound, _ := c.LocalAddr().(*net.UDPAddr)
 	if bound == nil {
 		c.Close()
 		return nil, fmt.Errorf("listen udp %s: no local address", ap)
 	}
-	s := &udpSocket{pc: newBatchConn(c, pc), addr: addr, port: uint16(bound.Port)}
+	s := &udpSocket{pc: newBatchConn(c, pc, v6), addr: addr, port: uint16(bound.Port), v6: v6}
 	s.rc, _ = c.SyscallConn()
 	if offload {
 		gso, gro := enableOffload(c)
@@ -104,23 +123,57 @@ func (s *udpSocket) close() error {
 	return err
 }
 
-// boundToAny reports whether the socket listens on 0.0.0.0, in which case
-// the source address of sent packets is chosen per packet (IP_PKTINFO).
+// name is the socket for log messages: "udp 4500", "udp6 500".
+func (s *udpSocket) name() string {
+	if s.v6 {
+		return fmt.Sprintf("udp6 %d", s.port)
+	}
+	return fmt.Sprintf("udp %d", s.port)
+}
+
+// boundToAny reports whether the socket listens on 0.0.0.0 or ::, in which
+// case the source address of sent packets is chosen per packet
+// (IP_PKTINFO, IPV6_PKTINFO).
 func (s *udpSocket) boundToAny() bool { return s.addr.IsUnspecified() }
 
 // localAddr returns the local address a received datagram was sent to, from
-// its IP_PKTINFO control message, falling back to the bound address.
+// its IP_PKTINFO or IPV6_PKTINFO control message, falling back to the bound
+// address.
 func (s *udpSocket) localAddr(oob []byte) netip.AddrPort {
 	addr := s.addr
 	if len(oob) > 0 {
-		var cm ipv4.ControlMessage
-		if cm.Parse(oob) == nil {
-			if a, ok := netip.AddrFromSlice(cm.Dst); ok {
-				addr = a.Unmap()
+		var dst net.IP
+		if s.v6 {
+			var cm ipv6.ControlMessage
+			if cm.Parse(oob) == nil {
+				dst = cm.Dst
 			}
+		} else {
+			var cm ipv4.ControlMessage
+			if cm.Parse(oob) == nil {
+				dst = cm.Dst
+			}
+		}
+		if a, ok := netip.AddrFromSlice(dst); ok {
+			addr = a.Unmap()
 		}
 	}
 	return netip.AddrPortFrom(addr, s.port)
+}
+
+// pktinfo returns the control message that makes the socket send from
+// local, written into b (pktinfoLen bytes of capacity), or b[:0] when the
+// kernel should choose: the socket is bound to one address, or local is
+// unset or of the other family.
+func (s *udpSocket) pktinfo(b []byte, local netip.Addr) []byte {
+	local = local.Unmap()
+	if !s.boundToAny() || !local.IsValid() || local.IsUnspecified() || local.Is6() != s.v6 {
+		return b[:0]
+	}
+	if s.v6 {
+		return putPktinfo6(b[:cap(b)], local.As16())
+	}
+	return putPktinfo(b[:cap(b)], local.As4())
 }
 
 // recvBatch is a reader goroutine's preallocated batch: one full-size buffer
@@ -135,10 +188,15 @@ func newRecvBatch(n, bufSize, readLen int) *recvBatch {
 	for i := range b.msgs {
 		b.bufs[i] = make([]byte, bufSize)
 		b.msgs[i].Buffers = [][]byte{b.bufs[i][:readLen]}
-		b.msgs[i].OOB = make([]byte, len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface))+groControlLen)
+		b.msgs[i].OOB = make([]byte, recvControlLen+groControlLen)
 	}
 	return b
 }
+
+// recvControlLen is the room for the received packet info of either
+// family.
+var recvControlLen = max(len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface)),
+	len(ipv6.NewControlMessage(ipv6.FlagDst|ipv6.FlagInterface)))
 
 // remoteAddrPort converts a received message's source address.
 func remoteAddrPort(a net.Addr) (netip.AddrPort, bool) {

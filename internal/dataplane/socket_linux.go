@@ -32,8 +32,9 @@ func setSocketBuffers(c *net.UDPConn, size int) {
 	}
 }
 
-// pktinfoLen is the size of an IP_PKTINFO control message.
-var pktinfoLen = unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+// pktinfoLen is the size of an IP_PKTINFO or (the larger) IPV6_PKTINFO
+// control message.
+var pktinfoLen = max(unix.CmsgSpace(unix.SizeofInet4Pktinfo), unix.CmsgSpace(unix.SizeofInet6Pktinfo))
 
 // putPktinfo encodes an IP_PKTINFO control message into b that makes the
 // kernel send from src (ipi_spec_dst, ip(7)) and returns it; b must hold
@@ -43,7 +44,7 @@ func putPktinfo(b []byte, src [4]byte) []byte {
 	if len(b) < pktinfoLen {
 		return nil
 	}
-	b = b[:pktinfoLen]
+	b = b[:unix.CmsgSpace(unix.SizeofInet4Pktinfo)]
 	clear(b)
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
 	h.Level = unix.IPPROTO_IP
@@ -51,6 +52,24 @@ func putPktinfo(b []byte, src [4]byte) []byte {
 	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
 	pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
 	pi.Spec_dst = src
+	return b
+}
+
+// putPktinfo6 is putPktinfo for IPv6: an IPV6_PKTINFO control message
+// with ipi6_addr src (RFC 3542 6.1, ipv6(7)) and no interface, so the
+// kernel sends from src by the routing table.
+func putPktinfo6(b []byte, src [16]byte) []byte {
+	if len(b) < pktinfoLen {
+		return nil
+	}
+	b = b[:unix.CmsgSpace(unix.SizeofInet6Pktinfo)]
+	clear(b)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
+	pi.Addr = src
 	return b
 }
 
@@ -63,17 +82,19 @@ const msgTrunc = unix.MSG_TRUNC
 // every message, this one writes the sender's address into the
 // *net.UDPAddr already in Message.Addr (allocating one per slot the first
 // time). The address is only valid until the next ReadBatch. Messages must
-// have exactly one buffer; others fall back to x/net.
+// have exactly one buffer; others fall back to x/net. The socket is IPv4
+// or IPv6 (v6); the address buffers hold either.
 type mmsgConn struct {
-	*ipv4.PacketConn
+	packetConn
 	rc syscall.RawConn
+	v6 bool
 
 	mu     sync.Mutex // guards everything below
 	hdrs   []unix.Mmsghdr
 	iovs   []unix.Iovec
-	names  []unix.RawSockaddrInet4
-	readFn func(fd uintptr) bool // c.recvmmsg, bound once: a closure per call would allocate
-	count  int                   // recvmmsg arguments and results
+	names  []unix.RawSockaddrInet6 // large enough for a sockaddr_in too
+	readFn func(fd uintptr) bool   // c.recvmmsg, bound once: a closure per call would allocate
+	count  int                     // recvmmsg arguments and results
 	flags  int
 	n      int
 	errno  syscall.Errno
@@ -82,12 +103,12 @@ type mmsgConn struct {
 	w   writeState
 }
 
-func newBatchConn(c *net.UDPConn, pc *ipv4.PacketConn) packetConn {
+func newBatchConn(c *net.UDPConn, pc packetConn, v6 bool) packetConn {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return pc
 	}
-	mc := &mmsgConn{PacketConn: pc, rc: rc}
+	mc := &mmsgConn{packetConn: pc, rc: rc, v6: v6}
 	mc.readFn = mc.recvmmsg
 	return mc
 }
@@ -105,7 +126,7 @@ func (c *mmsgConn) recvmmsg(fd uintptr) bool {
 func (c *mmsgConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	for i := range ms {
 		if len(ms[i].Buffers) != 1 || len(ms[i].Buffers[0]) == 0 {
-			return c.PacketConn.ReadBatch(ms, flags)
+			return c.packetConn.ReadBatch(ms, flags)
 		}
 	}
 	if len(ms) == 0 {
@@ -116,7 +137,7 @@ func (c *mmsgConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	if len(c.hdrs) < len(ms) {
 		c.hdrs = make([]unix.Mmsghdr, len(ms))
 		c.iovs = make([]unix.Iovec, len(ms))
-		c.names = make([]unix.RawSockaddrInet4, len(ms))
+		c.names = make([]unix.RawSockaddrInet6, len(ms))
 	}
 	for i := range ms {
 		b := ms[i].Buffers[0]
@@ -125,7 +146,7 @@ func (c *mmsgConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		h := &c.hdrs[i]
 		h.Len = 0
 		h.Hdr.Name = (*byte)(unsafe.Pointer(&c.names[i]))
-		h.Hdr.Namelen = unix.SizeofSockaddrInet4
+		h.Hdr.Namelen = unix.SizeofSockaddrInet6
 		h.Hdr.Iov = &c.iovs[i]
 		h.Hdr.SetIovlen(1)
 		h.Hdr.Flags = 0
@@ -151,19 +172,27 @@ func (c *mmsgConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		m.NN = int(h.Hdr.Controllen)
 		m.Flags = int(h.Hdr.Flags)
 		ua, ok := m.Addr.(*net.UDPAddr)
-		if !ok || ua == nil || cap(ua.IP) < net.IPv4len {
-			ua = &net.UDPAddr{IP: make(net.IP, net.IPv4len)}
+		if !ok || ua == nil || cap(ua.IP) < net.IPv6len {
+			ua = &net.UDPAddr{IP: make(net.IP, net.IPv6len)}
 			m.Addr = ua
 		}
 		sa := &c.names[i]
-		if sa.Family != unix.AF_INET {
+		var port *[2]byte // network byte order
+		switch sa.Family {
+		case unix.AF_INET:
+			sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+			ua.IP = ua.IP[:net.IPv4len]
+			copy(ua.IP, sa4.Addr[:])
+			port = (*[2]byte)(unsafe.Pointer(&sa4.Port))
+		case unix.AF_INET6:
+			ua.IP = ua.IP[:net.IPv6len]
+			copy(ua.IP, sa.Addr[:])
+			port = (*[2]byte)(unsafe.Pointer(&sa.Port))
+		default:
 			m.Addr = nil
 			continue
 		}
-		ua.IP = ua.IP[:net.IPv4len]
-		copy(ua.IP, sa.Addr[:])
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port)) // network byte order
-		ua.Port = int(p[0])<<8 | int(p[1])
+		ua.Port = int(port[0])<<8 | int(port[1])
 		ua.Zone = ""
 	}
 	return n, nil

@@ -2,11 +2,7 @@
 
 package dataplane
 
-import (
-	"net"
-
-	"golang.org/x/net/ipv4"
-)
+import "net"
 
 func setSocketBuffers(c *net.UDPConn, size int) {
 	_ = c.SetReadBuffer(size)
@@ -18,6 +14,8 @@ const pktinfoLen = 0
 // putPktinfo is Linux only: elsewhere the kernel picks the source address.
 func putPktinfo(b []byte, src [4]byte) []byte { return nil }
 
+func putPktinfo6(b []byte, src [16]byte) []byte { return nil }
+
 const msgTrunc = 0
 
-func newBatchConn(c *net.UDPConn, pc *ipv4.PacketConn) packetConn { return pc }
+func newBatchConn(c *net.UDPConn, pc packetConn, v6 bool) packetConn { return pc }

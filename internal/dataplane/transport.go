@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 
+	"github.com/goipsec/goipsec/internal/esp"
 	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/wire/packet"
 )
@@ -35,7 +36,16 @@ const transportTTL = 64
 // transportPayload checks an outbound packet for transport-mode SA c and
 // returns the length of its IPv4 header, after which the payload to seal
 // starts, or ok false if the packet is dropped (counted).
-func (d *Dataplane) transportPayload(ip packet.IPv4, c *sadb.ChildSA) (hl int, ok bool) {
+func (d *Dataplane) transportPayload(inner *innerPacket, c *sadb.ChildSA) (hl int, ok bool) {
+	if inner.nextHeader != esp.NextHeaderIPv4 {
+		inc(&d.counters.Unsupported) // transport mode over IPv6: not yet
+		return 0, false
+	}
+	ip, err := packet.ParseIPv4(inner.pkt) // checked by parseInner already
+	if err != nil {
+		inc(&d.counters.Malformed)
+		return 0, false
+	}
 	if ip.Src() != c.Local.Addr().Unmap() || ip.Dst() != c.Remote.Addr().Unmap() {
 		// RFC 4301 4.1: only the peers' own packets; selectors that
 		// are not host to host never make a transport SA (ike).

@@ -31,7 +31,6 @@ import (
 	"github.com/goipsec/goipsec/internal/esp"
 	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/ts"
-	"github.com/goipsec/goipsec/internal/wire/packet"
 )
 
 // Trap describes one trap: a child's configured selectors (dynamic ones
@@ -213,12 +212,11 @@ func (d *Dataplane) hold(reqID uint32, name string, pkt []byte) {
 	// The SA may have been installed between the lookup and Hold, after
 	// InstallChild drained the queue: look again so nothing waits for a
 	// drain that already happened.
-	ip, err := packet.ParseIPv4(pkt)
-	if err != nil {
+	var ip innerPacket
+	if !parseInner(pkt, &ip) {
 		return
 	}
-	sp, dp := innerPorts(ip, ip.Protocol())
-	if d.pol.lookupOut(ip.Src(), ip.Dst(), ip.Protocol(), sp, dp).SA != nil {
+	if d.pol.lookupOut(ip.src, ip.dst, ip.proto, ip.sport, ip.dport).SA != nil {
 		d.acq.Drain(reqID, now, d.sendHeld)
 	}
 }
@@ -229,20 +227,19 @@ func (d *Dataplane) hold(reqID uint32, name string, pkt []byte) {
 // may cover less than the trap (narrowing, RFC 7296 2.9).
 func (d *Dataplane) sendHeld(buf []byte) {
 	pkt := buf[outHeadroom:]
-	ip, err := packet.ParseIPv4(pkt)
-	if err != nil {
+	var ip innerPacket
+	if !parseInner(pkt, &ip) {
 		inc(&d.counters.Malformed)
 		return
 	}
-	proto := ip.Protocol()
-	sp, dp := innerPorts(ip, proto)
-	dec := d.pol.lookupOut(ip.Src(), ip.Dst(), proto, sp, dp)
+	dec := d.pol.lookupOut(ip.src, ip.dst, ip.proto, ip.sport, ip.dport)
 	c := dec.SA
 	if c == nil {
 		d.noSAOut(dec, pkt) // still trapped (held again) or dropped
 		return
 	}
-	if !c.Encap || !c.Remote.Addr().Unmap().Is4() || c.Out == nil {
+	sock := d.socketFor(true, c.PeerAddr().Addr())
+	if !c.Encap || sock == nil || c.Out == nil {
 		inc(&d.counters.Unsupported)
 		return
 	}
@@ -257,7 +254,7 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		start = 0
 		copy(full[c.Out.PayloadOffset():], pkt)
 	}
-	out, err := c.Seal(full[start:], n, esp.NextHeaderIPv4)
+	out, err := c.Seal(full[start:], n, ip.nextHeader)
 	if err != nil {
 		if errors.Is(err, esp.ErrBufferTooSmall) {
 			inc(&d.counters.TooBig)
@@ -266,12 +263,13 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		}
 		return
 	}
-	var cm *ipv4.ControlMessage
-	if local := c.Local.Addr().Unmap(); local.Is4() && !local.IsUnspecified() && d.natt.boundToAny() {
-		cm = &ipv4.ControlMessage{Src: local.AsSlice()}
-	}
-	dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.Remote.Addr().Unmap(), c.Remote.Port()))
-	if _, err := d.natt.pc.WriteTo(out, cm, dst); err != nil {
+	peer := c.PeerAddr()
+	msg := [1]ipv4.Message{{
+		Buffers: [][]byte{out},
+		Addr:    net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())),
+		OOB:     sock.pktinfo(make([]byte, 0, pktinfoLen), c.Local.Addr()),
+	}}
+	if _, err := sock.pc.WriteBatch(msg[:], 0); err != nil {
 		inc(&d.counters.SendErrors)
 		return
 	}

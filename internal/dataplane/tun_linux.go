@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -42,6 +43,14 @@ func createTUN(name string, mtu int, log *slog.Logger) (tun.Device, string, rout
 		h.Close()
 		return fail("TUN %s: %w", realName, err)
 	}
+	// No IPv6 link-local address on the TUN (addr_gen_mode none, set
+	// before the link goes up): link-local traffic never crosses a tunnel
+	// (RFC 4291 2.5.6), and with an address the kernel would send its
+	// router solicitations and MLD reports into the TUN, where they only
+	// count as no_policy drops. Routes via the TUN need no address.
+	if err := h.LinkSetIP6AddrGenMode(link, nl.IN6_ADDR_GEN_MODE_NONE); err != nil {
+		log.Debug("cannot turn off IPv6 link-local addresses on the TUN", "tun", realName, "err", err)
+	}
 	if err := h.LinkSetUp(link); err != nil {
 		h.Close()
 		return fail("TUN %s: set link up: %w", realName, err)
@@ -54,6 +63,11 @@ func createTUN(name string, mtu int, log *slog.Logger) (tun.Device, string, rout
 	}
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/rp_filter"); err == nil && strings.TrimSpace(string(b)) != "0" {
 		log.Debug("net.ipv4.conf.all.rp_filter is set: decrypted packets need their route back via the TUN", "value", strings.TrimSpace(string(b)))
+	}
+	// IPv6 routes need IPv6 on the link (RFC 8200 inner traffic); a host
+	// with IPv6 off everywhere simply carries none.
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+realName+"/disable_ipv6", []byte("0"), 0); err != nil {
+		log.Debug("cannot enable IPv6 on the TUN", "tun", realName, "err", err)
 	}
 	return dev, realName, &netlinkRoutes{h: h, index: link.Attrs().Index}, nil
 }
@@ -93,8 +107,9 @@ func (r *netlinkRoutes) route(dst netip.Prefix) *netlink.Route {
 	}
 }
 
-func (r *netlinkRoutes) replace(dst netip.Prefix, src netip.Addr) error {
+func (r *netlinkRoutes) replace(dst netip.Prefix, src netip.Addr, mtu int) error {
 	rt := r.route(dst)
+	rt.MTU = mtu
 	if src.IsValid() {
 		rt.Src = src.AsSlice()
 	}
@@ -106,7 +121,7 @@ func (r *netlinkRoutes) del(dst netip.Prefix) error {
 }
 
 func (r *netlinkRoutes) localAddrs() ([]netip.Addr, error) {
-	addrs, err := r.h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := r.h.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +132,8 @@ func (r *netlinkRoutes) localAddrs() ([]netip.Addr, error) {
 			continue
 		}
 		ip = ip.Unmap()
-		if ip.Is4() && !ip.IsLoopback() {
+		// An IPv6 link-local source is no use beyond the link.
+		if !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
 			out = append(out, ip)
 		}
 	}
