@@ -116,6 +116,10 @@ type Engine struct {
 	byID     map[idKey]map[*ikeSA]struct{}  // established, by connection and peer ID
 	peerMap  map[string]*PeerConfig         // e.peers by name
 	halfOpen map[halfOpenKey]*ikeSA
+	// inits are the responder SAs by the IKE_SA_INIT that made them, from
+	// then until they end (halfOpen forgets them once established): a
+	// late copy of that request must not start a second, ghost SA.
+	inits map[halfOpenKey]*ikeSA
 	// lingering keeps the last response of SAs deleted at the peer's
 	// request, so that a retransmitted DELETE still gets its answer.
 	lingering map[uint64]lingerEntry
@@ -151,6 +155,7 @@ type Counters struct {
 	FragmentCounters
 	CookiesSent    atomic.Uint64 // IKE_SA_INIT answered with N(COOKIE), no state kept
 	CookiesInvalid atomic.Uint64 // IKE_SA_INIT with a COOKIE we did not make (or too old)
+	StaleInit      atomic.Uint64 // IKE_SA_INIT retransmitted after its SA got past it: dropped
 	// KeepalivesSent and PeerMoved are events, not drops (not in
 	// Snapshot): NAT-keepalives sent (RFC 3948 4) and peer address
 	// changes followed (RFC 7296 2.23).
@@ -171,6 +176,7 @@ func (c *Counters) Snapshot() map[string]uint64 {
 		"queue_full":         c.QueueFull.Load(),
 		"cookies_sent":       c.CookiesSent.Load(),
 		"cookies_invalid":    c.CookiesInvalid.Load(),
+		"stale_init":         c.StaleInit.Load(),
 	})
 }
 
@@ -236,6 +242,7 @@ func New(cfg Config) *Engine {
 		byConn:    map[string]map[*ikeSA]struct{}{},
 		byID:      map[idKey]map[*ikeSA]struct{}{},
 		halfOpen:  map[halfOpenKey]*ikeSA{},
+		inits:     map[halfOpenKey]*ikeSA{},
 		lingering: map[uint64]lingerEntry{},
 		childSPIs: map[uint32]bool{},
 	}
@@ -374,6 +381,13 @@ func (e *Engine) handleInitRequest(ev packetEvent) {
 		sa.deliver(ev) // a retransmission, or a retry after INVALID_KE/COOKIE
 		return
 	}
+	if e.inits[key] != nil {
+		// A duplicate delayed past IKE_AUTH (RFC 7296 2.1: a
+		// retransmission, for an SA that is up already).
+		e.mu.Unlock()
+		e.Stats.StaleInit.Add(1)
+		return
+	}
 	if ok, reply := e.admitInit(ev); !ok {
 		e.mu.Unlock()
 		e.sendStateless(ev, reply)
@@ -387,7 +401,9 @@ func (e *Engine) handleInitRequest(ev packetEvent) {
 	sa := e.newSA(nil, false)
 	sa.spiI = ev.msg.SPIi
 	sa.local, sa.remote = ev.local, ev.remote
+	sa.initRemote = ev.remote // the key forget removes, even if the SA never runs
 	e.halfOpen[key] = sa
+	e.inits[key] = sa
 	e.sas[sa.spiR] = sa
 	e.mu.Unlock()
 	sa.deliver(ev)
@@ -457,6 +473,9 @@ func (e *Engine) forget(sa *ikeSA) {
 	key := halfOpenKey{sa.initRemote, sa.spiI}
 	if e.halfOpen[key] == sa {
 		delete(e.halfOpen, key)
+	}
+	if e.inits[key] == sa {
+		delete(e.inits, key)
 	}
 }
 
