@@ -46,10 +46,11 @@ type childSA struct {
 
 // volumeLimit is the installed SA's OnLimit: it asks the owning IKE SA's
 // goroutine to look at the lifetimes now. Called by the data plane.
-func (c *childSA) volumeLimit() {
+func (c *childSA) volumeLimit() bool {
 	if sa := c.owner.Load(); sa != nil && sa.State() != StateDeleted {
-		sa.enqueue(command{kind: cmdVolume})
+		return sa.tryEnqueue(command{kind: cmdVolume})
 	}
+	return true // nobody left to tell
 }
 
 // childOffer is what the initiator proposes for a new Child SA.

@@ -238,14 +238,20 @@ func (sa *ikeSA) handOver(n *ikeSA) {
 }
 
 // enqueue hands a command to the SA goroutine without waiting for it.
-func (sa *ikeSA) enqueue(c command) {
+func (sa *ikeSA) enqueue(c command) { sa.tryEnqueue(c) }
+
+// tryEnqueue is enqueue reporting whether the command was queued (the
+// queue may be full: counted QueueFull).
+func (sa *ikeSA) tryEnqueue(c command) bool {
 	c.reply = make(chan error, 1)
 	sa.sched.delivered.Add(1)
 	select {
 	case sa.commands <- c:
+		return true
 	default:
 		sa.sched.delivered.Add(^uint64(0))
 		sa.e.Stats.QueueFull.Add(1)
+		return false
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // turns on at the hard limit and stays on.
 func TestLimits(t *testing.T) {
 	var calls atomic.Int32
-	c := &ChildSA{Limits: Limits{SoftBytes: 1000, HardBytes: 2000, SoftPackets: 50}, OnLimit: func() { calls.Add(1) }}
+	c := &ChildSA{Limits: Limits{SoftBytes: 1000, HardBytes: 2000, SoftPackets: 50}, OnLimit: func() bool { calls.Add(1); return true }}
 	c.CountOut(999)
 	if calls.Load() != 0 || c.Expired() {
 		t.Fatal("limit reported below the soft limit")
@@ -36,7 +36,7 @@ func TestLimits(t *testing.T) {
 	// Packets alone, and a limit crossed from many goroutines at once:
 	// still exactly one report per limit.
 	calls.Store(0)
-	p := &ChildSA{Limits: Limits{SoftPackets: 100, HardPackets: 1000}, OnLimit: func() { calls.Add(1) }}
+	p := &ChildSA{Limits: Limits{SoftPackets: 100, HardPackets: 1000}, OnLimit: func() bool { calls.Add(1); return true }}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -55,5 +55,33 @@ func TestLimits(t *testing.T) {
 	n.CountOut(1 << 40)
 	if n.Expired() {
 		t.Fatal("SA without limits expired")
+	}
+}
+
+// TestLimitsRetold: a notice OnLimit could not take (the engine was
+// busy) is given again with a later packet, once, and the hard limit
+// still stops the SA meanwhile.
+func TestLimitsRetold(t *testing.T) {
+	var calls, taken atomic.Int32
+	busy := true
+	c := &ChildSA{Limits: Limits{SoftPackets: 2, HardPackets: 4}, OnLimit: func() bool {
+		calls.Add(1)
+		if busy {
+			return false
+		}
+		taken.Add(1)
+		return true
+	}}
+	c.CountOut(1)
+	c.CountOut(1) // soft: refused
+	if calls.Load() != 1 || taken.Load() != 0 {
+		t.Fatalf("soft: %d calls, %d taken", calls.Load(), taken.Load())
+	}
+	busy = false
+	c.CountOut(1) // told again, taken
+	c.CountOut(1) // hard: taken
+	c.CountOut(1) // nothing new
+	if calls.Load() != 3 || taken.Load() != 2 || !c.Expired() {
+		t.Fatalf("%d calls, %d taken, expired %v; want 3, 2, true", calls.Load(), taken.Load(), c.Expired())
 	}
 }

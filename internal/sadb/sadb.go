@@ -73,9 +73,10 @@ type ChildSA struct {
 	// plane counts every packet against them, calls OnLimit (if set) when
 	// a soft or the hard limit is first reached, and stops using the SA
 	// once the hard limit is. OnLimit must not block: it runs on the data
-	// plane's goroutines.
+	// plane's goroutines. It returns false if the notice could not be
+	// taken (the engine was busy): a later packet tells it again.
 	Limits  Limits
-	OnLimit func()
+	OnLimit func() bool
 	// OnPeerMoved, if set, lets authenticated ESP move the SA: when a
 	// packet that passed the ICV and the replay window comes from another
 	// address or port than PeerAddr, the data plane sends there from now
@@ -84,7 +85,7 @@ type ChildSA struct {
 	// sets it only where following is allowed (not behind a NAT
 	// ourselves); it must not block.
 	OnPeerMoved func(from netip.AddrPort)
-	limits      atomic.Uint32 // limitSoft, limitHard: which were reached
+	limits      atomic.Uint32 // limitSoft, limitHard: reached; toldSoft, toldHard: OnLimit took it
 
 	// inMu serialises Open, OpenPrepare and OpenAccept (the replay
 	// window is not safe for concurrent use, RFC 4303 3.4.3) and Zero.
@@ -113,6 +114,8 @@ type Limits struct {
 const (
 	limitSoft = 1 << iota
 	limitHard
+	toldSoft // = limitSoft << 2
+	toldHard
 )
 
 // CountOut counts one outbound packet of n inner bytes; CountIn one
@@ -137,17 +140,29 @@ func (c *ChildSA) checkLimits(bytes, packets uint64) {
 	} else {
 		return
 	}
-	for {
-		old := c.limits.Load()
-		if old&reached == reached {
-			return // already told
-		}
-		if c.limits.CompareAndSwap(old, old|reached) {
-			break
+	c.setLimitBits(reached)
+	told := reached << 2 // toldSoft, toldHard
+	if old := c.limits.Load(); old&told == told || !c.limits.CompareAndSwap(old, old|told) {
+		return // told already (or another packet is telling now)
+	}
+	if c.OnLimit != nil && !c.OnLimit() {
+		// Not taken: forget that we told, so the next packet tries again.
+		for {
+			old := c.limits.Load()
+			if c.limits.CompareAndSwap(old, old&^told) {
+				return
+			}
 		}
 	}
-	if c.OnLimit != nil {
-		c.OnLimit()
+}
+
+// setLimitBits sets bits in c.limits.
+func (c *ChildSA) setLimitBits(bits uint32) {
+	for {
+		old := c.limits.Load()
+		if old&bits == bits || c.limits.CompareAndSwap(old, old|bits) {
+			return
+		}
 	}
 }
 
