@@ -5,7 +5,7 @@
 // Usage:
 //
 //	goipsec daemon --config FILE [--control PATH] [--log-format text|json]
-//	goipsec up CONN [--child NAME]
+//	goipsec up CONN [--child NAME | --ike]
 //	goipsec down CONN [--child NAME]
 //	goipsec status [--json]
 //	goipsec reload
