@@ -62,6 +62,7 @@ type ConnReport struct {
 	KeyingTries   int              `json:"keyingtries"`
 	Fragmentation string           `json:"fragmentation"`
 	Unique        string           `json:"unique"`
+	Childless     string           `json:"childless"`
 	VIPs          []string         `json:"vips,omitempty"`
 	Pools         []PoolReport     `json:"pools,omitempty"`
 	Children      []ChildReport    `json:"children"`
@@ -112,6 +113,8 @@ type ChildReport struct {
 	StartAction  string           `json:"start_action"`
 	DPDAction    string           `json:"dpd_action"`
 	CloseAction  string           `json:"close_action"`
+	ReplayWindow int              `json:"replay_window"` // packets, 0: no replay check
+	TFCPadding   int              `json:"tfc_padding"`   // octets, 0: none
 }
 
 // MatchReport is the verdict on a peer's offer.
@@ -258,7 +261,7 @@ func describeConn(c *config.Connection) ConnReport {
 		LocalPort: c.LocalPort, RemotePort: c.RemotePort, Proposals: proposalReports(c.Proposals),
 		Local: authReport(c.Local, false), Remote: authReport(c.Remote, true),
 		RekeyTime: durOrNever(c.Life.RekeyTime), OverTime: c.Life.OverTime.String(), RandTime: c.Life.RandTime.String(),
-		DPDDelay: durOrNever(c.DPDDelay), KeyingTries: c.KeyingTries, Fragmentation: c.Fragmentation, Unique: c.Unique,
+		DPDDelay: durOrNever(c.DPDDelay), KeyingTries: c.KeyingTries, Fragmentation: c.Fragmentation, Unique: c.Unique, Childless: c.Childless,
 	}
 	for _, ch := range c.Children {
 		l := ch.Life
@@ -269,6 +272,7 @@ func describeConn(c *config.Connection) ConnReport {
 			RekeyBytes: l.RekeyBytes, LifeBytes: l.LifeBytes, RandBytes: l.RandBytes,
 			RekeyPackets: l.RekeyPackets, LifePackets: l.LifePackets, RandPackets: l.RandPackets,
 			StartAction: ch.StartAction, DPDAction: orDefault(ch.DPDAction, "clear"), CloseAction: orDefault(ch.CloseAction, "none"),
+			ReplayWindow: ch.ReplayWindow, TFCPadding: tfcPaddingOf(ch.TFCPadding),
 		})
 	}
 	return r

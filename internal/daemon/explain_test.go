@@ -91,3 +91,26 @@ func TestExplainReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainSettings: the summary shows the uniqueness and childless
+// policies and each child's replay window and TFC padding.
+func TestExplainSettings(t *testing.T) {
+	conf := strings.Replace(explainConf, "        local {", "        unique = keep\n        childless = force\n        local {", 1)
+	conf = strings.Replace(conf, "                esp_proposals = aes256gcm16, aes128gcm16-modp2048",
+		"                esp_proposals = aes256gcm16, aes128gcm16-modp2048\n                replay_window = 0\n                tfc_padding = mtu", 1)
+	c, err := config.Parse("swanctl.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Explain(context.Background(), c, "site", CheckOffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	WriteExplanation(&b, r)
+	for _, want := range []string{"unique keep, childless force", "replay_window off (no anti-replay check), tfc_padding 1400 octets"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, b.String())
+		}
+	}
+}

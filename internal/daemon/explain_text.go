@@ -31,7 +31,7 @@ func writeConn(w io.Writer, r ConnReport) {
 	writeProposals(w, "    ", r.Proposals)
 	fmt.Fprintf(w, "  IKE SA: rekey_time %s, over_time %s, rand_time %s%s\n", r.RekeyTime, r.OverTime, r.RandTime,
 		ikeWindow(r))
-	fmt.Fprintf(w, "  dpd_delay %s, keyingtries %s, fragmentation %s, unique %s\n", r.DPDDelay, tries(r.KeyingTries), r.Fragmentation, r.Unique)
+	fmt.Fprintf(w, "  dpd_delay %s, keyingtries %s, fragmentation %s, unique %s, childless %s\n", r.DPDDelay, tries(r.KeyingTries), r.Fragmentation, r.Unique, r.Childless)
 	writeVIPs(w, r)
 	for _, c := range r.Children {
 		fmt.Fprintf(w, "  child %s: %s === %s, mode %s\n", c.Name, strings.Join(c.LocalTS, ","), strings.Join(c.RemoteTS, ","), c.Mode)
@@ -49,6 +49,7 @@ func writeConn(w io.Writer, r ConnReport) {
 		fmt.Fprintf(w, "    volume: %s; %s\n", volume("bytes", c.RekeyBytes, c.LifeBytes, c.RandBytes),
 			volume("packets", c.RekeyPackets, c.LifePackets, c.RandPackets))
 		fmt.Fprintf(w, "    start_action %s, dpd_action %s, close_action %s\n", c.StartAction, c.DPDAction, c.CloseAction)
+		fmt.Fprintf(w, "    replay_window %s, tfc_padding %s\n", replayText(c.ReplayWindow), tfcText(c.TFCPadding))
 	}
 }
 
@@ -63,6 +64,20 @@ func creds(a AuthReport) string {
 		}
 	}
 	return b.String()
+}
+
+func replayText(n int) string {
+	if n == 0 {
+		return "off (no anti-replay check)"
+	}
+	return fmt.Sprintf("%d packets", n)
+}
+
+func tfcText(n int) string {
+	if n == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d octets (RFC 4303 2.4)", n)
 }
 
 func tries(n int) string {
