@@ -1,13 +1,11 @@
-// Package sadb is the Security Association Database and the outbound policy
-// lookup of RFC 4301 4.4: installed Child SAs indexed by inbound SPI (the
-// SAD, RFC 4301 4.4.2) and, in insertion order, by the traffic selectors that
-// decide which SA protects an outbound packet (the SPD lookup, RFC 4301
-// 4.4.1 and 5.1).
+// Package sadb is the Security Association Database of RFC 4301 4.4.2:
+// installed Child SAs indexed by inbound SPI (DB), and the Security Policy
+// Database that decides which SA protects an outbound packet (SPD, spd.go;
+// RFC 4301 4.4.1 and 5.1).
 //
 // Lookups are lock-free: writers build a new immutable snapshot under a mutex
 // and publish it through an atomic pointer (copy-on-write), so the data
-// plane's per-packet Inbound and Outbound calls never contend with installs
-// and deletes.
+// plane's per-packet lookups never contend with installs and deletes.
 package sadb
 
 import (
@@ -95,8 +93,9 @@ type ChildSA struct {
 	inMu    sync.Mutex
 	outMu   sync.RWMutex
 	deleted bool // guarded by inMu and outMu (both held to set)
-	// retired SAs are skipped by DB.Outbound but still open inbound
-	// packets: the SA is being replaced (make-before-break, RFC 7296 2.8).
+	// retired SAs are being replaced (make-before-break, RFC 7296 2.8):
+	// the data plane's SPD no longer sends on them (RetireOutbound) but
+	// they still open inbound packets.
 	retired atomic.Bool
 	// moved is the peer's outer address after a NAT mapping change (see
 	// UpdateRemote); nil while Remote holds.
@@ -172,8 +171,9 @@ func (c *ChildSA) setLimitBits(bits uint32) {
 // the packets already in flight: at most a batch beyond the limit.
 func (c *ChildSA) Expired() bool { return c.limits.Load()&limitHard != 0 }
 
-// RetireOutbound stops the policy lookup from choosing c for outbound
-// packets; inbound packets are still accepted until c is removed.
+// RetireOutbound marks c as no longer chosen for outbound packets (the
+// data plane removes its policies from the SPD); inbound packets are still
+// accepted until c is removed.
 func (c *ChildSA) RetireOutbound() { c.retired.Store(true) }
 
 // Retired reports whether RetireOutbound was called.
@@ -349,7 +349,7 @@ func (s *snapshot) withShard(spi uint32, extra int, edit func(map[uint32]*ChildS
 
 var emptySnapshot = &snapshot{}
 
-// DB holds inbound SAs by SPI and outbound policies ordered by insertion.
+// DB holds the installed SAs by inbound SPI, and in insertion order (All).
 // Safe for concurrent use; lookups are lock-free (copy-on-write snapshot via
 // atomic.Pointer). The zero value is an empty database.
 type DB struct {
@@ -408,20 +408,6 @@ func (db *DB) Remove(inSPI uint32) *ChildSA {
 // Inbound returns the SA whose inbound SPI is spi, or nil (RFC 4303 3.4.2).
 func (db *DB) Inbound(spi uint32) *ChildSA {
 	return db.load().in[inShardOf(spi)][spi]
-}
-
-// Outbound returns the first SA, in insertion order, whose LocalTS matches
-// src and whose RemoteTS matches dst (RFC 4301 5.1), or nil. When selectors
-// of several SAs overlap the oldest wins, so during a rekey (RFC 7296 2.8)
-// the old SA keeps carrying traffic until it is retired (RetireOutbound)
-// or removed.
-func (db *DB) Outbound(src, dst netip.Addr, proto uint8, srcPort, dstPort uint16) *ChildSA {
-	for _, c := range db.load().out {
-		if !c.retired.Load() && c.MatchOutbound(src, dst, proto, srcPort, dstPort) {
-			return c
-		}
-	}
-	return nil
 }
 
 // All returns the installed SAs in insertion order (a new slice).
