@@ -89,8 +89,8 @@ func parsePool(s *Section, path string) (*Pool, error) {
 }
 
 // parsePoolAddrs reads addrs: a subnet (10.3.0.0/24), a range
-// (10.3.0.10-10.3.0.20) or one address, IPv4 only for now (the data plane
-// carries IPv4 inner traffic only).
+// (10.3.0.10-10.3.0.20) or one address, IPv4 only for now (IPv6 virtual
+// IPs, INTERNAL_IP6_ADDRESS, are not wired or tested yet).
 func parsePoolAddrs(v *Value, key string, p *Pool) error {
 	items, err := list(v, key)
 	if err != nil {
@@ -190,8 +190,8 @@ func parseDNS(v *Value, key string) ([]netip.Addr, error) {
 
 // parseVIPs reads connections.<conn>.vips: the virtual IPs to ask the
 // responder for, 0.0.0.0 for any address or a specific address as a hint
-// (the responder may assign another). One IPv4 address at most: the data
-// plane carries IPv4 inner traffic only.
+// (the responder may assign another). One IPv4 address at most: IPv6
+// virtual IPs are not wired or tested yet.
 func parseVIPs(v *Value, key string) ([]netip.Addr, error) {
 	items, err := list(v, key)
 	if err != nil {
