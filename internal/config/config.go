@@ -110,6 +110,10 @@ type Child struct {
 	DPDAction string
 	// CloseAction is close_action: "none" (default), "start" or "trap".
 	CloseAction string
+	// Updown is updown: a shell command line run when the child's
+	// tunnel comes up and goes down, with strongSwan's PLUTO_*
+	// environment (daemon/updown.go); empty for none.
+	Updown string
 }
 
 // Secret is one secrets.<type>[-suffix] section. Only IKE pre-shared keys

@@ -266,6 +266,22 @@ func TestChildESPSettings(t *testing.T) {
 	}
 }
 
+func TestUpdown(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"", ""},
+		{"updown = /usr/lib/ipsec/_updown iptables", "/usr/lib/ipsec/_updown iptables"},
+		{`updown = "/etc/ipsec/up.sh --log, --quiet"`, "/etc/ipsec/up.sh --log, --quiet"},
+	} {
+		c, err := Parse("t.conf", []byte(fmt.Sprintf(template, "", tc.line, "")))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := c.Connections[0].Children[0].Updown; got != tc.want {
+			t.Errorf("%q: updown %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestUnique(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{"", "no"}, {"unique = never", "never"}, {"unique = Keep", "keep"}, {"unique = replace", "replace"},
@@ -340,7 +356,6 @@ func TestErrors(t *testing.T) {
 		{child: "dpd_action = trap|start", want: `12: connections.site.children.net.dpd_action: "trap|start" not supported yet; use clear|trap|restart`, kind: ErrUnsupported},
 		{child: "dpd_action = hold", want: `12: connections.site.children.net.dpd_action: invalid value "hold" (want clear|trap|restart)`},
 		{child: "close_action = start|trap", want: `12: connections.site.children.net.close_action: "start|trap" not supported yet; use none|trap|start`, kind: ErrUnsupported},
-		{child: "updown = /usr/libexec/ipsec/_updown iptables", want: "12: connections.site.children.net.updown: key not supported yet", kind: ErrUnsupported},
 		{child: "ah_proposals = sha256", want: "12: connections.site.children.net.ah_proposals: key not supported yet", kind: ErrUnsupported},
 		{child: "local_tss = dynamic", want: "12: connections.site.children.net.local_tss: unknown key", kind: ErrUnknown},
 		{child: "x { }", want: "12: connections.site.children.net.x: unknown section", kind: ErrUnknown},

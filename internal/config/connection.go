@@ -28,7 +28,7 @@ var (
 		mediated_by mediation_peer close_action ocsp`)
 	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
 		groups cert_policy`)
-	childUnsupportedKeys = set(`ah_proposals sha256_96 updown
+	childUnsupportedKeys = set(`ah_proposals sha256_96
 		hostaccess policies policies_fwd_out ipcomp inactivity reqid priority
 		interface mark_in mark_in_sa mark_out set_mark_in set_mark_out if_id_in if_id_out
 		label label_mode hw_offload copy_df copy_ecn copy_dscp
@@ -402,6 +402,10 @@ func parseChild(s *Section, path string) (*Child, error) {
 			ch.ESPProposals, err = parseProposals(v, key, suite.ParseESPProposal)
 		case "start_action":
 			ch.StartAction, err = parseStartAction(v, key)
+		case "updown":
+			// A command line for /bin/sh, as strongSwan's updown plugin
+			// runs it; commas are part of it.
+			ch.Updown, err = single(v, key)
 		case "mode":
 			ch.Mode, err = parseMode(v, key)
 			modePos = v.Pos

@@ -86,6 +86,7 @@ type Daemon struct {
 
 	pols      *policyState // trap and shunt policies (trap.go)
 	events    *eventHub
+	updown    *updownRunner
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
 	logTee    *logTee
@@ -133,6 +134,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.pools = pools
 	d.cfg.Store(cfg)
 	d.events = newEventHub(d)
+	d.updown = newUpdownRunner(d.log.With("subsys", "updown"), d.updownCommand)
 	if opts.MetricsAddr != "" {
 		d.metrics = metrics.New(d.metricsSnapshot)
 		if d.metricsLn, err = net.Listen("tcp", opts.MetricsAddr); err != nil {
@@ -227,6 +229,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	d.wg.Add(1)
 	go d.runAcquires()
+	go d.updown.loop()
 	var msrv *http.Server
 	if d.metricsLn != nil {
 		mux := http.NewServeMux()
@@ -267,6 +270,7 @@ func (d *Daemon) shutdown() error {
 	d.engine.Close(ctx)
 	err := d.vici.Close()
 	d.wg.Wait()
+	d.updown.close() // the downs of the tunnels just deleted
 	if cerr := d.dp.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

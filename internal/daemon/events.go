@@ -47,6 +47,9 @@ func (h *eventHub) IKEUpDown(sa ike.SAInfo, up bool) {
 
 func (h *eventHub) ChildUpDown(sa ike.SAInfo, child ike.ChildInfo, up bool) {
 	h.push(saEvent{sa: sa, child: &child, up: up})
+	if h.d.updown != nil {
+		h.d.updown.childUpDown(sa, child, up)
+	}
 }
 
 func (h *eventHub) push(ev saEvent) {
