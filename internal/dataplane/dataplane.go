@@ -1,6 +1,7 @@
-// Package dataplane moves packets between a TUN device and ESP in UDP
-// (RFC 4303 tunnel and transport mode, encapsulated per RFC 3948), and
-// carries IKE messages between the UDP sockets and the IKE engine.
+// Package dataplane moves packets between a TUN device and ESP (RFC 4303
+// tunnel and transport mode), raw (IP protocol 50, raw.go) or in UDP
+// (RFC 3948) as each SA was negotiated, and carries IKE messages between
+// the UDP sockets and the IKE engine.
 //
 // The pipeline is written down at the top of pipeline.go: one reader and
 // one in-order writer per direction, crypto on every core between them.
@@ -20,7 +21,8 @@
 //	-> in order: UDP send batch from the NAT-T socket of the Remote's address
 //	   family (IPv4 or IPv6, family.go) to the SA's Remote
 //	   (sendmmsg; runs of equal-size packets to one peer as UDP GSO
-//	   messages, offload_linux.go).
+//	   messages, offload_linux.go); for an SA without UDP encapsulation,
+//	   a sendmmsg batch on the family's raw ESP socket (raw.go).
 //
 // Inbound on port 4500, one reader per address family (receive.go):
 //
@@ -40,6 +42,11 @@
 //	   is dropped too (shunt.go, counted shunt_drop)
 //	-> in order: replay window update (only now that the ICV passed)
 //	-> TUN write batch (the Linux TUN GRO-coalesces a flow's packets).
+//
+// Raw ESP (routineReceiveRaw, one per family once an SA needs it,
+// raw.go): raw read batch -> IPv4 header stripped (IPv6 raw sockets
+// deliver none) -> from the SA lookup on as above. Each SA takes ESP only
+// in the framing it was negotiated with (counted encap_mismatch).
 //
 // IKE (routineReceiveIKE, port 500, one per family): UDP read batch ->
 // Config.HandleIKE.
