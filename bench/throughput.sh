@@ -9,8 +9,9 @@
 # Setups (each gets its own freshly created pair of namespaces):
 #
 #	plain              the veth pair itself, outer addresses, no tunnel
-#	goipsec-aesgcm     goipsec <-> goipsec, ESP in UDP, AES-256-GCM
-#	goipsec-chacha     goipsec <-> goipsec, ESP in UDP, ChaCha20-Poly1305
+#	goipsec-aesgcm     goipsec <-> goipsec, ESP in UDP (encap = yes), AES-256-GCM
+#	goipsec-aesgcm-raw goipsec <-> goipsec, raw ESP (encap = no), AES-256-GCM
+#	goipsec-chacha     goipsec <-> goipsec, ESP in UDP (encap = yes), ChaCha20-Poly1305
 #	strongswan-aesgcm  charon <-> charon, kernel-libipsec, OpenSSL crypto, AES-256-GCM
 #
 # and, not run by default, goipsec AES-256-GCM with levers of the data plane
@@ -44,7 +45,7 @@ ROOT=$PWD
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 PING_COUNT=${PING_COUNT:-20}
-SETUPS=${SETUPS:-plain goipsec-aesgcm goipsec-chacha strongswan-aesgcm}
+SETUPS=${SETUPS:-plain goipsec-aesgcm goipsec-aesgcm-raw goipsec-chacha strongswan-aesgcm}
 
 LEFT_OUTER=192.0.2.1
 RIGHT_OUTER=192.0.2.2
@@ -330,10 +331,15 @@ median() {
 
 random_psk() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
 
-# swanctl_conf LOCAL REMOTE LOCAL_ID REMOTE_ID LOCAL_NET REMOTE_NET IKE ESP PSK
+# swanctl_conf LOCAL REMOTE LOCAL_ID REMOTE_ID LOCAL_NET REMOTE_NET IKE ESP PSK [ENCAP]
 # prints one side's swanctl.conf, one key per line (goipsec and charon both
-# read it; internal/demo's siteConf is the format goipsec accepts).
+# read it; internal/demo's siteConf is the format goipsec accepts). ENCAP
+# (yes or no) sets encap: yes is ESP in UDP, no (the default) raw ESP
+# where no NAT is found.
 swanctl_conf() {
+	local encap=""
+	[ -n "${10:-}" ] && encap="
+        encap = ${10}"
 	cat <<EOF
 # written by goipsec bench/throughput.sh
 connections {
@@ -341,7 +347,7 @@ connections {
         version = 2
         local_addrs = $1
         remote_addrs = $2
-        proposals = $7
+        proposals = $7$encap
         local {
             auth = psk
             id = $3
@@ -370,12 +376,12 @@ secrets {
 EOF
 }
 
-write_confs() { # DIR IKE ESP
+write_confs() { # DIR IKE ESP [ENCAP]
 	local dir=$1 psk
 	psk=$(random_psk)
 	mkdir -p "$dir"
-	swanctl_conf $LEFT_OUTER $RIGHT_OUTER left.bench.test right.bench.test $LEFT_NET $RIGHT_NET "$2" "$3" "$psk" >"$dir/left.conf"
-	swanctl_conf $RIGHT_OUTER $LEFT_OUTER right.bench.test left.bench.test $RIGHT_NET $LEFT_NET "$2" "$3" "$psk" >"$dir/right.conf"
+	swanctl_conf $LEFT_OUTER $RIGHT_OUTER left.bench.test right.bench.test $LEFT_NET $RIGHT_NET "$2" "$3" "$psk" "${4:-}" >"$dir/left.conf"
+	swanctl_conf $RIGHT_OUTER $LEFT_OUTER right.bench.test left.bench.test $RIGHT_NET $LEFT_NET "$2" "$3" "$psk" "${4:-}" >"$dir/right.conf"
 	chmod 600 "$dir/left.conf" "$dir/right.conf"
 }
 
@@ -389,9 +395,9 @@ check_tunnel() {
 
 # goipsec_setup SETUP IKE ESP [TUNING]: a goipsec daemon per namespace, left
 # initiates; TUNING is the daemons' GOIPSEC_DATAPLANE.
-goipsec_setup() {
+goipsec_setup() { # SETUP IKE ESP [TUNING [ENCAP]]; ENCAP defaults to yes (ESP in UDP)
 	local setup=$1 dir="$TMP/$1" tuning=${4:-} side ns i
-	write_confs "$dir" "$2" "$3"
+	write_confs "$dir" "$2" "$3" "${5:-yes}"
 	DAEMON_PIDS=()
 	for side in left right; do
 		if [ $side = left ]; then ns=$LNS; else ns=$RNS; fi
@@ -496,8 +502,8 @@ need_root "bench/throughput.sh"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), not '$DURATION'"
 for s in $SETUPS; do
-	case $s in plain | goipsec-aesgcm | goipsec-chacha | strongswan-aesgcm | goipsec-aesgcm-serial | goipsec-aesgcm-nooffload | goipsec-aesgcm-baseline) ;;
-	*) die "unknown setup '$s' in SETUPS (want: plain goipsec-aesgcm goipsec-chacha strongswan-aesgcm goipsec-aesgcm-serial goipsec-aesgcm-nooffload goipsec-aesgcm-baseline)" ;;
+	case $s in plain | goipsec-aesgcm | goipsec-aesgcm-raw | goipsec-chacha | strongswan-aesgcm | goipsec-aesgcm-serial | goipsec-aesgcm-nooffload | goipsec-aesgcm-baseline) ;;
+	*) die "unknown setup '$s' in SETUPS (want: plain goipsec-aesgcm goipsec-aesgcm-raw goipsec-chacha strongswan-aesgcm goipsec-aesgcm-serial goipsec-aesgcm-nooffload goipsec-aesgcm-baseline)" ;;
 	esac
 done
 trap cleanup EXIT
@@ -566,6 +572,11 @@ for setup in $SETUPS; do
 		goipsec_setup "$setup" "$IKE_AES" aes256gcm16
 		measure "$setup" $RIGHT_INNER $LEFT_INNER
 		;;
+	goipsec-aesgcm-raw)
+		step "goipsec <-> goipsec, AES-256-GCM (raw ESP, IP protocol 50), $LEFT_INNER -> $RIGHT_INNER"
+		goipsec_setup "$setup" "$IKE_AES" aes256gcm16 "" no
+		measure "$setup" $RIGHT_INNER $LEFT_INNER
+		;;
 	goipsec-aesgcm-serial | goipsec-aesgcm-nooffload | goipsec-aesgcm-baseline)
 		case $setup in
 		*-serial) tuning=serial ;;
@@ -631,6 +642,8 @@ echo "== ratios (issue 6 goals) =="
 ratio "goipsec AES-256-GCM / plain veth" goipsec-aesgcm plain 25 pct
 ratio "goipsec AES-256-GCM / strongSwan AES-256-GCM" goipsec-aesgcm strongswan-aesgcm 8 x
 ratio "goipsec ChaCha20-Poly1305 / plain veth" goipsec-chacha plain 18 pct
+ratio "goipsec raw ESP / plain veth" goipsec-aesgcm-raw plain 0 pct
+ratio "goipsec raw ESP / goipsec ESP in UDP" goipsec-aesgcm-raw goipsec-aesgcm 0 x
 for lever in serial nooffload baseline; do
 	case " $SETUPS " in *" goipsec-aesgcm-$lever "*) ;; *) continue ;; esac
 	ratio "goipsec AES-256-GCM / goipsec-aesgcm-$lever" goipsec-aesgcm "goipsec-aesgcm-$lever" 1 x
@@ -638,7 +651,7 @@ done
 
 echo
 echo "== ping RTT through each tunnel vs plain veth =="
-for setup in goipsec-aesgcm goipsec-chacha strongswan-aesgcm goipsec-aesgcm-serial goipsec-aesgcm-nooffload goipsec-aesgcm-baseline; do
+for setup in goipsec-aesgcm goipsec-aesgcm-raw goipsec-chacha strongswan-aesgcm goipsec-aesgcm-serial goipsec-aesgcm-nooffload goipsec-aesgcm-baseline; do
 	[ -n "${PING[$setup]:-}" ] || continue
 	if [ -n "${PING[plain]:-}" ]; then
 		awk -v t="${PING[$setup]}" -v p="${PING[plain]}" -v n="$setup" \

@@ -49,9 +49,12 @@ type Connection struct {
 	// Fragmentation is "yes" (default), "accept", "force" or "no" (IKE
 	// fragmentation, RFC 7383; swanctl.conf(5) fragmentation).
 	Fragmentation string
-	Local         AuthRound
-	Remote        AuthRound
-	Children      []*Child
+	// Encap is encap (default no): force ESP in UDP (RFC 3948) even
+	// without a NAT; otherwise ESP is raw where no NAT is detected.
+	Encap    bool
+	Local    AuthRound
+	Remote   AuthRound
+	Children []*Child
 	// Life: rekey_time (default 4h; 0 never), over_time (default 10% of
 	// rekey_time), rand_time (default over_time). reauth_time is not
 	// supported yet.

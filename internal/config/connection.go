@@ -103,7 +103,7 @@ func parseConnection(s *Section, path string) (*Connection, error) {
 		case "fragmentation":
 			conn.Fragmentation, err = parseFragmentation(v, key)
 		case "encap":
-			err = parseEncap(v, key)
+			conn.Encap, err = parseEncap(v, key)
 		case "unique":
 			conn.Unique, err = parseUnique(v, key)
 		case "childless":

@@ -7,20 +7,28 @@ import (
 	"testing"
 )
 
-// TestEncap: encap = yes is what goipsec always does and is accepted;
-// encap = no cannot be honoured without raw ESP and is refused as not
-// supported yet, naming file, line and key; a bad value is invalid.
+// TestEncap: encap is a swanctl boolean, default no as in strongSwan
+// (raw ESP where no NAT is detected); yes forces ESP in UDP; a bad value
+// is invalid and named with file, line and key.
 func TestEncap(t *testing.T) {
-	for _, line := range []string{"encap = yes", "encap = true", "encap = Yes"} {
-		if _, err := Parse("t.conf", []byte(fmt.Sprintf(template, line, "", ""))); err != nil {
+	for line, want := range map[string]bool{
+		"":             false,
+		"encap = no":   false,
+		"encap = yes":  true,
+		"encap = true": true,
+		"encap = Yes":  true,
+		"encap = 0":    false,
+	} {
+		cfg, err := Parse("t.conf", []byte(fmt.Sprintf(template, line, "", "")))
+		if err != nil {
 			t.Errorf("%q: %v", line, err)
+			continue
+		}
+		if got := cfg.Connections[0].Encap; got != want {
+			t.Errorf("%q: Encap %v, want %v", line, got, want)
 		}
 	}
-	_, err := Parse("t.conf", []byte(fmt.Sprintf(template, "encap = no", "", "")))
-	if !errors.Is(err, ErrUnsupported) || !strings.HasPrefix(err.Error(), "t.conf:9: connections.site.encap: encap = no") || !strings.Contains(err.Error(), "not supported yet") {
-		t.Errorf("encap = no: %v, want not supported yet at t.conf:9", err)
-	}
-	_, err = Parse("t.conf", []byte(fmt.Sprintf(template, "encap = maybe", "", "")))
+	_, err := Parse("t.conf", []byte(fmt.Sprintf(template, "encap = maybe", "", "")))
 	if err == nil || errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "t.conf:9: connections.site.encap") {
 		t.Errorf("encap = maybe: %v, want an invalid value at t.conf:9", err)
 	}

@@ -32,8 +32,14 @@ func PrintSAs(w io.Writer, sas []map[string]any) {
 			children, _ := sa["child-sas"].(map[string]any)
 			for _, ck := range sortedKeys(children) {
 				ch, _ := children[ck].(map[string]any)
-				fmt.Fprintf(w, "  %s: #%s, reqid %s, %s, %s, ESP in UDP SPIs: %s_i %s_o\n", get(ch, "name"),
-					get(ch, "uniqueid"), get(ch, "reqid"), get(ch, "state"), get(ch, "mode"), get(ch, "spi-in"), get(ch, "spi-out"))
+				// swanctl writes TUNNEL-in-UDP for encap = yes; raw
+				// ESP has no "in UDP".
+				framing := "ESP"
+				if get(ch, "encap") == "yes" {
+					framing = "ESP in UDP"
+				}
+				fmt.Fprintf(w, "  %s: #%s, reqid %s, %s, %s, %s SPIs: %s_i %s_o\n", get(ch, "name"),
+					get(ch, "uniqueid"), get(ch, "reqid"), get(ch, "state"), get(ch, "mode"), framing, get(ch, "spi-in"), get(ch, "spi-out"))
 				alg := algKey(get(ch, "encr-alg"), get(ch, "encr-keysize"))
 				if integ := get(ch, "integ-alg"); integ != "" {
 					alg += "/" + integ

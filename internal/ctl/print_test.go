@@ -6,7 +6,8 @@ import (
 )
 
 // TestPrintSAs: the human-readable status shows addresses with virtual
-// IPs, the NAT flags and the Child SA lines.
+// IPs, the NAT flags and the Child SA lines, with ESP raw or in UDP as
+// list-sas's encap says (swanctl: TUNNEL-in-UDP).
 func TestPrintSAs(t *testing.T) {
 	sas := []map[string]any{{"site": map[string]any{
 		"uniqueid": "3", "state": "ESTABLISHED", "initiator": "yes",
@@ -33,6 +34,15 @@ func TestPrintSAs(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+	if !strings.Contains(out, "TUNNEL, ESP SPIs: c1_i c2_o") {
+		t.Errorf("a Child SA without encap should show raw ESP:\n%s", out)
+	}
+	sas[0]["site"].(map[string]any)["child-sas"].(map[string]any)["net-1"].(map[string]any)["encap"] = "yes"
+	b.Reset()
+	PrintSAs(&b, sas)
+	if !strings.Contains(b.String(), "TUNNEL, ESP in UDP SPIs: c1_i c2_o") {
+		t.Errorf("a Child SA with encap = yes should show ESP in UDP:\n%s", b.String())
 	}
 	delete(sas[0]["site"].(map[string]any), "nat-local")
 	delete(sas[0]["site"].(map[string]any), "nat-fake")

@@ -62,6 +62,7 @@ type ConnReport struct {
 	DPDDelay      string           `json:"dpd_delay"`
 	KeyingTries   int              `json:"keyingtries"`
 	Fragmentation string           `json:"fragmentation"`
+	Encap         bool             `json:"encap"`
 	Unique        string           `json:"unique"`
 	Childless     string           `json:"childless"`
 	VIPs          []string         `json:"vips,omitempty"`
@@ -262,7 +263,7 @@ func describeConn(c *config.Connection) ConnReport {
 		LocalPort: c.LocalPort, RemotePort: c.RemotePort, Proposals: proposalReports(c.Proposals),
 		Local: authReport(c.Local, false), Remote: authReport(c.Remote, true),
 		RekeyTime: durOrNever(c.Life.RekeyTime), ReauthTime: durOrNever(c.Life.ReauthTime), OverTime: c.Life.OverTime.String(), RandTime: c.Life.RandTime.String(),
-		DPDDelay: durOrNever(c.DPDDelay), KeyingTries: c.KeyingTries, Fragmentation: c.Fragmentation, Unique: c.Unique, Childless: c.Childless,
+		DPDDelay: durOrNever(c.DPDDelay), KeyingTries: c.KeyingTries, Fragmentation: c.Fragmentation, Encap: c.Encap, Unique: c.Unique, Childless: c.Childless,
 	}
 	for _, ch := range c.Children {
 		l := ch.Life

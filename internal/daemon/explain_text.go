@@ -31,7 +31,7 @@ func writeConn(w io.Writer, r ConnReport) {
 	writeProposals(w, "    ", r.Proposals)
 	fmt.Fprintf(w, "  IKE SA: rekey_time %s, reauth_time %s, over_time %s, rand_time %s%s\n", r.RekeyTime, r.ReauthTime, r.OverTime, r.RandTime,
 		ikeWindow(r))
-	fmt.Fprintf(w, "  dpd_delay %s, keyingtries %s, fragmentation %s, unique %s, childless %s\n", r.DPDDelay, tries(r.KeyingTries), r.Fragmentation, r.Unique, r.Childless)
+	fmt.Fprintf(w, "  dpd_delay %s, keyingtries %s, fragmentation %s, unique %s, childless %s, encap %s\n", r.DPDDelay, tries(r.KeyingTries), r.Fragmentation, r.Unique, r.Childless, yesNo(r.Encap))
 	writeVIPs(w, r)
 	for _, c := range r.Children {
 		fmt.Fprintf(w, "  child %s: %s === %s, mode %s\n", c.Name, strings.Join(c.LocalTS, ","), strings.Join(c.RemoteTS, ","), c.Mode)

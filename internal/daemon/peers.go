@@ -104,6 +104,7 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		KeyingTries: c.KeyingTries,
 		Unique:      c.Unique,
 		Childless:   c.Childless,
+		Encap:       c.Encap,
 	}
 	if c.KeyingTries == 0 {
 		p.KeyingTries = -1 // swanctl: 0 tries forever

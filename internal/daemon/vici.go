@@ -35,10 +35,15 @@ func (d *Daemon) registerVICI() {
 
 func msg(kv ...any) *vici.Message {
 	m := vici.NewMessage()
+	setAll(m, kv...)
+	return m
+}
+
+// setAll sets the key-value pairs kv in m, in order.
+func setAll(m *vici.Message, kv ...any) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		_ = m.Set(kv[i].(string), kv[i+1])
 	}
-	return m
 }
 
 func failure(format string, args ...any) *vici.Message {
@@ -323,7 +328,13 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 			"state", "INSTALLED",
 			"mode", c.Mode.String(),
 			"protocol", "ESP",
-			"encap", "yes",
+		)
+		if c.Encap {
+			// As vici_query.c: "encap = yes" after the protocol for ESP
+			// in UDP, absent for raw ESP.
+			_ = cm.Set("encap", "yes")
+		}
+		setAll(cm,
 			"spi-in", fmt.Sprintf("%08x", c.SPIIn),
 			"spi-out", fmt.Sprintf("%08x", c.SPIOut),
 			"encr-alg", c.EncrAlg,

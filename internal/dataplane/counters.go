@@ -7,23 +7,26 @@ import "sync/atomic"
 // copy's fields are only accessed atomically; Dataplane.Counters returns a
 // plain snapshot.
 type Counters struct {
-	Malformed    uint64 // truncated or invalid ESP, inner IPv4/IPv6 or other datagrams, bad next header
-	NoSA         uint64 // ESP with an SPI we have no SA for (RFC 4303 3.4.2), or an SA deleted in flight
-	Replay       uint64 // duplicate or too old sequence number (RFC 4303 3.4.3)
-	Auth         uint64 // ICV check failed (RFC 4303 3.4.4)
-	Padding      uint64 // bad padding after a valid ICV (RFC 4303 2.4)
-	Policy       uint64 // decrypted packet outside the SA's selectors (RFC 4301 5.2)
-	NoPolicy     uint64 // outbound packet no SA's selectors match: dropped, never sent in the clear
-	TooBig       uint64 // the ESP packet would not fit a UDP datagram or the buffer
-	Unsupported  uint64 // SAs to a peer of an address family not listened on, SAs without UDP encapsulation (not in this slice)
-	SeqExhausted uint64 // the SA's sequence numbers ran out (RFC 4303 3.3.3): it needs a rekey
-	Expired      uint64 // the SA reached its hard byte or packet lifetime (RFC 4301 4.4.2.1)
-	SendErrors   uint64 // UDP send failed
-	TUNReadErr   uint64 // TUN read errors (including too many segments)
-	TUNWriteErr  uint64 // TUN write errors
-	NoTUN        uint64 // decrypted packets dropped because the data plane runs without a TUN
-	Dummy        uint64 // next header 59 dummy packets (RFC 4303 2.6), dropped as they should be
-	Keepalive    uint64 // NAT-keepalive packets received (RFC 3948 2.3)
+	Malformed   uint64 // truncated or invalid ESP, inner IPv4/IPv6 or other datagrams, bad next header
+	NoSA        uint64 // ESP with an SPI we have no SA for (RFC 4303 3.4.2), or an SA deleted in flight
+	Replay      uint64 // duplicate or too old sequence number (RFC 4303 3.4.3)
+	Auth        uint64 // ICV check failed (RFC 4303 3.4.4)
+	Padding     uint64 // bad padding after a valid ICV (RFC 4303 2.4)
+	Policy      uint64 // decrypted packet outside the SA's selectors (RFC 4301 5.2)
+	NoPolicy    uint64 // outbound packet no SA's selectors match: dropped, never sent in the clear
+	TooBig      uint64 // the ESP packet would not fit a UDP datagram or the buffer
+	Unsupported uint64 // SAs to a peer of an address family not listened on (or whose raw ESP socket is missing)
+	// EncapMismatch: ESP in UDP for an SA negotiated as raw ESP, or raw
+	// ESP for one negotiated as ESP in UDP (Linux's XfrmInStateMismatch).
+	EncapMismatch uint64
+	SeqExhausted  uint64 // the SA's sequence numbers ran out (RFC 4303 3.3.3): it needs a rekey
+	Expired       uint64 // the SA reached its hard byte or packet lifetime (RFC 4301 4.4.2.1)
+	SendErrors    uint64 // UDP send failed
+	TUNReadErr    uint64 // TUN read errors (including too many segments)
+	TUNWriteErr   uint64 // TUN write errors
+	NoTUN         uint64 // decrypted packets dropped because the data plane runs without a TUN
+	Dummy         uint64 // next header 59 dummy packets (RFC 4303 2.6), dropped as they should be
+	Keepalive     uint64 // NAT-keepalive packets received (RFC 3948 2.3)
 	// KeepaliveSent counts the NAT-keepalives we sent (RFC 3948 4).
 	KeepaliveSent uint64
 	ShuntDrop     uint64 // outbound packet matched a DISCARD policy (mode = drop)
@@ -49,6 +52,7 @@ func (c *Counters) snapshot() Counters {
 		NoPolicy:      atomic.LoadUint64(&c.NoPolicy),
 		TooBig:        atomic.LoadUint64(&c.TooBig),
 		Unsupported:   atomic.LoadUint64(&c.Unsupported),
+		EncapMismatch: atomic.LoadUint64(&c.EncapMismatch),
 		SeqExhausted:  atomic.LoadUint64(&c.SeqExhausted),
 		Expired:       atomic.LoadUint64(&c.Expired),
 		SendErrors:    atomic.LoadUint64(&c.SendErrors),
@@ -81,6 +85,7 @@ func (c Counters) Map() map[string]uint64 {
 		"no_policy":       c.NoPolicy,
 		"too_big":         c.TooBig,
 		"unsupported":     c.Unsupported,
+		"encap_mismatch":  c.EncapMismatch,
 		"seq_exhausted":   c.SeqExhausted,
 		"expired":         c.Expired,
 		"send_error":      c.SendErrors,

@@ -1,6 +1,7 @@
-// Package dataplane moves packets between a TUN device and ESP in UDP
-// (RFC 4303 tunnel and transport mode, encapsulated per RFC 3948), and
-// carries IKE messages between the UDP sockets and the IKE engine.
+// Package dataplane moves packets between a TUN device and ESP (RFC 4303
+// tunnel and transport mode), raw (IP protocol 50, raw.go) or in UDP
+// (RFC 3948) as each SA was negotiated, and carries IKE messages between
+// the UDP sockets and the IKE engine.
 //
 // The pipeline is written down at the top of pipeline.go: one reader and
 // one in-order writer per direction, crypto on every core between them.
@@ -20,7 +21,8 @@
 //	-> in order: UDP send batch from the NAT-T socket of the Remote's address
 //	   family (IPv4 or IPv6, family.go) to the SA's Remote
 //	   (sendmmsg; runs of equal-size packets to one peer as UDP GSO
-//	   messages, offload_linux.go).
+//	   messages, offload_linux.go); for an SA without UDP encapsulation,
+//	   a sendmmsg batch on the family's raw ESP socket (raw.go).
 //
 // Inbound on port 4500, one reader per address family (receive.go):
 //
@@ -40,6 +42,11 @@
 //	   is dropped too (shunt.go, counted shunt_drop)
 //	-> in order: replay window update (only now that the ICV passed)
 //	-> TUN write batch (the Linux TUN GRO-coalesces a flow's packets).
+//
+// Raw ESP (routineReceiveRaw, one per family once an SA needs it,
+// raw.go): raw read batch -> IPv4 header stripped (IPv6 raw sockets
+// deliver none) -> from the SA lookup on as above. Each SA takes ESP only
+// in the framing it was negotiated with (counted encap_mismatch).
 //
 // IKE (routineReceiveIKE, port 500, one per family): UDP read batch ->
 // Config.HandleIKE.
@@ -149,6 +156,8 @@ const (
 	// packets.
 	udpRecvBatchSize = 64
 	ikeBatchSize     = 8
+	// maxRawReaders: one raw ESP reader per address family (raw.go).
+	maxRawReaders = 2
 )
 
 // Dataplane is the userspace data plane: a TUN device, the IKE and NAT-T UDP
@@ -170,7 +179,10 @@ type Dataplane struct {
 	// unset, else nil. socketFor picks by peer address.
 	ike, natt   *udpSocket
 	ike6, natt6 *udpSocket
-	routes      *routeTable // nil unless the data plane created the TUN itself
+	// raw4 and raw6 are the raw ESP sockets (raw.go), opened by the
+	// first SA of each family without UDP encapsulation; nil until then.
+	raw4, raw6 atomic.Pointer[rawSocket]
+	routes     *routeTable // nil unless the data plane created the TUN itself
 
 	installMu sync.Mutex          // serialises InstallChild and RemoveChild
 	vips      map[netip.Addr]*vip // virtual IPs on the TUN (vip.go), under installMu
@@ -178,6 +190,7 @@ type Dataplane struct {
 	acq       *sadb.Acquires
 	acquire   func(Acquire)
 	stop      chan struct{} // closed by Close
+	started   bool          // Start ran: raw sockets opened now start their reader at once (under installMu)
 
 	// The pipeline (pipeline.go): crypto jobs, bounded batch pools and the
 	// FIFO queues to the in-order stages. jobs is nil without workers.
@@ -188,6 +201,9 @@ type Dataplane struct {
 	inFree   chan *inBatch
 	inQueue  chan *inBatch
 	readers  sync.WaitGroup // the goroutines that feed jobs
+	// inReaders are the socket readers that feed inQueue (NAT-T and
+	// raw), which is closed once they all ended.
+	inReaders sync.WaitGroup
 	// tunw is routineWriteTUN's writer, or a NAT-T reader's on its fast
 	// path; with a reader per family, tunwMu keeps them from sharing it.
 	tunw   *tunWriter
@@ -282,12 +298,12 @@ func (d *Dataplane) Start() {
 			}
 		}
 		d.tunw = newTUNWriter(udpBatchSize)
-		d.inFree = make(chan *inBatch, inPool)
-		d.inQueue = make(chan *inBatch, inPool)
+		// Room for the batches of the raw readers too (startRawReader).
+		d.inFree = make(chan *inBatch, inPool+maxRawReaders)
+		d.inQueue = make(chan *inBatch, inPool+maxRawReaders)
 		for range inPool {
 			d.inFree <- newInBatch(udpRecvBatchSize)
 		}
-		var natt sync.WaitGroup
 		for _, s := range d.sockets() {
 			d.wg.Add(1)
 			if s == d.ike || s == d.ike6 {
@@ -295,15 +311,18 @@ func (d *Dataplane) Start() {
 				continue
 			}
 			d.readers.Add(1)
-			natt.Add(1)
-			go func() {
-				defer natt.Done()
-				d.routineReceiveNATT(s)
-			}()
+			d.inReaders.Add(1)
+			go d.routineReceiveNATT(s)
 		}
-		// routineWriteTUN ends when no NAT-T reader can queue more.
+		d.installMu.Lock()
+		d.started = true
+		for _, s := range d.rawSockets() {
+			d.startRawReader(s) // opened by an InstallChild before Start
+		}
+		d.installMu.Unlock()
+		// routineWriteTUN ends when no socket reader can queue more.
 		go func() {
-			natt.Wait()
+			d.inReaders.Wait()
 			close(d.inQueue)
 		}()
 		d.wg.Add(2)
@@ -360,18 +379,17 @@ func (d *Dataplane) Close() error {
 // address: an address of this host inside c.LocalTS, if it has one).
 // Routes are shared between SAs and refcounted per prefix; prefixes that
 // cover the peer's own address (host to host, transport mode) are policy
-// routed around the daemon's own datagrams (hostroute.go). In this slice c
-// must use UDP encapsulation (Encap) to a Remote of a family the data
-// plane listens on, in tunnel or transport mode (transport.go; IPv4 only).
+// routed around the daemon's own datagrams (hostroute.go). c goes to a
+// Remote of a family the data plane listens on, in tunnel or transport
+// mode (transport.go; IPv4 only), as ESP in UDP (Encap, RFC 3948) or as
+// raw ESP (raw.go; the first such SA of a family opens its raw socket).
 func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	if c == nil {
 		return errors.New("dataplane: InstallChild(nil)")
 	}
-	// Fail the install rather than black-hole the SA's traffic.
-	if !c.Encap {
-		return fmt.Errorf("dataplane: install %s: ESP without UDP encapsulation is not supported yet (set Encap, RFC 3948)", c.Name)
-	}
-	if !c.Remote.Addr().IsValid() || c.Remote.Port() == 0 {
+	// Fail the install rather than black-hole the SA's traffic. Raw
+	// ESP has no ports; ESP in UDP needs the peer's.
+	if !c.Remote.Addr().IsValid() || (c.Encap && c.Remote.Port() == 0) {
 		return fmt.Errorf("dataplane: install %s: remote %s: need an address and port", c.Name, c.Remote)
 	}
 	if d.socketFor(false, c.Remote.Addr()) == nil {
@@ -381,6 +399,11 @@ func (d *Dataplane) InstallChild(c *sadb.ChildSA) error {
 	defer d.installMu.Unlock()
 	if d.closing.Load() {
 		return errors.New("dataplane: closed")
+	}
+	if !c.Encap {
+		if err := d.ensureRaw(c.Remote.Addr()); err != nil {
+			return fmt.Errorf("dataplane: install %s: %w", c.Name, err)
+		}
 	}
 	if err := d.db.Add(c); err != nil {
 		return err

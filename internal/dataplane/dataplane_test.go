@@ -405,11 +405,11 @@ func TestInstallChildRejectsUnsupported(t *testing.T) {
 			LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24"),
 		}
 	}
-	noEncap := mk()
-	noEncap.Encap = false
+	noPort := mk() // ESP in UDP needs the peer's port (raw ESP does not)
+	noPort.Remote = netip.MustParseAddrPort("192.0.2.2:0")
 	v6 := mk()
 	v6.Remote = netip.MustParseAddrPort("[2001:db8::2]:4500")
-	for _, c := range []*sadb.ChildSA{noEncap, v6} {
+	for _, c := range []*sadb.ChildSA{noPort, v6} {
 		if err := p.dp.InstallChild(c); err == nil {
 			t.Errorf("InstallChild(%+v) succeeded", c.Remote)
 		}

@@ -69,10 +69,14 @@ func noIPv6(err error) bool {
 		errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 
-// closeSockets closes every socket and forgets the IPv6 pair.
+// closeSockets closes every socket, raw ones included, and forgets the
+// IPv6 pair.
 func (d *Dataplane) closeSockets() error {
 	var errs []error
 	for _, s := range d.sockets() {
+		errs = append(errs, s.close())
+	}
+	for _, s := range d.rawSockets() {
 		errs = append(errs, s.close())
 	}
 	d.ike6, d.natt6 = nil, nil

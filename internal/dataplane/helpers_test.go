@@ -146,6 +146,7 @@ type saPair struct {
 	aRemoteOverride    *netip.AddrPort
 	installA, installB bool
 	aLimits, bLimits   sadb.Limits
+	raw                bool // raw ESP (raw.go) rather than ESP in UDP
 }
 
 // install builds both halves of the pair (the same keys, mirrored) and
@@ -169,7 +170,7 @@ func (sp saPair) install(t testing.TB, a, b *peer) (*sadb.ChildSA, *sadb.ChildSA
 		Out:      esp.NewOutbound(sp.spiB, newAEAD(t, sp.keyAB)),
 		Local:    a.nattAddr(),
 		Remote:   aRemote,
-		Encap:    true,
+		Encap:    !sp.raw,
 		LocalTS:  mustTS(t, sp.aLocal...),
 		RemoteTS: mustTS(t, sp.aRemote...),
 		Limits:   sp.aLimits,
@@ -181,7 +182,7 @@ func (sp saPair) install(t testing.TB, a, b *peer) (*sadb.ChildSA, *sadb.ChildSA
 		Out:      esp.NewOutbound(sp.spiA, newAEAD(t, sp.keyBA)),
 		Local:    b.nattAddr(),
 		Remote:   bRemote,
-		Encap:    true,
+		Encap:    !sp.raw,
 		LocalTS:  mustTS(t, sp.bLocal...),
 		RemoteTS: mustTS(t, sp.bRemote...),
 		Limits:   sp.bLimits,

@@ -53,7 +53,8 @@ func (r *netlinkRoutes) addRule() error {
 func (r *netlinkRoutes) delRule() error { return r.h.RuleDel(hostRule()) }
 
 // markSockets sets (on) or clears SO_MARK on the IKE and NAT-T sockets
-// (socket(7); needs CAP_NET_ADMIN).
+// and the raw ESP sockets (socket(7); needs CAP_NET_ADMIN). A raw socket
+// opened later is marked by ensureRaw.
 func (d *Dataplane) markSockets(on bool) error {
 	mark := 0
 	if on {
@@ -61,6 +62,9 @@ func (d *Dataplane) markSockets(on bool) error {
 	}
 	var errs []error
 	for _, s := range []*udpSocket{d.ike, d.natt} {
+		errs = append(errs, setSocketMark(s.rc, mark))
+	}
+	for _, s := range d.rawSockets() {
 		errs = append(errs, setSocketMark(s.rc, mark))
 	}
 	return errors.Join(errs...)

@@ -18,7 +18,7 @@ import (
 type inSegment struct {
 	sa    *sadb.ChildSA // nil: dropped
 	seq   uint64
-	from  net.Addr // the datagram's source (a *net.UDPAddr of the batch)
+	from  net.Addr // the datagram's source (a *net.UDPAddr of the batch; port 0 for raw ESP)
 	data  []byte   // the ESP packet, decrypted in place
 	inner []byte   // the inner IPv4 packet after process, nil if dropped
 	// proto is set for a transport-mode SA: inner is then the payload,
@@ -53,14 +53,26 @@ func newInBatch(n int) *inBatch {
 func (d *Dataplane) routineReceiveNATT(s *udpSocket) {
 	defer d.wg.Done()
 	defer d.readers.Done()
+	defer d.inReaders.Done()
+	d.receiveLoop(s.name(), s.pc, func(b *inBatch, m *ipv4.Message, buf []byte) {
+		d.splitDatagram(s, b, m, buf)
+	})
+}
+
+// receiveLoop is the loop of an inbound socket reader (NAT-T or raw):
+// take a free batch, read into it, prepare each datagram's ESP segments
+// with prepare, then process the batch itself (light traffic) or hand it
+// to the workers and, in order, routineWriteTUN. It returns when the
+// socket is closed.
+func (d *Dataplane) receiveLoop(name string, pc packetConn, prepare func(b *inBatch, m *ipv4.Message, buf []byte)) {
 	var failures int
 	var readErrs uint64 // not a packet drop: kept out of Counters
 	for {
 		b := <-d.inFree
-		n, err := s.pc.ReadBatch(b.msgs, 0)
+		n, err := pc.ReadBatch(b.msgs, 0)
 		if err != nil {
 			d.inFree <- b
-			if d.readFailed(s.name(), err, &failures, &readErrs) {
+			if d.readFailed(name, err, &failures, &readErrs) {
 				return
 			}
 			continue
@@ -69,7 +81,7 @@ func (d *Dataplane) routineReceiveNATT(s *udpSocket) {
 		b.now = time.Now().UnixNano()
 		b.nsegs = 0
 		for i := range min(n, len(b.msgs)) {
-			d.splitDatagram(s, b, &b.msgs[i], b.bufs[i])
+			prepare(b, &b.msgs[i], b.bufs[i])
 		}
 		if b.nsegs == 0 {
 			d.inFree <- b
@@ -78,8 +90,8 @@ func (d *Dataplane) routineReceiveNATT(s *udpSocket) {
 		if b.nsegs < 2*minChunk && d.inInflight.Load() == 0 {
 			// Fast path for light traffic, as in routineReadFromTUN:
 			// routineWriteTUN is idle and nothing can be queued behind
-			// its back by this reader; tunwMu keeps the other family's
-			// reader out.
+			// its back by this reader; tunwMu keeps the other readers
+			// out.
 			b.process(d, 0, b.nsegs)
 			d.tunwMu.Lock()
 			d.deliverBatch(b, d.tunw)
@@ -122,10 +134,10 @@ func (d *Dataplane) splitDatagram(s *udpSocket, b *inBatch, m *ipv4.Message, buf
 	}
 }
 
-// prepareIn is the serial part of the inbound path for one datagram:
-// classification (RFC 3948 2.2: keepalive, non-ESP marker = IKE, else
-// ESP), SA lookup by SPI (RFC 4303 3.4.2) and the anti-replay pre-check
-// (RFC 4303 3.4.3). It reports whether s is ESP to decrypt.
+// prepareIn is the serial part of the inbound path for one datagram on
+// port 4500: classification (RFC 3948 2.2: keepalive, non-ESP marker =
+// IKE, else ESP), then prepareESP. It reports whether s is ESP to
+// decrypt.
 func (d *Dataplane) prepareIn(sock *udpSocket, m *ipv4.Message, data []byte, s *inSegment) bool {
 	switch {
 	case esp.IsKeepalive(data):
@@ -135,6 +147,17 @@ func (d *Dataplane) prepareIn(sock *udpSocket, m *ipv4.Message, data []byte, s *
 		d.deliverIKE(sock, m, data[esp.NonESPMarkerLen:])
 		return false
 	}
+	return d.prepareESP(data, m.Addr, true, s)
+}
+
+// prepareESP is the serial part of the inbound path for one ESP packet,
+// encapsulated in UDP (encap) or raw (raw.go) and sent from from: SA
+// lookup by SPI (RFC 4303 3.4.2), the SA's framing, and the anti-replay
+// pre-check (RFC 4303 3.4.3). An SA takes ESP only in the framing it was
+// negotiated with, as Linux's xfrm_input does (an encap_type other than
+// the state's is dropped as XfrmInStateMismatch, before the replay check):
+// counted encap_mismatch. It reports whether s is ESP to decrypt.
+func (d *Dataplane) prepareESP(data []byte, from net.Addr, encap bool, s *inSegment) bool {
 	e, err := packet.ParseESP(data)
 	if err != nil {
 		inc(&d.counters.Malformed)
@@ -145,11 +168,15 @@ func (d *Dataplane) prepareIn(sock *udpSocket, m *ipv4.Message, data []byte, s *
 		inc(&d.counters.NoSA) // RFC 4303 3.4.2: discard, auditable event
 		return false
 	}
+	if c.Encap != encap {
+		inc(&d.counters.EncapMismatch)
+		return false
+	}
 	if c.Expired() {
 		inc(&d.counters.Expired) // past its hard volume lifetime (RFC 4301 4.4.2.1)
 		return false
 	}
-	if c.Mode == sadb.ModeTransport && !fromPeer(m, c) {
+	if c.Mode == sadb.ModeTransport && !fromPeer(from, c) {
 		c.Stats.DropsPolicy.Add(1)
 		inc(&d.counters.Policy)
 		return false
@@ -159,7 +186,7 @@ func (d *Dataplane) prepareIn(sock *udpSocket, m *ipv4.Message, data []byte, s *
 		d.countOpenError(c, err)
 		return false
 	}
-	*s = inSegment{sa: c, seq: seq, data: data, from: m.Addr}
+	*s = inSegment{sa: c, seq: seq, data: data, from: from}
 	return true
 }
 

@@ -42,7 +42,8 @@ type outBatch struct {
 	done  sync.WaitGroup
 
 	msgs  []ipv4.Message
-	socks []*udpSocket // the NAT-T socket of each message's peer family
+	socks []*udpSocket // the NAT-T socket of each message's peer family, nil for raw ESP
+	raws  []*rawSocket // the raw ESP socket of a raw ESP message (raw.go), else nil
 	addrs []net.UDPAddr
 	oobs  [][]byte
 	iovs  [][]byte // backing of the messages' Buffers
@@ -56,6 +57,7 @@ func newOutBatch(n, mtu int) *outBatch {
 		pkts:  make([]outPacket, n),
 		msgs:  make([]ipv4.Message, n),
 		socks: make([]*udpSocket, n),
+		raws:  make([]*rawSocket, n),
 		addrs: make([]net.UDPAddr, n),
 		oobs:  make([][]byte, n),
 		iovs:  make([][]byte, n),
@@ -139,7 +141,7 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		d.noSAOut(dec, inner)
 		return
 	}
-	if !c.Encap || c.Out == nil || d.socketFor(true, c.PeerAddr().Addr()) == nil {
+	if c.Out == nil || !d.canSend(c) {
 		inc(&d.counters.Unsupported)
 		return
 	}
@@ -178,6 +180,17 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 		return
 	}
 	*p = outPacket{sa: c, seq: seq, start: start, n: len(inner), nh: nh, hl: hl}
+}
+
+// canSend reports whether the socket c's packets leave from is open: the
+// NAT-T socket of the peer's family for ESP in UDP, the raw ESP socket
+// (raw.go) otherwise.
+func (d *Dataplane) canSend(c *sadb.ChildSA) bool {
+	peer := c.PeerAddr().Addr()
+	if c.Encap {
+		return d.socketFor(true, peer) != nil
+	}
+	return d.rawFor(peer) != nil
 }
 
 // lookupOutbound is the SPD lookup for an outbound packet (RFC 4301 5.1,
@@ -222,10 +235,11 @@ func (d *Dataplane) routineSendESP() {
 	}
 }
 
-// sendBatch counts the sealed packets of b, builds its UDP messages — a run
-// of packets of one size (the last may be shorter) to the same peer from
-// the same source becomes one UDP GSO message (at most udpGSOMaxSegments,
-// maxUDPPayload bytes) — and sends them.
+// sendBatch counts the sealed packets of b, builds its messages — for ESP
+// in UDP, a run of packets of one size (the last may be shorter) to the
+// same peer from the same source becomes one UDP GSO message (at most
+// udpGSOMaxSegments, maxUDPPayload bytes); raw ESP (raw.go) has no GSO, a
+// message per packet — and sends them.
 func (d *Dataplane) sendBatch(b *outBatch) {
 	k, j := 0, 0 // messages, iovecs used
 	var cur *ipv4.Message
@@ -242,7 +256,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 		c.CountOut(uint64(p.hl + p.n))
 		b.iovs[j] = p.esp
 		j++
-		if open && curSock.gso.Load() && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&
+		if open && c.Encap && curSock.gso.Load() && sameRoute(curSA, c) && j-mstart <= udpGSOMaxSegments &&
 			len(p.esp) <= segSize && total+len(p.esp) <= maxUDPPayload {
 			cur.Buffers = b.iovs[mstart:j]
 			total += len(p.esp)
@@ -254,9 +268,7 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 		k++
 		peer := c.PeerAddr()
 		remote := peer.Addr().Unmap()
-		curSock = d.socketFor(true, remote) // prepareOut checked there is one
-		b.socks[k-1] = curSock
-		mstart, curSA, segSize, total, open = j-1, c, len(p.esp), len(p.esp), true
+		mstart, curSA, segSize, total, open = j-1, c, len(p.esp), len(p.esp), c.Encap
 		cur.Buffers = b.iovs[mstart:j]
 		a := &b.addrs[k-1]
 		a.IP = a.IP[:remote.BitLen()/8]
@@ -267,19 +279,33 @@ func (d *Dataplane) sendBatch(b *outBatch) {
 			ip6 := remote.As16()
 			copy(a.IP, ip6[:])
 		}
-		a.Port = int(peer.Port())
 		cur.Addr = a
-		cur.OOB = curSock.pktinfo(b.oobs[k-1], c.Local.Addr())
+		// prepareOut checked that the socket is open.
+		if c.Encap {
+			curSock = d.socketFor(true, remote)
+			b.socks[k-1], b.raws[k-1] = curSock, nil
+			a.Port = int(peer.Port())
+			cur.OOB = curSock.pktinfo(b.oobs[k-1], c.Local.Addr())
+		} else {
+			raw := d.rawFor(remote)
+			b.socks[k-1], b.raws[k-1] = nil, raw
+			a.Port = 0 // raw sockets have no ports (raw.go)
+			cur.OOB = raw.pktinfo(b.oobs[k-1], c.Local.Addr())
+		}
 		c.Stats.LastOut.Store(b.now)
 	}
 	d.finishMessage(cur, segSize)
-	// One sendmmsg per run of messages on the same socket (family).
+	// One sendmmsg per run of messages on the same socket.
 	for lo := 0; lo < k; {
 		hi := lo + 1
-		for hi < k && b.socks[hi] == b.socks[lo] {
+		for hi < k && b.socks[hi] == b.socks[lo] && b.raws[hi] == b.raws[lo] {
 			hi++
 		}
-		d.sendESP(b.socks[lo], b.msgs[lo:hi])
+		if r := b.raws[lo]; r != nil {
+			d.sendRaw(r, b.msgs[lo:hi])
+		} else {
+			d.sendESP(b.socks[lo], b.msgs[lo:hi])
+		}
 		lo = hi
 	}
 }

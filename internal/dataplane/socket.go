@@ -22,6 +22,14 @@ type packetConn interface {
 	Close() error
 }
 
+// bufferedConn is a socket whose buffers setSocketBuffers sizes: a
+// *net.UDPConn or (raw.go) a *net.IPConn.
+type bufferedConn interface {
+	syscall.Conn
+	SetReadBuffer(int) error
+	SetWriteBuffer(int) error
+}
+
 // udpSocket is one bound UDP socket (port 500 or 4500) of one address
 // family: the data plane has one pair per family (an IPv6 socket is
 // IPV6_V6ONLY, so IPv4 never arrives as mapped addresses on it).
@@ -166,11 +174,16 @@ func (s *udpSocket) localAddr(oob []byte) netip.AddrPort {
 // kernel should choose: the socket is bound to one address, or local is
 // unset or of the other family.
 func (s *udpSocket) pktinfo(b []byte, local netip.Addr) []byte {
+	return pktinfoFor(b, s.addr, s.v6, local)
+}
+
+// pktinfoFor is pktinfo for a socket of family v6 bound to bound.
+func pktinfoFor(b []byte, bound netip.Addr, v6 bool, local netip.Addr) []byte {
 	local = local.Unmap()
-	if !s.boundToAny() || !local.IsValid() || local.IsUnspecified() || local.Is6() != s.v6 {
+	if !bound.IsUnspecified() || !local.IsValid() || local.IsUnspecified() || local.Is6() != v6 {
 		return b[:0]
 	}
-	if s.v6 {
+	if v6 {
 		return putPktinfo6(b[:cap(b)], local.As16())
 	}
 	return putPktinfo(b[:cap(b)], local.As4())

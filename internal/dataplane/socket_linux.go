@@ -14,7 +14,7 @@ import (
 // setSocketBuffers asks for large receive and send buffers: SO_RCVBUFFORCE
 // and SO_SNDBUFFORCE (which ignore net.core.rmem_max; root or CAP_NET_ADMIN
 // only), falling back to the capped SO_RCVBUF and SO_SNDBUF.
-func setSocketBuffers(c *net.UDPConn, size int) {
+func setSocketBuffers(c bufferedConn, size int) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return
@@ -103,7 +103,7 @@ type mmsgConn struct {
 	w   writeState
 }
 
-func newBatchConn(c *net.UDPConn, pc packetConn, v6 bool) packetConn {
+func newBatchConn(c syscall.Conn, pc packetConn, v6 bool) packetConn {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return pc

@@ -2,9 +2,9 @@
 
 package dataplane
 
-import "net"
+import "syscall"
 
-func setSocketBuffers(c *net.UDPConn, size int) {
+func setSocketBuffers(c bufferedConn, size int) {
 	_ = c.SetReadBuffer(size)
 	_ = c.SetWriteBuffer(size)
 }
@@ -18,4 +18,4 @@ func putPktinfo6(b []byte, src [16]byte) []byte { return nil }
 
 const msgTrunc = 0
 
-func newBatchConn(c *net.UDPConn, pc packetConn, v6 bool) packetConn { return pc }
+func newBatchConn(c syscall.Conn, pc packetConn, v6 bool) packetConn { return pc }

@@ -5,20 +5,20 @@ import (
 	"net"
 	"net/netip"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/goipsec/goipsec/internal/esp"
 	"github.com/goipsec/goipsec/internal/sadb"
 	"github.com/goipsec/goipsec/internal/wire/packet"
 )
 
-// Transport mode over UDP encapsulation (RFC 4303 3.1.1, RFC 3948 2.1):
+// Transport mode (RFC 4303 3.1.1), raw or over UDP encapsulation (RFC
+// 3948 2.1):
 //
 //	TUN packet:  [IPv4 local->peer][TCP/UDP/ICMP ...]
-//	on the wire: [IPv4 local->peer][UDP 4500][ESP][TCP/UDP/ICMP ...][trailer][ICV]
+//	on the wire: [IPv4 local->peer][ESP][TCP/UDP/ICMP ...][trailer][ICV]
+//	         or: [IPv4 local->peer][UDP 4500][ESP][TCP/UDP/ICMP ...][trailer][ICV]
 //
 // The IPv4 header of the packet the host sent becomes the outer header,
-// which the kernel writes for our UDP socket: outbound, the payload after
+// which the kernel writes for our raw or UDP socket: outbound, the payload after
 // the header is sealed with the header's protocol as next header (RFC 4303
 // 2.6); inbound, the decrypted payload gets an IPv4 header from the peer to
 // us again before it goes to the TUN. Transport mode protects the peers'
@@ -29,7 +29,7 @@ import (
 // PMTU discovery, and the TUN MTU leaves room for the ESP overhead).
 
 // transportTTL is the TTL of a decapsulated transport-mode packet: the
-// outer header (and its TTL) belonged to the UDP datagram, which the
+// outer header (and its TTL) belonged to the ESP packet, which the
 // kernel consumed; the packet has arrived, so any TTL above 1 will do.
 const transportTTL = 64
 
@@ -64,8 +64,8 @@ func (d *Dataplane) transportPayload(inner *innerPacket, c *sadb.ChildSA) (hl in
 // SA is the peers' own (RFC 4301 5.2 step 4, transport mode). So a
 // transport SA follows a peer's new port (a NAT mapping, RFC 7296 2.23)
 // but never a new address, which its selectors would not cover.
-func fromPeer(m *ipv4.Message, c *sadb.ChildSA) bool {
-	ua, ok := m.Addr.(*net.UDPAddr)
+func fromPeer(from net.Addr, c *sadb.ChildSA) bool {
+	ua, ok := from.(*net.UDPAddr)
 	if !ok {
 		return false
 	}

@@ -263,8 +263,7 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		d.noSAOut(dec, pkt) // still trapped (held again) or dropped
 		return
 	}
-	sock := d.socketFor(true, c.PeerAddr().Addr())
-	if !c.Encap || sock == nil || c.Out == nil {
+	if c.Out == nil || !d.canSend(c) {
 		inc(&d.counters.Unsupported)
 		return
 	}
@@ -289,12 +288,20 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		return
 	}
 	peer := c.PeerAddr()
-	msg := [1]ipv4.Message{{
-		Buffers: [][]byte{out},
-		Addr:    net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())),
-		OOB:     sock.pktinfo(make([]byte, 0, pktinfoLen), c.Local.Addr()),
-	}}
-	if _, err := sock.pc.WriteBatch(msg[:], 0); err != nil {
+	msg := [1]ipv4.Message{{Buffers: [][]byte{out}}}
+	var pc packetConn
+	if c.Encap {
+		sock := d.socketFor(true, peer.Addr())
+		msg[0].Addr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port()))
+		msg[0].OOB = sock.pktinfo(make([]byte, 0, pktinfoLen), c.Local.Addr())
+		pc = sock.pc
+	} else {
+		raw := d.rawFor(peer.Addr()) // raw ESP: no port (raw.go)
+		msg[0].Addr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer.Addr().Unmap(), 0))
+		msg[0].OOB = raw.pktinfo(make([]byte, 0, pktinfoLen), c.Local.Addr())
+		pc = raw.pc
+	}
+	if _, err := pc.WriteBatch(msg[:], 0); err != nil {
 		inc(&d.counters.SendErrors)
 		return
 	}

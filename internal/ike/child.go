@@ -418,7 +418,7 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 		Out:         esp.NewOutboundTransform(outSPI, outT, esn),
 		Local:       sa.local,
 		Remote:      sa.remote,
-		Encap:       true,
+		Encap:       sa.natAny(), // RFC 3948 when a NAT is there or faked, else raw ESP
 		Mode:        mode,
 		LocalTS:     localTS,
 		RemoteTS:    remoteTS,

@@ -39,6 +39,10 @@ type PeerConfig struct {
 	Children          []*ChildConfig
 	// Fragmentation is swanctl's fragmentation option (RFC 7383).
 	Fragmentation FragmentationMode
+	// Encap forces UDP encapsulation of ESP (swanctl encap, RFC 3948):
+	// our NAT detection source hash is faked so that the peer sees a NAT
+	// (RFC 7296 2.23). Without it, ESP is raw unless a NAT is detected.
+	Encap bool
 	// IKELife are the IKE SA's lifetimes (zero: never rekeyed).
 	IKELife IKELifetimes
 	// DPDDelay is how long the peer may stay silent before we check that

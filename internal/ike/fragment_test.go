@@ -68,6 +68,8 @@ func fragPairOpts(t *testing.T, o pairOpts, left, right FragmentationMode, filte
 	n, l, r := newPair(t, o)
 	lc, rc := l.e.Peers()[0], r.e.Peers()[0]
 	lc.Fragmentation, rc.Fragmentation = left, right
+	// encap = yes: IKE floats to port 4500, the path pathMax models.
+	lc.Encap, rc.Encap = true, true
 	lc.Children[0].LocalTS = manySelectors("10.1.0.0/24", 1, manyTS)
 	lc.Children[0].RemoteTS = manySelectors("10.2.0.0/24", 2, manyTS)
 	rc.Children[0].LocalTS = manySelectors("10.2.0.0/24", 2, manyTS)

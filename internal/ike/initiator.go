@@ -67,7 +67,7 @@ func (sa *ikeSA) initiatorInit() error {
 			&wire.Nonce{Data: sa.nonceI},
 		)
 		ps = append(ps, sa.initAuthPayloads(nil)...)
-		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, true, sa.e.random)...)
+		ps = append(ps, natNotifies(sa.spiI, 0, sa.local, sa.remote, p.Encap, sa.e.random)...)
 		ps = append(ps, sa.fragNotify(p)...)
 		if p.childless() != ChildlessNever {
 			ps = append(ps, childlessNotify())
@@ -157,10 +157,11 @@ func (sa *ikeSA) finishInit(kex suite.KeyExchange, ev *packetEvent, req []byte, 
 	sa.noteAuthPayloads(resp)
 	sa.logIKEKeys()
 	supported, local, remote := natResult(resp, sa.spiI, sa.spiR, ev.local, ev.remote)
-	sa.setNAT(supported, local, remote)
+	sa.setNAT(supported, local, remote, sa.peer.Encap)
 	sa.fragNegotiated(resp)
-	// We always encapsulate ESP, so always float (we faked our own hash).
-	if supported {
+	// Float to 4500 when a NAT is there or faked (RFC 7296 2.23, as
+	// strongSwan's ike_natd.c without MOBIKE); raw ESP stays on 500.
+	if sa.natAny() {
 		sa.floatToNATT()
 	}
 	sa.relog()

@@ -23,9 +23,9 @@ func natHash(spiI, spiR uint64, ap netip.AddrPort) []byte {
 	return h.Sum(nil)
 }
 
-// natNotifies builds our NAT detection payloads. goipsec's data plane does
-// ESP in UDP only (RFC 3948), so, like strongSwan with encap=yes, we send a
-// source hash that cannot match: the peer then sees a NAT and encapsulates.
+// natNotifies builds our NAT detection payloads. With forceEncap (swanctl
+// encap = yes) we send, like strongSwan, a source hash that cannot match:
+// the peer then sees a NAT and encapsulates ESP in UDP (RFC 3948).
 func natNotifies(spiI, spiR uint64, local, remote netip.AddrPort, forceEncap bool, rand func([]byte)) []wire.Payload {
 	src := natHash(spiI, spiR, local)
 	if forceEncap {
@@ -65,11 +65,22 @@ func natResult(ps []wire.Payload, spiI, spiR uint64, local, remote netip.AddrPor
 // setNAT records the outcome of NAT detection in IKE_SA_INIT, as
 // strongSwan's conditions (which swanctl --list-sas shows as nat-local,
 // nat-remote, nat-fake): natFake when the peer's hashes show no NAT at
-// all, since goipsec encapsulates anyway (encap = yes).
-func (sa *ikeSA) setNAT(supported, local, remote bool) {
+// all but we force encapsulation (encap = yes; ike_natd.c does the same).
+// A peer that sent no NAT detection payloads gets none of them: it may
+// not know ESP in UDP.
+func (sa *ikeSA) setNAT(supported, local, remote, forceEncap bool) {
 	sa.natLocal, sa.natRemote = local, remote
-	sa.natFake = supported && !local && !remote
+	sa.natFake = supported && !local && !remote && forceEncap
 }
+
+// natAny is strongSwan's COND_NAT_ANY: a NAT on either side, or a faked
+// one. It decides what the Child SAs use, as child_create.c does: ESP in
+// UDP (RFC 3948) if set, raw ESP otherwise; and whether the initiator
+// floats to port 4500 (RFC 7296 2.23). The flags are set once, in
+// IKE_SA_INIT, and inherited by rekeyed IKE SAs (ikerekey.go), so every
+// Child SA of an IKE SA frames ESP alike; a peer that moves later is
+// followed only when a NAT was found (mayFollow), which is encapsulated.
+func (sa *ikeSA) natAny() bool { return sa.natLocal || sa.natRemote || sa.natFake }
 
 // followPeer applies the addresses of an authenticated message (RFC 7296
 // 2.23): a host that is not behind a NAT sends to the address and port

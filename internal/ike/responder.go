@@ -101,7 +101,10 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	// The initiator hashed the SPIs as its header had them, with SPIr
 	// still zero (RFC 7296 2.23: "in the order they appear in the header").
 	supported, natLocal, natRemote := natResult(ps, sa.spiI, 0, ev.local, ev.remote)
-	sa.setNAT(supported, natLocal, natRemote)
+	// The connection candidate of IKE_SA_INIT decides whether we force
+	// encapsulation, as strongSwan's ike_cfg does (the peer config is
+	// chosen only in IKE_AUTH).
+	sa.setNAT(supported, natLocal, natRemote, candidate.Encap)
 	chosen.SPI = nil
 	resp := []wire.Payload{
 		&wire.SA{Proposals: []wire.Proposal{chosen}},
@@ -110,7 +113,7 @@ func (sa *ikeSA) respondInit(ev packetEvent) {
 	}
 	resp = append(resp, sa.respondInitAuth(ps, ev)...)
 	if supported {
-		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, true, sa.e.random)...)
+		resp = append(resp, natNotifies(sa.spiI, sa.spiR, ev.local, ev.remote, candidate.Encap, sa.e.random)...)
 	}
 	resp = append(resp, sa.fragRespond(candidate, ps)...)
 	if candidate.childless() != ChildlessNever {

@@ -79,60 +79,99 @@ func natFlags(t *testing.T, n *simNode) SAInfo {
 // nat-local, nat-remote, nat-fake), as strongSwan sets them (ike_natd.c):
 // nat-local when the peer's NAT_DETECTION_DESTINATION_IP does not match
 // our address, nat-remote when its NAT_DETECTION_SOURCE_IP does not match
-// the packet's source. goipsec fakes its source hash (encap = yes), so
-// without a NAT each side sees only nat-remote; behind a real NAT the
-// client also sees nat-local, and the server, which is not behind one,
-// must not.
+// the packet's source, nat-fake when neither but we force encapsulation
+// (encap = yes, which fakes our source hash, so the peer sees nat-remote).
+// The Child SAs follow COND_NAT_ANY as child_create.c does: ESP in UDP on
+// 4500 (RFC 3948) with any flag, raw ESP with the IKE SA left on port 500
+// without.
 func TestSimNATFlags(t *testing.T) {
 	type flags struct{ local, remote, fake bool }
 	get := func(in SAInfo) flags { return flags{in.NATLocal, in.NATRemote, in.NATFake} }
-	t.Run("no-NAT", func(t *testing.T) {
-		p := newSimPair(t, 3, simOpts{})
-		p.up(t)
-		if got, want := get(natFlags(t, p.l)), (flags{remote: true}); got != want {
-			t.Errorf("initiator: %+v, want %+v", got, want)
-		}
-		if got, want := get(natFlags(t, p.r)), (flags{remote: true}); got != want {
-			t.Errorf("responder: %+v, want %+v", got, want)
-		}
-	})
-	t.Run("initiator-behind-NAT", func(t *testing.T) {
-		p, nat := natPair(t, simOpts{})
-		p.up(t)
-		if got, want := get(natFlags(t, p.l)), (flags{local: true, remote: true}); got != want {
-			t.Errorf("client behind the NAT: %+v, want %+v", got, want)
-		}
-		r := natFlags(t, p.r)
-		if got, want := get(r), (flags{remote: true}); got != want {
-			t.Errorf("server: %+v, want %+v", got, want)
-		}
-		// The server answers the NAT's mapping of the client's port 4500,
-		// not anything configured, and so does its ESP.
-		if want := nat.mapped(4500); r.Remote != want {
-			t.Errorf("server's IKE SA talks to %v, want the mapping %v", r.Remote, want)
-		}
-		if c := p.r.inst.all(); len(c) != 1 || c[0].PeerAddr() != nat.mapped(4500) {
-			t.Errorf("server's Child SA sends ESP to %v, want %v", c[0].PeerAddr(), nat.mapped(4500))
-		}
-		if l := natFlags(t, p.l); l.Local.Port() != 4500 || l.Remote != netip.AddrPortFrom(rightAddr, 4500) {
-			t.Errorf("client did not float to 4500: %v -> %v", l.Local, l.Remote)
-		}
-	})
+	for _, tc := range []struct {
+		name           string
+		nat            bool // the initiator is behind a NAT
+		lEncap, rEncap bool
+		l, r           flags
+		encap          bool
+	}{
+		{name: "no-NAT", l: flags{}, r: flags{}, encap: false},
+		{name: "no-NAT-both-encap", lEncap: true, rEncap: true, l: flags{remote: true}, r: flags{remote: true}, encap: true},
+		{name: "no-NAT-initiator-encap", lEncap: true, l: flags{fake: true}, r: flags{remote: true}, encap: true},
+		{name: "no-NAT-responder-encap", rEncap: true, l: flags{remote: true}, r: flags{fake: true}, encap: true},
+		{name: "initiator-behind-NAT", nat: true, l: flags{local: true}, r: flags{remote: true}, encap: true},
+		{name: "initiator-behind-NAT-encap", nat: true, lEncap: true, rEncap: true, l: flags{local: true, remote: true}, r: flags{remote: true}, encap: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p *simPair
+			var nat *simNAT
+			if tc.nat {
+				p, nat = natPair(t, simOpts{})
+			} else {
+				p = newSimPair(t, 3, simOpts{})
+			}
+			p.l.peer.Encap, p.r.peer.Encap = tc.lEncap, tc.rEncap
+			p.up(t)
+			l, r := natFlags(t, p.l), natFlags(t, p.r)
+			if got := get(l); got != tc.l {
+				t.Errorf("initiator: %+v, want %+v", got, tc.l)
+			}
+			if got := get(r); got != tc.r {
+				t.Errorf("responder: %+v, want %+v", got, tc.r)
+			}
+			wantPort := uint16(500)
+			if tc.encap {
+				wantPort = 4500
+			}
+			if l.Local.Port() != wantPort || l.Remote.Port() != wantPort {
+				t.Errorf("initiator's IKE SA %v -> %v, want port %d", l.Local, l.Remote, wantPort)
+			}
+			for _, n := range []*simNode{p.l, p.r} {
+				c := n.inst.all()
+				if len(c) != 1 || c[0].Encap != tc.encap {
+					t.Fatalf("%v: Child SAs %v, want one with Encap %v", n.addr, c, tc.encap)
+				}
+				if in := natFlags(t, n).Children; len(in) != 1 || in[0].Encap != tc.encap {
+					t.Errorf("%v: status says encap %+v, want %v", n.addr, in, tc.encap)
+				}
+			}
+			if nat == nil {
+				return
+			}
+			// The server answers the NAT's mapping of the client's port
+			// 4500, not anything configured, and so does its ESP.
+			if want := nat.mapped(4500); r.Remote != want {
+				t.Errorf("server's IKE SA talks to %v, want the mapping %v", r.Remote, want)
+			}
+			if c := p.r.inst.all(); c[0].PeerAddr() != nat.mapped(4500) {
+				t.Errorf("server's Child SA sends ESP to %v, want %v", c[0].PeerAddr(), nat.mapped(4500))
+			}
+			if l.Remote != netip.AddrPortFrom(rightAddr, 4500) {
+				t.Errorf("client did not float to the server's 4500: %v", l.Remote)
+			}
+		})
+	}
 }
 
 // TestNATFakeWithHonestPeer: a peer that sends true NAT detection hashes
-// and no NAT between us: goipsec still encapsulates, and says so as
-// strongSwan does with encap = yes (nat-fake, and so nat-any).
+// and no NAT between us: with encap = yes goipsec still encapsulates and
+// says so as strongSwan does (nat-fake, and so nat-any); with encap = no
+// nothing is set (raw ESP). A peer without NAT detection payloads never
+// makes nat-fake.
 func TestNATFakeWithHonestPeer(t *testing.T) {
 	l, r := netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500")
 	honest := natNotifies(1, 2, r, l, false, nil)
 	var sa ikeSA
 	supported, local, remote := natResult(honest, 1, 2, l, r)
-	sa.setNAT(supported, local, remote)
-	if sa.natLocal || sa.natRemote || !sa.natFake {
-		t.Errorf("no NAT, honest peer: local %v remote %v fake %v; want fake only", sa.natLocal, sa.natRemote, sa.natFake)
+	sa.setNAT(supported, local, remote, true)
+	if sa.natLocal || sa.natRemote || !sa.natFake || !sa.natAny() {
+		t.Errorf("no NAT, honest peer, encap = yes: local %v remote %v fake %v; want fake only", sa.natLocal, sa.natRemote, sa.natFake)
 	}
-	sa.setNAT(natResult([]wire.Payload{}, 1, 2, l, r))
+	sa.setNAT(supported, local, remote, false)
+	if sa.natAny() {
+		t.Errorf("no NAT, honest peer, encap = no: local %v remote %v fake %v; want none", sa.natLocal, sa.natRemote, sa.natFake)
+	}
+	supported, local, remote = natResult([]wire.Payload{}, 1, 2, l, r)
+	sa.setNAT(supported, local, remote, true)
 	if sa.natFake {
 		t.Error("nat-fake without NAT detection payloads from the peer")
 	}

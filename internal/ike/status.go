@@ -61,6 +61,7 @@ type ChildInfo struct {
 	IntegAlg             string // empty for AEADs
 	ESN                  bool
 	Mode                 sadb.Mode // as negotiated (RFC 7296 1.3.1)
+	Encap                bool      // ESP in UDP (RFC 3948); raw ESP if false (swanctl's encap)
 	LocalTS, RemoteTS    []ts.Selector
 	BytesIn, PacketsIn   uint64
 	BytesOut, PacketsOut uint64
@@ -146,6 +147,7 @@ func (c *childSA) info(now time.Time) ChildInfo {
 		SPIOut:    c.outSPI,
 		Proposal:  suite.Describe(c.proposal),
 		Mode:      c.installed.Mode,
+		Encap:     c.installed.Encap,
 		LocalTS:   c.installed.LocalTS,
 		RemoteTS:  c.installed.RemoteTS,
 		BytesIn:   c.installed.Stats.BytesIn.Load(),

@@ -30,7 +30,7 @@ func TestTFCPaddingAndReplayWindow(t *testing.T) {
 			lc.extraChild = "tfc_padding = mtu"
 			dir := t.TempDir()
 			pcap := filepath.Join(dir, "capture.pcap")
-			dump, err := s.Left.Start(filepath.Join(dir, "tcpdump.log"), "tcpdump", "--immediate-mode", "-Z", "root", "-i", lab.OuterIf, "-U", "-w", pcap, "udp port 4500")
+			dump, err := s.Left.Start(filepath.Join(dir, "tcpdump.log"), "tcpdump", "--immediate-mode", "-Z", "root", "-i", lab.OuterIf, "-U", "-w", pcap, "udp port 4500 or ip proto 50") // ESP in UDP to strongSwan, raw to goipsec
 			if err != nil {
 				t.Fatal(err)
 			}

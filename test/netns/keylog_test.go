@@ -42,7 +42,7 @@ func keyLogTshark(t *testing.T, ikeProposal, espProposal string) {
 	lc, rc := confs(s, ikeProposal, espProposal)
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "capture.pcap")
-	dump, err := s.Left.Start(filepath.Join(dir, "tcpdump.log"), "tcpdump", "--immediate-mode", "-Z", "root", "-i", lab.OuterIf, "-U", "-w", pcap, "udp")
+	dump, err := s.Left.Start(filepath.Join(dir, "tcpdump.log"), "tcpdump", "--immediate-mode", "-Z", "root", "-i", lab.OuterIf, "-U", "-w", pcap, "udp or ip proto 50") // IKE, and ESP raw (encap = no, no NAT)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func TestSwanctl(t *testing.T) {
 		"initiate completed successfully"}, "--initiate", "--child", "net", "--timeout", "30")
 	sas := sw.must(ctx, []string{"site: #", "ESTABLISHED, IKEv2", "local  'left.goipsec.test' @ " + s.LeftOuter.String(),
 		"remote 'right.goipsec.test' @ " + s.RightOuter.String(), "AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519",
-		"net: #", "INSTALLED, TUNNEL-in-UDP", "ESP:AES_GCM_16-256",
+		"net: #", "INSTALLED, TUNNEL, ESP:", // raw ESP: no NAT, encap = no (swanctl writes TUNNEL-in-UDP for encap) "ESP:AES_GCM_16-256",
 		"local  " + s.LeftNet.String(), "remote " + s.RightNet.String()}, "--list-sas")
 	_ = sas
 	sw.must(ctx, []string{"IKE_SAs: 1 total, 0 half-open"}, "--stats")
@@ -212,13 +212,14 @@ func TestSwanctl(t *testing.T) {
 		t.Fatalf("bytes-out %d after sending %d bytes", bytesOut, n)
 	}
 	// Then one forged ESP packet on the SA (its SPI, a sequence number
-	// ahead of the window, a wrong ICV): the data plane drops it as an
-	// integrity failure, globally and on the SA.
+	// ahead of the window, a wrong ICV), raw as the SA is (no NAT,
+	// encap = no): the data plane drops it as an integrity failure,
+	// globally and on the SA.
 	spiIn, _ := strconv.ParseUint(child["spi-in"].(string), 16, 32)
 	if out, err := s.Right.Run(ctx, "/usr/bin/python3", "-c", `
 import socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv[1], 4500))
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)
+s.sendto(struct.pack("!II", int(sys.argv[2]), 0x7fffff00) + bytes(64), (sys.argv[1], 0))
 `, s.LeftOuter.String(), strconv.FormatUint(spiIn, 10)); err != nil {
 		t.Fatalf("forged ESP: %v\n%s", err, out)
 	}
