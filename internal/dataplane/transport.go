@@ -42,6 +42,20 @@ import (
 // Routing or Fragment header there is no transport payload RFC 4303 3.1.1
 // makes, and a Routing header would have the host forward the packet.
 
+// Through a NAT (RFC 3948 3.1.2) the TCP, UDP and ICMPv6 checksums of a
+// transport payload cover the pseudo-header with the sender's view of
+// the addresses, which the NAT changed on the outer header only. The
+// sender does nothing about it: the procedure is the receiver's, and
+// Linux, strongSwan's kernel data plane, sends the payload as it is too.
+// Linux's receiver takes RFC 3948's other choice and skips the check
+// (net/ipv4/esp4.c and net/ipv6/esp6.c, esp_input_done2: "ignore UDP/TCP
+// checksums in case of NAT-T in Transport Mode", CHECKSUM_UNNECESSARY),
+// which a TUN write cannot ask for; we apply step 3 instead, an
+// incremental update (RFC 1624) from the addresses the engine kept from
+// the peer's selectors (sadb.ChildSA.NATOrigLocal, NATOrigRemote) to the
+// ones written to the TUN, so the host's stack verifies a correct
+// checksum and integrity stays end to end.
+
 // transportTTL is the TTL (IPv6: hop limit) of a decapsulated
 // transport-mode packet: the outer header (and its TTL) belonged to the
 // UDP datagram, which the kernel consumed; the packet has arrived, so any

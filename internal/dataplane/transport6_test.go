@@ -275,3 +275,39 @@ func TestTransportNATChecksum(t *testing.T) {
 		}
 	}
 }
+
+// TestTransportNATChecksumIPv6: TestTransportNATChecksum over IPv6 (a
+// NAT66 in the path), for UDP, TCP and ICMPv6, whose checksum also
+// covers the addresses (RFC 4443 2.3). The sender's checksums are over
+// fd00::5, the private address NATOrigRemote names, and arrive valid for
+// ::1 -> ::1.
+func TestTransportNATChecksumIPv6(t *testing.T) {
+	a, b := newPeer6(t, 16), newPeer6(t, 16)
+	ca := transportSA(t, 0xa6, 0xb6, 0x80, 0x10, a.nattAddr(), b.nattAddr(), "", "")
+	cb := transportSA(t, 0xb6, 0xa6, 0x10, 0x80, b.nattAddr(), a.nattAddr(), "", "")
+	private := netip.MustParseAddr("fd00::5")
+	cb.NATOrigRemote = private
+	if err := a.dp.InstallChild(ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.dp.InstallChild(cb); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		proto uint8
+		off   int
+	}{{packet.ProtoUDP, 6}, {packet.ProtoTCP, 16}, {packet.ProtoICMPv6, 2}} {
+		p := ipv6UDP("::1", "::1", 1, 2, make([]byte, 40), nil)
+		p[6] = c.proto
+		l4 := p[40:]
+		binary.BigEndian.PutUint16(l4[c.off:], 0)
+		binary.BigEndian.PutUint16(l4[c.off:], packet.Checksum(l4, packet.PseudoHeaderSum(c.proto, private, loopback6, uint32(len(l4)))))
+		if err := a.tun.Inject(p); err != nil {
+			t.Fatal(err)
+		}
+		got := recv(t, b.fromTUN, "A->B")
+		if packet.Checksum(got[40:], packet.PseudoHeaderSum(c.proto, loopback6, loopback6, uint32(len(got)-40))) != 0 {
+			t.Errorf("proto %d: delivered checksum is not valid for ::1 -> ::1", c.proto)
+		}
+	}
+}
