@@ -186,7 +186,11 @@ func (sa *ikeSA) initiatorAuth() error {
 		ps = append(ps, &wire.ID{Responder: true, IDType: p.RemoteID.Type, Data: p.RemoteID.Data})
 	}
 	ps = append(ps, auth)
-	if cp := cpRequest(p.VIPs); cp != nil {
+	vips := p.VIPs
+	if sa.wantVIPs != nil {
+		vips = sa.wantVIPs // a reauthentication keeps the addresses (reauth.go)
+	}
+	if cp := cpRequest(vips); cp != nil {
 		// IKE_AUTH: ... AUTH, [CP(CFG_REQUEST)], SAi2, ... (RFC 7296 1.2, 2.19)
 		ps = append(ps, cp)
 	}
@@ -202,6 +206,7 @@ func (sa *ikeSA) initiatorAuth() error {
 	var offer *childOffer
 	if sa.initChild != nil && !childless {
 		offer = sa.newChildOffer(sa.initChild)
+		offer.applyTrigger(sa.initTrigger)
 		ps = append(ps, offer.payloads()...)
 	}
 	_, resp, err := sa.exchange(wire.IKEAuth, ps, sa.e.cfg.RetransmitTries)
@@ -223,6 +228,7 @@ func (sa *ikeSA) initiatorAuth() error {
 		return err
 	}
 	sa.setState(StateEstablished)
+	sa.applyAuthLifetime(resp)
 	if sa.enforceUnique(false) {
 		sa.releaseOffer(offer)
 		sa.log.Warn("deleting the new IKE SA: an older one is up (unique = keep)")
@@ -235,7 +241,7 @@ func (sa *ikeSA) initiatorAuth() error {
 	if childless && sa.initChild != nil {
 		// RFC 6023: the first Child SA gets its own CREATE_CHILD_SA
 		// (with its own key exchange if the proposal has one).
-		if err := sa.createChild(sa.initChild); err != nil {
+		if err := sa.createChildFor(sa.initChild, sa.initTrigger); err != nil {
 			return fmt.Errorf("ike: child %s: %w", sa.initChild.Name, err)
 		}
 		return nil
