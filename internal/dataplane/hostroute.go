@@ -50,15 +50,29 @@ type hostRoutes struct {
 	mark   func(bool) error // sets or clears SO_MARK on the daemon's sockets
 	log    *slog.Logger
 	refs   prefixRefs
-	bySA   map[uint32][]netip.Prefix
+	by     map[hostHolder][]netip.Prefix
 	marked bool    // socket marks set
 	rule   [2]bool // rule installed, per family: [0] IPv4, [1] IPv6
 }
 
 func newHostRoutes(sys routeSys, log *slog.Logger) *hostRoutes {
-	h := &hostRoutes{log: log, refs: make(prefixRefs), bySA: make(map[uint32][]netip.Prefix)}
+	h := &hostRoutes{log: log, refs: make(prefixRefs), by: make(map[hostHolder][]netip.Prefix)}
 	h.sys, _ = sys.(hostRouteSys)
 	return h
+}
+
+// hostHolder is what holds host routes: an SA by its inbound SPI, or a
+// trap by its ReqID (the two number spaces overlap).
+type hostHolder struct {
+	id   uint32
+	trap bool
+}
+
+func (k hostHolder) String() string {
+	if k.trap {
+		return fmt.Sprintf("trap %d", k.id)
+	}
+	return fmt.Sprintf("SPI %08x", k.id)
 }
 
 func family(p netip.Prefix) int {
@@ -69,15 +83,15 @@ func family(p netip.Prefix) int {
 }
 
 // add takes a reference on the host routes ps (one address family) of
-// the SA with inbound SPI spi, with source src and MTU mtu (0: the
-// TUN's), marking the sockets and adding the family's rule first if they
-// are not there yet. It changes nothing if it fails.
-func (h *hostRoutes) add(spi uint32, ps []netip.Prefix, src netip.Addr, mtu int) error {
+// holder k, with source src and MTU mtu (0: the TUN's), marking the
+// sockets and adding the family's rule first if they are not there yet.
+// It changes nothing if it fails.
+func (h *hostRoutes) add(k hostHolder, ps []netip.Prefix, src netip.Addr, mtu int) error {
 	if h.sys == nil || h.mark == nil {
 		return errors.New("host-to-host policies need policy routing, which this platform's data plane does not do")
 	}
-	if _, ok := h.bySA[spi]; ok {
-		return fmt.Errorf("host routes for SPI %08x already installed", spi)
+	if _, ok := h.by[k]; ok {
+		return fmt.Errorf("host routes for %v already installed", k)
 	}
 	for _, p := range ps {
 		if err := h.activate(family(p)); err != nil {
@@ -97,7 +111,7 @@ func (h *hostRoutes) add(spi uint32, ps []netip.Prefix, src netip.Addr, mtu int)
 		h.deactivateUnused()
 		return err
 	}
-	h.bySA[spi] = added
+	h.by[k] = added
 	return nil
 }
 
@@ -129,13 +143,13 @@ func familyName(f int) string {
 	return "IPv4"
 }
 
-// remove drops the references of the SA with inbound SPI spi.
-func (h *hostRoutes) remove(spi uint32) {
-	ps, ok := h.bySA[spi]
+// remove drops the references of holder k.
+func (h *hostRoutes) remove(k hostHolder) {
+	ps, ok := h.by[k]
 	if !ok {
 		return
 	}
-	delete(h.bySA, spi)
+	delete(h.by, k)
 	h.refs.release(ps, h.delRoute)
 	h.deactivateUnused()
 }
@@ -175,6 +189,6 @@ func (h *hostRoutes) removeAll() {
 			h.log.Debug("remove host route", "dst", p, "err", err)
 		}
 	})
-	clear(h.bySA)
+	clear(h.by)
 	h.deactivateUnused()
 }

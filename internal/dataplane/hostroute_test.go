@@ -225,3 +225,33 @@ func TestHostRoutesIPv6Close(t *testing.T) {
 		t.Fatalf("left behind: marked %v, rules %v %v, host routes %v (ops %v)", *marked, fake.rule, fake.rule6, fake.hostRoutes, fake.ops)
 	}
 }
+
+// TestHostRoutesTrap: a trap whose selectors cover the peer (start_action
+// = trap with host-to-host selectors) routes the peer by policy routing
+// like an SA does; the SA it brings up shares the route; the route, rule
+// and marks go with the last of the two, and a trap ReqID equal to an
+// SPI is another holder.
+func TestHostRoutesTrap(t *testing.T) {
+	dp, fake, marked := newHostRoutedDataplane(t)
+	tr := Trap{Name: "c/h", LocalTS: mustTS(t, "192.0.2.1/32"), RemoteTS: mustTS(t, "192.0.2.2/32"), Peer: netip.MustParseAddr("192.0.2.2")}
+	if err := dp.InstallTrap(tr); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"mark on", "rule add", "host replace 192.0.2.2/32 src 192.0.2.1"}
+	if !slices.Equal(fake.ops, want) || len(fake.routes) != 0 {
+		t.Fatalf("ops = %v, want %v (main routes %v)", fake.ops, want, fake.routes)
+	}
+	fake.ops = nil
+	reqID := dp.pol.traps["c/h"].reqID
+	if err := dp.InstallChild(child(t, reqID, []string{"192.0.2.1/32"}, "192.0.2.2/32")); err != nil {
+		t.Fatal(err)
+	}
+	if !dp.RemoveTrap("c/h") || len(fake.ops) != 0 {
+		t.Fatalf("trap removal with the SA up changed policy routing: %v", fake.ops)
+	}
+	dp.RemoveChild(reqID)
+	want = []string{"host del 192.0.2.2/32", "rule del", "mark off"}
+	if !slices.Equal(fake.ops, want) || *marked || fake.rule {
+		t.Fatalf("ops = %v, want %v", fake.ops, want)
+	}
+}

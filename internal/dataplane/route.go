@@ -68,27 +68,40 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 		return fmt.Errorf("routes for SPI %08x already installed", spi)
 	}
 	peer := c.Remote.Addr().Unmap()
+	k := hostHolder{id: spi}
+	if err := t.addHost(k, c.LocalTS, c.RemoteTS, peer, c.Local.Addr().Unmap()); err != nil {
+		return err
+	}
+	added, err := t.hold(c.LocalTS, c.RemoteTS, peer)
+	if err != nil {
+		t.host.remove(k)
+		return err
+	}
+	t.bySA[spi] = added
+	return nil
+}
+
+// addHost puts the prefixes of remote that cover the peer's own address
+// (host to host), which a plain route would send the ESP packets
+// themselves into the TUN by, into the policy-routed table of
+// hostroute.go for holder k, with a source inside local (else fallback).
+func (t *routeTable) addHost(k hostHolder, local, remote []ts.Selector, peer, fallback netip.Addr) error {
 	var hostPrefixes []netip.Prefix
-	for _, p := range remotePrefixes(c.RemoteTS) {
+	for _, p := range remotePrefixes(remote) {
 		if p.Contains(peer) {
 			hostPrefixes = append(hostPrefixes, p)
 		}
 	}
-	if len(hostPrefixes) > 0 {
-		src := t.pickSource(c.LocalTS, peer.Is6())
-		if !src.IsValid() {
-			src = c.Local.Addr().Unmap()
-		}
-		if err := t.host.add(spi, hostPrefixes, src, t.familyMTU(peer)); err != nil {
-			return fmt.Errorf("remote traffic selector %s covers the peer address %s: %w", hostPrefixes[0], peer, err)
-		}
+	if len(hostPrefixes) == 0 {
+		return nil
 	}
-	added, err := t.hold(c.LocalTS, c.RemoteTS, peer, len(hostPrefixes) > 0)
-	if err != nil {
-		t.host.remove(spi)
-		return err
+	src := t.pickSource(local, peer.Is6())
+	if !src.IsValid() {
+		src = fallback
 	}
-	t.bySA[spi] = added
+	if err := t.host.add(k, hostPrefixes, src, t.familyMTU(peer)); err != nil {
+		return fmt.Errorf("remote traffic selector %s covers the peer address %s: %w", hostPrefixes[0], peer, err)
+	}
 	return nil
 }
 
@@ -97,8 +110,14 @@ func (t *routeTable) addTrap(reqID uint32, tr Trap) error {
 	if _, ok := t.byTrap[reqID]; ok {
 		return fmt.Errorf("routes for trap %d already installed", reqID)
 	}
-	added, err := t.hold(tr.LocalTS, tr.RemoteTS, tr.Peer.Unmap(), false)
+	peer := tr.Peer.Unmap()
+	k := hostHolder{id: reqID, trap: true}
+	if err := t.addHost(k, tr.LocalTS, tr.RemoteTS, peer, netip.Addr{}); err != nil {
+		return err
+	}
+	added, err := t.hold(tr.LocalTS, tr.RemoteTS, peer)
 	if err != nil {
+		t.host.remove(k)
 		return err
 	}
 	t.byTrap[reqID] = added
@@ -113,21 +132,18 @@ func (t *routeTable) removeTrap(reqID uint32) {
 	}
 	delete(t.byTrap, reqID)
 	t.release(ps)
+	t.host.remove(hostHolder{id: reqID, trap: true})
 }
 
 // hold takes a reference on the route of every prefix (IPv4 and IPv6) of
 // remote, installing those not there yet, and returns them; on error it
-// changes nothing. Prefixes that cover the peer are skipped if hostRouted (the
-// caller routes them, hostroute.go), refused otherwise (traps: host routes
-// for them are not done yet).
-func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr, hostRouted bool) ([]netip.Prefix, error) {
+// changes nothing. Prefixes that cover the peer are skipped: the caller
+// has routed them with addHost (hostroute.go).
+func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr) ([]netip.Prefix, error) {
 	var prefixes []netip.Prefix
 	for _, p := range remotePrefixes(remote) {
-		switch {
-		case !p.Contains(peer):
+		if !p.Contains(peer) {
 			prefixes = append(prefixes, p)
-		case !hostRouted:
-			return nil, fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
 		}
 	}
 	mtu := t.familyMTU(peer)
@@ -171,7 +187,7 @@ func (t *routeTable) remove(spi uint32) {
 	}
 	delete(t.bySA, spi)
 	t.release(ps)
-	t.host.remove(spi)
+	t.host.remove(hostHolder{id: spi})
 }
 
 func (t *routeTable) release(ps []netip.Prefix) { t.refs.release(ps, t.delRoute) }

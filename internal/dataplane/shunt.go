@@ -163,7 +163,7 @@ func (d *Dataplane) Shunts() []string {
 // for pass.
 func (t *routeTable) addShunt(reqID uint32, s Shunt) error {
 	if s.Action == sadb.Discard {
-		added, err := t.hold(s.LocalTS, s.RemoteTS, netip.Addr{}, false)
+		added, err := t.hold(s.LocalTS, s.RemoteTS, netip.Addr{})
 		if err != nil {
 			return err
 		}
