@@ -81,4 +81,3 @@ func TestTransportModeTrap(t *testing.T) {
 		})
 	}
 }
-
