@@ -148,13 +148,10 @@ func trapSpecFor(conn string, ch *config.Child, p *ike.PeerConfig, key, what str
 	if err != nil {
 		return trapSpec{}, &config.Error{Pos: ch.Pos, Key: key + ".local_ts", Msg: what + " with local_ts = dynamic needs a single local_addrs address"}
 	}
+	// Selectors that cover the peer (host to host) are routed by policy
+	// routing, keeping the IKE and ESP packets out of the TUN
+	// (dataplane/hostroute.go).
 	remote, _ := resolveTS(ch.RemoteSelectors, p.RemoteHost)
-	if ts.MatchAny(remote, p.RemoteHost.Unmap(), 0, 0) {
-		// Its route into the TUN would catch the IKE and ESP packets too
-		// (the data plane refuses such routes; policy routing is not done).
-		return trapSpec{}, &config.Error{Pos: ch.Pos, Key: key + ".remote_ts",
-			Msg: what + " for selectors that cover the peer " + p.RemoteHost.String() + " (host-to-host) is not supported yet", Err: config.ErrUnsupported}
-	}
 	name := conn + "/" + ch.Name
 	return trapSpec{conn: conn, child: ch.Name, trap: dataplane.Trap{
 		Name: name, LocalTS: local, RemoteTS: remote, Peer: p.RemoteHost}}, nil

@@ -86,7 +86,6 @@ func TestWantPolicies(t *testing.T) {
 	for _, tt := range []struct{ local, remote, lts, extra, want string }{
 		{"192.0.2.1", "%any", "10.1.0.0/24", "", "site.children.net.start_action: start_action = trap needs a single remote_addrs address"},
 		{"%any", "192.0.2.2", "dynamic", "", "site.children.net.local_ts: start_action = trap with local_ts = dynamic needs a single local_addrs address"},
-		{"192.0.2.1", "10.2.0.5", "10.1.0.0/24", "", "site.children.net.remote_ts: start_action = trap for selectors that cover the peer 10.2.0.5 (host-to-host) is not supported yet"},
 		// The pass child's local_ts does not cover the tunnel's: routing
 		// 10.2.0.8 around the TUN would leak 10.1.0.0/24's traffic.
 		{"192.0.2.1", "192.0.2.2", "10.1.0.0/24", strings.Replace(pass, "10.1.0.0/16", "10.1.0.0/25", 1), "site.children.lan.remote_ts: mode = pass for 10.2.0.8/32 would also bypass site/net"},
@@ -96,6 +95,16 @@ func TestWantPolicies(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s %s %s: got %v, want %q", tt.local, tt.remote, tt.lts, err, tt.want)
 		}
+	}
+
+	// Host to host: the peer 10.2.0.5 inside remote_ts is a trap too,
+	// routed by the data plane's policy routing (dataplane/hostroute.go).
+	set, err = policiesOf(t, "192.0.2.1", "10.2.0.5", "10.1.0.0/24", "")
+	if err != nil {
+		t.Fatalf("host-to-host trap: %v", err)
+	}
+	if tr := set.traps["site/net"]; tr.trap.Peer.String() != "10.2.0.5" || fmt.Sprint(tr.trap.RemoteTS) != "[10.2.0.0/24]" {
+		t.Errorf("host-to-host trap: %+v", tr)
 	}
 
 	// dpd_action/close_action = trap: a trap to install on demand.

@@ -17,8 +17,9 @@ func (r *netlinkRoutes) hostRoute(dst netip.Prefix) *netlink.Route {
 	return rt
 }
 
-func (r *netlinkRoutes) replaceHost(dst netip.Prefix, src netip.Addr) error {
+func (r *netlinkRoutes) replaceHost(dst netip.Prefix, src netip.Addr, mtu int) error {
 	rt := r.hostRoute(dst)
+	rt.MTU = mtu
 	if src.IsValid() {
 		rt.Src = src.AsSlice()
 	}
@@ -29,9 +30,12 @@ func (r *netlinkRoutes) delHost(dst netip.Prefix) error {
 	return r.h.RouteDel(r.hostRoute(dst))
 }
 
-func hostRule() *netlink.Rule {
+func hostRule(v6 bool) *netlink.Rule {
 	rule := netlink.NewRule()
 	rule.Family = netlink.FAMILY_V4
+	if v6 {
+		rule.Family = netlink.FAMILY_V6
+	}
 	rule.Priority = hostRulePriority
 	rule.Table = hostRouteTable
 	rule.Mark = hostRouteMark
@@ -43,25 +47,25 @@ func hostRule() *netlink.Rule {
 
 // addRule adds the rule; one left by a daemon that did not exit cleanly is
 // taken over.
-func (r *netlinkRoutes) addRule() error {
-	if err := r.h.RuleAdd(hostRule()); err != nil && !errors.Is(err, unix.EEXIST) {
+func (r *netlinkRoutes) addRule(v6 bool) error {
+	if err := r.h.RuleAdd(hostRule(v6)); err != nil && !errors.Is(err, unix.EEXIST) {
 		return err
 	}
 	return nil
 }
 
-func (r *netlinkRoutes) delRule() error { return r.h.RuleDel(hostRule()) }
+func (r *netlinkRoutes) delRule(v6 bool) error { return r.h.RuleDel(hostRule(v6)) }
 
 // markSockets sets (on) or clears SO_MARK on the IKE and NAT-T sockets
-// and the raw ESP sockets (socket(7); needs CAP_NET_ADMIN). A raw socket
-// opened later is marked by ensureRaw.
+// of both families and the raw ESP sockets (socket(7); needs
+// CAP_NET_ADMIN). A raw socket opened later is marked by ensureRaw.
 func (d *Dataplane) markSockets(on bool) error {
 	mark := 0
 	if on {
 		mark = hostRouteMark
 	}
 	var errs []error
-	for _, s := range []*udpSocket{d.ike, d.natt} {
+	for _, s := range d.sockets() {
 		errs = append(errs, setSocketMark(s.rc, mark))
 	}
 	for _, s := range d.rawSockets() {

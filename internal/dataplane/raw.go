@@ -130,7 +130,7 @@ func (d *Dataplane) ensureRaw(peer netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("raw ESP socket (IP protocol %d) on %s: %w (raw sockets need CAP_NET_RAW; encap = yes sends ESP in UDP instead)", protoESP, addr, err)
 	}
-	if d.routes != nil && d.routes.host.active {
+	if d.routes != nil && d.routes.host.marked {
 		if err := setSocketMark(s.rc, hostRouteMark); err != nil {
 			s.close()
 			return fmt.Errorf("raw ESP socket: SO_MARK %#x: %w", hostRouteMark, err)

@@ -22,7 +22,7 @@ type inSegment struct {
 	data  []byte   // the ESP packet, decrypted in place
 	inner []byte   // the inner IPv4 packet after process, nil if dropped
 	// proto is set for a transport-mode SA: inner is then the payload,
-	// whose IPv4 header is written on the way to the TUN (transport.go).
+	// whose IP header is written on the way to the TUN (transport.go).
 	proto uint8
 }
 
@@ -304,7 +304,7 @@ func (d *Dataplane) deliverBatch(b *inBatch, w *tunWriter) {
 		}
 		n := len(s.inner)
 		if s.proto != 0 {
-			n += packet.IPv4MinHeader
+			n += transportHeaderLen(c)
 		}
 		c.CountIn(uint64(n))
 		if c != last {

@@ -32,11 +32,11 @@ type routeTable struct {
 	// IPv6 get ipv6OuterExtra less, so that their ESP packets fit the
 	// same path as IPv4 ones. 0: leave every route at the TUN's MTU.
 	mtu    int
-	refs   map[netip.Prefix]int
+	refs   prefixRefs
 	bySA   map[uint32][]netip.Prefix // inbound SPI -> prefixes it holds
 	byTrap map[uint32][]netip.Prefix // trap or drop shunt ReqID -> prefixes it holds (trap.go, shunt.go)
 	// Routes around the TUN for pass shunts (shunt.go), refcounted the same way.
-	bypassRefs  map[netip.Prefix]int
+	bypassRefs  prefixRefs
 	bypassOwned map[netip.Prefix]bool // we added the route (delete it when done)
 	byBypass    map[uint32][]netip.Prefix
 	host        *hostRoutes // SA prefixes that cover the peer (hostroute.go)
@@ -46,11 +46,11 @@ func newRouteTable(sys routeSys, log *slog.Logger) *routeTable {
 	return &routeTable{
 		sys:    sys,
 		log:    log,
-		refs:   make(map[netip.Prefix]int),
+		refs:   make(prefixRefs),
 		bySA:   make(map[uint32][]netip.Prefix),
 		byTrap: make(map[uint32][]netip.Prefix),
 
-		bypassRefs:  make(map[netip.Prefix]int),
+		bypassRefs:  make(prefixRefs),
 		bypassOwned: make(map[netip.Prefix]bool),
 		byBypass:    make(map[uint32][]netip.Prefix),
 		host:        newHostRoutes(sys, log),
@@ -68,31 +68,40 @@ func (t *routeTable) add(c *sadb.ChildSA) error {
 		return fmt.Errorf("routes for SPI %08x already installed", spi)
 	}
 	peer := c.Remote.Addr().Unmap()
+	k := hostHolder{id: spi}
+	if err := t.addHost(k, c.LocalTS, c.RemoteTS, peer, c.Local.Addr().Unmap()); err != nil {
+		return err
+	}
+	added, err := t.hold(c.LocalTS, c.RemoteTS, peer)
+	if err != nil {
+		t.host.remove(k)
+		return err
+	}
+	t.bySA[spi] = added
+	return nil
+}
+
+// addHost puts the prefixes of remote that cover the peer's own address
+// (host to host), which a plain route would send the ESP packets
+// themselves into the TUN by, into the policy-routed table of
+// hostroute.go for holder k, with a source inside local (else fallback).
+func (t *routeTable) addHost(k hostHolder, local, remote []ts.Selector, peer, fallback netip.Addr) error {
 	var hostPrefixes []netip.Prefix
-	for _, p := range remotePrefixes(c.RemoteTS) {
+	for _, p := range remotePrefixes(remote) {
 		if p.Contains(peer) {
 			hostPrefixes = append(hostPrefixes, p)
 		}
 	}
-	if len(hostPrefixes) > 0 {
-		if peer.Is6() {
-			// hostroute.go's rule and table are IPv4 only for now.
-			return fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies over IPv6 are not supported yet", hostPrefixes[0], peer)
-		}
-		src := t.pickSource(c.LocalTS, false)
-		if !src.IsValid() {
-			src = c.Local.Addr().Unmap()
-		}
-		if err := t.host.add(spi, hostPrefixes, src); err != nil {
-			return fmt.Errorf("remote traffic selector %s covers the peer address %s: %w", hostPrefixes[0], peer, err)
-		}
+	if len(hostPrefixes) == 0 {
+		return nil
 	}
-	added, err := t.hold(c.LocalTS, c.RemoteTS, peer, len(hostPrefixes) > 0)
-	if err != nil {
-		t.host.remove(spi)
-		return err
+	src := t.pickSource(local, peer.Is6())
+	if !src.IsValid() {
+		src = fallback
 	}
-	t.bySA[spi] = added
+	if err := t.host.add(k, hostPrefixes, src, t.familyMTU(peer)); err != nil {
+		return fmt.Errorf("remote traffic selector %s covers the peer address %s: %w", hostPrefixes[0], peer, err)
+	}
 	return nil
 }
 
@@ -101,8 +110,14 @@ func (t *routeTable) addTrap(reqID uint32, tr Trap) error {
 	if _, ok := t.byTrap[reqID]; ok {
 		return fmt.Errorf("routes for trap %d already installed", reqID)
 	}
-	added, err := t.hold(tr.LocalTS, tr.RemoteTS, tr.Peer.Unmap(), false)
+	peer := tr.Peer.Unmap()
+	k := hostHolder{id: reqID, trap: true}
+	if err := t.addHost(k, tr.LocalTS, tr.RemoteTS, peer, netip.Addr{}); err != nil {
+		return err
+	}
+	added, err := t.hold(tr.LocalTS, tr.RemoteTS, peer)
 	if err != nil {
+		t.host.remove(k)
 		return err
 	}
 	t.byTrap[reqID] = added
@@ -117,54 +132,51 @@ func (t *routeTable) removeTrap(reqID uint32) {
 	}
 	delete(t.byTrap, reqID)
 	t.release(ps)
+	t.host.remove(hostHolder{id: reqID, trap: true})
 }
 
 // hold takes a reference on the route of every prefix (IPv4 and IPv6) of
-// remote,
-// installing those not there yet, and returns them; on error it changes
-// nothing. Prefixes that cover the peer are skipped if hostRouted (the
-// caller routes them, hostroute.go), refused otherwise (traps: host routes
-// for them are not done yet).
-func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr, hostRouted bool) ([]netip.Prefix, error) {
+// remote, installing those not there yet, and returns them; on error it
+// changes nothing. Prefixes that cover the peer are skipped: the caller
+// has routed them with addHost (hostroute.go).
+func (t *routeTable) hold(local, remote []ts.Selector, peer netip.Addr) ([]netip.Prefix, error) {
 	var prefixes []netip.Prefix
 	for _, p := range remotePrefixes(remote) {
-		switch {
-		case !p.Contains(peer):
+		if !p.Contains(peer) {
 			prefixes = append(prefixes, p)
-		case !hostRouted:
-			return nil, fmt.Errorf("remote traffic selector %s covers the peer address %s: host-to-host policies are not supported yet", p, peer)
 		}
 	}
-	mtu := 0
-	if peer.Is6() && t.mtu > 0 {
-		// A prefix shared with an SA over IPv4 keeps the MTU of the SA
-		// that installed it first.
-		mtu = t.mtu - ipv6OuterExtra
-	}
+	mtu := t.familyMTU(peer)
 	var src [2]netip.Addr // per family: [0] IPv4, [1] IPv6
 	var srcDone [2]bool
-	var added []netip.Prefix
-	for _, p := range prefixes {
-		if t.refs[p] == 0 {
-			f := 0
-			if p.Addr().Is6() {
-				f = 1
-			}
-			if !srcDone[f] {
-				src[f] = t.pickSource(local, f == 1)
-				srcDone[f] = true
-			}
-			src := src[f]
-			if err := t.sys.replace(p, src, mtu); err != nil {
-				t.release(added)
-				return nil, fmt.Errorf("add route %s: %w", p, err)
-			}
-			t.log.Debug("route added", "dst", p, "src", src, "mtu", mtu)
+	install := func(p netip.Prefix) error {
+		f := 0
+		if p.Addr().Is6() {
+			f = 1
 		}
-		t.refs[p]++
-		added = append(added, p)
+		if !srcDone[f] {
+			src[f] = t.pickSource(local, f == 1)
+			srcDone[f] = true
+		}
+		if err := t.sys.replace(p, src[f], mtu); err != nil {
+			return fmt.Errorf("add route %s: %w", p, err)
+		}
+		t.log.Debug("route added", "dst", p, "src", src[f], "mtu", mtu)
+		return nil
 	}
-	return added, nil
+	return t.refs.acquire(prefixes, install, t.delRoute)
+}
+
+// familyMTU is the MTU of routes for SAs with peer: ipv6OuterExtra below
+// the TUN's for a peer reached over IPv6, so that its ESP packets fit the
+// same path as IPv4 ones; 0 (the TUN's) otherwise. A prefix shared with
+// an SA over the other family keeps the MTU of the SA that installed it
+// first.
+func (t *routeTable) familyMTU(peer netip.Addr) int {
+	if peer.Is6() && t.mtu > 0 {
+		return t.mtu - ipv6OuterExtra
+	}
+	return 0
 }
 
 // remove drops the references of the SA with inbound SPI spi.
@@ -175,21 +187,18 @@ func (t *routeTable) remove(spi uint32) {
 	}
 	delete(t.bySA, spi)
 	t.release(ps)
-	t.host.remove(spi)
+	t.host.remove(hostHolder{id: spi})
 }
 
-func (t *routeTable) release(ps []netip.Prefix) {
-	for _, p := range ps {
-		t.refs[p]--
-		if t.refs[p] > 0 {
-			continue
-		}
-		delete(t.refs, p)
-		if err := t.sys.del(p); err != nil {
-			t.log.Warn("remove route", "dst", p, "err", err)
-		} else {
-			t.log.Debug("route removed", "dst", p)
-		}
+func (t *routeTable) release(ps []netip.Prefix) { t.refs.release(ps, t.delRoute) }
+
+// delRoute deletes the main-table route of p, which no SA, trap or shunt
+// holds any more.
+func (t *routeTable) delRoute(p netip.Prefix) {
+	if err := t.sys.del(p); err != nil {
+		t.log.Warn("remove route", "dst", p, "err", err)
+	} else {
+		t.log.Debug("route removed", "dst", p)
 	}
 }
 
@@ -202,12 +211,11 @@ func (t *routeTable) close() {
 // removeAll deletes every route.
 func (t *routeTable) removeAll() {
 	t.removeBypassAll()
-	for p := range t.refs {
+	t.refs.drain(func(p netip.Prefix) {
 		if err := t.sys.del(p); err != nil {
 			t.log.Debug("remove route", "dst", p, "err", err)
 		}
-	}
-	clear(t.refs)
+	})
 	clear(t.bySA)
 	clear(t.byTrap)
 	t.host.removeAll()

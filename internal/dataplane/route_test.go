@@ -22,6 +22,7 @@ type fakeRoutes struct {
 	// policy routing (hostroute_test.go)
 	hostRoutes map[netip.Prefix]netip.Addr
 	rule       bool
+	rule6      bool
 	failRule   bool
 }
 

@@ -25,7 +25,7 @@ type outPacket struct {
 	start int    // where the ESP packet starts in the buffer
 	n     int    // inner packet length (transport mode: the payload's)
 	nh    uint8  // next header: IPv4 in tunnel mode, the protocol in transport mode
-	hl    int    // transport mode: the IPv4 header length, counted in the SA's bytes
+	hl    int    // transport mode: the IP header length, counted in the SA's bytes
 	esp   []byte // the sealed packet, nil if sealing failed
 }
 
@@ -157,10 +157,9 @@ func (d *Dataplane) prepareOut(b *outBatch, i int) {
 	hl := 0
 	if c.Mode == sadb.ModeTransport {
 		var ok bool
-		if hl, ok = d.transportPayload(&ip, c); !ok {
+		if hl, nh, ok = d.transportPayload(&ip, c); !ok {
 			return
 		}
-		nh = ip.proto
 		inner = inner[hl:]
 	}
 	start := outHeadroom + hl - c.Out.PayloadOffset()

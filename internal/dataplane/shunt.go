@@ -163,7 +163,7 @@ func (d *Dataplane) Shunts() []string {
 // for pass.
 func (t *routeTable) addShunt(reqID uint32, s Shunt) error {
 	if s.Action == sadb.Discard {
-		added, err := t.hold(s.LocalTS, s.RemoteTS, netip.Addr{}, false)
+		added, err := t.hold(s.LocalTS, s.RemoteTS, netip.Addr{})
 		if err != nil {
 			return err
 		}
@@ -174,19 +174,18 @@ func (t *routeTable) addShunt(reqID uint32, s Shunt) error {
 	if !ok {
 		return errors.New("this platform cannot route around the TUN (mode = pass)")
 	}
-	var added []netip.Prefix
-	for _, p := range remotePrefixes(s.RemoteTS) {
-		if t.bypassRefs[p] == 0 {
-			installed, err := br.bypass(p)
-			if err != nil {
-				t.releaseBypass(br, added)
-				return fmt.Errorf("route %s around the TUN: %w", p, err)
-			}
-			t.bypassOwned[p] = installed
-			t.log.Debug("bypass route", "dst", p, "added", installed)
+	install := func(p netip.Prefix) error {
+		installed, err := br.bypass(p)
+		if err != nil {
+			return fmt.Errorf("route %s around the TUN: %w", p, err)
 		}
-		t.bypassRefs[p]++
-		added = append(added, p)
+		t.bypassOwned[p] = installed
+		t.log.Debug("bypass route", "dst", p, "added", installed)
+		return nil
+	}
+	added, err := t.bypassRefs.acquire(remotePrefixes(s.RemoteTS), install, func(p netip.Prefix) { t.delBypass(br, p) })
+	if err != nil {
+		return err
 	}
 	t.byBypass[reqID] = added
 	return nil
@@ -203,20 +202,19 @@ func (t *routeTable) removeShunt(reqID uint32) {
 }
 
 func (t *routeTable) releaseBypass(br bypassRouter, ps []netip.Prefix) {
-	for _, p := range ps {
-		t.bypassRefs[p]--
-		if t.bypassRefs[p] > 0 {
-			continue
-		}
-		delete(t.bypassRefs, p)
-		owned := t.bypassOwned[p]
-		delete(t.bypassOwned, p)
-		if !owned {
-			continue
-		}
-		if err := br.delBypass(p); err != nil {
-			t.log.Warn("remove bypass route", "dst", p, "err", err)
-		}
+	t.bypassRefs.release(ps, func(p netip.Prefix) { t.delBypass(br, p) })
+}
+
+// delBypass deletes the route around the TUN for p if we added it (one
+// that was there before stays).
+func (t *routeTable) delBypass(br bypassRouter, p netip.Prefix) {
+	owned := t.bypassOwned[p]
+	delete(t.bypassOwned, p)
+	if !owned {
+		return
+	}
+	if err := br.delBypass(p); err != nil {
+		t.log.Warn("remove bypass route", "dst", p, "err", err)
 	}
 }
 
@@ -226,15 +224,7 @@ func (t *routeTable) removeBypassAll() {
 	if !ok {
 		return
 	}
-	for p := range t.bypassRefs {
-		if !t.bypassOwned[p] {
-			continue
-		}
-		if err := br.delBypass(p); err != nil {
-			t.log.Debug("remove bypass route", "dst", p, "err", err)
-		}
-	}
-	clear(t.bypassRefs)
+	t.bypassRefs.drain(func(p netip.Prefix) { t.delBypass(br, p) })
 	clear(t.bypassOwned)
 	clear(t.byBypass)
 }

@@ -243,3 +243,42 @@ func TestFixTransportChecksum(t *testing.T) {
 		t.Error("a zero UDP checksum was changed")
 	}
 }
+
+// TestTransportTrapReleases: packets a trap held for a host-to-host child
+// leave in transport mode once the SA it brought up is a transport SA
+// (RFC 4303 3.1.1; the release seals them as the pipeline does) and
+// arrive as sent.
+func TestTransportTrapReleases(t *testing.T) {
+	a := newPeerWith(t, 8, func(c *Config) { c.ListenAddr = hostA; c.Acquire = func(Acquire) {} })
+	b := newHost(t, hostB)
+	ca := transportSA(t, 0xa1, 0xb1, 0x80, 0x10, a.natt(hostA), b.natt(hostB), "", "")
+	cb := transportSA(t, 0xb1, 0xa1, 0x10, 0x80, b.natt(hostB), a.natt(hostA), "", "")
+	ca.Name = "test/a"
+	if err := b.dp.InstallChild(cb); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.dp.InstallTrap(Trap{Name: "test/a", LocalTS: ca.LocalTS, RemoteTS: ca.RemoteTS, Peer: hostB}); err != nil {
+		t.Fatal(err)
+	}
+	var held [][]byte
+	for i := range 3 {
+		p := ipv4UDP("127.0.0.1", "127.0.0.2", 1000+uint16(i), 53, []byte("held"))
+		if err := a.tun.Inject(p); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+	}
+	waitCounter(t, "held", 3, func() uint64 { return uint64(a.dp.Pending("test/a")) })
+	if err := a.dp.InstallChild(ca); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range held {
+		checkDelivered(t, recv(t, b.fromTUN, "released packet"), p)
+	}
+	if got, want := ca.Stats.BytesOut.Load(), uint64(3*len(held[0])); got != want {
+		t.Errorf("BytesOut = %d, want %d (whole packets)", got, want)
+	}
+	if c := b.dp.Counters(); c != (Counters{}) {
+		t.Errorf("drops at b: %v", c.Map())
+	}
+}

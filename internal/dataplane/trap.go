@@ -271,14 +271,24 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		inc(&d.counters.Expired)
 		return
 	}
+	// Mode dispatch as in prepareOut: transport mode seals what follows
+	// the IP header (RFC 4303 3.1.1, transport.go).
+	nh, hl := ip.nextHeader, 0
+	if c.Mode == sadb.ModeTransport {
+		var ok bool
+		if hl, nh, ok = d.transportPayload(&ip, c); !ok {
+			return
+		}
+	}
+	pkt = ip.pkt[hl:]
 	full := buf[:cap(buf)]
 	n := len(pkt)
-	start := outHeadroom - c.Out.PayloadOffset()
+	start := outHeadroom + hl - c.Out.PayloadOffset()
 	if start < 0 {
 		start = 0
 		copy(full[c.Out.PayloadOffset():], pkt)
 	}
-	out, err := c.Seal(full[start:], n, ip.nextHeader)
+	out, err := c.Seal(full[start:], n, nh)
 	if err != nil {
 		if errors.Is(err, esp.ErrBufferTooSmall) {
 			inc(&d.counters.TooBig)
@@ -305,7 +315,7 @@ func (d *Dataplane) sendHeld(buf []byte) {
 		inc(&d.counters.SendErrors)
 		return
 	}
-	c.CountOut(uint64(n))
+	c.CountOut(uint64(hl + n))
 	c.Stats.LastOut.Store(time.Now().UnixNano())
 }
 

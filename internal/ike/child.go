@@ -130,6 +130,13 @@ func (sa *ikeSA) acceptChildSeed(o *childOffer, resp []wire.Payload, seed childS
 	if !ok || len(chosen.SPI) != 4 {
 		return errors.New("responder chose an ESP proposal we did not offer")
 	}
+	if asksTransport(resp) && o.mode == sadb.ModeTransport && tsi != nil && tsr != nil {
+		// Through a NAT the responder's selectors name the addresses it
+		// sees (transport.go): back to ours before the subset check.
+		seed.nat = sa.natTransportSelectors(fromWireTS(tsi.Selectors), fromWireTS(tsr.Selectors), true)
+		tsi = &wire.TS{Selectors: toWireTS(seed.nat.tsi)}
+		tsr = &wire.TS{Responder: true, Selectors: toWireTS(seed.nat.tsr)}
+	}
 	local, err := narrowedSubset(tsi, o.tsi)
 	if err != nil {
 		return fmt.Errorf("TSi: %w", err)
@@ -213,11 +220,26 @@ func (sa *ikeSA) respondChild(ps []wire.Payload, req childRequest) []wire.Payloa
 	if req.only != nil {
 		children = []*ChildConfig{req.only}
 	}
-	choice := chooseChild(children, sa.resolveLocalTS, sa.resolveRemoteTS, tsi, tsr, offered.Proposals, group, req.inIKEAuth, nil)
+	var nat natTransport
+	var choice childChoice
+	if asksTransport(ps) {
+		// Through a NAT, narrow with the IKE addresses on the NAT's
+		// side (transport.go). Unlike strongSwan, which does so for
+		// any child, a child that will not do transport mode gets the
+		// selectors as they came, for the tunnel it can make.
+		nat = sa.natTransportSelectors(tsi, tsr, false)
+		choice = chooseChild(children, sa.resolveLocalTS, sa.resolveRemoteTS, nat.tsi, nat.tsr, offered.Proposals, group, req.inIKEAuth, nil)
+		if choice.cfg == nil || choice.cfg.Mode != sadb.ModeTransport {
+			nat = natTransport{}
+		}
+	}
+	if nat.tsi == nil {
+		choice = chooseChild(children, sa.resolveLocalTS, sa.resolveRemoteTS, tsi, tsr, offered.Proposals, group, req.inIKEAuth, nil)
+	}
 	notify := choice.notify
 	if cfg := choice.cfg; cfg != nil {
 		chosen, local, remote := choice.chosen, choice.local, choice.remote
-		seed := childSeed{ni: req.ni, nr: req.nr, noTFC: wire.FindNotify(ps, wire.NotifyESPTFCPaddingNotSupported) != nil}
+		seed := childSeed{ni: req.ni, nr: req.nr, noTFC: wire.FindNotify(ps, wire.NotifyESPTFCPaddingNotSupported) != nil, nat: nat}
 		var ker *wire.KE
 		if req.inIKEAuth {
 			chosen = withoutType(chosen, wire.TransformKE)
@@ -422,6 +444,9 @@ func (sa *ikeSA) install(cfg *ChildConfig, chosen wire.Proposal, inSPI, outSPI u
 		Mode:        mode,
 		LocalTS:     localTS,
 		RemoteTS:    remoteTS,
+	}
+	if mode == sadb.ModeTransport {
+		c.NATOrigLocal, c.NATOrigRemote = seed.nat.origLocal, seed.nat.origRemote
 	}
 	// TFC padding needs the payload's own length (RFC 4303 2.7): tunnel
 	// mode only, as a transport payload's length is the ESP payload's.

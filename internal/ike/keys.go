@@ -199,6 +199,9 @@ type childSeed struct {
 	// noTFC: the peer sent ESP_TFC_PADDING_NOT_SUPPORTED (RFC 7296
 	// 3.10.1), so we must not pad what we send it.
 	noTFC bool
+	// nat: the addresses transport mode through a NAT replaced in the
+	// selectors (transport.go), for the data plane's checksum fix-up.
+	nat natTransport
 }
 
 // childKeymat derives the keying material of a Child SA (RFC 7296 2.17):

@@ -183,3 +183,66 @@ func TestSimFirstChildRefusedKeepsIKESA(t *testing.T) {
 		t.Fatalf("Child SAs installed: left %d, right %d", len(l), len(r))
 	}
 }
+
+// TestSimTransportModeNAT: transport mode with the initiator behind a NAT,
+// as strongSwan does it (child_create's get_transport_nat_ts): the server
+// narrows the client's TSi (its private address) to the NAT's public
+// address it sees, answers with that, and the client takes it back to its
+// own; both SAs are host to host between the IKE addresses and remember
+// the address the peer's checksums cover (RFC 3948 3.1.2): the server the
+// client's private address, the client its public one. Rekeys by either
+// side keep all of it.
+func TestSimTransportModeNAT(t *testing.T) {
+	p, _ := natPair(t, simOpts{})
+	p.hostToHost(t, sadb.ModeTransport, sadb.ModeTransport)
+	p.up(t)
+	check := func(when string) {
+		t.Helper()
+		p.checkModes(t, sadb.ModeTransport)
+		ls, rs := p.l.inst.all(), p.r.inst.all()
+		if len(ls) != 1 || len(rs) != 1 {
+			t.Fatalf("%s: %d and %d Child SAs", when, len(ls), len(rs))
+		}
+		l, r := ls[0], rs[0]
+		if !isHost(l.LocalTS, leftAddr) || !isHost(l.RemoteTS, rightAddr) ||
+			l.NATOrigLocal != natPublic || l.NATOrigRemote.IsValid() {
+			t.Errorf("%s: client %v === %v, orig %v/%v", when, l.LocalTS, l.RemoteTS, l.NATOrigLocal, l.NATOrigRemote)
+		}
+		if !isHost(r.LocalTS, rightAddr) || !isHost(r.RemoteTS, natPublic) ||
+			r.NATOrigRemote != leftAddr || r.NATOrigLocal.IsValid() {
+			t.Errorf("%s: server %v === %v, orig %v/%v", when, r.LocalTS, r.RemoteTS, r.NATOrigLocal, r.NATOrigRemote)
+		}
+	}
+	check("IKE_AUTH")
+	for _, by := range []*simNode{p.l, p.r} {
+		reply := by.command(cmdRekeyChild, "net")
+		p.s.mustRun(time.Minute, "rekey done", func() bool { return len(reply) > 0 })
+		if err := <-reply; err != nil {
+			t.Fatalf("rekey by %v: %v", by.addr, err)
+		}
+		p.s.mustRun(time.Minute, "old SAs removed", func() bool {
+			return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1
+		})
+		check("after a rekey by " + by.addr.String())
+	}
+}
+
+// TestSimTunnelThroughNATAsked: a client behind a NAT asks for transport
+// mode, the server's child is tunnel mode with the client's private
+// network as remote selector: the selectors as they came make the tunnel
+// (strongSwan would narrow them to the NAT's address and answer
+// TS_UNACCEPTABLE).
+func TestSimTunnelThroughNATAsked(t *testing.T) {
+	p, _ := natPair(t, simOpts{})
+	p.hostToHost(t, sadb.ModeTransport, sadb.ModeTunnel)
+	priv, err := ts.Parse(netip.PrefixFrom(leftAddr, 24).Masked().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.r.peer.Children[0].RemoteTS = []ts.Selector{priv}
+	p.up(t)
+	p.checkModes(t, sadb.ModeTunnel)
+	if r := p.r.inst.all(); len(r) != 1 || !isHost(r[0].RemoteTS, leftAddr) || r[0].NATOrigRemote.IsValid() {
+		t.Fatalf("server Child SAs %v", r)
+	}
+}

@@ -92,3 +92,79 @@ func (sa *ikeSA) initiatorMode(o *childOffer, resp []wire.Payload, local, remote
 	}
 	return sadb.ModeTransport, nil
 }
+
+// Transport mode through a NAT (RFC 3948 5.2, RFC 7296 2.23.1): the
+// selectors of a host behind a NAT carry its private address, which the
+// other side never sees. We do what strongSwan's child_create does
+// (narrow_ts, get_transport_nat_ts): when transport mode is asked for (by
+// the request, as responder; by the answer, as initiator) and a side is
+// behind a NAT, that side's received host selectors get the IKE SA's
+// address of that side (as we see it) before narrowing, so the SA is host
+// to host between the IKE addresses, and the selectors we answer with
+// are those. The replaced address is what the peer's TCP and UDP
+// checksums cover; it is kept for the data plane's fix-up (RFC 3948
+// 3.1.2 step 3; IKEv2 has no NAT-OA payload, so the selectors are the
+// only place the peer's view of the addresses is told).
+
+// natTransportTS is get_transport_nat_ts: of list, the host selectors of
+// the first host address, moved to ike; selectors of other addresses,
+// ranges and another family are left out. It returns them and the address
+// they had. Without a host selector it returns list as it is and an
+// invalid address: strongSwan would narrow that to nothing
+// (TS_UNACCEPTABLE); we let the selectors make the tunnel mode SA they
+// can make, as RFC 7296 1.3.1 has a declined transport request do.
+func natTransportTS(list []ts.Selector, ike netip.Addr) ([]ts.Selector, netip.Addr) {
+	ike = ike.Unmap()
+	var first netip.Addr
+	var out []ts.Selector
+	for _, s := range list {
+		if s.Start != s.End || s.Start.Is4() != ike.Is4() || (first.IsValid() && s.Start != first) {
+			continue
+		}
+		first = s.Start
+		s.Start, s.End = ike, ike
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return list, netip.Addr{}
+	}
+	return out, first
+}
+
+// natTransport holds the selectors of a Child SA request or answer after
+// natTransportTS and the addresses it replaced.
+type natTransport struct {
+	tsi, tsr []ts.Selector
+	// origLocal, origRemote: our and the peer's address as the peer
+	// sees them, where a NAT made them differ from the IKE SA's
+	// (sadb.ChildSA.NATOrigLocal, NATOrigRemote); invalid otherwise.
+	origLocal, origRemote netip.Addr
+}
+
+// natTransportSelectors applies natTransportTS to the received selectors
+// tsi and tsr of a Child SA for which transport mode was asked, on the
+// sides behind a NAT (natLocal: ours, natRemote: the peer's; a faked NAT
+// replaces an address by itself). initiator says whether we sent the
+// request, so whether TSi is ours.
+func (sa *ikeSA) natTransportSelectors(tsi, tsr []ts.Selector, initiator bool) natTransport {
+	n := natTransport{tsi: tsi, tsr: tsr}
+	localTS, remoteTS := &n.tsr, &n.tsi
+	if initiator {
+		localTS, remoteTS = &n.tsi, &n.tsr
+	}
+	if sa.natLocal {
+		var orig netip.Addr
+		*localTS, orig = natTransportTS(*localTS, sa.local.Addr())
+		if orig.IsValid() && orig != sa.local.Addr().Unmap() {
+			n.origLocal = orig
+		}
+	}
+	if sa.natRemote {
+		var orig netip.Addr
+		*remoteTS, orig = natTransportTS(*remoteTS, sa.remote.Addr())
+		if orig.IsValid() && orig != sa.remote.Addr().Unmap() {
+			n.origRemote = orig
+		}
+	}
+	return n
+}

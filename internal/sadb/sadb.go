@@ -65,7 +65,14 @@ type ChildSA struct {
 	Encap             bool           // ESP in UDP (RFC 3948); the only mode the data plane does in this slice
 	Mode              Mode           // tunnel (the zero value) or transport, as negotiated (RFC 7296 1.3.1)
 	LocalTS, RemoteTS []ts.Selector
-	Stats             Stats // updated by the data plane (CountIn, CountOut)
+	// NATOrigLocal and NATOrigRemote are, for a transport-mode SA
+	// through a NAT, our and the peer's addresses as the peer sees them
+	// (its traffic selectors before the engine put the IKE addresses in,
+	// as strongSwan does; IKEv2 has no NAT-OA): the peer's TCP and UDP
+	// checksums cover them, and the data plane moves those checksums to
+	// Remote and Local (RFC 3948 3.1.2). Unset when no NAT changed them.
+	NATOrigLocal, NATOrigRemote netip.Addr
+	Stats                       Stats // updated by the data plane (CountIn, CountOut)
 
 	// Limits are the SA's volume lifetimes (RFC 4301 4.4.2.1): the data
 	// plane counts every packet against them, calls OnLimit (if set) when
