@@ -131,13 +131,16 @@ type PoolReport struct {
 	First string   `json:"first"`
 	Last  string   `json:"last"`
 	DNS   []string `json:"dns,omitempty"`
+	// Limited: the subnet has more than 2^31 addresses (an IPv6 /64)
+	// and only its first 2^31 are leased, as in charon.
+	Limited bool `json:"limited,omitempty"`
 }
 
 func vipReport(c *config.Connection, cfg *config.Config) ([]string, []PoolReport) {
 	var pools []PoolReport
 	for _, n := range c.Pools {
 		if p := cfg.Pool(n); p != nil {
-			pools = append(pools, PoolReport{Name: p.Name, Addrs: p.Addrs, First: p.First.String(), Last: p.Last.String(), DNS: vipStrings(p.DNS)})
+			pools = append(pools, PoolReport{Name: p.Name, Addrs: p.Addrs, First: p.First.String(), Last: p.Last.String(), DNS: vipStrings(p.DNS), Limited: p.Limited})
 		}
 	}
 	return vipStrings(c.VIPs), pools
@@ -152,6 +155,10 @@ func writeVIPs(w io.Writer, r ConnReport) {
 		if len(p.DNS) > 0 {
 			dns = ", dns " + strings.Join(p.DNS, ",")
 		}
-		fmt.Fprintf(w, "  virtual IPs: leases %s-%s from pool %s (addrs %s)%s to peers that ask; remote_ts dynamic stands for the lease\n", p.First, p.Last, p.Name, p.Addrs, dns)
+		limited := ""
+		if p.Limited {
+			limited = " (a subnet of more than 2^31 addresses: its first 2^31 only, as charon limits it)"
+		}
+		fmt.Fprintf(w, "  virtual IPs: leases %s-%s from pool %s (addrs %s)%s%s to peers that ask; remote_ts dynamic stands for the lease\n", p.First, p.Last, p.Name, p.Addrs, limited, dns)
 	}
 }
