@@ -346,3 +346,62 @@ func TestVIP6GoipsecToGoipsec(t *testing.T) {
 	}
 	pingFrom(ctx, t, s, again)
 }
+
+// TestVIP6Rekeys: strongSwan rekeys the IKE SA and the Child SA every few
+// seconds, once as the IPv6 gateway of a goipsec client and once as the
+// client of a goipsec gateway (6-in-4, vips = ::). The IPv6 virtual IP
+// moves to each new IKE SA (it stays on the client's TUN; the gateway
+// keeps the lease online), and TCP over IPv6 from it keeps flowing.
+func TestVIP6Rekeys(t *testing.T) {
+	const rekeys = "rekey_time = 4s\n        over_time = 60s\n        rand_time = 0s\n"
+	const childRekeys = "esp_proposals = aes256gcm16\n                rekey_time = 3s\n                life_time = 60s\n                rand_time = 0s\n"
+	c := vip6Cases[0]
+	vip := netip.MustParseAddr("fd00:10::1")
+	for _, gwIs := range []string{"strongswan", "goipsec"} {
+		t.Run("gateway-"+gwIs, func(t *testing.T) {
+			s := topology6(t, c.opts)
+			ctx := ctxFor(t, 90*time.Second)
+			gwConf, clConf := rw6GatewayConf(s, c), rw6ClientConf(s, c)
+			var sas func() []map[string]any
+			var after func()
+			if gwIs == "strongswan" {
+				gwConf = strings.Replace(strings.Replace(gwConf, "pools = p6\n", rekeys+"        pools = p6\n", 1), "esp_proposals = aes256gcm16\n", childRekeys, 1)
+				startCharon(t, s.Right, gwConf)
+				client := startDaemon(t, s.Left, "client", clConf)
+				if out, err := client.cli(ctx, "up", "rw"); err != nil {
+					t.Fatalf("goipsec up: %v\n%s", err, out)
+				}
+				checkClientVIPs(ctx, t, client, s.Left, c.want)
+				sas = func() []map[string]any { return client.sas(ctx) }
+				after = func() { checkClientVIPs(ctx, t, client, s.Left, c.want) }
+			} else {
+				clConf = strings.Replace(strings.Replace(clConf, "vips = ::\n", "vips = ::\n        "+rekeys, 1), "esp_proposals = aes256gcm16\n", childRekeys, 1)
+				gw := startDaemon(t, s.Right, "gw", gwConf)
+				charon := startCharon(t, s.Left, clConf)
+				if out, err := charon.Swanctl(ctx, "--initiate", "--child", "net", "--timeout", "30"); err != nil {
+					t.Fatalf("swanctl --initiate: %v\n%s", err, out)
+				}
+				sas = func() []map[string]any { return gw.sas(ctx) }
+				after = func() {
+					if rv := addrStrings(vipsOf(t, saOf(gw.sas(ctx), "rw"), "remote-vips")); !slices.Equal(rv, c.want) {
+						t.Errorf("gateway remote-vips after rekeys %v, want %v", rv, c.want)
+					}
+				}
+			}
+			first := saOf(sas(), "rw")["uniqueid"]
+			res, err := lab.TCPThroughput(ctxFor(t, 30*time.Second), s.Left, s.Right, vip, s.RightInner6, 10*time.Second)
+			if err != nil || !res.Intact {
+				t.Fatalf("TCP over IPv6 from the virtual IP across rekeys: %v %v", res, err)
+			}
+			t.Logf("TCP over IPv6 across rekeys: %v", res)
+			waitUntil(t, "one IKE SA, rekeyed", 10*time.Second, func() bool {
+				l := sas()
+				return len(l) == 1 && saOf(l, "rw") != nil && saOf(l, "rw")["uniqueid"] != first
+			})
+			if out, err := lab.Ping(ctx, s.Left, vip, s.RightInner6, 2); err != nil {
+				t.Fatalf("ping6 after rekeys: %v\n%s", err, out)
+			}
+			after()
+		})
+	}
+}
