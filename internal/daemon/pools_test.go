@@ -271,6 +271,25 @@ func TestExplainVIPs(t *testing.T) {
 			t.Errorf("goipsec check output lacks %q:\n%s", want, b.String())
 		}
 	}
+
+	// An IPv6 /64 and a dual-stack request.
+	text := strings.Replace(fmt.Sprintf(rwConf, "fd00:10::/64"), "vips = 0.0.0.0", "vips = 0.0.0.0, ::", 1)
+	if cfg, err = config.Parse("test.conf", []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = Explain(context.Background(), cfg, "", CheckOffer{}); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	WriteExplanation(&b, r)
+	for _, want := range []string{
+		"virtual IPs: leases fd00:10::1-fd00:10::7fff:fffe from pool rw (addrs fd00:10::/64) (a subnet of more than 2^31 addresses: its first 2^31 only, as charon limits it)",
+		"virtual IP: asks for 0.0.0.0,:: in IKE_AUTH",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("goipsec check output lacks %q:\n%s", want, b.String())
+		}
+	}
 }
 
 // TestVICIPoolsIPv6: an IPv6 pool (INTERNAL_IP6_ADDRESS) loads over VICI
