@@ -131,6 +131,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.pools = pools
+	pools.logLimited(d.log, nil)
 	d.cfg.Store(cfg)
 	d.events = newEventHub(d)
 	if opts.MetricsAddr != "" {

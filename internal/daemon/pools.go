@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -48,6 +49,19 @@ func updatePools(old poolSet, pools []*config.Pool) (poolSet, error) {
 // addresses.
 func sameRange(a, b *config.Pool) bool {
 	return a.Name == b.Name && a.First == b.First && a.Last == b.Last
+}
+
+// logLimited warns about the new pools (not in old) whose subnet is
+// larger than charon's pools go, as charon does ("virtual IP pool too
+// large, limiting to ..."): an IPv6 /64 leases from its first 2^31
+// addresses only.
+func (ps poolSet) logLimited(log *slog.Logger, old poolSet) {
+	for name, p := range ps {
+		if o := old[name]; p.cfg.Limited && (o == nil || o.pool != p.pool) {
+			log.Warn("virtual IP pool too large, limiting to its first 2^31 addresses (as charon)",
+				"pool", name, "addrs", p.cfg.Addrs, "first", p.cfg.First, "last", p.cfg.Last)
+		}
+	}
 }
 
 // commit gives kept pools their new attributes, once the configuration

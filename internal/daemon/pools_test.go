@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -298,6 +299,8 @@ func TestExplainVIPs(t *testing.T) {
 // /64 is limited to its first 2^31 addresses (size 2147483646).
 func TestVICIPoolsIPv6(t *testing.T) {
 	d := testDaemon(t, "")
+	var logs bytes.Buffer
+	d.log = slog.New(slog.NewTextHandler(&logs, nil))
 	d.vici = vici.NewServer(nil)
 	d.registerVICIConfig()
 	h := d.vici.Handler
@@ -331,6 +334,10 @@ func TestVICIPoolsIPv6(t *testing.T) {
 	l := resp.GetSection("p6").GetSection("leases").GetSection("0")
 	if l == nil || l.GetString("address") != "fd00:10::1" || l.GetString("status") != "online" {
 		t.Fatalf("get-pools p6 leases: %v", resp.GetSection("p6"))
+	}
+	// charon's warning, once, for the /64 only.
+	if n := strings.Count(logs.String(), "virtual IP pool too large"); n != 1 || !strings.Contains(logs.String(), "pool=big addrs=fd00:20::/64 first=fd00:20::1 last=fd00:20::7fff:fffe") {
+		t.Errorf("%d warnings about the /64 pool:\n%s", n, logs.String())
 	}
 	bad, _ := call(t, h("load-pool"), msg("p7", msg("addrs", "fd00::1-fd00::1:0:0")))
 	if bad.GetString("success") != "no" || !strings.Contains(bad.GetString("errmsg"), `pools.p7.addrs: address range "fd00::1-fd00::1:0:0" too large`) {
