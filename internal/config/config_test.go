@@ -287,7 +287,8 @@ func TestErrors(t *testing.T) {
 		want                string // full error text after "FILE:"
 		kind                error  // ErrUnknown, ErrUnsupported or nil
 	}{
-		{conn: "reauth_time = 4h", want: "9: connections.site.reauth_time: key not supported yet", kind: ErrUnsupported},
+		{conn: "reauth_time = 4 h", want: `9: connections.site.reauth_time: invalid time "4 h" (want a number with an optional unit s, m, h or d)`},
+		{conn: "reauth_time = 1h\n    rekey_time = 8h\n    rand_time = 1h", want: "11: connections.site.rand_time: rand_time (1h0m0s) must be shorter than reauth_time (1h0m0s)"},
 		{conn: "dpd_timeout = 30s", want: "9: connections.site.dpd_timeout: key not supported yet", kind: ErrUnsupported},
 		{conn: "rekey_time = 4 hours", want: `9: connections.site.rekey_time: invalid time "4 hours" (want a number with an optional unit s, m, h or d)`},
 		{conn: "rekey_time = -1h", want: `9: connections.site.rekey_time: invalid time "-1h" (want a number with an optional unit s, m, h or d)`},
@@ -630,6 +631,20 @@ func TestLifetimeDefaults(t *testing.T) {
 		{
 			conn:  "rekey_time = 0",
 			child: "rekey_time = 0s",
+			tries: 1, dpdAction: "clear", closeAction: "none",
+		},
+		{
+			// swanctl.conf(5): with reauth_time set, rekey_time defaults to 0.
+			conn:  "reauth_time = 2h",
+			ike:   IKELifetime{ReauthTime: 2 * time.Hour, OverTime: 12 * time.Minute, RandTime: 12 * time.Minute},
+			life:  ChildLifetime{RekeyTime: time.Hour, LifeTime: 66 * time.Minute, RandTime: 6 * time.Minute},
+			tries: 1, dpdAction: "clear", closeAction: "none",
+		},
+		{
+			// Both set: over_time is 10% of the longer.
+			conn:  "reauth_time = 10h\n    rekey_time = 1h",
+			ike:   IKELifetime{RekeyTime: time.Hour, ReauthTime: 10 * time.Hour, OverTime: time.Hour, RandTime: time.Hour},
+			life:  ChildLifetime{RekeyTime: time.Hour, LifeTime: 66 * time.Minute, RandTime: 6 * time.Minute},
 			tries: 1, dpdAction: "clear", closeAction: "none",
 		},
 	} {

@@ -24,7 +24,7 @@ func set(words string) map[string]bool {
 var (
 	connUnsupportedKeys = set(`aggressive pull dscp mobike dpd_timeout
 		ppk_id ppk_required
-		reauth_time if_id_in if_id_out mediation
+		if_id_in if_id_out mediation
 		mediated_by mediation_peer close_action ocsp`)
 	authUnsupportedKeys = set(`round ca_id eap_id aaa_id xauth_id revocation
 		groups cert_policy`)

@@ -13,9 +13,10 @@ import (
 // rand_time 10% of that), a Child SA after 1h (life_time 10% more,
 // rand_time the difference), no volume limits, no liveness checks.
 
-// IKELifetime are connections.<conn>.{rekey_time, over_time, rand_time}.
+// IKELifetime are connections.<conn>.{rekey_time, reauth_time,
+// over_time, rand_time}.
 type IKELifetime struct {
-	RekeyTime, OverTime, RandTime time.Duration
+	RekeyTime, ReauthTime, OverTime, RandTime time.Duration
 }
 
 // ChildLifetime are children.<child>.{rekey,life,rand}_{time,bytes,packets}.
@@ -102,6 +103,8 @@ func connLifetimeKey(conn *Connection, v *Value, key string, seen *lifetimeKeys)
 	switch v.Key {
 	case "rekey_time":
 		conn.Life.RekeyTime, err = parseDuration(v, key)
+	case "reauth_time":
+		conn.Life.ReauthTime, err = parseDuration(v, key)
 	case "over_time":
 		conn.Life.OverTime, err = parseDuration(v, key)
 	case "rand_time":
@@ -126,20 +129,31 @@ func connLifetimeKey(conn *Connection, v *Value, key string, seen *lifetimeKeys)
 	return true, err
 }
 
-// finishIKELifetime applies the defaults and checks the combination.
+// finishIKELifetime applies the defaults and checks the combination, as
+// swanctl.conf(5) gives them: rekey_time is 4h unless reauth_time is set
+// (then 0, "explicitly set both to enforce rekeying and
+// reauthentication"), over_time 10% of the longer of the two, rand_time
+// over_time.
 func finishIKELifetime(conn *Connection, path string, seen *lifetimeKeys) error {
 	l := &conn.Life
-	if !seen.has("rekey_time") {
+	if !seen.has("rekey_time") && l.ReauthTime == 0 {
 		l.RekeyTime = defaultIKERekey
 	}
 	if !seen.has("over_time") {
-		l.OverTime = l.RekeyTime / 10
+		l.OverTime = max(l.RekeyTime, l.ReauthTime) / 10
 	}
 	if !seen.has("rand_time") {
 		l.RandTime = l.OverTime
 	}
-	if v := seen.set["rand_time"]; v != nil && l.RekeyTime > 0 && l.RandTime >= l.RekeyTime {
-		return invalid(v.Pos, join2(path, "rand_time"), "rand_time (%v) must be shorter than rekey_time (%v)", l.RandTime, l.RekeyTime)
+	if v := seen.set["rand_time"]; v != nil {
+		for _, t := range []struct {
+			name string
+			d    time.Duration
+		}{{"rekey_time", l.RekeyTime}, {"reauth_time", l.ReauthTime}} {
+			if t.d > 0 && l.RandTime >= t.d {
+				return invalid(v.Pos, join2(path, "rand_time"), "rand_time (%v) must be shorter than %s (%v)", l.RandTime, t.name, t.d)
+			}
+		}
 	}
 	return nil
 }

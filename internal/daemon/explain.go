@@ -56,6 +56,7 @@ type ConnReport struct {
 	Local         AuthReport       `json:"local"`
 	Remote        AuthReport       `json:"remote"`
 	RekeyTime     string           `json:"rekey_time"`
+	ReauthTime    string           `json:"reauth_time"`
 	OverTime      string           `json:"over_time"`
 	RandTime      string           `json:"rand_time"`
 	DPDDelay      string           `json:"dpd_delay"`
@@ -260,7 +261,7 @@ func describeConn(c *config.Connection) ConnReport {
 		Name: c.Name, Version: c.Version, LocalAddrs: c.LocalAddrs, RemoteAddrs: c.RemoteAddrs,
 		LocalPort: c.LocalPort, RemotePort: c.RemotePort, Proposals: proposalReports(c.Proposals),
 		Local: authReport(c.Local, false), Remote: authReport(c.Remote, true),
-		RekeyTime: durOrNever(c.Life.RekeyTime), OverTime: c.Life.OverTime.String(), RandTime: c.Life.RandTime.String(),
+		RekeyTime: durOrNever(c.Life.RekeyTime), ReauthTime: durOrNever(c.Life.ReauthTime), OverTime: c.Life.OverTime.String(), RandTime: c.Life.RandTime.String(),
 		DPDDelay: durOrNever(c.DPDDelay), KeyingTries: c.KeyingTries, Fragmentation: c.Fragmentation, Unique: c.Unique, Childless: c.Childless,
 	}
 	for _, ch := range c.Children {

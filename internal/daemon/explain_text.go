@@ -29,7 +29,7 @@ func writeConn(w io.Writer, r ConnReport) {
 	fmt.Fprintf(w, "  remote: auth %s, id %s%s\n", r.Remote.Auth, r.Remote.ID, creds(r.Remote))
 	fmt.Fprintf(w, "  IKE proposals, in our order of preference (RFC 7296 2.7):\n")
 	writeProposals(w, "    ", r.Proposals)
-	fmt.Fprintf(w, "  IKE SA: rekey_time %s, over_time %s, rand_time %s%s\n", r.RekeyTime, r.OverTime, r.RandTime,
+	fmt.Fprintf(w, "  IKE SA: rekey_time %s, reauth_time %s, over_time %s, rand_time %s%s\n", r.RekeyTime, r.ReauthTime, r.OverTime, r.RandTime,
 		ikeWindow(r))
 	fmt.Fprintf(w, "  dpd_delay %s, keyingtries %s, fragmentation %s, unique %s, childless %s\n", r.DPDDelay, tries(r.KeyingTries), r.Fragmentation, r.Unique, r.Childless)
 	writeVIPs(w, r)
@@ -100,16 +100,33 @@ func writeProposals(w io.Writer, indent string, ps []ProposalReport) {
 	}
 }
 
-// ikeWindow says when the IKE SA is rekeyed and deleted: rekey_time minus
-// up to rand_time, and rekey_time + over_time (swanctl.conf(5)).
+// ikeWindow says when the IKE SA is rekeyed, reauthenticated and
+// deleted: each time minus up to rand_time, and the earlier of them plus
+// over_time (swanctl.conf(5)).
 func ikeWindow(r ConnReport) string {
 	rekey, err1 := time.ParseDuration(r.RekeyTime)
-	over, err2 := time.ParseDuration(r.OverTime)
-	rnd, err3 := time.ParseDuration(r.RandTime)
-	if err1 != nil || err2 != nil || err3 != nil {
+	reauth, err2 := time.ParseDuration(r.ReauthTime)
+	over, err3 := time.ParseDuration(r.OverTime)
+	rnd, err4 := time.ParseDuration(r.RandTime)
+	if err3 != nil || err4 != nil || (err1 != nil && err2 != nil) {
 		return " (never rekeyed)"
 	}
-	return fmt.Sprintf(" (rekeyed %s..%s after setup, deleted at %s if the rekey fails)", rekey-min(rnd, rekey), rekey, rekey+over)
+	var parts []string
+	first := time.Duration(0)
+	for _, t := range []struct {
+		what string
+		d    time.Duration
+		err  error
+	}{{"rekeyed", rekey, err1}, {"reauthenticated", reauth, err2}} {
+		if t.err != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s..%s after setup", t.what, t.d-min(rnd, t.d), t.d))
+		if first == 0 || t.d < first {
+			first = t.d
+		}
+	}
+	return fmt.Sprintf(" (%s, deleted at %s if that fails)", strings.Join(parts, ", "), first+over)
 }
 
 func childWindow(c ChildReport) string {

@@ -98,7 +98,7 @@ func peerFromConnection(ctx context.Context, c *config.Connection) (*ike.PeerCon
 		RemotePort: uint16(c.RemotePort),
 		Proposals:  c.Proposals,
 		IKELife: ike.IKELifetimes{
-			RekeyTime: c.Life.RekeyTime, OverTime: c.Life.OverTime, RandTime: c.Life.RandTime,
+			RekeyTime: c.Life.RekeyTime, ReauthTime: c.Life.ReauthTime, OverTime: c.Life.OverTime, RandTime: c.Life.RandTime,
 		},
 		DPDDelay:    c.DPDDelay,
 		KeyingTries: c.KeyingTries,

@@ -310,6 +310,9 @@ func ikeSAMessage(s ike.SAInfo) *vici.Message {
 		if s.RekeyIn > 0 {
 			_ = m.Set("rekey-time", strconv.Itoa(int(s.RekeyIn.Seconds())))
 		}
+		if s.ReauthIn > 0 {
+			_ = m.Set("reauth-time", strconv.Itoa(int(s.ReauthIn.Seconds())))
+		}
 	}
 	children := vici.NewMessage()
 	for _, c := range s.Children {
@@ -392,8 +395,7 @@ func (d *Daemon) viciListConns(_ context.Context, req *vici.Message, emit func(s
 			"local_addrs", c.LocalAddrs,
 			"remote_addrs", c.RemoteAddrs,
 			"version", "IKEv2",
-			// goipsec does not reauthenticate (reauth_time) yet.
-			"reauth_time", "0",
+			"reauth_time", secs(c.Life.ReauthTime),
 			"rekey_time", secs(c.Life.RekeyTime),
 			// charon's unique_policy_names
 			"unique", "UNIQUE_"+strings.ToUpper(c.Unique),

@@ -188,6 +188,15 @@ func (sa *ikeSA) inherit(n *ikeSA, keys *ikeKeys, s ikeSuite, ni, nr []byte) {
 	n.state = StateEstablished
 	n.established = n.e.clock.Now()
 	n.startIKELifetimes()
+	if at := sa.lifetimes.reauthAt; !at.IsZero() {
+		// A rekey does not authenticate again: the reauthentication
+		// deadline stays, and so does the hard lifetime it implies
+		// (strongSwan: "rescheduling reauthentication ... after rekeying").
+		n.lifetimes.reauthAt = at
+		if over := sa.peer.IKELife.OverTime; over > 0 {
+			n.lifetimes.expireAt = at.Add(over)
+		}
+	}
 	n.logIKEKeys()
 }
 

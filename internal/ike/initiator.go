@@ -186,7 +186,11 @@ func (sa *ikeSA) initiatorAuth() error {
 		ps = append(ps, &wire.ID{Responder: true, IDType: p.RemoteID.Type, Data: p.RemoteID.Data})
 	}
 	ps = append(ps, auth)
-	if cp := cpRequest(p.VIPs); cp != nil {
+	vips := p.VIPs
+	if sa.wantVIPs != nil {
+		vips = sa.wantVIPs // a reauthentication keeps the addresses (reauth.go)
+	}
+	if cp := cpRequest(vips); cp != nil {
 		// IKE_AUTH: ... AUTH, [CP(CFG_REQUEST)], SAi2, ... (RFC 7296 1.2, 2.19)
 		ps = append(ps, cp)
 	}
@@ -223,6 +227,7 @@ func (sa *ikeSA) initiatorAuth() error {
 		return err
 	}
 	sa.setState(StateEstablished)
+	sa.applyAuthLifetime(resp)
 	if sa.enforceUnique(false) {
 		sa.releaseOffer(offer)
 		sa.log.Warn("deleting the new IKE SA: an older one is up (unique = keep)")

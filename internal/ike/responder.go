@@ -216,6 +216,9 @@ func (sa *ikeSA) respondAuth(ps []wire.Payload) []wire.Payload {
 	if cp != nil {
 		resp = append(resp, cp)
 	}
+	if n := sa.authLifetimeNotify(); n != nil {
+		resp = append(resp, n)
+	}
 	if hasPayload(ps, wire.PayloadSA) && !noAddress {
 		resp = append(resp, sa.respondChild(ps, childRequest{inIKEAuth: true, ni: sa.nonceI, nr: sa.nonceR})...)
 	}

@@ -63,6 +63,7 @@ const (
 	cmdVolume      // a Child SA reached a byte or packet limit: run lifecycle
 	cmdPeerMoved   // authenticated ESP came from a new address (natd.go)
 	cmdRedundant   // lost a rekey collision: wait for the peer's DELETE
+	cmdReauthDone  // the IKE SA replacing this one (reauth.go) is up, or failed
 )
 
 type command struct {
@@ -70,6 +71,7 @@ type command struct {
 	child string
 	cfg   *ChildConfig   // cmdCreateChild
 	addr  netip.AddrPort // cmdPeerMoved
+	ike   *ikeSA         // cmdReauthDone
 	reply chan error
 }
 
@@ -151,6 +153,7 @@ type ikeSA struct {
 	// restart lists child configs to initiate again once this SA is gone
 	// (dpd_action/close_action = restart/start).
 	restart []*ChildConfig
+	reauthState
 	// attempt counts initiation attempts (keyingtries).
 	attempt int
 
@@ -245,7 +248,9 @@ func (sa *ikeSA) run() {
 	sa.life = sa.newTimer(never)
 	defer sa.life.Stop()
 	if sa.keys == nil && sa.initiator {
-		if !sa.runInitiate() {
+		up := sa.runInitiate()
+		sa.reportReauth()
+		if !up {
 			return
 		}
 	}
@@ -311,6 +316,8 @@ func (sa *ikeSA) runCommand(c command) {
 		sa.followPeer(packetEvent{local: sa.local, remote: c.addr}, false)
 	case cmdRedundant:
 		sa.markRekeyed()
+	case cmdReauthDone:
+		err = sa.finishReauth(c.ike)
 	}
 	c.reply <- err
 }

@@ -39,9 +39,10 @@ type SAInfo struct {
 	// SA's creation to its establishment (0 while connecting and for SAs
 	// created by a rekey).
 	HandshakeTime time.Duration
-	// RekeyIn and ExpireIn are the times left until the IKE SA is rekeyed
-	// and until its hard lifetime ends (0: not scheduled).
-	RekeyIn, ExpireIn time.Duration
+	// RekeyIn, ReauthIn and ExpireIn are the times left until the IKE SA
+	// is rekeyed, reauthenticated and until its hard lifetime ends (0:
+	// not scheduled).
+	RekeyIn, ReauthIn, ExpireIn time.Duration
 	// LocalVIPs are the virtual IPs the peer assigned us, RemoteVIPs the
 	// ones we leased to it (RFC 7296 2.19; swanctl's local-vips and
 	// remote-vips).
@@ -127,7 +128,7 @@ func (sa *ikeSA) info() SAInfo {
 			in.HandshakeTime = sa.established.Sub(sa.created)
 		}
 	}
-	in.RekeyIn, in.ExpireIn = left(now, sa.shown.rekeyAt), left(now, sa.shown.expireAt)
+	in.RekeyIn, in.ReauthIn, in.ExpireIn = left(now, sa.shown.rekeyAt), left(now, sa.shown.reauthAt), left(now, sa.shown.expireAt)
 	for _, c := range sa.children {
 		in.Children = append(in.Children, c.info(now))
 	}

@@ -35,11 +35,15 @@ func (e *Engine) rekeyedWait() time.Duration {
 type IKELifetimes struct {
 	// RekeyTime is when the IKE SA is rekeyed; 0 never.
 	RekeyTime time.Duration
-	// OverTime is how long after RekeyTime the SA is deleted if the
-	// rekey did not succeed (its hard lifetime is RekeyTime+OverTime).
+	// ReauthTime is when the IKE SA is reauthenticated: created anew,
+	// with its Child SAs, and the old one deleted (reauth.go); 0 never.
+	ReauthTime time.Duration
+	// OverTime is how long after the earlier of RekeyTime and
+	// ReauthTime the SA is deleted if neither succeeded (its hard
+	// lifetime).
 	OverTime time.Duration
-	// RandTime is the range of a random time subtracted from RekeyTime,
-	// so that both peers do not rekey at the same moment.
+	// RandTime is the range of a random time subtracted from RekeyTime
+	// and ReauthTime, so that both peers do not start at the same moment.
 	RandTime time.Duration
 }
 
@@ -54,7 +58,7 @@ type ChildLifetimes struct {
 
 // ikeLifetimes are the deadlines of one IKE SA.
 type ikeLifetimes struct {
-	rekeyAt, expireAt time.Time
+	rekeyAt, reauthAt, expireAt time.Time
 }
 
 // childLifetimes are the deadlines of one Child SA; the volume limits are
@@ -80,15 +84,35 @@ func (sa *ikeSA) startIKELifetimes() {
 	now := sa.e.clock.Now()
 	sa.lastRecv = now
 	sa.lifetimes = ikeLifetimes{}
-	if sa.peer == nil || sa.peer.IKELife.RekeyTime <= 0 {
+	if sa.peer == nil {
 		return
 	}
 	l := sa.peer.IKELife
-	jitter := time.Duration(sa.e.randBelow(uint64(min(l.RandTime, l.RekeyTime))))
-	sa.lifetimes.rekeyAt = now.Add(l.RekeyTime - jitter)
-	if l.OverTime > 0 {
-		sa.lifetimes.expireAt = now.Add(l.RekeyTime + l.OverTime)
+	if l.RekeyTime > 0 {
+		jitter := time.Duration(sa.e.randBelow(uint64(min(l.RandTime, l.RekeyTime))))
+		sa.lifetimes.rekeyAt = now.Add(l.RekeyTime - jitter)
 	}
+	if l.ReauthTime > 0 {
+		jitter := time.Duration(sa.e.randBelow(uint64(min(l.RandTime, l.ReauthTime))))
+		sa.lifetimes.reauthAt = now.Add(l.ReauthTime - jitter)
+	}
+	// The hard lifetime: over_time after the earlier of the two
+	// (swanctl.conf(5): "relative in time to the rekey_time and
+	// reauth_time values, as it applies to both").
+	if first := firstPositive(l.RekeyTime, l.ReauthTime); first > 0 && l.OverTime > 0 {
+		sa.lifetimes.expireAt = now.Add(first + l.OverTime)
+	}
+}
+
+// firstPositive is the smaller of a and b that is above zero, or zero.
+func firstPositive(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return max(b, 0)
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
 }
 
 // startChildLifetimes sets the deadlines of a newly installed Child SA.
@@ -186,8 +210,11 @@ func (sa *ikeSA) nextDeadline() time.Time {
 		consider(c.drainAt)
 	}
 	consider(sa.lifetimes.expireAt)
-	if !sa.rekeyed {
+	if !sa.rekeyed && sa.reauthing == nil {
 		consider(sa.lifetimes.rekeyAt)
+		if sa.canReauth() {
+			consider(sa.lifetimes.reauthAt)
+		}
 	}
 	// Byte and packet limits need no deadline: the data plane calls
 	// volumeLimit as it counts (sadb.ChildSA.Limits).
@@ -217,7 +244,7 @@ func (sa *ikeSA) armLife() {
 	sa.mu.Lock()
 	sa.shown = sa.lifetimes
 	if sa.rekeyed {
-		sa.shown.rekeyAt = time.Time{}
+		sa.shown.rekeyAt, sa.shown.reauthAt = time.Time{}, time.Time{}
 	}
 	for _, c := range sa.children {
 		c.shown = c.life
@@ -275,10 +302,17 @@ func (sa *ikeSA) lifecycle() {
 	if sa.rekeyed {
 		return
 	}
-	if t := sa.lifetimes.rekeyAt; !t.IsZero() && !now.Before(t) {
-		sa.afterFailure(sa.rekeyIKE())
-		sa.lifeDue = true
-		return
+	if sa.reauthing == nil {
+		if t := sa.lifetimes.reauthAt; !t.IsZero() && !now.Before(t) && sa.canReauth() {
+			sa.afterFailure(sa.reauth())
+			sa.lifeDue = true
+			return
+		}
+		if t := sa.lifetimes.rekeyAt; !t.IsZero() && !now.Before(t) {
+			sa.afterFailure(sa.rekeyIKE())
+			sa.lifeDue = true
+			return
+		}
 	}
 	for _, c := range sa.childList() {
 		if why := c.rekeyDue(now); why != "" && !sa.replacing(c) {
@@ -378,6 +412,11 @@ func (sa *ikeSA) runInitiate() bool {
 	sa.log.Warn("IKE SA setup failed", "err", err)
 	tries := sa.peer.KeyingTries
 	if errors.Is(err, ErrTimeout) && (tries < 0 || sa.attempt+1 < tries) {
+		// A reauthentication is retried by the SA it replaces (reauth.go).
+		if sa.reauthOf != nil {
+			sa.finishInitiate(err)
+			return false
+		}
 		if _, err := sa.e.spawnInitiator(sa.peer, sa.initChild, sa.moreChildren, sa.initDone, sa.attempt+1); err == nil {
 			sa.log.Info("trying again", "attempt", sa.attempt+2)
 			return false

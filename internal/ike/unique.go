@@ -41,7 +41,8 @@ func (p *PeerConfig) unique() string {
 func (sa *ikeSA) duplicates() []*ikeSA {
 	var out []*ikeSA
 	for _, o := range sa.e.idSAs(sa.peer.Name, sa.remoteID) {
-		if o == sa || o.State() != StateEstablished || o.isRekeyed() {
+		// The SA that sa reauthenticates is no duplicate: sa replaces it.
+		if o == sa || o == sa.reauthOf || o.State() != StateEstablished || o.isRekeyed() {
 			continue
 		}
 		o.mu.Lock()

@@ -58,6 +58,10 @@ const (
 // IKE_SA_INIT (RFC 9242 3.1).
 const NotifyIntermediateExchangeSupported NotifyType = 16438
 
+// NotifyAuthLifetime carries the seconds left until the initiator must
+// reauthenticate the IKE SA (RFC 4478 3).
+const NotifyAuthLifetime NotifyType = 16403
+
 var notifyNames = map[NotifyType]string{
 	NotifyUnsupportedCriticalPayload: "UNSUPPORTED_CRITICAL_PAYLOAD",
 	NotifyInvalidIKESPI:              "INVALID_IKE_SPI",
