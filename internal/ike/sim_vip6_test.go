@@ -225,3 +225,26 @@ func TestCPReplyIPv6(t *testing.T) {
 		t.Fatalf("INTERNAL_IP6_ADDRESS: %v %v", a, err)
 	}
 }
+
+// TestSimVirtualIPDualStackReauth: a dual-stack client reauthenticates
+// (reauth_time, RFC 7296 2.8.3) asking for the addresses it has, the
+// 16-octet INTERNAL_IP6_ADDRESS among them, and keeps both: the new
+// IKE SA's Child SA carries the same VIP/32 and VIP/128.
+func TestSimVirtualIPDualStackReauth(t *testing.T) {
+	p4, p6 := mustPool(t, "10.3.0.1-10.3.0.254"), mustPool(t, "fd00:10::1-fd00:10::fe")
+	p := newVIP6Pair(t, 67, []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}, p4, p6)
+	p.l.peer.IKELife = IKELifetimes{ReauthTime: time.Hour, OverTime: 5 * time.Minute}
+	p.up(t)
+	checkVIPs(t, p, "established", "10.3.0.1", "fd00:10::1")
+	old := p.l.established()[0].spiI
+	p.s.mustRun(2*time.Hour, "client reauthenticated", func() bool {
+		sas := p.l.established()
+		return len(sas) == 1 && sas[0].spiI != old && len(p.r.established()) == 1
+	})
+	p.s.run(time.Minute, nil) // the old IKE SA's DELETE
+	p.s.mustRun(time.Minute, "one Child SA each", func() bool { return len(p.l.inst.all()) == 1 && len(p.r.inst.all()) == 1 })
+	checkVIPs(t, p, "after reauthentication", "10.3.0.1", "fd00:10::1")
+	if s := p6.Stats(); s.Online != 1 || s.Offline != 0 {
+		t.Fatalf("IPv6 pool after reauthentication: %+v", s)
+	}
+}
