@@ -405,3 +405,41 @@ func TestVIP6Rekeys(t *testing.T) {
 		})
 	}
 }
+
+// TestVIP6ListPoolsLikeCharon: swanctl --list-pools prints the same for
+// goipsec as for charon given the same pools: IPv4, an IPv6 /120 and an
+// IPv6 /64 that both limit to their first 2^31 addresses (base, and
+// online / offline / size).
+func TestVIP6ListPoolsLikeCharon(t *testing.T) {
+	c := vip6Cases[2]
+	s := topology6(t, c.opts)
+	ctx := ctxFor(t, 60*time.Second)
+	conf := strings.Replace(rw6GatewayConf(s, c), "pools {\n", "pools {\n    big {\n        addrs = fd00:20::/64\n        dns = fd02::53, 10.2.0.53\n    }\n", 1)
+	charon := startCharon(t, s.Right, conf)
+	gw := startDaemon(t, s.Left, "gw", strings.Replace(conf, "local_addrs = "+s.RightOuter.String(), "local_addrs = "+s.LeftOuter.String(), 1))
+	lines := func(out string) []string {
+		var l []string
+		for _, x := range strings.Split(out, "\n") {
+			if x = strings.TrimSpace(x); x != "" && !strings.HasPrefix(x, "plugin '") {
+				l = append(l, x)
+			}
+		}
+		slices.Sort(l)
+		return l
+	}
+	want, err := charon.Swanctl(ctx, "--list-pools")
+	if err != nil {
+		t.Fatalf("charon --list-pools: %v\n%s", err, want)
+	}
+	got, ok := newSwanctl(t, gw).run(ctx, "--list-pools")
+	if !ok || !slices.Equal(lines(got), lines(want)) {
+		t.Fatalf("swanctl --list-pools against goipsec:\n%s\nagainst charon:\n%s", got, want)
+	}
+	if !strings.Contains(want, "2147483646") || !strings.Contains(want, "fd00:10::") {
+		t.Fatalf("charon's pools are not what this test expects:\n%s", want)
+	}
+	if log := charon.Log(); !strings.Contains(log, "limiting to fd00:20::/97") {
+		t.Errorf("charon did not limit the /64 to its first 2^31 addresses:\n%s", log)
+	}
+	t.Logf("swanctl --list-pools (goipsec and charon alike):\n%s", got)
+}
