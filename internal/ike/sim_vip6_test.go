@@ -2,8 +2,10 @@ package ike
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,5 +248,39 @@ func TestSimVirtualIPDualStackReauth(t *testing.T) {
 	checkVIPs(t, p, "after reauthentication", "10.3.0.1", "fd00:10::1")
 	if s := p6.Stats(); s.Online != 1 || s.Offline != 0 {
 		t.Fatalf("IPv6 pool after reauthentication: %+v", s)
+	}
+}
+
+// TestAssignVIPsRepeatedAttributes: a CFG_REQUEST that repeats
+// INTERNAL_IP6_ADDRESS (a 64 KiB message holds thousands) gets one IPv6
+// lease and one IPv4 lease, each pool tried once per request.
+func TestAssignVIPsRepeatedAttributes(t *testing.T) {
+	p4, p6 := mustPool(t, "10.3.0.1-10.3.0.9"), mustPool(t, "fd00:10::1-fd00:10::9")
+	var logs strings.Builder
+	sa := &ikeSA{peer: &PeerConfig{Pools: []*AddressPool{p4, p6}}, log: slog.New(slog.NewTextHandler(&logs, nil)),
+		remoteID: Identity{Type: wire.IDFQDN, Data: []byte("client.example")}}
+	req := &wire.CP{CfgType: wire.CfgRequest}
+	for range 1000 {
+		req.Attributes = append(req.Attributes, wire.CPAttribute{Type: wire.CfgInternalIP6Address}, wire.CPAttribute{Type: wire.CfgInternalIP4Address})
+	}
+	reply, failed := sa.assignVIPs([]wire.Payload{req})
+	cp, ok := reply.(*wire.CP)
+	if failed || !ok || len(cp.Attributes) != 2 {
+		t.Fatalf("reply %+v failed %v, want two addresses", reply, failed)
+	}
+	if p4.Stats().Online != 1 || p6.Stats().Online != 1 {
+		t.Fatalf("leases: %d IPv4, %d IPv6; want one each", p4.Stats().Online, p6.Stats().Online)
+	}
+	// An exhausted IPv6 pool is tried (and logged) once, not per attribute.
+	full := mustPool(t, "fd00:20::1-fd00:20::1")
+	if _, err := full.Acquire("other", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	sa = &ikeSA{peer: &PeerConfig{Pools: []*AddressPool{full}}, log: sa.log, remoteID: sa.remoteID}
+	if _, failed := sa.assignVIPs([]wire.Payload{req}); !failed {
+		t.Fatal("an exhausted pool leased an address")
+	}
+	if n := strings.Count(logs.String(), "cannot assign a virtual IP"); n != 1 {
+		t.Fatalf("%d warnings for one request, want 1", n)
 	}
 }

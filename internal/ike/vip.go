@@ -207,6 +207,7 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 	var leased []netip.Addr
 	var from []*AddressPool
 	asked := false
+	tried := map[bool]bool{} // by family: IPv4 (true), IPv6
 	for _, a := range req.Attributes {
 		if a.Type != wire.CfgInternalIP4Address && a.Type != wire.CfgInternalIP6Address {
 			continue
@@ -218,9 +219,12 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 			requested = netip.Addr{}
 		}
 		v4 := a.Type == wire.CfgInternalIP4Address
-		if containsFamily(leased, v4) {
-			continue // one address per family
+		if tried[v4] {
+			// One address per family, and one try: a request that
+			// repeats the attribute gets no more leases (nor warnings).
+			continue
 		}
+		tried[v4] = true
 		for _, pool := range sa.peer.Pools {
 			if pool.Is4() != v4 {
 				continue
@@ -276,15 +280,6 @@ func dnsAttributes(pools []*AddressPool) []wire.CPAttribute {
 		}
 	}
 	return out
-}
-
-func containsFamily(list []netip.Addr, v4 bool) bool {
-	for _, a := range list {
-		if a.Is4() == v4 {
-			return true
-		}
-	}
-	return false
 }
 
 // inheritVIPs gives n, the IKE SA that replaces sa in a rekey, sa's
