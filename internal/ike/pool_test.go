@@ -157,3 +157,23 @@ func TestAddressPoolIPv6NoPerAddressMemory(t *testing.T) {
 		t.Fatal("Contains past the first 2^32 addresses")
 	}
 }
+
+// BenchmarkAddressPoolAcquire6 leases fresh addresses from a /64-sized
+// pool: the cost per lease, whatever the pool's size.
+func BenchmarkAddressPoolAcquire6(b *testing.B) {
+	p, err := NewAddressPool("p6", netip.MustParseAddr("fd00:10::1"), netip.MustParseAddr("fd00:10::ffff:ffff:ffff:fffe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = "id" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Acquire(ids[i], netip.Addr{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
