@@ -60,12 +60,12 @@ func newPolicySet() policySet {
 // policyState is the daemon's side of the installed traps and shunts.
 type policyState struct {
 	mu        sync.Mutex
-	installed policySet       // traps and shunts in the data plane
-	extra     map[string]bool // installed traps not from start_action = trap (dpd/close_action, VICI install)
-	want      policySet       // the last configuration's
-	acquiring map[string]bool // traps with an initiation running
-	queue     chan string     // acquires from the data plane
-	trapQueue chan string     // dpd_action/close_action = trap from the engine
+	installed policySet              // traps and shunts in the data plane
+	extra     map[string]bool        // installed traps not from start_action = trap (dpd/close_action, VICI install)
+	want      policySet              // the last configuration's
+	acquiring map[string]bool        // traps with an initiation running
+	queue     chan dataplane.Acquire // acquires from the data plane
+	trapQueue chan string            // dpd_action/close_action = trap from the engine
 }
 
 func newPolicyState() *policyState {
@@ -74,7 +74,7 @@ func newPolicyState() *policyState {
 		extra:     map[string]bool{},
 		want:      newPolicySet(),
 		acquiring: map[string]bool{},
-		queue:     make(chan string, 256),
+		queue:     make(chan dataplane.Acquire, 256),
 		trapQueue: make(chan string, 256),
 	}
 }
@@ -345,11 +345,11 @@ func (d *Daemon) installOnDemand(name string) {
 // onAcquire is the data plane's Config.Acquire: it must not block, so a
 // full queue drops the acquire (the trap raises another after its retry
 // interval while packets keep coming).
-func (d *Daemon) onAcquire(name string) {
+func (d *Daemon) onAcquire(a dataplane.Acquire) {
 	select {
-	case d.pols.queue <- name:
+	case d.pols.queue <- a:
 	default:
-		d.log.Warn("acquire queue full, acquire dropped", "child", name)
+		d.log.Warn("acquire queue full, acquire dropped", "child", a.Name)
 	}
 }
 
@@ -362,15 +362,16 @@ func (d *Daemon) runAcquires() {
 		select {
 		case <-d.runCtx.Done():
 			return
-		case name := <-d.pols.queue:
-			d.acquire(name)
+		case a := <-d.pols.queue:
+			d.acquire(a)
 		case name := <-d.pols.trapQueue:
 			d.installOnDemand(name)
 		}
 	}
 }
 
-func (d *Daemon) acquire(name string) {
+func (d *Daemon) acquire(a dataplane.Acquire) {
+	name := a.Name
 	ps := d.pols
 	ps.mu.Lock()
 	t, ok := ps.installed.traps[name]
@@ -380,11 +381,12 @@ func (d *Daemon) acquire(name string) {
 	}
 	ps.acquiring[name] = true
 	ps.mu.Unlock()
-	d.log.Info("acquire: traffic for a trap policy, initiating", "conn", t.conn, "child", t.child)
+	d.log.Info("acquire: traffic for a trap policy, initiating", "conn", t.conn, "child", t.child,
+		"packet", a.Local.String()+" -> "+a.Remote.String())
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		err := d.engine.Initiate(d.runCtx, t.conn, t.child)
+		err := d.engine.InitiateFor(d.runCtx, t.conn, t.child, &ike.Trigger{Local: a.Local, Remote: a.Remote})
 		ps.mu.Lock()
 		delete(ps.acquiring, name)
 		ps.mu.Unlock()

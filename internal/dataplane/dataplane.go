@@ -120,9 +120,9 @@ type Config struct {
 
 	// Acquire is called when a packet hits a trap policy (InstallTrap)
 	// and the trap wants a Child SA: on its first packet, and again after
-	// Hold.Retry while packets keep arriving. name is Trap.Name. It is
-	// called from the TUN reader and must not block.
-	Acquire func(name string)
+	// Hold.Retry while packets keep arriving. It is called from the TUN
+	// reader and must not block.
+	Acquire func(Acquire)
 	// Hold bounds the packets held by traps (sadb.HoldLimits defaults:
 	// 8 packets or 64 KiB per trap, 5 s, 1024 traps, acquire retry 10 s).
 	Hold sadb.HoldLimits
@@ -176,7 +176,7 @@ type Dataplane struct {
 	vips      map[netip.Addr]*vip // virtual IPs on the TUN (vip.go), under installMu
 	pol       policyState         // the SPD (policy.go); writers hold installMu
 	acq       *sadb.Acquires
-	acquire   func(name string)
+	acquire   func(Acquire)
 	stop      chan struct{} // closed by Close
 
 	// The pipeline (pipeline.go): crypto jobs, bounded batch pools and the

@@ -31,16 +31,16 @@ func aHalf(t testing.TB, a, b *peer, sp saPair, spiIn uint32) *sadb.ChildSA {
 type trapPeer struct {
 	*peer
 	mu       sync.Mutex
-	acquires []string
+	acquires []Acquire
 }
 
 func newTrapPeer(t testing.TB, lim sadb.HoldLimits) *trapPeer {
 	tp := &trapPeer{}
 	tp.peer = newPeerWith(t, 8, func(c *Config) {
 		c.Hold = lim
-		c.Acquire = func(name string) {
+		c.Acquire = func(a Acquire) {
 			tp.mu.Lock()
-			tp.acquires = append(tp.acquires, name)
+			tp.acquires = append(tp.acquires, a)
 			tp.mu.Unlock()
 		}
 	})
@@ -160,6 +160,14 @@ func TestTrapHoldsAndReleases(t *testing.T) {
 	expectNone(t, b.fromTUN, "held packet")
 	if n := a.acquireCount(); n != 1 {
 		t.Fatalf("%d acquires for 5 packets, want 1", n)
+	}
+	// The acquire describes the first packet (10.1.0.5:0 -> 10.2.0.7:53
+	// UDP), for the initiator's first traffic selectors (RFC 7296 2.9).
+	a.mu.Lock()
+	acq := a.acquires[0]
+	a.mu.Unlock()
+	if acq.Name != "test/a" || acq.Local.String() != "10.1.0.5/32[udp/0]" || acq.Remote.String() != "10.2.0.7/32[udp/53]" {
+		t.Errorf("acquire = %s %v %v, want test/a 10.1.0.5/32[udp/0] 10.2.0.7/32[udp/53]", acq.Name, acq.Local, acq.Remote)
 	}
 	ca := aHalf(t, a.peer, b, defaultPair, defaultPair.spiA)
 	if err := a.dp.InstallChild(ca); err != nil {

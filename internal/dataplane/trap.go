@@ -195,27 +195,52 @@ func (d *Dataplane) noSAOut(dec sadb.Decision, pkt []byte) {
 	}
 }
 
+// An Acquire asks for the Child SA of a trap (Config.Acquire). Name is
+// the trap's (Trap.Name); Local and Remote describe the packet that hit
+// it (its source and destination, protocol and, for TCP, UDP and SCTP,
+// ports), which the IKE initiator offers as its first traffic selectors
+// (RFC 7296 2.9).
+type Acquire struct {
+	Name          string
+	Local, Remote ts.Selector
+}
+
+// acquireFor is the Acquire of trap name for packet ip.
+func acquireFor(name string, ip *innerPacket) Acquire {
+	host := func(a netip.Addr, port uint16) ts.Selector {
+		s := ts.Selector{Proto: ip.proto, Start: a, End: a, StartPort: 0, EndPort: 65535}
+		switch ip.proto {
+		case 6, 17, 132: // TCP, UDP, SCTP: the ports are the packet's
+			s.StartPort, s.EndPort = port, port
+		}
+		return s
+	}
+	return Acquire{Name: name, Local: host(ip.src, ip.sport), Remote: host(ip.dst, ip.dport)}
+}
+
 // hold queues a copy of pkt for the trap reqID and raises an acquire when
 // the queue says so. Only trapped packets allocate: at most
 // HoldLimits.Packets per trap and acquire round.
 func (d *Dataplane) hold(reqID uint32, name string, pkt []byte) {
+	var ip innerPacket
+	parsed := parseInner(pkt, &ip)
 	buf := make([]byte, outHeadroom+len(pkt), outHeadroom+len(pkt)+outTailroom)
 	copy(buf[outHeadroom:], pkt)
 	now := time.Now()
 	held, acquire := d.acq.Hold(reqID, buf, now)
 	if acquire && d.acquire != nil {
-		d.acquire(name)
+		a := Acquire{Name: name}
+		if parsed {
+			a = acquireFor(name, &ip)
+		}
+		d.acquire(a)
 	}
-	if !held {
+	if !held || !parsed {
 		return // counted by the queue (trap_queue_full)
 	}
 	// The SA may have been installed between the lookup and Hold, after
 	// InstallChild drained the queue: look again so nothing waits for a
 	// drain that already happened.
-	var ip innerPacket
-	if !parseInner(pkt, &ip) {
-		return
-	}
 	if d.pol.lookupOut(ip.src, ip.dst, ip.proto, ip.sport, ip.dport).SA != nil {
 		d.acq.Drain(reqID, now, d.sendHeld)
 	}

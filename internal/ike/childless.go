@@ -86,5 +86,5 @@ func (e *Engine) InitiateIKE(ctx context.Context, peerName string) error {
 			return nil
 		}
 	}
-	return e.initiateNew(ctx, p, nil)
+	return e.initiateNew(ctx, p, nil, nil)
 }

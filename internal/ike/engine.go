@@ -502,6 +502,10 @@ func (e *Engine) snapshot() []*ikeSA {
 // (or its first child when child is empty), returning once both are up or
 // the attempt failed. An already established child is not set up twice.
 func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error {
+	return e.initiate(ctx, peerName, childName, nil)
+}
+
+func (e *Engine) initiate(ctx context.Context, peerName, childName string, trig *Trigger) error {
 	p := e.peer(peerName)
 	if p == nil {
 		return fmt.Errorf("%w: %q", ErrNoSuchPeer, peerName)
@@ -520,17 +524,17 @@ func (e *Engine) Initiate(ctx context.Context, peerName, childName string) error
 				return nil
 			}
 			// RFC 7296 1.3.1: more Child SAs on the IKE SA we have.
-			return sa.command(ctx, command{kind: cmdCreateChild, cfg: child})
+			return sa.command(ctx, command{kind: cmdCreateChild, cfg: child, trig: trig})
 		}
 	}
-	return e.initiateNew(ctx, p, child)
+	return e.initiateNew(ctx, p, child, trig)
 }
 
 // initiateNew starts a new IKE SA for p (with child in IKE_AUTH, or
 // childless if child is nil) and waits for the outcome.
-func (e *Engine) initiateNew(ctx context.Context, p *PeerConfig, child *ChildConfig) error {
+func (e *Engine) initiateNew(ctx context.Context, p *PeerConfig, child *ChildConfig, trig *Trigger) error {
 	done := make(chan error, 1)
-	if _, err := e.spawnInitiator(p, child, nil, done, 0); err != nil {
+	if _, err := e.spawnInitiatorFor(p, child, nil, done, 0, trig); err != nil {
 		return err
 	}
 	select {
@@ -545,6 +549,12 @@ func (e *Engine) initiateNew(ctx context.Context, p *PeerConfig, child *ChildCon
 // child and which creates more with CREATE_CHILD_SA once up; done hears
 // the outcome. attempt counts keyingtries.
 func (e *Engine) spawnInitiator(p *PeerConfig, child *ChildConfig, more []*ChildConfig, done chan error, attempt int) (*ikeSA, error) {
+	return e.spawnInitiatorFor(p, child, more, done, attempt, nil)
+}
+
+// spawnInitiatorFor is spawnInitiator for an acquire: trig goes into the
+// first child's traffic selectors.
+func (e *Engine) spawnInitiatorFor(p *PeerConfig, child *ChildConfig, more []*ChildConfig, done chan error, attempt int, trig *Trigger) (*ikeSA, error) {
 	if !p.RemoteHost.IsValid() {
 		return nil, fmt.Errorf("ike: connection %q has no single remote address to initiate to", p.Name)
 	}
@@ -561,6 +571,7 @@ func (e *Engine) spawnInitiator(p *PeerConfig, child *ChildConfig, more []*Child
 	sa.local = local
 	sa.remote = netip.AddrPortFrom(p.RemoteHost, p.RemotePort)
 	sa.initChild = child
+	sa.initTrigger = trig
 	sa.moreChildren = more
 	sa.initDone = done
 	sa.attempt = attempt

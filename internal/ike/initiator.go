@@ -206,6 +206,7 @@ func (sa *ikeSA) initiatorAuth() error {
 	var offer *childOffer
 	if sa.initChild != nil && !childless {
 		offer = sa.newChildOffer(sa.initChild)
+		offer.applyTrigger(sa.initTrigger)
 		ps = append(ps, offer.payloads()...)
 	}
 	_, resp, err := sa.exchange(wire.IKEAuth, ps, sa.e.cfg.RetransmitTries)
@@ -240,7 +241,7 @@ func (sa *ikeSA) initiatorAuth() error {
 	if childless && sa.initChild != nil {
 		// RFC 6023: the first Child SA gets its own CREATE_CHILD_SA
 		// (with its own key exchange if the proposal has one).
-		if err := sa.createChild(sa.initChild); err != nil {
+		if err := sa.createChildFor(sa.initChild, sa.initTrigger); err != nil {
 			return fmt.Errorf("ike: child %s: %w", sa.initChild.Name, err)
 		}
 		return nil

@@ -22,7 +22,11 @@ type OutboundRetirer interface {
 }
 
 // createChild creates a Child SA with CREATE_CHILD_SA (RFC 7296 1.3.1).
-func (sa *ikeSA) createChild(cfg *ChildConfig) error {
+func (sa *ikeSA) createChild(cfg *ChildConfig) error { return sa.createChildFor(cfg, nil) }
+
+// createChildFor is createChild for an acquire: trig (if not nil) goes
+// first in the traffic selectors.
+func (sa *ikeSA) createChildFor(cfg *ChildConfig, trig *Trigger) error {
 	if sa.State() != StateEstablished || sa.rekeyed {
 		return fmt.Errorf("ike: child %s: IKE SA is not usable (%v)", cfg.Name, sa.State())
 	}
@@ -30,6 +34,7 @@ func (sa *ikeSA) createChild(cfg *ChildConfig) error {
 		return nil
 	}
 	o := sa.childOfferFor(cfg, sa.resolveLocalTS(cfg.LocalTS), sa.resolveRemoteTS(cfg.RemoteTS))
+	o.applyTrigger(trig)
 	sa.active = &activeExchange{kind: activeCreateChild}
 	defer func() { sa.active = nil }()
 	if _, err := sa.childExchange(o, nil); err != nil {

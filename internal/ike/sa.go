@@ -72,6 +72,7 @@ type command struct {
 	cfg   *ChildConfig   // cmdCreateChild
 	addr  netip.AddrPort // cmdPeerMoved
 	ike   *ikeSA         // cmdReauthDone
+	trig  *Trigger       // cmdCreateChild for an acquire
 	reply chan error
 }
 
@@ -95,6 +96,7 @@ type ikeSA struct {
 	// peerChildless: the peer sent CHILDLESS_IKEV2_SUPPORTED (RFC 6023).
 	peerChildless bool
 	moreChildren  []*ChildConfig // created with CREATE_CHILD_SA once up
+	initTrigger   *Trigger       // the packet that asked for initChild (an acquire)
 	initDone      chan error
 
 	local, remote netip.AddrPort
@@ -304,7 +306,7 @@ func (sa *ikeSA) runCommand(c command) {
 	case cmdDeleteChild:
 		err = sa.deleteChild(c.child)
 	case cmdCreateChild:
-		err = sa.createChild(c.cfg)
+		err = sa.createChildFor(c.cfg, c.trig)
 	case cmdRekeyChild:
 		err = sa.rekeyChildByName(c.child)
 	case cmdRekeyIKE:

@@ -1,9 +1,12 @@
 package ike
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goipsec/goipsec/internal/ts"
 )
 
 // trapLog records Config.Trap calls.
@@ -81,4 +84,81 @@ func TestSimTrapActions(t *testing.T) {
 			t.Fatalf("trap calls %v after our own delete", got)
 		}
 	})
+}
+
+// TestSimAcquireTrigger: a Child SA asked for by a trapped packet offers
+// that packet's addresses, protocol and ports as the first TSi and TSr
+// (RFC 7296 2.9), in IKE_AUTH and in CREATE_CHILD_SA; the responder's
+// narrowing keeps them, followed by the configured subnets. A trigger
+// outside the configured selectors is not offered.
+func TestSimAcquireTrigger(t *testing.T) {
+	trig := &Trigger{
+		Local:  mustTSOf(t, "10.1.0.5[udp/1234]"),
+		Remote: mustTSOf(t, "10.2.0.7[udp/53]"),
+	}
+	want := func(t *testing.T, c *childSA, first bool) {
+		t.Helper()
+		got := fmt.Sprint(c.installed.LocalTS, c.installed.RemoteTS)
+		w := "[10.2.0.0/24] [10.1.0.0/24]"
+		if first {
+			w = "[10.2.0.7/32[udp/53] 10.2.0.0/24] [10.1.0.5/32[udp/1234] 10.1.0.0/24]"
+		}
+		if got != w {
+			t.Errorf("responder's %s selectors %s, want %s", c.cfg.Name, got, w)
+		}
+	}
+	t.Run("IKE_AUTH", func(t *testing.T) {
+		p := newSimPair(t, 71, simOpts{})
+		done := p.l.initiateFor(trig)
+		p.s.mustRun(time.Minute, "up", func() bool { return len(done) > 0 })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		p.s.mustRun(time.Minute, "responder has the child", func() bool { return len(p.r.inst.all()) == 1 })
+		want(t, p.r.established()[0].childList()[0], true)
+	})
+	t.Run("CREATE_CHILD_SA", func(t *testing.T) {
+		p := newSimPair(t, 72, simOpts{})
+		p.up(t)
+		reply := p.l.command(cmdDeleteChild, "net")
+		p.s.mustRun(time.Minute, "child deleted", func() bool { return len(reply) > 0 && len(p.r.inst.all()) == 0 })
+		sa := p.l.established()[0]
+		c := command{kind: cmdCreateChild, cfg: p.l.peer.Children[0], trig: trig, reply: make(chan error, 1)}
+		sa.sched.delivered.Add(1)
+		sa.commands <- c
+		done := c.reply
+		p.s.mustRun(time.Minute, "child again", func() bool { return len(done) > 0 && len(p.r.inst.all()) == 1 })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		want(t, p.r.established()[0].childList()[0], true)
+	})
+	t.Run("outside", func(t *testing.T) {
+		p := newSimPair(t, 73, simOpts{})
+		out := &Trigger{Local: mustTSOf(t, "10.9.0.5"), Remote: mustTSOf(t, "10.2.0.7")}
+		done := p.l.initiateFor(out)
+		p.s.mustRun(time.Minute, "up", func() bool { return len(done) > 0 && len(p.r.inst.all()) == 1 })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		want(t, p.r.established()[0].childList()[0], false)
+	})
+}
+
+// initiateFor is initiate for an acquire of the first child.
+func (n *simNode) initiateFor(trig *Trigger) chan error {
+	done := make(chan error, 1)
+	if _, err := n.e.spawnInitiatorFor(n.peer, n.peer.Children[0], nil, done, 0, trig); err != nil {
+		done <- err
+	}
+	return done
+}
+
+func mustTSOf(t *testing.T, s string) ts.Selector {
+	t.Helper()
+	sel, err := ts.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
 }

@@ -417,7 +417,7 @@ func (sa *ikeSA) runInitiate() bool {
 			sa.finishInitiate(err)
 			return false
 		}
-		if _, err := sa.e.spawnInitiator(sa.peer, sa.initChild, sa.moreChildren, sa.initDone, sa.attempt+1); err == nil {
+		if _, err := sa.e.spawnInitiatorFor(sa.peer, sa.initChild, sa.moreChildren, sa.initDone, sa.attempt+1, sa.initTrigger); err == nil {
 			sa.log.Info("trying again", "attempt", sa.attempt+2)
 			return false
 		}

@@ -4,6 +4,7 @@ package netns
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -132,6 +133,14 @@ func TestTrapStrongSwan(t *testing.T) {
 		out, err := charon.Swanctl(ctx, "--list-sas")
 		return err == nil && strings.Contains(out, "INSTALLED")
 	})
+	// The first TSi and TSr were the ping that hit the trap (RFC 7296
+	// 2.9), before the configured subnets; strongSwan logs its own side
+	// (our TSr) first.
+	want := fmt.Sprintf("looking for a child config for %s/32[icmp] %s === %s/32[icmp] %s",
+		s.RightInner, s.RightNet, s.LeftInner, s.LeftNet)
+	if log := charon.Log(); !strings.Contains(log, want) {
+		t.Errorf("strongSwan's log has no %q:\n%s", want, tail(log, 60))
+	}
 }
 
 // TestTrapBurstUDP: a burst of UDP datagrams into a trap, within the
