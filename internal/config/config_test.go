@@ -312,7 +312,7 @@ func TestErrors(t *testing.T) {
 		{conn: "keyingtries = -2", want: `9: connections.site.keyingtries: invalid keyingtries "-2" (want 0 for forever, or a count)`},
 		{conn: "dpd_delay = 30x", want: `9: connections.site.dpd_delay: invalid time "30x" (want a number with an optional unit s, m, h or d)`},
 		{conn: "pools = ipv4", want: `9: connections.site.pools: unknown pool "ipv4" (no pools.ipv4 section)`},
-		{conn: "vips = ::", want: `9: connections.site.vips: IPv6 virtual IP "::" not supported yet (IPv4 only)`, kind: ErrUnsupported},
+		{conn: "vips = ::, fd00::1", want: `9: connections.site.vips: one virtual IP per address family at most (a responder assigns one address per family)`},
 		{conn: "remote_adrs = 10.0.0.1", want: "9: connections.site.remote_adrs: unknown key", kind: ErrUnknown},
 		{conn: "version = 1", want: "9: connections.site.version: IKEv1 not supported yet", kind: ErrUnsupported},
 		{conn: "fragmentation = maybe", want: `9: connections.site.fragmentation: invalid fragmentation "maybe" (want yes, accept, force or no)`},

@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"encoding/binary"
 	"net/netip"
 	"strings"
 )
@@ -11,8 +11,8 @@ import (
 // semantics of swanctl.conf(5).
 
 // Pool is one pools.<name> section: the addresses a responder leases to
-// remote-access peers (INTERNAL_IP4_ADDRESS) and the attributes it sends
-// with them.
+// remote-access peers (INTERNAL_IP4_ADDRESS or INTERNAL_IP6_ADDRESS, by
+// the pool's family) and the attributes it sends with them.
 type Pool struct {
 	Name string
 	Pos  Pos
@@ -23,7 +23,12 @@ type Pool struct {
 	// starts at that address.
 	Addrs       string
 	First, Last netip.Addr
-	// DNS are the name servers sent as INTERNAL_IP4_DNS with a lease.
+	// Limited is set for a subnet larger than strongSwan's pools go
+	// (more than 31 host bits, such as an IPv6 /64): Last is then the
+	// end of its first 2^31 addresses, as in charon.
+	Limited bool
+	// DNS are the name servers sent with a lease, as INTERNAL_IP4_DNS
+	// or INTERNAL_IP6_DNS by each server's family.
 	DNS []netip.Addr
 }
 
@@ -88,9 +93,10 @@ func parsePool(s *Section, path string) (*Pool, error) {
 	return p, nil
 }
 
-// parsePoolAddrs reads addrs: a subnet (10.3.0.0/24), a range
-// (10.3.0.10-10.3.0.20) or one address, IPv4 only for now (IPv6 virtual
-// IPs, INTERNAL_IP6_ADDRESS, are not wired or tested yet).
+// parsePoolAddrs reads addrs: a subnet (10.3.0.0/24, fd00:10::/120), a
+// range (10.3.0.10-10.3.0.20) or one address, of either family: an IPv4
+// pool answers INTERNAL_IP4_ADDRESS, an IPv6 pool INTERNAL_IP6_ADDRESS
+// (RFC 7296 3.15.1).
 func parsePoolAddrs(v *Value, key string, p *Pool) error {
 	items, err := list(v, key)
 	if err != nil {
@@ -108,15 +114,21 @@ func parsePoolAddrs(v *Value, key string, p *Pool) error {
 		if err != nil {
 			return invalid(v.Pos, key, "invalid subnet %q", s)
 		}
-		if !pr.Addr().Is4() {
-			return ipv6Pool(v, key, s)
+		if pr.Addr().Is4In6() {
+			pr = netip.PrefixFrom(pr.Addr().Unmap(), max(pr.Bits()-96, 0))
 		}
-		first, last = subnetPool(pr)
+		first, last, p.Limited = subnetPool(pr)
 	case isRange:
 		a, errA := netip.ParseAddr(strings.TrimSpace(lo))
 		b, errB := netip.ParseAddr(strings.TrimSpace(hi))
+		a, b = a.Unmap(), b.Unmap()
 		if errA != nil || errB != nil || a.Is4() != b.Is4() || b.Less(a) || a.Zone() != "" || b.Zone() != "" {
 			return invalid(v.Pos, key, "invalid address range %q", s)
+		}
+		if ha, hb := a.As16(), b.As16(); a.Is6() && [12]byte(ha[:12]) != [12]byte(hb[:12]) {
+			// strongSwan's mem_pool_create_range counts a range in 32
+			// bits: the addresses may differ in their last 32 bits only.
+			return invalid(v.Pos, key, "address range %q too large (IPv6 range ends may differ in their last 32 bits only, as in strongSwan)", s)
 		}
 		first, last = a, b
 	default:
@@ -124,47 +136,54 @@ func parsePoolAddrs(v *Value, key string, p *Pool) error {
 		if err != nil || a.Zone() != "" {
 			return invalid(v.Pos, key, "%q is not a subnet, an address range or an address", s)
 		}
-		first, last = a, a
+		first, last = a.Unmap(), a.Unmap()
 	}
-	if !first.Unmap().Is4() {
-		return ipv6Pool(v, key, s)
-	}
-	if first.IsUnspecified() || first.IsMulticast() || last.IsMulticast() || first.IsLoopback() {
+	if first.IsUnspecified() || first.IsMulticast() || last.IsMulticast() || first.IsLoopback() ||
+		(first.Is6() && (first.IsLinkLocalUnicast() || last.IsLinkLocalUnicast())) {
 		return invalid(v.Pos, key, "pool %q holds no assignable addresses", s)
 	}
-	p.First, p.Last = first.Unmap(), last.Unmap()
+	p.First, p.Last = first, last
 	return nil
 }
 
-func ipv6Pool(v *Value, key, s string) error {
-	return &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("IPv6 pool %q not supported yet (IPv4 only)", s), Err: ErrUnsupported}
-}
+// poolLimit is the most host bits of a subnet pool strongSwan uses
+// (mem_pool.c POOL_LIMIT): a larger subnet, such as an IPv6 /64, is
+// limited to its first 2^31 addresses (fd00::/64 leases from fd00::/97),
+// so leases and pool sizes are the same as charon's.
+const poolLimit = 31
 
 // subnetPool is the part of a subnet that strongSwan's mem_pool hands
 // out: from the given address (the network address itself is skipped) to
-// the one before the broadcast address; /31 and /32 are used whole.
-func subnetPool(pr netip.Prefix) (first, last netip.Addr) {
-	base := pr.Addr().Unmap()
-	net := pr.Masked().Addr().Unmap()
-	b := net.As4()
-	host := uint32(1)<<(32-pr.Bits()) - 1
-	if pr.Bits() == 0 {
-		host = ^uint32(0)
+// the one before the last of the subnet (IPv4's broadcast address; for
+// IPv6, as in strongSwan, the all-ones host too); a subnet of one or two
+// addresses is used whole. Past poolLimit host bits only the first 2^31
+// addresses count (limited reports that).
+func subnetPool(pr netip.Prefix) (first, last netip.Addr, limited bool) {
+	base := pr.Addr()
+	hostBits := base.BitLen() - pr.Bits()
+	if hostBits > poolLimit {
+		hostBits, limited = poolLimit, true
 	}
-	bc := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) | host
-	bcast := netip.AddrFrom4([4]byte{byte(bc >> 24), byte(bc >> 16), byte(bc >> 8), byte(bc)})
-	if pr.Bits() >= 31 {
-		return base, bcast
+	net := netip.PrefixFrom(base, base.BitLen()-hostBits).Masked().Addr()
+	// The host part is at most 31 bits: only the last four octets change.
+	b := net.AsSlice()
+	n := len(b)
+	low := binary.BigEndian.Uint32(b[n-4:]) | (uint32(1)<<hostBits - 1)
+	binary.BigEndian.PutUint32(b[n-4:], low)
+	end, _ := netip.AddrFromSlice(b)
+	if hostBits <= 1 {
+		return base, end, limited
 	}
 	first = base
 	if first == net {
 		first = net.Next()
 	}
-	return first, bcast.Prev()
+	return first, end.Prev(), limited
 }
 
-// parseDNS reads a pool's dns list: IPv4 name servers, sent as
-// INTERNAL_IP4_DNS (RFC 7296 3.15.1) with the lease.
+// parseDNS reads a pool's dns list: name servers of either family, sent
+// with the lease as INTERNAL_IP4_DNS or INTERNAL_IP6_DNS (RFC 7296
+// 3.15.1) by their own family, as strongSwan's vici attributes do.
 func parseDNS(v *Value, key string) ([]netip.Addr, error) {
 	items, err := list(v, key)
 	if err != nil {
@@ -176,10 +195,11 @@ func parseDNS(v *Value, key string) ([]netip.Addr, error) {
 		if err != nil || a.Zone() != "" {
 			return nil, invalid(v.Pos, key, "invalid name server address %q", it)
 		}
-		if !a.Unmap().Is4() {
-			return nil, &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("IPv6 name server %q not supported yet (INTERNAL_IP4_DNS only)", it), Err: ErrUnsupported}
+		a = a.Unmap()
+		if a.IsUnspecified() || a.IsMulticast() {
+			return nil, invalid(v.Pos, key, "invalid name server address %q", it)
 		}
-		out = append(out, a.Unmap())
+		out = append(out, a)
 	}
 	if len(out) > 8 {
 		// The receiving side keeps a bounded few (strongSwan and ours).
@@ -189,9 +209,10 @@ func parseDNS(v *Value, key string) ([]netip.Addr, error) {
 }
 
 // parseVIPs reads connections.<conn>.vips: the virtual IPs to ask the
-// responder for, 0.0.0.0 for any address or a specific address as a hint
-// (the responder may assign another). One IPv4 address at most: IPv6
-// virtual IPs are not wired or tested yet.
+// responder for, 0.0.0.0 or :: for any address of that family or a
+// specific address as a hint (the responder may assign another). One per
+// family at most: vips = 0.0.0.0, :: asks for an address of each
+// (INTERNAL_IP4_ADDRESS and INTERNAL_IP6_ADDRESS, RFC 7296 3.15.1).
 func parseVIPs(v *Value, key string) ([]netip.Addr, error) {
 	items, err := list(v, key)
 	if err != nil {
@@ -201,17 +222,16 @@ func parseVIPs(v *Value, key string) ([]netip.Addr, error) {
 	for _, it := range items {
 		a, err := netip.ParseAddr(it)
 		if err != nil || a.Zone() != "" {
-			return nil, invalid(v.Pos, key, "invalid virtual IP %q (want 0.0.0.0 or an IPv4 address)", it)
+			return nil, invalid(v.Pos, key, "invalid virtual IP %q (want 0.0.0.0, :: or an address)", it)
 		}
 		a = a.Unmap()
-		if !a.Is4() {
-			return nil, &Error{Pos: v.Pos, Key: key, Msg: fmt.Sprintf("IPv6 virtual IP %q not supported yet (IPv4 only)", it), Err: ErrUnsupported}
+		if a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			return nil, invalid(v.Pos, key, "invalid virtual IP %q (want 0.0.0.0, :: or a unicast address)", it)
 		}
-		if a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-			return nil, invalid(v.Pos, key, "invalid virtual IP %q (want 0.0.0.0 or a unicast IPv4 address)", it)
-		}
-		if len(out) > 0 {
-			return nil, invalid(v.Pos, key, "one IPv4 virtual IP at most (a responder assigns one address per family)")
+		for _, prev := range out {
+			if prev.Is4() == a.Is4() {
+				return nil, invalid(v.Pos, key, "one virtual IP per address family at most (a responder assigns one address per family)")
+			}
 		}
 		out = append(out, a)
 	}

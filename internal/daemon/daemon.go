@@ -132,6 +132,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.pools = pools
+	pools.logLimited(d.log, nil)
 	d.cfg.Store(cfg)
 	d.events = newEventHub(d)
 	d.updown = newUpdownRunner(d.log.With("subsys", "updown"), d.updownCommand)

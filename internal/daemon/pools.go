@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -48,6 +49,19 @@ func updatePools(old poolSet, pools []*config.Pool) (poolSet, error) {
 // addresses.
 func sameRange(a, b *config.Pool) bool {
 	return a.Name == b.Name && a.First == b.First && a.Last == b.Last
+}
+
+// logLimited warns about the new pools (not in old) whose subnet is
+// larger than charon's pools go, as charon does ("virtual IP pool too
+// large, limiting to ..."): an IPv6 /64 leases from its first 2^31
+// addresses only.
+func (ps poolSet) logLimited(log *slog.Logger, old poolSet) {
+	for name, p := range ps {
+		if o := old[name]; p.cfg.Limited && (o == nil || o.pool != p.pool) {
+			log.Warn("virtual IP pool too large, limiting to its first 2^31 addresses (as charon)",
+				"pool", name, "addrs", p.cfg.Addrs, "first", p.cfg.First, "last", p.cfg.Last)
+		}
+	}
 }
 
 // commit gives kept pools their new attributes, once the configuration
@@ -131,13 +145,16 @@ type PoolReport struct {
 	First string   `json:"first"`
 	Last  string   `json:"last"`
 	DNS   []string `json:"dns,omitempty"`
+	// Limited: the subnet has more than 2^31 addresses (an IPv6 /64)
+	// and only its first 2^31 are leased, as in charon.
+	Limited bool `json:"limited,omitempty"`
 }
 
 func vipReport(c *config.Connection, cfg *config.Config) ([]string, []PoolReport) {
 	var pools []PoolReport
 	for _, n := range c.Pools {
 		if p := cfg.Pool(n); p != nil {
-			pools = append(pools, PoolReport{Name: p.Name, Addrs: p.Addrs, First: p.First.String(), Last: p.Last.String(), DNS: vipStrings(p.DNS)})
+			pools = append(pools, PoolReport{Name: p.Name, Addrs: p.Addrs, First: p.First.String(), Last: p.Last.String(), DNS: vipStrings(p.DNS), Limited: p.Limited})
 		}
 	}
 	return vipStrings(c.VIPs), pools
@@ -152,6 +169,10 @@ func writeVIPs(w io.Writer, r ConnReport) {
 		if len(p.DNS) > 0 {
 			dns = ", dns " + strings.Join(p.DNS, ",")
 		}
-		fmt.Fprintf(w, "  virtual IPs: leases %s-%s from pool %s (addrs %s)%s to peers that ask; remote_ts dynamic stands for the lease\n", p.First, p.Last, p.Name, p.Addrs, dns)
+		limited := ""
+		if p.Limited {
+			limited = " (a subnet of more than 2^31 addresses: its first 2^31 only, as charon limits it)"
+		}
+		fmt.Fprintf(w, "  virtual IPs: leases %s-%s from pool %s (addrs %s)%s%s to peers that ask; remote_ts dynamic stands for the lease\n", p.First, p.Last, p.Name, p.Addrs, limited, dns)
 	}
 }

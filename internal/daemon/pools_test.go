@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -270,5 +271,76 @@ func TestExplainVIPs(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("goipsec check output lacks %q:\n%s", want, b.String())
 		}
+	}
+
+	// An IPv6 /64 and a dual-stack request.
+	text := strings.Replace(fmt.Sprintf(rwConf, "fd00:10::/64"), "vips = 0.0.0.0", "vips = 0.0.0.0, ::", 1)
+	if cfg, err = config.Parse("test.conf", []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = Explain(context.Background(), cfg, "", CheckOffer{}); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	WriteExplanation(&b, r)
+	for _, want := range []string{
+		"virtual IPs: leases fd00:10::1-fd00:10::7fff:fffe from pool rw (addrs fd00:10::/64) (a subnet of more than 2^31 addresses: its first 2^31 only, as charon limits it)",
+		"virtual IP: asks for 0.0.0.0,:: in IKE_AUTH",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("goipsec check output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestVICIPoolsIPv6: an IPv6 pool (INTERNAL_IP6_ADDRESS) loads over VICI
+// with name servers of both families, and get-pools reports it as charon
+// does: a /120 leases 254 addresses from its network address + 1, and a
+// /64 is limited to its first 2^31 addresses (size 2147483646).
+func TestVICIPoolsIPv6(t *testing.T) {
+	d := testDaemon(t, "")
+	var logs bytes.Buffer
+	d.log = slog.New(slog.NewTextHandler(&logs, nil))
+	d.vici = vici.NewServer(nil)
+	d.registerVICIConfig()
+	h := d.vici.Handler
+	for name, addrs := range map[string]string{"p6": "fd00:10::/120", "big": "fd00:20::/64"} {
+		resp, _ := call(t, h("load-pool"), msg(name, msg("addrs", addrs, "dns", []string{"fd00:10::53", "10.2.0.53"})))
+		if resp.GetString("success") != "yes" {
+			t.Fatalf("load-pool %s: %s", addrs, resp.GetString("errmsg"))
+		}
+	}
+	conn := vici.NewMessage()
+	_ = conn.Set("rw6", msg("pools", []string{"p6", "big"}, "vips", []string{"0.0.0.0", "::"},
+		"local", msg("auth", "psk"), "remote", msg("auth", "psk")))
+	if resp, _ := call(t, h("load-conn"), conn); resp.GetString("success") != "yes" {
+		t.Fatalf("load-conn: %s", resp.GetString("errmsg"))
+	}
+	p := peerNamed(d, "rw6")
+	if len(p.Pools) != 2 || p.Pools[0].Is4() || len(p.VIPs) != 2 || !p.VIPs[1].Is6() {
+		t.Fatalf("peer pools %v vips %v", p.Pools, p.VIPs)
+	}
+	lease, err := p.Pools[0].Acquire("carol@example.org", netip.Addr{})
+	if err != nil || lease.String() != "fd00:10::1" {
+		t.Fatalf("lease %v %v", lease, err)
+	}
+	resp, _ := call(t, h("get-pools"), msg("leases", "yes"))
+	for name, want := range map[string][2]string{"p6": {"fd00:10::", "254"}, "big": {"fd00:20::", "2147483646"}} {
+		s := resp.GetSection(name)
+		if s == nil || s.GetString("base") != want[0] || s.GetString("size") != want[1] {
+			t.Fatalf("get-pools %s: %v, want base %s size %s", name, s, want[0], want[1])
+		}
+	}
+	l := resp.GetSection("p6").GetSection("leases").GetSection("0")
+	if l == nil || l.GetString("address") != "fd00:10::1" || l.GetString("status") != "online" {
+		t.Fatalf("get-pools p6 leases: %v", resp.GetSection("p6"))
+	}
+	// charon's warning, once, for the /64 only.
+	if n := strings.Count(logs.String(), "virtual IP pool too large"); n != 1 || !strings.Contains(logs.String(), "pool=big addrs=fd00:20::/64 first=fd00:20::1 last=fd00:20::7fff:fffe") {
+		t.Errorf("%d warnings about the /64 pool:\n%s", n, logs.String())
+	}
+	bad, _ := call(t, h("load-pool"), msg("p7", msg("addrs", "fd00::1-fd00::1:0:0")))
+	if bad.GetString("success") != "no" || !strings.Contains(bad.GetString("errmsg"), `pools.p7.addrs: address range "fd00::1-fd00::1:0:0" too large`) {
+		t.Fatalf("oversized IPv6 range: %v %q", bad.GetString("success"), bad.GetString("errmsg"))
 	}
 }

@@ -129,6 +129,7 @@ func (d *Daemon) apply(ctx context.Context, cfg *config.Config, creds func() (*c
 		return err
 	}
 	d.cfg.Store(cfg)
+	pools.logLimited(d.log, d.pools)
 	d.pools = pools
 	pools.commit()
 	d.engine.SetPeers(peers)

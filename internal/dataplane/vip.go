@@ -7,15 +7,17 @@ import (
 )
 
 // Virtual IPs (RFC 7296 2.19): an address a remote-access gateway
-// assigned this host in a CFG_REPLY goes on the TUN, so that the Child
+// assigned this host in a CFG_REPLY (INTERNAL_IP4_ADDRESS or
+// INTERNAL_IP6_ADDRESS, 3.15.1) goes on the TUN, so that the Child
 // SAs' routes (route.go) can use it as their source: pickSource finds it
 // among the host's addresses because the engine narrows our selectors to
 // it and calls AddVIP before it installs those Child SAs.
 
 // addrSys puts addresses on the TUN; the Linux routeSys implements it.
 type addrSys interface {
-	// addAddr adds a/32 to the TUN; exists reports an address the TUN
-	// had already (it is used, and left there on removal).
+	// addAddr adds a/32 (IPv6: a/128, without duplicate address
+	// detection) to the TUN; exists reports an address the TUN had
+	// already (it is used, and left there on removal).
 	addAddr(a netip.Addr) (exists bool, err error)
 	delAddr(a netip.Addr) error
 }
@@ -34,8 +36,8 @@ type vip struct {
 // host and only counts.
 func (d *Dataplane) AddVIP(a netip.Addr) error {
 	a = a.Unmap()
-	if !a.Is4() || a.IsUnspecified() {
-		return fmt.Errorf("dataplane: virtual IP %s: need a unicast IPv4 address", a)
+	if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast() || a.Zone() != "" {
+		return fmt.Errorf("dataplane: virtual IP %s: need a unicast address", a)
 	}
 	d.installMu.Lock()
 	defer d.installMu.Unlock()

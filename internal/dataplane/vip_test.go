@@ -85,7 +85,7 @@ func TestVIPPreexisting(t *testing.T) {
 
 func TestVIPRejects(t *testing.T) {
 	dp, _ := newVIPDataplane(t)
-	for _, s := range []string{"0.0.0.0", "fec0::1"} {
+	for _, s := range []string{"0.0.0.0", "::", "ff02::1", "fe80::1", "224.0.0.1"} {
 		if err := dp.AddVIP(netip.MustParseAddr(s)); err == nil {
 			t.Errorf("AddVIP(%s) succeeded", s)
 		}
@@ -93,5 +93,37 @@ func TestVIPRejects(t *testing.T) {
 	dp.Close()
 	if err := dp.AddVIP(netip.MustParseAddr("10.3.0.1")); err == nil {
 		t.Error("AddVIP after Close succeeded")
+	}
+}
+
+// TestVIPDualStack: an IPv6 virtual IP (INTERNAL_IP6_ADDRESS) goes on the
+// TUN beside an IPv4 one, and a Child SA whose local selectors are both
+// host addresses routes each family's remote prefix from that family's
+// virtual IP (6-in-4 here: the outer addresses are IPv4).
+func TestVIPDualStack(t *testing.T) {
+	dp, fake := newVIPDataplane(t)
+	v4, v6 := netip.MustParseAddr("10.3.0.1"), netip.MustParseAddr("fd00:10::1")
+	for _, a := range []netip.Addr{v4, v6} {
+		if err := dp.AddVIP(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dp.InstallChild(child(t, 100, []string{"10.3.0.1/32", "fd00:10::1/128"}, "10.2.0.0/24", "fd02::/64")); err != nil {
+		t.Fatal(err)
+	}
+	if src := fake.routes[netip.MustParsePrefix("10.2.0.0/24")]; src != v4 {
+		t.Errorf("IPv4 route source %v, want %v", src, v4)
+	}
+	if src := fake.routes[netip.MustParsePrefix("fd02::/64")]; src != v6 {
+		t.Errorf("IPv6 route source %v, want %v", src, v6)
+	}
+	dp.RemoveChild(100)
+	dp.RemoveVIP(v6)
+	dp.RemoveVIP(v4)
+	if len(dp.VIPs()) != 0 || slices.Contains(fake.addrs, v4) || slices.Contains(fake.addrs, v6) {
+		t.Fatalf("virtual IPs left: %v %v", dp.VIPs(), fake.addrs)
+	}
+	if !slices.Contains(fake.ops, "addaddr fd00:10::1") || !slices.Contains(fake.ops, "deladdr fd00:10::1") {
+		t.Fatalf("ops %v", fake.ops)
 	}
 }

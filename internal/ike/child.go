@@ -141,6 +141,9 @@ func (sa *ikeSA) acceptChildSeed(o *childOffer, resp []wire.Payload, seed childS
 	if err != nil {
 		return fmt.Errorf("TSi: %w", err)
 	}
+	if local, err = sa.narrowToVIPs(o.cfg, local); err != nil {
+		return fmt.Errorf("TSi: %w", err)
+	}
 	remote, err := narrowedSubset(tsr, o.tsr)
 	if err != nil {
 		return fmt.Errorf("TSr: %w", err)

@@ -3,6 +3,7 @@ package ike
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -120,6 +121,59 @@ func TestAddressPoolCarries(t *testing.T) {
 			if err != nil || got.String() != w {
 				t.Errorf("%s: acquire %d: %v %v, want %s", c.r, i, got, err, w)
 			}
+		}
+	}
+}
+
+// TestAddressPoolIPv6NoPerAddressMemory: a /64-sized pool costs what its
+// leases cost, not what its addresses would: making one allocates a few
+// objects, and a lease a few more, whatever the pool's size.
+func TestAddressPoolIPv6NoPerAddressMemory(t *testing.T) {
+	first, last := netip.MustParseAddr("fd00:10::1"), netip.MustParseAddr("fd00:10::ffff:ffff:ffff:fffe")
+	if n := testing.AllocsPerRun(10, func() {
+		if _, err := NewAddressPool("p6", first, last); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 5 {
+		t.Fatalf("NewAddressPool of a /64 allocates %v objects", n)
+	}
+	p, _ := NewAddressPool("p6", first, last)
+	i := 0
+	n := testing.AllocsPerRun(1000, func() {
+		i++
+		a, err := p.Acquire("id"+strconv.Itoa(i), netip.Addr{})
+		if err != nil || !p.Contains(a) {
+			t.Fatal(a, err)
+		}
+	})
+	// The identity string, the lease, its map entries (amortized).
+	if n > 8 {
+		t.Fatalf("Acquire allocates %v objects per lease", n)
+	}
+	if s := p.Stats(); s.Online != 1001 || s.Size != 1<<32 {
+		t.Fatalf("stats: online %d size %d", s.Online, s.Size)
+	}
+	if !p.Contains(netip.MustParseAddr("fd00:10::1:0:0")) || p.Contains(netip.MustParseAddr("fd00:10::1:0:1")) {
+		t.Fatal("Contains past the first 2^32 addresses")
+	}
+}
+
+// BenchmarkAddressPoolAcquire6 leases fresh addresses from a /64-sized
+// pool: the cost per lease, whatever the pool's size.
+func BenchmarkAddressPoolAcquire6(b *testing.B) {
+	p, err := NewAddressPool("p6", netip.MustParseAddr("fd00:10::1"), netip.MustParseAddr("fd00:10::ffff:ffff:ffff:fffe"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = "id" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Acquire(ids[i], netip.Addr{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 	var leased []netip.Addr
 	var from []*AddressPool
 	asked := false
-	dnsSent := map[uint16]bool{}
+	tried := map[bool]bool{} // by family: IPv4 (true), IPv6
 	for _, a := range req.Attributes {
 		if a.Type != wire.CfgInternalIP4Address && a.Type != wire.CfgInternalIP6Address {
 			continue
@@ -219,9 +219,12 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 			requested = netip.Addr{}
 		}
 		v4 := a.Type == wire.CfgInternalIP4Address
-		if containsFamily(leased, v4) {
-			continue // one address per family
+		if tried[v4] {
+			// One address per family, and one try: a request that
+			// repeats the attribute gets no more leases (nor warnings).
+			continue
 		}
+		tried[v4] = true
 		for _, pool := range sa.peer.Pools {
 			if pool.Is4() != v4 {
 				continue
@@ -234,19 +237,11 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 			leased, from = append(leased, addr), append(from, pool)
 			val := addr.AsSlice()
 			if !v4 {
+				// INTERNAL_IP6_ADDRESS: the address and a prefix
+				// length; the peer's own address is a /128 (3.15.3).
 				val = append(val, 128)
 			}
 			cp.Attributes = append(cp.Attributes, wire.CPAttribute{Type: a.Type, Value: val})
-			dnsType := wire.CfgInternalIP4DNS
-			if !v4 {
-				dnsType = wire.CfgInternalIP6DNS
-			}
-			if !dnsSent[dnsType] {
-				dnsSent[dnsType] = true
-				for _, d := range pool.dnsServers() {
-					cp.Attributes = append(cp.Attributes, wire.CPAttribute{Type: dnsType, Value: d.AsSlice()})
-				}
-			}
 			break
 		}
 	}
@@ -256,6 +251,7 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 	if len(leased) == 0 {
 		return &wire.Notify{NotifyType: wire.NotifyInternalAddressFailure}, true
 	}
+	cp.Attributes = append(cp.Attributes, dnsAttributes(from)...)
 	sa.mu.Lock()
 	sa.vip.remote, sa.vip.pool = leased, from
 	sa.mu.Unlock()
@@ -263,13 +259,27 @@ func (sa *ikeSA) assignVIPs(ps []wire.Payload) (reply wire.Payload, failed bool)
 	return cp, false
 }
 
-func containsFamily(list []netip.Addr, v4 bool) bool {
-	for _, a := range list {
-		if a.Is4() == v4 {
-			return true
+// dnsAttributes are the name servers of the pools a lease came from, each
+// as INTERNAL_IP4_DNS or INTERNAL_IP6_DNS by its own family (RFC 7296
+// 3.15.1), whatever the lease's family: strongSwan sends the attributes
+// of every pool the peer got an address from the same way.
+func dnsAttributes(pools []*AddressPool) []wire.CPAttribute {
+	var out []wire.CPAttribute
+	var sent []netip.Addr
+	for _, pool := range pools {
+		for _, d := range pool.dnsServers() {
+			if d = d.Unmap(); containsAddr(sent, d) {
+				continue
+			}
+			sent = append(sent, d)
+			t := wire.CfgInternalIP4DNS
+			if d.Is6() {
+				t = wire.CfgInternalIP6DNS
+			}
+			out = append(out, wire.CPAttribute{Type: t, Value: d.AsSlice()})
 		}
 	}
-	return false
+	return out
 }
 
 // inheritVIPs gives n, the IKE SA that replaces sa in a rekey, sa's
@@ -339,6 +349,28 @@ func (sa *ikeSA) resolveLocalTS(cfg []ts.Selector) []ts.Selector {
 		addrs = []netip.Addr{sa.local.Addr()}
 	}
 	return resolveTS(cfg, addrs...)
+}
+
+// narrowToVIPs narrows the TSi a responder returned to what our
+// selectors cover now that the virtual IPs are known (RFC 7296 2.9: the
+// responder's narrowing need not go down to the address it assigned, as
+// with a gateway whose remote_ts is 0.0.0.0/0 or ::/0; strongSwan's
+// initiator narrows the same way). A dynamic local_ts so becomes
+// VIP/32 and VIP/128: traffic from any other source would leave with a
+// source the gateway never gave us. Without virtual IPs it changes
+// nothing.
+func (sa *ikeSA) narrowToVIPs(cfg *ChildConfig, local []ts.Selector) ([]ts.Selector, error) {
+	sa.mu.Lock()
+	n := len(sa.vip.local)
+	sa.mu.Unlock()
+	if n == 0 || cfg == nil {
+		return local, nil
+	}
+	out := ts.Narrow(local, sa.resolveLocalTS(cfg.LocalTS))
+	if len(out) == 0 {
+		return nil, fmt.Errorf("selectors %v cover none of our virtual IPs", local)
+	}
+	return out, nil
 }
 
 // resolveRemoteTS resolves the peer's dynamic selectors: to the virtual
