@@ -103,8 +103,8 @@ func TestTransportModeIPv6(t *testing.T) {
 	}
 	pcap := stop()
 	clear := countPackets(ctx, t, pcap, clearTraffic6)
-	espPkts := countPackets(ctx, t, pcap, "ip6 and udp port 4500")
-	t.Logf("on the wire: %d ESP-in-UDP (IPv6) packets, %d TCP/ICMPv6 echo in the clear", espPkts, clear)
+	espPkts := countPackets(ctx, t, pcap, "ip6 and (udp port 4500 or ip6 proto 50)")
+	t.Logf("on the wire: %d ESP (raw or in UDP, IPv6) packets, %d TCP/ICMPv6 echo in the clear", espPkts, clear)
 	if clear != 0 {
 		out, _ := exec.CommandContext(ctx, "tcpdump", "-r", pcap, "-n", "-c", "5", clearTraffic6).Output()
 		t.Fatalf("%d packets in the clear on the wire:\n%s", clear, out)
