@@ -87,6 +87,7 @@ type Daemon struct {
 	pols      *policyState // trap and shunt policies (trap.go)
 	events    *eventHub
 	updown    *updownRunner
+	updownIx  atomic.Pointer[updownIndex] // updown.go
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
 	logTee    *logTee

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
 	"github.com/goipsec/goipsec/internal/ts"
 )
@@ -330,15 +331,34 @@ func localInterface(addr netip.Addr) string {
 	return ""
 }
 
+// updownIndex is the updown commands of one configuration by
+// "conn/child", built once per configuration: every Child SA event asks,
+// from the IKE SA goroutines, and a walk over 10,000 connections each
+// time would not do.
+type updownIndex struct {
+	cfg *config.Config
+	cmd map[string]string
+}
+
 // updownCommand is the updown of child in connection conn in the current
 // configuration, "" for none.
 func (d *Daemon) updownCommand(conn, child string) string {
-	if c := d.cfg.Load().Connection(conn); c != nil {
-		for _, ch := range c.Children {
-			if ch.Name == child {
-				return ch.Updown
+	cfg := d.cfg.Load()
+	ix := d.updownIx.Load()
+	if ix == nil || ix.cfg != cfg {
+		// A new configuration; racing rebuilds build the same index.
+		ix = &updownIndex{cfg: cfg, cmd: map[string]string{}}
+		for _, c := range cfg.Connections {
+			for _, ch := range c.Children {
+				if ch.Updown != "" {
+					ix.cmd[c.Name+"/"+ch.Name] = ch.Updown
+				}
 			}
 		}
+		d.updownIx.Store(ix)
 	}
-	return ""
+	if len(ix.cmd) == 0 {
+		return ""
+	}
+	return ix.cmd[conn+"/"+child]
 }

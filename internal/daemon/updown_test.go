@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goipsec/goipsec/internal/config"
 	"github.com/goipsec/goipsec/internal/ike"
 	"github.com/goipsec/goipsec/internal/ts"
 )
@@ -148,5 +149,50 @@ func TestUpdownShell(t *testing.T) {
 	}
 	if _, err := runShell(context.Background(), "exit 3", nil); err == nil {
 		t.Error("a failing script reported no error")
+	}
+}
+
+// TestUpdownCommandFollowsConfig: the index of updown commands is
+// rebuilt when the configuration changes (reload, load-conn).
+func TestUpdownCommandFollowsConfig(t *testing.T) {
+	conf := func(cmd string) *config.Config {
+		c, err := config.Parse("t.conf", []byte(`connections {
+    site {
+        remote_addrs = 192.0.2.2
+        local {
+            auth = psk
+        }
+        remote {
+            auth = psk
+        }
+        children {
+            net {
+                local_ts = 10.1.0.0/24
+                remote_ts = 10.2.0.0/24
+                `+cmd+`
+            }
+        }
+    }
+}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var d Daemon
+	d.cfg.Store(conf("updown = /etc/a.sh"))
+	if got := d.updownCommand("site", "net"); got != "/etc/a.sh" {
+		t.Fatalf("updown %q, want /etc/a.sh", got)
+	}
+	d.cfg.Store(conf("updown = /etc/b.sh up"))
+	if got := d.updownCommand("site", "net"); got != "/etc/b.sh up" {
+		t.Errorf("after a config change: updown %q, want /etc/b.sh up", got)
+	}
+	if got := d.updownCommand("site", "other"); got != "" {
+		t.Errorf("unknown child: updown %q", got)
+	}
+	d.cfg.Store(conf(""))
+	if got := d.updownCommand("site", "net"); got != "" {
+		t.Errorf("updown removed: still %q", got)
 	}
 }

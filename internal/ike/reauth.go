@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 
 	wire "github.com/goipsec/goipsec/internal/wire/ike"
@@ -63,7 +64,7 @@ func (sa *ikeSA) reauth() error {
 			sa.lifetimes.reauthAt = sa.retryAt()
 			return nil
 		}
-		if !containsCfg(cfgs, c.cfg) {
+		if !slices.Contains(cfgs, c.cfg) {
 			cfgs = append(cfgs, c.cfg)
 		}
 	}
@@ -93,15 +94,6 @@ func (sa *ikeSA) reauth() error {
 	sa.log.Info("reauthenticating the IKE SA", "new_ike_sa", n.unique, "children", len(cfgs))
 	e.start(n)
 	return nil
-}
-
-func containsCfg(list []*ChildConfig, c *ChildConfig) bool {
-	for _, x := range list {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 // reportReauth tells the SA this one replaces how the setup went; it

@@ -80,12 +80,9 @@ func TestSimReauthTwoChildren(t *testing.T) {
 		n.node.peer.Children = append(n.node.peer.Children, &c)
 	}
 	p.up(t)
-	sa := p.l.established()[0]
-	c := command{kind: cmdCreateChild, cfg: p.l.peer.Children[1], reply: make(chan error, 1)}
-	sa.sched.delivered.Add(1)
-	sa.commands <- c
-	p.s.mustRun(time.Minute, "second child", func() bool { return len(c.reply) > 0 })
-	if err := <-c.reply; err != nil {
+	reply := p.l.createChild(p.l.peer.Children[1], nil)
+	p.s.mustRun(time.Minute, "second child", func() bool { return len(reply) > 0 })
+	if err := <-reply; err != nil {
 		t.Fatal(err)
 	}
 	names := func(n *simNode) []string {

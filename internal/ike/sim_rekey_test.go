@@ -147,12 +147,9 @@ func TestSimCreateChild(t *testing.T) {
 		n.peer.Children = append(n.peer.Children, &c)
 	}
 	p.up(t)
-	sa := p.l.established()[0]
-	c := command{kind: cmdCreateChild, cfg: p.l.peer.Children[1], reply: make(chan error, 1)}
-	sa.sched.delivered.Add(1)
-	sa.commands <- c
-	p.s.mustRun(time.Minute, "second child", func() bool { return len(c.reply) > 0 })
-	if err := <-c.reply; err != nil {
+	reply := p.l.createChild(p.l.peer.Children[1], nil)
+	p.s.mustRun(time.Minute, "second child", func() bool { return len(reply) > 0 })
+	if err := <-reply; err != nil {
 		t.Fatal(err)
 	}
 	p.s.mustRun(time.Minute, "responder has both", func() bool { return len(p.r.inst.all()) == 2 })
@@ -341,7 +338,6 @@ func TestSimDeterministic(t *testing.T) {
 func TestSimChildSALimit(t *testing.T) {
 	p := newSimPair(t, 6, simOpts{})
 	p.up(t)
-	sa := p.l.established()[0]
 	var last error
 	for i := 0; i < MaxChildSAs; i++ {
 		// Copies under new names, so that our side asks again for what
@@ -349,11 +345,9 @@ func TestSimChildSALimit(t *testing.T) {
 		// would; our own engine never asks twice for one child).
 		cfg := *p.l.peer.Children[0]
 		cfg.Name = fmt.Sprintf("net-%d", i)
-		c := command{kind: cmdCreateChild, cfg: &cfg, reply: make(chan error, 1)}
-		sa.sched.delivered.Add(1)
-		sa.commands <- c
-		p.s.mustRun(time.Minute, "child created or refused", func() bool { return len(c.reply) > 0 })
-		last = <-c.reply
+		reply := p.l.createChild(&cfg, nil)
+		p.s.mustRun(time.Minute, "child created or refused", func() bool { return len(reply) > 0 })
+		last = <-reply
 		if i < MaxChildSAs-1 && last != nil {
 			t.Fatalf("Child SA %d: %v", i+2, last)
 		}

@@ -359,11 +359,23 @@ func (n *simNode) established() []*ikeSA {
 
 // command hands a command to the node's (only) current IKE SA.
 func (n *simNode) command(kind cmdKind, child string) chan error {
+	return n.queue(command{kind: kind, child: child})
+}
+
+// createChild asks for a Child SA of cfg with CREATE_CHILD_SA; trig is
+// an acquire's packet or nil.
+func (n *simNode) createChild(cfg *ChildConfig, trig *Trigger) chan error {
+	return n.queue(command{kind: cmdCreateChild, cfg: cfg, trig: trig})
+}
+
+// queue queues c on the node's one established IKE SA and returns its
+// reply channel.
+func (n *simNode) queue(c command) chan error {
 	sas := n.established()
 	if len(sas) != 1 {
 		n.s.t.Fatalf("%v: %d established IKE SAs, want 1", n.addr, len(sas))
 	}
-	c := command{kind: kind, child: child, reply: make(chan error, 1)}
+	c.reply = make(chan error, 1)
 	sas[0].sched.delivered.Add(1)
 	sas[0].commands <- c
 	return c.reply

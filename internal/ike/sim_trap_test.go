@@ -122,11 +122,7 @@ func TestSimAcquireTrigger(t *testing.T) {
 		p.up(t)
 		reply := p.l.command(cmdDeleteChild, "net")
 		p.s.mustRun(time.Minute, "child deleted", func() bool { return len(reply) > 0 && len(p.r.inst.all()) == 0 })
-		sa := p.l.established()[0]
-		c := command{kind: cmdCreateChild, cfg: p.l.peer.Children[0], trig: trig, reply: make(chan error, 1)}
-		sa.sched.delivered.Add(1)
-		sa.commands <- c
-		done := c.reply
+		done := p.l.createChild(p.l.peer.Children[0], trig)
 		p.s.mustRun(time.Minute, "child again", func() bool { return len(done) > 0 && len(p.r.inst.all()) == 1 })
 		if err := <-done; err != nil {
 			t.Fatal(err)
